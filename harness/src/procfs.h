@@ -1,0 +1,40 @@
+/* procfs: what /proc says about a target's process tree (the root pid and all its
+ * descendants): open fds by type, socket inodes, CPU time, resident memory, fd limit.
+ * Every function returns 0 or a negative errno (-ESRCH: the root is gone, -EACCES: not
+ * allowed to look); it never prints. */
+#ifndef CONNFAULT_PROCFS_H
+#define CONNFAULT_PROCFS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define PROCFS_MAX_TREE 1024
+
+struct fd_counts {
+    unsigned total;
+    unsigned sockets;
+    unsigned pipes;
+    unsigned files;  /* regular files, directories, devices */
+    unsigned anon;   /* anon_inode: eventpoll, eventfd, timerfd, signalfd, ... */
+    unsigned other;
+};
+
+/* root and its descendants (children of children...), root first. */
+int procfs_tree(pid_t root, pid_t *pids, size_t max, size_t *n);
+
+int procfs_fd_counts(pid_t pid, struct fd_counts *out);           /* one process */
+int procfs_tree_fd_counts(pid_t root, struct fd_counts *out);     /* summed over the tree */
+
+/* Socket inodes held by the tree (deduplicated: a socket shared by several processes
+ * counts once). *inodes is malloc'd; the caller frees it. */
+int procfs_tree_socket_inodes(pid_t root, uint64_t **inodes, size_t *n);
+
+int procfs_tree_cpu_ns(pid_t root, uint64_t *ns);   /* utime+stime of the live tree */
+int procfs_tree_rss_kb(pid_t root, uint64_t *kb);   /* VmRSS summed */
+int procfs_rlimit_nofile(pid_t pid, uint64_t *soft, uint64_t *hard); /* /proc/PID/limits */
+
+/* 'R', 'S', 'D', 'Z', ... from /proc/PID/stat; -ESRCH if gone. */
+int procfs_state(pid_t pid, char *state);
+
+#endif

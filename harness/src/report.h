@@ -1,0 +1,84 @@
+/* report: the results of a run, and the three ways of writing them out
+ * (human lines on a FILE, JUnit XML, JSON). Writers only format; they decide nothing. */
+#ifndef CONNFAULT_REPORT_H
+#define CONNFAULT_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum verdict { VERDICT_PASS, VERDICT_FAIL, VERDICT_SKIP };
+
+enum check_status {
+    CHECK_OK,
+    CHECK_FAILED,
+    CHECK_NOT_CHECKED, /* could not be made (no access, target gone...): never counted as a pass */
+};
+
+enum field_type { FIELD_INT, FIELD_DOUBLE, FIELD_STR };
+
+/* One number (or short string) behind a check, e.g. fds_baseline=12. Keys are JSON-safe. */
+struct report_field {
+    char key[32];
+    enum field_type type;
+    int64_t i;
+    double d;
+    char s[128];
+};
+
+#define REPORT_MAX_FIELDS 24
+
+struct check_result {
+    char name[16];      /* accepting, alive, fds, sockets, cpu, memory */
+    enum check_status status;
+    char summary[512];  /* one line with the numbers, for humans and JUnit */
+    struct report_field fields[REPORT_MAX_FIELDS];
+    size_t nfields;
+};
+
+#define REPORT_MAX_CHECKS 8
+
+struct scenario_result {
+    char name[64];
+    enum verdict verdict;
+    char reason[512];   /* why it failed (failed checks, short) or was skipped */
+    double duration_s;
+    struct check_result checks[REPORT_MAX_CHECKS];
+    size_t nchecks;
+    /* what the clients did, for the report */
+    uint64_t clients_started, clients_connected, clients_failed_connect, clients_completed;
+    char capture_path[4096]; /* empty if none */
+    char *diagnosis;         /* multi-line text, or NULL; owned */
+};
+
+struct run_report {
+    uint64_t seed;
+    char target_kind[16];  /* "reference", "cmd" or "pid" */
+    char target_desc[1024]; /* the command line, or "pid 1234" */
+    char host[64];
+    int port;
+    struct scenario_result *scenarios; /* owned */
+    size_t nscenarios;
+    double duration_s;
+};
+
+/* Field helpers: append a number to a check (silently ignored past REPORT_MAX_FIELDS). */
+void check_add_int(struct check_result *c, const char *key, int64_t v);
+void check_add_double(struct check_result *c, const char *key, double v);
+void check_add_str(struct check_result *c, const char *key, const char *v);
+
+const char *verdict_name(enum verdict v);   /* "pass", "fail", "skip" */
+
+/* Human output. One line per scenario as it finishes; totals and seed at the end.
+ * color: use ANSI colors (caller decides: a terminal and NO_COLOR unset). */
+void report_print_scenario(FILE *out, const struct scenario_result *r, bool verbose, bool color);
+void report_print_totals(FILE *out, const struct run_report *rep, bool color);
+
+/* 0, or -errno with a message in err. Files are written to a temporary name and renamed. */
+int report_write_junit(const char *path, const struct run_report *rep, char *err, size_t errlen);
+int report_write_json(const char *path, const struct run_report *rep, char *err, size_t errlen);
+
+void run_report_free(struct run_report *rep);
+
+#endif

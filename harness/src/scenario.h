@@ -1,0 +1,95 @@
+/* scenario: the in-memory form of a fault scenario file (format: scenarios/README.md).
+ *
+ * A scenario is one or more client groups. Every client of a group runs the same script:
+ *   connect -> send (whole / partial / trickle / nothing) -> [half-close] -> read (all / none / N)
+ *   -> wait hold_ms -> end (close / reset / half-close / hold / drop)
+ * Numbers given as "A-B" are drawn per client from the run's seed.
+ */
+#ifndef CONNFAULT_SCENARIO_H
+#define CONNFAULT_SCENARIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum send_mode {
+    SEND_WHOLE,   /* the request in one send (pipeline copies back to back) */
+    SEND_PARTIAL, /* only the first send_bytes bytes of it */
+    SEND_TRICKLE, /* trickle_bytes every trickle_interval_ms; then trickle_tail forever, if set */
+    SEND_NONE,    /* connect and send nothing */
+};
+
+enum read_mode {
+    READ_ALL,   /* until one whole response per request sent (HTTP framing), or EOF */
+    READ_NONE,  /* never read */
+    READ_BYTES, /* read read_bytes bytes of response (or until EOF), then end */
+};
+
+enum end_mode {
+    END_CLOSE,      /* close(): FIN, or RST if unread data is queued (Linux) */
+    END_RESET,      /* SO_LINGER {1,0} then close(): RST */
+    END_HALF_CLOSE, /* shutdown(SHUT_WR) right after sending, read as told, then close */
+    END_HOLD,       /* keep the socket open, stop reading, until the scenario ends */
+    END_DROP,       /* vanish without FIN or RST (needs the network sandbox) */
+};
+
+struct range {
+    uint64_t lo, hi; /* inclusive; lo == hi for an exact number */
+};
+
+struct client_group {
+    char name[64];
+    int line; /* line of the [clients ...] header in the file */
+    unsigned count;
+    unsigned concurrency;  /* at most this many open at once; 0 = count */
+    double rate;           /* new connections per second; 0 = as fast as concurrency allows */
+    unsigned start_ms;     /* delay from the start of the fault phase */
+    char *request;         /* bytes of one request (already expanded); owned */
+    size_t request_len;
+    unsigned pipeline;     /* copies of the request sent back to back (>= 1) */
+    enum send_mode send;
+    struct range send_bytes;       /* SEND_PARTIAL */
+    unsigned trickle_bytes;        /* SEND_TRICKLE */
+    unsigned trickle_interval_ms;  /* SEND_TRICKLE */
+    char *trickle_tail;            /* SEND_TRICKLE: repeated after the request; NULL = stop */
+    size_t trickle_tail_len;
+    enum read_mode read;
+    struct range read_bytes;       /* READ_BYTES */
+    struct range hold_ms;          /* pause before the end action */
+    enum end_mode end;
+    int rcvbuf;                    /* SO_RCVBUF before connect; 0 = kernel default */
+};
+
+struct scenario {
+    char name[64];
+    char *description;   /* one line, for `connfault list`; owned */
+    char path[4096];     /* file it came from */
+    unsigned duration_ms; /* bound on the fault phase: clients not finished by then are cut off */
+    unsigned rlimit_nofile; /* lower the started target's RLIMIT_NOFILE to this; 0 = leave it */
+    bool needs_sandbox;     /* some group ends with END_DROP */
+    struct client_group *groups; /* owned */
+    size_t ngroups;
+};
+
+/* What {placeholders} and request shorthands expand to (from the command line). */
+struct scenario_vars {
+    const char *host;       /* Host header value, e.g. "127.0.0.1:8080" */
+    const char *probe_path; /* default "/" */
+    const char *large_path; /* default "/bytes/1048576" */
+    const char *request_raw; /* --request-raw bytes replacing `request = large`, or NULL */
+    size_t request_raw_len;
+    const char *probe_raw;   /* --probe-raw bytes replacing `request = probe`, or NULL */
+    size_t probe_raw_len;
+};
+
+/* Parse a scenario file. On error returns -1 and writes "FILE:LINE: message" to err.
+ * The scenario's name is the file's base name without ".ini". */
+int scenario_load(const char *path, const struct scenario_vars *vars, struct scenario *out,
+                  char *err, size_t errlen);
+void scenario_free(struct scenario *sc);
+
+/* Directory holding the built-in scenarios: $CONNFAULT_SCENARIO_DIR, else the source tree's
+ * scenarios/ (set at build time), else the installed share directory. */
+const char *scenario_builtin_dir(void);
+
+#endif
