@@ -1,0 +1,478 @@
+/* conn: the life of one client connection.
+ *
+ * States: READING (waiting for, or receiving, a request head) and WRITING (a response is
+ * being sent). Epoll is level-triggered: READING asks for EPOLLIN, WRITING for EPOLLOUT
+ * only, so a client that pipelines requests without reading the answers is not read from
+ * until it reads: its cost stays one input buffer and one response state (backpressure).
+ * Errors (RST, EPIPE, ETIMEDOUT) are reported by epoll whatever we ask for, and surface as
+ * the result of the next recv or send, which decides how the connection is closed.
+ *
+ * One timer per connection, whose deadline depends on the state: the whole-head deadline
+ * (from the connection or from the first byte of a keep-alive request: a trickle never
+ * extends it), the keep-alive idle deadline, or the send-progress deadline (no byte taken
+ * by the kernel for send_timeout). Deadlines that move later (send progress) are not
+ * re-armed on every write: when the timer fires, the real deadline is computed again and
+ * the timer re-armed if it is still ahead.
+ */
+#include "conn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "http_parser.h"
+#include "server.h"
+
+/* Bytes a connection may write in one turn before letting others run. */
+#define WRITE_BUDGET_PER_TURN (1u << 20)
+/* A request body (allowed, ignored) larger than this is answered with 413 and closed. */
+#define MAX_DISCARDED_BODY (1u << 20)
+
+static void conn_on_event(struct event_source *src, uint32_t events);
+static void conn_on_timer(struct loop_timer *timer);
+
+static struct conn *conn_of_source(struct event_source *src)
+{
+    return (struct conn *)((char *)src - offsetof(struct conn, src));
+}
+
+static struct conn *conn_of_timer(struct loop_timer *timer)
+{
+    return (struct conn *)((char *)timer - offsetof(struct conn, timer));
+}
+
+/* ---- lists ---------------------------------------------------------------------------- */
+
+static void list_append_all(struct conn_list *list, struct conn *c)
+{
+    c->next = NULL;
+    c->prev = list->tail;
+    if (list->tail)
+        list->tail->next = c;
+    else
+        list->head = c;
+    list->tail = c;
+}
+
+static void list_remove_all(struct conn_list *list, struct conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        list->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        list->tail = c->prev;
+}
+
+/* Idle: waiting for a request and holding nothing but the socket. Oldest first, so
+ * eviction under fd pressure takes the connection that has waited longest. */
+static void conn_set_idle(struct conn *c, bool idle)
+{
+    struct conn_list *list = &c->srv->idle;
+    if (idle == c->idle_listed)
+        return;
+    if (idle) {
+        c->idle_next = NULL;
+        c->idle_prev = list->tail;
+        if (list->tail)
+            list->tail->idle_next = c;
+        else
+            list->head = c;
+        list->tail = c;
+    } else {
+        if (c->idle_prev)
+            c->idle_prev->idle_next = c->idle_next;
+        else
+            list->head = c->idle_next;
+        if (c->idle_next)
+            c->idle_next->idle_prev = c->idle_prev;
+        else
+            list->tail = c->idle_prev;
+    }
+    c->idle_listed = idle;
+}
+
+/* ---- timers --------------------------------------------------------------------------- */
+
+static uint64_t conn_deadline(const struct conn *c, enum close_reason *why)
+{
+    const struct server_config *cfg = &c->srv->cfg;
+    uint64_t timeout;
+    if (c->state == CONN_WRITING) {
+        *why = CLOSE_SEND_TIMEOUT;
+        timeout = cfg->send_timeout_ms;
+    } else if (c->request_started || c->requests == 0 || c->discard_left > 0) {
+        *why = CLOSE_HEADER_TIMEOUT;
+        timeout = cfg->header_timeout_ms;
+    } else {
+        *why = CLOSE_IDLE_TIMEOUT;
+        timeout = cfg->idle_timeout_ms;
+    }
+    if (c->srv->stopping && c->srv->stop_deadline_ms < c->since_ms + timeout)
+        return c->srv->stop_deadline_ms;
+    return timeout ? c->since_ms + timeout : 0;
+}
+
+static void conn_update_timer(struct conn *c)
+{
+    enum close_reason why;
+    uint64_t deadline = conn_deadline(c, &why);
+    struct event_loop *loop = &c->srv->loop;
+    if (deadline == 0)
+        loop_timer_cancel(loop, &c->timer);
+    else if (!timer_node_armed(&c->timer.node) || deadline < c->timer.node.deadline_ms)
+        loop_timer_arm(loop, &c->timer, deadline);
+}
+
+static void conn_on_timer(struct loop_timer *timer)
+{
+    struct conn *c = conn_of_timer(timer);
+    enum close_reason why;
+    uint64_t deadline = conn_deadline(c, &why);
+    if (deadline == 0)
+        return;
+    if (deadline > c->srv->loop.now_ms) {
+        loop_timer_arm(&c->srv->loop, &c->timer, deadline);
+        return;
+    }
+    conn_close(c, c->srv->stopping ? CLOSE_SHUTDOWN : why);
+}
+
+/* ---- setup and teardown --------------------------------------------------------------- */
+
+static int conn_set_interest(struct conn *c, uint32_t events)
+{
+    if (c->interest == events)
+        return 0;
+    int rc = event_loop_mod(&c->srv->loop, c->fd, events, &c->src);
+    if (rc == 0)
+        c->interest = events;
+    return rc;
+}
+
+void conn_accepted(struct server *srv, int fd)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        close(fd);
+        server_log(srv, 0, "out of memory for a new connection");
+        return;
+    }
+    c->src.on_event = conn_on_event;
+    loop_timer_init(&c->timer, conn_on_timer);
+    c->srv = srv;
+    c->fd = fd;
+    c->state = CONN_READING;
+    c->interest = EPOLLIN;
+    c->since_ms = srv->loop.now_ms;
+    if (event_loop_add(&srv->loop, fd, EPOLLIN, &c->src) < 0) {
+        server_log(srv, 0, "epoll_ctl(ADD): %s", strerror(errno));
+        close(fd);
+        free(c);
+        return;
+    }
+    list_append_all(&srv->all, c);
+    srv->nconns++;
+    conn_set_idle(c, true);
+    conn_update_timer(c);
+    server_log(srv, 2, "fd %d: accepted (%u open)", fd, srv->nconns);
+}
+
+/* With --bug leak-on-error the server "forgets" close() when the peer went away: the fd
+ * stays open (taken out of epoll so it does not spin), the socket stays in CLOSE_WAIT. */
+static bool conn_bug_forgets_close(const struct conn *c, enum close_reason why)
+{
+    return c->srv->cfg.bug == BUG_LEAK_ON_ERROR &&
+           (why == CLOSE_PEER_EOF || why == CLOSE_PEER_RESET || why == CLOSE_PEER_GONE);
+}
+
+void conn_close(struct conn *c, enum close_reason why)
+{
+    struct server *srv = c->srv;
+    if (c->state == CONN_CLOSED)
+        return;
+    server_log(srv, 2, "fd %d: closed (%s)", c->fd, close_reason_name(why));
+    if (why == CLOSE_SEND_TIMEOUT || why == CLOSE_PEER_TIMED_OUT) {
+        /* The peer is not taking data: a plain close would leave the unsent bytes (and an
+         * orphaned socket) in the kernel, retrying for minutes. A reset frees it now. */
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+    if (conn_bug_forgets_close(c, why))
+        event_loop_del(&srv->loop, c->fd);
+    else
+        close(c->fd);
+    c->fd = -1;
+    c->state = CONN_CLOSED;
+    loop_timer_cancel(&srv->loop, &c->timer);
+    conn_set_idle(c, false);
+    list_remove_all(&srv->all, c);
+    srv->nconns--;
+    /* Freed after this turn: a later event of the same epoll batch may still name it. */
+    c->next_closed = srv->closed;
+    srv->closed = c;
+}
+
+void conn_free(struct conn *c)
+{
+    free(c->in);
+    free(c);
+}
+
+/* ---- writing -------------------------------------------------------------------------- */
+
+static enum close_reason close_reason_for_errno(int err)
+{
+    switch (err) {
+    case ECONNRESET:
+        return CLOSE_PEER_RESET;
+    case EPIPE:
+        return CLOSE_PEER_GONE;
+    case ETIMEDOUT:
+        return CLOSE_PEER_TIMED_OUT;
+    default:
+        return CLOSE_ERROR;
+    }
+}
+
+static ssize_t conn_send(struct conn *c, struct iovec *iov, int iovcnt)
+{
+    if (c->srv->cfg.bug == BUG_SIGPIPE)
+        return writev(c->fd, iov, iovcnt); /* the bug: no MSG_NOSIGNAL (and SIGPIPE not ignored) */
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
+    return sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+}
+
+enum write_result { WRITE_DONE, WRITE_BLOCKED, WRITE_CLOSED };
+
+/* Send as much of the response as the kernel takes, within this turn's budget. */
+static enum write_result conn_write(struct conn *c)
+{
+    size_t budget = WRITE_BUDGET_PER_TURN;
+    struct iovec iov[2];
+    int n;
+    while ((n = response_iov(&c->resp, iov)) > 0) {
+        if (budget == 0)
+            return WRITE_BLOCKED; /* level-triggered EPOLLOUT brings us back next turn */
+        ssize_t w = conn_send(c, iov, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return WRITE_BLOCKED;
+            conn_close(c, close_reason_for_errno(errno));
+            return WRITE_CLOSED;
+        }
+        response_advance(&c->resp, (size_t)w);
+        c->since_ms = c->srv->loop.now_ms; /* progress: the send deadline starts over */
+        budget = (size_t)w >= budget ? 0 : budget - (size_t)w;
+    }
+    return WRITE_DONE;
+}
+
+/* ---- reading and parsing -------------------------------------------------------------- */
+
+/* Start answering: write what we can now, and wait for EPOLLOUT for the rest. */
+static enum write_result conn_respond(struct conn *c)
+{
+    c->state = CONN_WRITING;
+    c->request_started = false;
+    c->since_ms = c->srv->loop.now_ms;
+    enum write_result r = conn_write(c);
+    if (r == WRITE_BLOCKED) {
+        if (conn_set_interest(c, EPOLLOUT) < 0) {
+            conn_close(c, CLOSE_ERROR);
+            return WRITE_CLOSED;
+        }
+        conn_update_timer(c);
+    }
+    return r;
+}
+
+/* The response was sent: close, or go back to reading the next request. */
+static bool conn_response_finished(struct conn *c)
+{
+    c->requests++;
+    if (c->resp.close_after) {
+        conn_close(c, CLOSE_DONE);
+        return false;
+    }
+    c->state = CONN_READING;
+    c->since_ms = c->srv->loop.now_ms;
+    return true;
+}
+
+/* Parse and answer the requests in buf[0..len). Returns how many bytes were used, or -1
+ * if the connection was closed. Stops at an incomplete request or a blocked write. */
+static ssize_t conn_process(struct conn *c, const char *buf, size_t len)
+{
+    size_t off = 0;
+    while (c->state == CONN_READING) {
+        if (c->discard_left > 0) {
+            size_t skip = len - off < c->discard_left ? len - off : (size_t)c->discard_left;
+            off += skip;
+            c->discard_left -= skip;
+            if (c->discard_left > 0)
+                break;
+        }
+        if (off == len)
+            break;
+        if (!c->request_started) {
+            c->request_started = true;
+            if (c->requests > 0)
+                c->since_ms = c->srv->loop.now_ms; /* head deadline starts at its first byte */
+        }
+        struct http_request req;
+        size_t prev = c->in_parsed > off ? c->in_parsed - off : 0;
+        enum http_parse_result r =
+            http_parse_request(buf + off, len - off, prev, c->srv->cfg.max_header_bytes, &req);
+        if (r == HTTP_PARSE_INCOMPLETE) {
+            c->in_parsed = (uint32_t)len;
+            break;
+        }
+        c->in_parsed = 0;
+        if (r != HTTP_PARSE_OK) {
+            response_error(&c->resp, (int)r, server_date(c->srv));
+            off = len; /* what follows a malformed head cannot be trusted */
+        } else if (req.content_length > MAX_DISCARDED_BODY) {
+            response_error(&c->resp, 413, server_date(c->srv));
+            off = len;
+        } else {
+            off += req.head_len;
+            c->discard_left = req.content_length;
+            response_for_request(&c->resp, &req, server_date(c->srv), c->srv->stopping);
+        }
+        enum write_result w = conn_respond(c);
+        if (w == WRITE_CLOSED || (w == WRITE_DONE && !conn_response_finished(c)))
+            return -1;
+    }
+    return (ssize_t)off;
+}
+
+/* Keep the unused tail of buf for the next turn, in the connection's own buffer. */
+static int conn_keep_input(struct conn *c, const char *buf, size_t used, size_t len)
+{
+    size_t left = len - used;
+    if (left == 0) {
+        free(c->in);
+        c->in = NULL;
+        c->in_len = c->in_parsed = 0;
+        return 0;
+    }
+    if (!c->in) {
+        c->in = malloc(c->srv->in_cap);
+        if (!c->in)
+            return -ENOMEM;
+    }
+    memmove(c->in, buf + used, left);
+    c->in_parsed = c->in_parsed > used ? c->in_parsed - (uint32_t)used : 0;
+    c->in_len = (uint32_t)left;
+    return 0;
+}
+
+/* Requests already buffered (pipelined) after a response finished. */
+static void conn_process_buffered(struct conn *c)
+{
+    if (!c->in)
+        return;
+    ssize_t used = conn_process(c, c->in, c->in_len);
+    if (used >= 0 && conn_keep_input(c, c->in, (size_t)used, c->in_len) < 0)
+        conn_close(c, CLOSE_ERROR);
+}
+
+static void conn_on_readable(struct conn *c)
+{
+    struct server *srv = c->srv;
+    /* Most requests arrive whole and are answered at once: read them into the shared
+     * scratch buffer, and give the connection a buffer of its own only for leftovers. */
+    char *buf = c->in ? c->in : srv->scratch;
+    size_t len = c->in ? c->in_len : 0;
+    ssize_t n = recv(c->fd, buf + len, srv->in_cap - len, 0);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return;
+        conn_close(c, close_reason_for_errno(errno));
+        return;
+    }
+    if (n == 0) {
+        /* FIN. Anything complete was answered already; a half request never will be. */
+        conn_close(c, CLOSE_PEER_EOF);
+        return;
+    }
+    conn_set_idle(c, false);
+    len += (size_t)n;
+    ssize_t used = conn_process(c, buf, len);
+    if (used < 0)
+        return;
+    if (conn_keep_input(c, buf, (size_t)used, len) < 0) {
+        conn_close(c, CLOSE_ERROR);
+        return;
+    }
+    if (c->state == CONN_READING) {
+        conn_set_idle(c, c->in == NULL && c->discard_left == 0 && !c->request_started);
+        conn_update_timer(c);
+    }
+}
+
+static void conn_on_writable(struct conn *c)
+{
+    enum write_result r = conn_write(c);
+    if (r != WRITE_DONE)
+        return;
+    if (!conn_response_finished(c))
+        return;
+    if (conn_set_interest(c, EPOLLIN) < 0) {
+        conn_close(c, CLOSE_ERROR);
+        return;
+    }
+    conn_process_buffered(c);
+    if (c->state == CONN_READING) {
+        conn_set_idle(c, c->in == NULL && c->discard_left == 0);
+        conn_update_timer(c);
+    }
+}
+
+static void conn_on_event(struct event_source *src, uint32_t events)
+{
+    struct conn *c = conn_of_source(src);
+    (void)events; /* errors and hang-ups show up as the result of recv or send */
+    if (c->state == CONN_READING)
+        conn_on_readable(c);
+    else if (c->state == CONN_WRITING)
+        conn_on_writable(c);
+    /* CONN_CLOSED: a stale event from the batch in which it was closed; ignore it. */
+}
+
+void conn_begin_shutdown(struct conn *c)
+{
+    if (c->state == CONN_READING && c->idle_listed) {
+        conn_close(c, CLOSE_SHUTDOWN);
+        return;
+    }
+    if (c->state == CONN_WRITING)
+        c->resp.close_after = true;
+    conn_update_timer(c);
+}
+
+const char *close_reason_name(enum close_reason why)
+{
+    static const char *const names[] = {
+        [CLOSE_DONE] = "done",
+        [CLOSE_PEER_EOF] = "peer closed",
+        [CLOSE_PEER_RESET] = "peer reset",
+        [CLOSE_PEER_GONE] = "peer gone (EPIPE)",
+        [CLOSE_PEER_TIMED_OUT] = "peer timed out",
+        [CLOSE_HEADER_TIMEOUT] = "header timeout",
+        [CLOSE_IDLE_TIMEOUT] = "idle timeout",
+        [CLOSE_SEND_TIMEOUT] = "send timeout",
+        [CLOSE_EVICTED] = "evicted (out of fds)",
+        [CLOSE_SHUTDOWN] = "shutdown",
+        [CLOSE_ERROR] = "error",
+    };
+    return names[why];
+}

@@ -1,0 +1,230 @@
+/* listener: the listening socket and the accept loop.
+ *
+ * The listener is level-triggered and each wakeup accepts up to ACCEPT_BATCH connections:
+ * a flood of new connections cannot starve the ones already open, and whatever is left in
+ * the backlog is reported again by epoll on the next turn. (Edge-triggered with one accept
+ * per event is the bug behind the first field report: the backlog is never drained.)
+ *
+ * Running out of file descriptors (EMFILE/ENFILE) is where servers spin or stall: with a
+ * level-triggered listener, returning without accepting makes epoll report it again at
+ * once (100% CPU), and removing it for good stops the server. We do, in order:
+ *  1. Evict the connection that has been idle longest (no request in progress; oldest
+ *     first, like nginx's reusable connections): its fd is the one the new client needs.
+ *  2. If nothing is idle, use the reserve fd: an fd opened on /dev/null at start and held
+ *     back for this moment (the libuv/libev trick). Close it, accept the waiting
+ *     connection, answer 503 and close it, then open the reserve again. The client learns
+ *     at once that we are full, instead of waiting in a backlog that does not move.
+ *  3. If even that fails (the reserve could not be reopened), stop watching the listener
+ *     for LISTENER_PAUSE_MS and try again then: no busy loop, no permanent stall.
+ */
+#include "listener.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bug_modes.h"
+#include "conn.h"
+#include "server.h"
+
+#define ACCEPT_BATCH      128
+#define LISTENER_PAUSE_MS 100
+
+static const char busy_response[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                                    "Server: connfault\r\nContent-Type: text/plain\r\n"
+                                    "Content-Length: 24\r\nConnection: close\r\n\r\n"
+                                    "503 Service Unavailable\n";
+
+static struct listener *listener_of_source(struct event_source *src)
+{
+    return (struct listener *)((char *)src - offsetof(struct listener, src));
+}
+
+static struct listener *listener_of_timer(struct loop_timer *timer)
+{
+    return (struct listener *)((char *)timer - offsetof(struct listener, resume_timer));
+}
+
+/* Best effort: one non-blocking send of a canned 503, then close. */
+static void listener_refuse(int fd)
+{
+    ssize_t ignored = send(fd, busy_response, sizeof(busy_response) - 1, MSG_NOSIGNAL);
+    (void)ignored;
+    close(fd);
+}
+
+static void listener_pause(struct listener *lst)
+{
+    if (lst->paused)
+        return;
+    event_loop_del(&lst->srv->loop, lst->fd);
+    lst->paused = true;
+    loop_timer_arm(&lst->srv->loop, &lst->resume_timer, lst->srv->loop.now_ms + LISTENER_PAUSE_MS);
+}
+
+static void listener_on_resume(struct loop_timer *timer)
+{
+    struct listener *lst = listener_of_timer(timer);
+    if (!lst->paused || lst->fd < 0)
+        return;
+    lst->paused = false;
+    if (event_loop_add(&lst->srv->loop, lst->fd, EPOLLIN, &lst->src) < 0)
+        listener_pause(lst);
+}
+
+/* Out of fds. Returns true if the caller may try accept() again now. */
+static bool listener_out_of_fds(struct listener *lst)
+{
+    struct server *srv = lst->srv;
+    if (srv->cfg.bug == BUG_EMFILE_SPIN)
+        return false; /* the bug: do nothing; level-triggered epoll wakes us again at once */
+    if (srv->idle.head) {
+        conn_close(srv->idle.head, CLOSE_EVICTED);
+        return true;
+    }
+    if (lst->reserve_fd >= 0) {
+        close(lst->reserve_fd);
+        int fd = accept4(lst->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0)
+            listener_refuse(fd);
+        lst->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd >= 0 && lst->reserve_fd >= 0)
+            return true;
+    }
+    server_log(srv, 1, "out of file descriptors: pausing accept for %d ms", LISTENER_PAUSE_MS);
+    listener_pause(lst);
+    return false;
+}
+
+static void listener_accept_batch(struct listener *lst)
+{
+    struct server *srv = lst->srv;
+    for (int i = 0; i < ACCEPT_BATCH && !lst->paused; i++) {
+        int fd = accept4(lst->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            switch (errno) {
+            case EAGAIN:
+                return; /* backlog drained */
+            case EINTR:
+            case ECONNABORTED: /* the client gave up while queued: next one */
+            case EPROTO:
+                continue;
+            case EMFILE:
+            case ENFILE:
+                if (!listener_out_of_fds(lst))
+                    return;
+                continue;
+            default: /* ENOBUFS, ENOMEM: the kernel is short; back off instead of spinning */
+                server_log(srv, 0, "accept: %s", strerror(errno));
+                listener_pause(lst);
+                return;
+            }
+        }
+        if (srv->nconns >= srv->cfg.max_conns) {
+            listener_refuse(fd);
+            continue;
+        }
+        if (srv->cfg.bug == BUG_BLOCKING)
+            bug_serve_blocking(srv, fd);
+        else
+            conn_accepted(srv, fd);
+    }
+}
+
+static void listener_on_event(struct event_source *src, uint32_t events)
+{
+    struct listener *lst = listener_of_source(src);
+    (void)events;
+    if (lst->srv->cfg.bug == BUG_ACCEPT_ONCE)
+        bug_accept_once(lst->srv, lst->fd);
+    else
+        listener_accept_batch(lst);
+}
+
+/* Options set on the listener are inherited by every accepted socket on Linux, which
+ * saves two setsockopt calls per connection. */
+static int listener_socket_options(int fd, const struct server_config *cfg)
+{
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+        return -errno;
+    if (cfg->bug == BUG_BLOCKING)
+        return 0;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+        return -errno;
+    /* A peer that vanished (cable pulled: no FIN, no RST) while we had data in flight is
+     * given up after this long, instead of after ~15 minutes of retransmissions. */
+    unsigned user_timeout = (unsigned)cfg->tcp_user_timeout_ms;
+    if (user_timeout &&
+        setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout)) < 0)
+        return -errno;
+    return 0;
+}
+
+int listener_open(struct listener *lst, struct server *srv, char *err, size_t errlen)
+{
+    const struct server_config *cfg = &srv->cfg;
+    memset(lst, 0, sizeof(*lst));
+    lst->srv = srv;
+    lst->src.on_event = listener_on_event;
+    loop_timer_init(&lst->resume_timer, listener_on_resume);
+    lst->reserve_fd = -1;
+
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port)};
+    if (inet_pton(AF_INET, cfg->bind_addr, &addr.sin_addr) != 1) {
+        snprintf(err, errlen, "--bind: '%s' is not an IPv4 address", cfg->bind_addr);
+        return -EINVAL;
+    }
+    lst->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (lst->fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -errno;
+    }
+    int rc = listener_socket_options(lst->fd, cfg);
+    if (rc < 0) {
+        snprintf(err, errlen, "setsockopt: %s", strerror(-rc));
+        goto fail;
+    }
+    if (bind(lst->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+        listen(lst->fd, SOMAXCONN) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", cfg->bind_addr, cfg->port,
+                 strerror(errno));
+        goto fail;
+    }
+    socklen_t len = sizeof(addr);
+    getsockname(lst->fd, (struct sockaddr *)&addr, &len);
+    lst->port = ntohs(addr.sin_port);
+    lst->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    uint32_t events = cfg->bug == BUG_ACCEPT_ONCE ? EPOLLIN | EPOLLET : EPOLLIN;
+    rc = event_loop_add(&srv->loop, lst->fd, events, &lst->src);
+    if (rc < 0) {
+        snprintf(err, errlen, "epoll_ctl: %s", strerror(-rc));
+        goto fail;
+    }
+    return 0;
+fail:
+    listener_close(lst);
+    return rc;
+}
+
+void listener_close(struct listener *lst)
+{
+    if (lst->fd >= 0) {
+        close(lst->fd); /* also leaves the epoll set */
+        lst->fd = -1;
+    }
+    if (lst->reserve_fd >= 0) {
+        close(lst->reserve_fd);
+        lst->reserve_fd = -1;
+    }
+    if (lst->srv)
+        loop_timer_cancel(&lst->srv->loop, &lst->resume_timer);
+}
