@@ -1,0 +1,595 @@
+/* report: human lines, JUnit XML and JSON for a run's results.
+ *
+ * The writers only format what they are given. Strings in a report can hold anything a server
+ * or a command line produced (control characters, invalid UTF-8), so every string goes out
+ * through an escaper for its format: sanitized for a terminal, XML 1.0 legal characters for
+ * JUnit, and \u escapes for JSON. Files are written under PATH.tmp and renamed, so a reader
+ * (a CI step) never sees half a report.
+ */
+#include "report.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define COLOR_GREEN  "\033[32m"
+#define COLOR_RED    "\033[31m"
+#define COLOR_YELLOW "\033[33m"
+#define COLOR_BOLD   "\033[1m"
+#define COLOR_RESET  "\033[0m"
+
+/* ---- check fields ---- */
+
+static struct report_field *check_next_field(struct check_result *c, const char *key,
+                                             enum field_type type)
+{
+    if (c->nfields >= REPORT_MAX_FIELDS)
+        return NULL;
+    struct report_field *f = &c->fields[c->nfields++];
+    memset(f, 0, sizeof(*f));
+    snprintf(f->key, sizeof(f->key), "%s", key);
+    f->type = type;
+    return f;
+}
+
+void check_add_int(struct check_result *c, const char *key, int64_t v)
+{
+    struct report_field *f = check_next_field(c, key, FIELD_INT);
+    if (f != NULL)
+        f->i = v;
+}
+
+void check_add_double(struct check_result *c, const char *key, double v)
+{
+    struct report_field *f = check_next_field(c, key, FIELD_DOUBLE);
+    if (f != NULL)
+        f->d = v;
+}
+
+void check_add_str(struct check_result *c, const char *key, const char *v)
+{
+    struct report_field *f = check_next_field(c, key, FIELD_STR);
+    if (f != NULL)
+        snprintf(f->s, sizeof(f->s), "%s", v ? v : "");
+}
+
+const char *verdict_name(enum verdict v)
+{
+    switch (v) {
+    case VERDICT_PASS:
+        return "pass";
+    case VERDICT_FAIL:
+        return "fail";
+    case VERDICT_SKIP:
+        return "skip";
+    }
+    return "unknown";
+}
+
+static const char *check_status_name(enum check_status s)
+{
+    switch (s) {
+    case CHECK_OK:
+        return "ok";
+    case CHECK_FAILED:
+        return "failed";
+    case CHECK_NOT_CHECKED:
+        return "not_checked";
+    }
+    return "unknown";
+}
+
+/* ---- UTF-8 ---- */
+
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 if the bytes there are not one
+ * (overlong forms, surrogates and code points past U+10FFFF are invalid too). */
+static size_t utf8_sequence(const unsigned char *s, size_t len, unsigned long *cp)
+{
+    unsigned char c = s[0];
+    size_t need;
+    unsigned long min;
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    } else if ((c & 0xe0) == 0xc0) {
+        need = 2, min = 0x80, *cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+        need = 3, min = 0x800, *cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+        need = 4, min = 0x10000, *cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (len < need)
+        return 0;
+    for (size_t i = 1; i < need; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        *cp = (*cp << 6) | (s[i] & 0x3f);
+    }
+    if (*cp < min || *cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff))
+        return 0;
+    return need;
+}
+
+/* ---- human output ---- */
+
+/* Text for a terminal: control characters (a server's error text could hold escape
+ * sequences) become '?'. */
+static void put_sanitized(FILE *out, const char *s)
+{
+    for (; *s; s++)
+        fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, out);
+}
+
+static const char *verdict_color(enum verdict v)
+{
+    return v == VERDICT_PASS ? COLOR_GREEN : v == VERDICT_FAIL ? COLOR_RED : COLOR_YELLOW;
+}
+
+/* The summaries of the checks with the given status, joined by "; ". */
+static size_t print_summaries(FILE *out, const struct scenario_result *r, enum check_status status,
+                              const char *const *only, size_t nonly)
+{
+    size_t printed = 0;
+    for (size_t i = 0; i < r->nchecks; i++) {
+        const struct check_result *c = &r->checks[i];
+        bool wanted = nonly == 0;
+        for (size_t j = 0; j < nonly; j++)
+            wanted = wanted || strcmp(c->name, only[j]) == 0;
+        if (c->status != status || !wanted)
+            continue;
+        fputs(printed++ ? "; " : "", out);
+        put_sanitized(out, c->summary);
+    }
+    return printed;
+}
+
+static void print_indented(FILE *out, const char *label, const char *text)
+{
+    /* continuation lines line up under the first line's text */
+    int indent = 4 + (int)strlen(label);
+    fprintf(out, "    %s", label);
+    for (const char *line = text; *line;) {
+        size_t len = strcspn(line, "\n");
+        char buf[1024];
+        snprintf(buf, sizeof(buf), "%.*s", (int)(len < sizeof(buf) ? len : sizeof(buf) - 1), line);
+        if (line != text)
+            fprintf(out, "%*s", indent, "");
+        put_sanitized(out, buf);
+        fputc('\n', out);
+        line += len + (line[len] == '\n');
+    }
+}
+
+static size_t count_status(const struct scenario_result *r, enum check_status status)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->nchecks; i++)
+        n += r->checks[i].status == status;
+    return n;
+}
+
+/* PASS shows the two headline numbers (did it keep serving, did it leak fds), FAIL the failed
+ * checks, SKIP the reason. */
+static void print_scenario_detail(FILE *out, const struct scenario_result *r)
+{
+    static const char *const headline[] = {"accepting", "fds"};
+    if (r->verdict == VERDICT_SKIP) {
+        put_sanitized(out, r->reason);
+    } else if (r->verdict == VERDICT_FAIL) {
+        if (print_summaries(out, r, CHECK_FAILED, NULL, 0) == 0)
+            put_sanitized(out, r->reason);
+    } else {
+        print_summaries(out, r, CHECK_OK, headline, 2);
+        size_t unchecked = count_status(r, CHECK_NOT_CHECKED);
+        if (unchecked > 0)
+            fprintf(out, " (%zu not checked)", unchecked);
+    }
+}
+
+void report_print_scenario(FILE *out, const struct scenario_result *r, bool verbose, bool color)
+{
+    const char *word = r->verdict == VERDICT_PASS   ? "PASS"
+                       : r->verdict == VERDICT_FAIL ? "FAIL"
+                                                    : "SKIP";
+    if (color)
+        fprintf(out, "%s%s%s  ", verdict_color(r->verdict), word, COLOR_RESET);
+    else
+        fprintf(out, "%s  ", word);
+    put_sanitized(out, r->name);
+    fprintf(out, "%*s %5.1fs  ", (int)(strlen(r->name) < 20 ? 20 - strlen(r->name) : 0), "",
+            r->duration_s);
+    print_scenario_detail(out, r);
+    fputc('\n', out);
+    if (verbose) {
+        for (size_t i = 0; i < r->nchecks; i++) {
+            const struct check_result *c = &r->checks[i];
+            const char *label = c->status == CHECK_OK       ? "ok      "
+                                : c->status == CHECK_FAILED ? "FAILED  "
+                                                            : "not checked: ";
+            print_indented(out, label, c->summary);
+        }
+    }
+    if ((verbose || r->verdict == VERDICT_FAIL) && r->capture_path[0] != '\0')
+        print_indented(out, "capture: ", r->capture_path);
+    if ((verbose || r->verdict == VERDICT_FAIL) && r->diagnosis != NULL)
+        print_indented(out, "", r->diagnosis);
+}
+
+struct report_totals {
+    size_t passed, failed, skipped;
+};
+
+static struct report_totals report_count(const struct run_report *rep)
+{
+    struct report_totals t = {0, 0, 0};
+    for (size_t i = 0; i < rep->nscenarios; i++) {
+        switch (rep->scenarios[i].verdict) {
+        case VERDICT_PASS:
+            t.passed++;
+            break;
+        case VERDICT_FAIL:
+            t.failed++;
+            break;
+        case VERDICT_SKIP:
+            t.skipped++;
+            break;
+        }
+    }
+    return t;
+}
+
+/* The totals line is read by CI log parsers: its text is fixed; color only wraps it. */
+void report_print_totals(FILE *out, const struct run_report *rep, bool color)
+{
+    struct report_totals t = report_count(rep);
+    if (color)
+        fputs(t.failed ? COLOR_BOLD COLOR_RED : COLOR_BOLD COLOR_GREEN, out);
+    fprintf(out, "connfault: %zu passed, %zu failed, %zu skipped", t.passed, t.failed, t.skipped);
+    if (color)
+        fputs(COLOR_RESET, out);
+    fprintf(out, "\nseed %llu, %.1fs\n", (unsigned long long)rep->seed, rep->duration_s);
+}
+
+/* ---- numbers for files ---- */
+
+/* printf follows LC_NUMERIC: if the program ever calls setlocale(), "%f" could print "3,2",
+ * which is neither JSON nor a JUnit time. Force the decimal point back. */
+static void format_double(char *buf, size_t len, const char *fmt, double v)
+{
+    snprintf(buf, len, fmt, v);
+    for (char *p = buf; *p; p++)
+        if (*p == ',')
+            *p = '.';
+}
+
+/* ---- JUnit XML ---- */
+
+/* XML 1.0 allows tab, newline, carriage return and nothing else below 0x20; invalid UTF-8
+ * makes the whole document unreadable. Both become U+FFFD. In attributes, tab/newline/CR are
+ * written as character references so attribute normalization keeps them. */
+static void xml_put_escaped(FILE *out, const char *text, bool attribute)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t len = strlen(text);
+    for (size_t i = 0; i < len;) {
+        unsigned long cp;
+        size_t n = utf8_sequence(s + i, len - i, &cp);
+        if (n == 0 || (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') || cp == 0xfffe ||
+            cp == 0xffff) {
+            fputs("\xEF\xBF\xBD", out);
+            i += n ? n : 1;
+            continue;
+        }
+        if (cp == '&')
+            fputs("&amp;", out);
+        else if (cp == '<')
+            fputs("&lt;", out);
+        else if (cp == '>')
+            fputs("&gt;", out);
+        else if (cp == '"')
+            fputs("&quot;", out);
+        else if (cp == '\'')
+            fputs("&apos;", out);
+        else if (attribute && cp < 0x20)
+            fprintf(out, "&#%lu;", cp);
+        else
+            fwrite(s + i, 1, n, out);
+        i += n;
+    }
+}
+
+static void xml_put_time_attr(FILE *out, double seconds)
+{
+    char buf[64];
+    format_double(buf, sizeof(buf), "%.3f", isfinite(seconds) && seconds >= 0 ? seconds : 0);
+    fprintf(out, " time=\"%s\"", buf);
+}
+
+/* The failure message: every failed check's summary (or the reason if none failed). */
+static void junit_failure_message(FILE *out, const struct scenario_result *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->nchecks; i++) {
+        if (r->checks[i].status != CHECK_FAILED)
+            continue;
+        fputs(n++ ? "; " : "", out);
+        xml_put_escaped(out, r->checks[i].summary, true);
+    }
+    if (n == 0)
+        xml_put_escaped(out, r->reason, true);
+}
+
+static void junit_testcase(FILE *out, const struct scenario_result *r)
+{
+    fputs("    <testcase classname=\"connfault\" name=\"", out);
+    xml_put_escaped(out, r->name, true);
+    fputc('"', out);
+    xml_put_time_attr(out, r->duration_s);
+    fputs(">\n", out);
+    if (r->verdict == VERDICT_FAIL) {
+        fputs("      <failure type=\"connfault\" message=\"", out);
+        junit_failure_message(out, r);
+        fputs("\">", out);
+        for (size_t i = 0; i < r->nchecks; i++) {
+            if (r->checks[i].status != CHECK_FAILED)
+                continue;
+            fputs("FAILED ", out);
+            xml_put_escaped(out, r->checks[i].summary, false);
+            fputc('\n', out);
+        }
+        if (r->reason[0] != '\0') {
+            fputs("reason: ", out);
+            xml_put_escaped(out, r->reason, false);
+            fputc('\n', out);
+        }
+        if (r->diagnosis != NULL) {
+            fputc('\n', out);
+            xml_put_escaped(out, r->diagnosis, false);
+            fputc('\n', out);
+        }
+        if (r->capture_path[0] != '\0') {
+            fputs("capture: ", out);
+            xml_put_escaped(out, r->capture_path, false);
+            fputc('\n', out);
+        }
+        fputs("</failure>\n", out);
+    } else if (r->verdict == VERDICT_SKIP) {
+        fputs("      <skipped message=\"", out);
+        xml_put_escaped(out, r->reason, true);
+        fputs("\"/>\n", out);
+    }
+    fputs("      <system-out>", out);
+    for (size_t i = 0; i < r->nchecks; i++) {
+        fprintf(out, "%s: ", check_status_name(r->checks[i].status));
+        xml_put_escaped(out, r->checks[i].summary, false);
+        fputc('\n', out);
+    }
+    fputs("</system-out>\n    </testcase>\n", out);
+}
+
+static void junit_property(FILE *out, const char *name, const char *value)
+{
+    fprintf(out, "      <property name=\"%s\" value=\"", name);
+    xml_put_escaped(out, value, true);
+    fputs("\"/>\n", out);
+}
+
+static void junit_write(FILE *out, const struct run_report *rep)
+{
+    struct report_totals t = report_count(rep);
+    char buf[64];
+    fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", out);
+    fprintf(out,
+            "<testsuites name=\"connfault\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" "
+            "skipped=\"%zu\"",
+            rep->nscenarios, t.failed, t.skipped);
+    xml_put_time_attr(out, rep->duration_s);
+    fputs(">\n", out);
+    fprintf(out,
+            "  <testsuite name=\"connfault\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" "
+            "skipped=\"%zu\"",
+            rep->nscenarios, t.failed, t.skipped);
+    xml_put_time_attr(out, rep->duration_s);
+    fputs(">\n    <properties>\n", out);
+    snprintf(buf, sizeof(buf), "%llu", (unsigned long long)rep->seed);
+    junit_property(out, "seed", buf);
+    junit_property(out, "target_kind", rep->target_kind);
+    junit_property(out, "target", rep->target_desc);
+    snprintf(buf, sizeof(buf), "%d", rep->port);
+    junit_property(out, "host", rep->host);
+    junit_property(out, "port", buf);
+    fputs("    </properties>\n", out);
+    for (size_t i = 0; i < rep->nscenarios; i++)
+        junit_testcase(out, &rep->scenarios[i]);
+    fputs("  </testsuite>\n</testsuites>\n", out);
+}
+
+/* ---- JSON ---- */
+
+static void json_put_string(FILE *out, const char *text)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t len = strlen(text);
+    fputc('"', out);
+    for (size_t i = 0; i < len;) {
+        unsigned long cp;
+        size_t n = utf8_sequence(s + i, len - i, &cp);
+        if (n == 0) {
+            fputs("\\ufffd", out); /* JSON text must be Unicode: a stray byte has no meaning */
+            i++;
+            continue;
+        }
+        if (cp == '"' || cp == '\\')
+            fprintf(out, "\\%c", (char)cp);
+        else if (cp < 0x20 || cp == 0x7f)
+            fprintf(out, "\\u%04lx", cp);
+        else
+            fwrite(s + i, 1, n, out);
+        i += n;
+    }
+    fputc('"', out);
+}
+
+static void json_put_double(FILE *out, double v)
+{
+    char buf[64];
+    if (!isfinite(v)) {
+        fputs("null", out);
+        return;
+    }
+    /* the shortest of %.15g and %.17g that reads back as the same double: 3.2, not
+     * 3.2000000000000002 */
+    format_double(buf, sizeof(buf), "%.15g", v);
+    if (strtod(buf, NULL) != v)
+        format_double(buf, sizeof(buf), "%.17g", v);
+    fputs(buf, out);
+}
+
+static void json_put_field(FILE *out, const struct report_field *f)
+{
+    static const char *const reserved[] = {"name", "status", "ok", "summary"};
+    const char *prefix = "";
+    for (size_t i = 0; i < 4; i++)
+        if (strcmp(f->key, reserved[i]) == 0)
+            prefix = "field_"; /* never write a key twice in one object */
+    char key[64];
+    snprintf(key, sizeof(key), "%s%s", prefix, f->key);
+    fputc(',', out);
+    json_put_string(out, key);
+    fputc(':', out);
+    switch (f->type) {
+    case FIELD_INT:
+        fprintf(out, "%lld", (long long)f->i);
+        break;
+    case FIELD_DOUBLE:
+        json_put_double(out, f->d);
+        break;
+    case FIELD_STR:
+        json_put_string(out, f->s);
+        break;
+    }
+}
+
+static void json_put_check(FILE *out, const struct check_result *c)
+{
+    fputs("{\"name\":", out);
+    json_put_string(out, c->name);
+    fprintf(out, ",\"status\":\"%s\",\"ok\":%s,\"summary\":", check_status_name(c->status),
+            c->status == CHECK_OK       ? "true"
+            : c->status == CHECK_FAILED ? "false"
+                                        : "null");
+    json_put_string(out, c->summary);
+    for (size_t i = 0; i < c->nfields && i < REPORT_MAX_FIELDS; i++)
+        json_put_field(out, &c->fields[i]);
+    fputc('}', out);
+}
+
+static void json_put_scenario(FILE *out, const struct scenario_result *r)
+{
+    fputs("{\"name\":", out);
+    json_put_string(out, r->name);
+    fprintf(out, ",\"verdict\":\"%s\",\"reason\":", verdict_name(r->verdict));
+    json_put_string(out, r->reason);
+    fputs(",\"duration_s\":", out);
+    json_put_double(out, r->duration_s);
+    fprintf(out,
+            ",\"clients\":{\"started\":%llu,\"connected\":%llu,\"failed_connect\":%llu,"
+            "\"completed\":%llu}",
+            (unsigned long long)r->clients_started, (unsigned long long)r->clients_connected,
+            (unsigned long long)r->clients_failed_connect,
+            (unsigned long long)r->clients_completed);
+    fputs(",\"capture\":", out);
+    if (r->capture_path[0] != '\0')
+        json_put_string(out, r->capture_path);
+    else
+        fputs("null", out);
+    fputs(",\"diagnosis\":", out);
+    if (r->diagnosis != NULL)
+        json_put_string(out, r->diagnosis);
+    else
+        fputs("null", out);
+    fputs(",\"checks\":[", out);
+    for (size_t i = 0; i < r->nchecks && i < REPORT_MAX_CHECKS; i++) {
+        fputs(i ? ",\n      " : "\n      ", out);
+        json_put_check(out, &r->checks[i]);
+    }
+    fputs(r->nchecks ? "\n    ]}" : "]}", out);
+}
+
+static void json_write(FILE *out, const struct run_report *rep)
+{
+    fprintf(out, "{\"seed\":%llu,\n \"target\":{\"kind\":", (unsigned long long)rep->seed);
+    json_put_string(out, rep->target_kind);
+    fputs(",\"description\":", out);
+    json_put_string(out, rep->target_desc);
+    fputs(",\"host\":", out);
+    json_put_string(out, rep->host);
+    fprintf(out, ",\"port\":%d},\n \"duration_s\":", rep->port);
+    json_put_double(out, rep->duration_s);
+    fputs(",\n \"scenarios\":[", out);
+    for (size_t i = 0; i < rep->nscenarios; i++) {
+        fputs(i ? ",\n    " : "\n    ", out);
+        json_put_scenario(out, &rep->scenarios[i]);
+    }
+    fputs(rep->nscenarios ? "\n ]}\n" : "]}\n", out);
+}
+
+/* ---- files ---- */
+
+static int report_fail(char *err, size_t errlen, int errnum, const char *what, const char *path)
+{
+    if (errlen > 0)
+        snprintf(err, errlen, "%s %s: %s", what, path, strerror(errnum));
+    return -errnum;
+}
+
+/* Writes PATH.tmp with the writer, then renames it over PATH. */
+static int report_write_file(const char *path, void (*writer)(FILE *, const struct run_report *),
+                             const struct run_report *rep, char *err, size_t errlen)
+{
+    char tmp[4096 + 8];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+        return report_fail(err, errlen, ENAMETOOLONG, "writing", path);
+    FILE *out = fopen(tmp, "w");
+    if (out == NULL)
+        return report_fail(err, errlen, errno, "creating", tmp);
+    errno = 0;
+    writer(out, rep);
+    int werr = ferror(out) ? (errno ? errno : EIO) : 0;
+    if (fclose(out) != 0 && werr == 0)
+        werr = errno ? errno : EIO;
+    if (werr == 0 && rename(tmp, path) != 0)
+        werr = errno;
+    if (werr != 0) {
+        unlink(tmp);
+        return report_fail(err, errlen, werr, "writing", path);
+    }
+    return 0;
+}
+
+int report_write_junit(const char *path, const struct run_report *rep, char *err, size_t errlen)
+{
+    return report_write_file(path, junit_write, rep, err, errlen);
+}
+
+int report_write_json(const char *path, const struct run_report *rep, char *err, size_t errlen)
+{
+    return report_write_file(path, json_write, rep, err, errlen);
+}
+
+void run_report_free(struct run_report *rep)
+{
+    if (rep == NULL)
+        return;
+    for (size_t i = 0; i < rep->nscenarios; i++)
+        free(rep->scenarios[i].diagnosis);
+    free(rep->scenarios);
+    rep->scenarios = NULL;
+    rep->nscenarios = 0;
+}

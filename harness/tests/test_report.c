@@ -1,0 +1,821 @@
+/* Tests for the report writers: human lines and the totals line CI reads, JUnit XML that is
+ * well-formed (a small checker here, and xmllint when installed), JSON that parses (a small
+ * recursive-descent parser here) with the documented fields, and nasty strings escaped. */
+#include "report.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- a report with one scenario of each verdict and hostile strings ---- */
+
+#define NASTY "q\"uo'te <tag> & amp \x01 ctl \x1b[31m bad\xff\xfe utf8 \xc3\xa9 \\ end"
+/* what NASTY must read back as from JSON: invalid bytes became U+FFFD */
+#define NASTY_DECODED                                                                              \
+    "q\"uo'te <tag> & amp \x01 ctl \x1b[31m bad\xef\xbf\xbd\xef\xbf\xbd utf8 \xc3\xa9 \\ end"
+
+static void add_check(struct scenario_result *r, const char *name, enum check_status status,
+                      const char *summary)
+{
+    struct check_result *c = &r->checks[r->nchecks++];
+    snprintf(c->name, sizeof(c->name), "%s", name);
+    c->status = status;
+    snprintf(c->summary, sizeof(c->summary), "%s", summary);
+}
+
+static void build_report(struct run_report *rep)
+{
+    memset(rep, 0, sizeof(*rep));
+    rep->seed = UINT64_MAX;
+    snprintf(rep->target_kind, sizeof(rep->target_kind), "cmd");
+    snprintf(rep->target_desc, sizeof(rep->target_desc), "./server --flag " NASTY);
+    snprintf(rep->host, sizeof(rep->host), "127.0.0.1");
+    rep->port = 8080;
+    rep->duration_s = 12.34;
+    rep->nscenarios = 3;
+    rep->scenarios = calloc(3, sizeof(*rep->scenarios));
+    ck_assert_ptr_nonnull(rep->scenarios);
+
+    struct scenario_result *pass = &rep->scenarios[0];
+    snprintf(pass->name, sizeof(pass->name), "rst-mid-response");
+    pass->verdict = VERDICT_PASS;
+    pass->duration_s = 3.21;
+    pass->clients_started = 300;
+    pass->clients_connected = 299;
+    pass->clients_failed_connect = 1;
+    pass->clients_completed = 298;
+    add_check(pass, "accepting", CHECK_OK, "accepting p50 1.1ms max 4.0ms");
+    add_check(pass, "fds", CHECK_OK, "fds 5 -> peak 57 -> 5");
+    add_check(pass, "cpu", CHECK_NOT_CHECKED, "cpu: /proc/1/stat: Permission denied");
+    check_add_int(&pass->checks[1], "fds_baseline", 5);
+    check_add_int(&pass->checks[1], "fds_peak", -57);
+    check_add_double(&pass->checks[0], "p50_ms", 1.1);
+
+    struct scenario_result *fail = &rep->scenarios[1];
+    snprintf(fail->name, sizeof(fail->name), "fail<&>\"'");
+    fail->verdict = VERDICT_FAIL;
+    fail->duration_s = 2.0;
+    snprintf(fail->reason, sizeof(fail->reason), "fds leaked");
+    add_check(fail, "fds", CHECK_FAILED, "fds 5 -> 40 " NASTY);
+    add_check(fail, "alive", CHECK_OK, "alive: pid 42 running");
+    add_check(fail, "cpu", CHECK_FAILED, "cpu 99% while idle");
+    check_add_double(&fail->checks[0], "nan", NAN);
+    check_add_double(&fail->checks[0], "inf", INFINITY);
+    check_add_double(&fail->checks[0], "half", 0.5);
+    check_add_str(&fail->checks[0], "text", NASTY);
+    check_add_int(&fail->checks[0], "ok", 1); /* collides with a fixed key */
+    snprintf(fail->capture_path, sizeof(fail->capture_path), "/tmp/cap.pcap");
+    fail->diagnosis = strdup("line one\n  RST after FIN " NASTY "\nline three");
+    ck_assert_ptr_nonnull(fail->diagnosis);
+
+    struct scenario_result *skip = &rep->scenarios[2];
+    snprintf(skip->name, sizeof(skip->name), "drop");
+    skip->verdict = VERDICT_SKIP;
+    snprintf(skip->reason, sizeof(skip->reason), "needs root & <sandbox>");
+}
+
+static char *read_whole_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char *data = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&data, &len);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        fwrite(buf, 1, n, mem);
+    fclose(f);
+    fclose(mem);
+    return data;
+}
+
+static char test_dir[64];
+
+static void temp_dir_create(void)
+{
+    snprintf(test_dir, sizeof(test_dir), "/tmp/connfault-report-XXXXXX");
+    if (mkdtemp(test_dir) == NULL) {
+        perror("mkdtemp");
+        exit(1);
+    }
+}
+
+static void temp_dir_remove(void)
+{
+    DIR *d = opendir(test_dir);
+    if (d != NULL) {
+        struct dirent *e;
+        char path[512];
+        while ((e = readdir(d)) != NULL) {
+            snprintf(path, sizeof(path), "%s/%s", test_dir, e->d_name);
+            if (e->d_name[0] != '.')
+                unlink(path);
+        }
+        closedir(d);
+    }
+    rmdir(test_dir);
+}
+
+static bool file_exists(const char *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+/* ---- UTF-8 check shared by the XML and JSON checkers ---- */
+
+static size_t utf8_len(const unsigned char *s)
+{
+    unsigned long cp;
+    size_t need;
+    if (s[0] < 0x80)
+        return 1;
+    if ((s[0] & 0xe0) == 0xc0)
+        need = 2, cp = s[0] & 0x1f;
+    else if ((s[0] & 0xf0) == 0xe0)
+        need = 3, cp = s[0] & 0x0f;
+    else if ((s[0] & 0xf8) == 0xf0)
+        need = 4, cp = s[0] & 0x07;
+    else
+        return 0;
+    for (size_t i = 1; i < need; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    static const unsigned long min[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[need] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return need;
+}
+
+/* ---- a tiny XML well-formedness checker ---- */
+
+struct xml_stats {
+    int testcases, failures, skipped, system_outs, properties;
+    char failure_message[2048]; /* decoded message of the last <failure> */
+    char first_testsuite_tests[16];
+};
+
+/* Checks character data up to '<' (or an attribute value up to the quote): only known
+ * entities, no forbidden control characters, valid UTF-8. Decodes into out if given. */
+static const char *xml_check_text(const char *p, char stop, char *out, size_t outlen)
+{
+    size_t o = 0;
+    while (*p && *p != stop && *p != '<') {
+        char c = *p;
+        size_t n = 1;
+        if (c == '&') {
+            static const char *const ents[] = {"&amp;", "&lt;", "&gt;", "&quot;", "&apos;"};
+            static const char decoded[] = "&<>\"'";
+            n = 0;
+            for (size_t i = 0; i < 5; i++)
+                if (strncmp(p, ents[i], strlen(ents[i])) == 0)
+                    n = strlen(ents[i]), c = decoded[i];
+            if (n == 0 && p[1] == '#') {
+                char *end;
+                long v = strtol(p + 2, &end, 10);
+                ck_assert_msg(*end == ';' && (v == 9 || v == 10 || v == 13 || v >= 0x20),
+                              "bad character reference at %.20s", p);
+                n = (size_t)(end - p + 1), c = (char)v;
+            }
+            ck_assert_msg(n > 0, "unescaped '&' at %.20s", p);
+        } else if ((unsigned char)c < 0x20) {
+            ck_assert_msg(c == '\t' || c == '\n' || c == '\r', "control character 0x%02x", c);
+        } else {
+            n = utf8_len((const unsigned char *)p);
+            ck_assert_msg(n > 0, "invalid UTF-8 at %.20s", p);
+        }
+        if (out != NULL && o + n < outlen) {
+            if (*p == '&')
+                out[o++] = c;
+            else
+                memcpy(out + o, p, n), o += n;
+        }
+        p += n;
+    }
+    if (out != NULL)
+        out[o] = '\0';
+    return p;
+}
+
+static const char *xml_name(const char *p, char *name, size_t len)
+{
+    size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_:.");
+    ck_assert_msg(n > 0 && n < len, "expected a name at %.20s", p);
+    memcpy(name, p, n);
+    name[n] = '\0';
+    return p + n;
+}
+
+/* One start tag at p (just after '<'); returns after '>' and whether it was empty (/>). */
+static const char *xml_start_tag(const char *p, char *name, size_t len, bool *empty,
+                                 struct xml_stats *st)
+{
+    p = xml_name(p, name, len);
+    char seen[16][32];
+    int nseen = 0;
+    for (;;) {
+        const char *q = p + strspn(p, " \t\n\r");
+        if (*q == '>' || (q[0] == '/' && q[1] == '>')) {
+            *empty = *q == '/';
+            return q + (*empty ? 2 : 1);
+        }
+        ck_assert_msg(q > p, "expected space before attribute at %.20s", q);
+        char attr[32], value[2048];
+        p = xml_name(q, attr, sizeof(attr));
+        for (int i = 0; i < nseen; i++)
+            ck_assert_msg(strcmp(seen[i], attr) != 0, "attribute %s twice", attr);
+        if (nseen < 16)
+            snprintf(seen[nseen++], sizeof(seen[0]), "%s", attr);
+        ck_assert_msg(p[0] == '=' && p[1] == '"', "expected =\" after %s", attr);
+        p = xml_check_text(p + 2, '"', value, sizeof(value));
+        ck_assert_msg(*p == '"', "unterminated attribute %s (raw '<' in it?)", attr);
+        p++;
+        if (strcmp(name, "failure") == 0 && strcmp(attr, "message") == 0)
+            snprintf(st->failure_message, sizeof(st->failure_message), "%s", value);
+        if (strcmp(name, "testsuite") == 0 && strcmp(attr, "tests") == 0)
+            snprintf(st->first_testsuite_tests, sizeof(st->first_testsuite_tests), "%.15s", value);
+    }
+}
+
+static void xml_count(const char *name, struct xml_stats *st)
+{
+    st->testcases += strcmp(name, "testcase") == 0;
+    st->failures += strcmp(name, "failure") == 0;
+    st->skipped += strcmp(name, "skipped") == 0;
+    st->system_outs += strcmp(name, "system-out") == 0;
+    st->properties += strcmp(name, "property") == 0;
+}
+
+static void xml_check(const char *doc, struct xml_stats *st)
+{
+    char stack[16][32];
+    int depth = 0, roots = 0;
+    const char *p = doc;
+    memset(st, 0, sizeof(*st));
+    ck_assert_msg(strncmp(p, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>", 38) == 0,
+                  "no XML declaration");
+    p = strstr(p, "?>") + 2;
+    while (*p) {
+        p = xml_check_text(p, '\0', NULL, 0);
+        if (*p == '\0')
+            break;
+        p++; /* '<' */
+        char name[32];
+        if (*p == '/') {
+            p = xml_name(p + 1, name, sizeof(name));
+            ck_assert_msg(depth > 0 && strcmp(stack[depth - 1], name) == 0,
+                          "</%s> does not close the open element", name);
+            depth--;
+            ck_assert_msg(*p == '>', "expected > after </%s", name);
+            p++;
+            continue;
+        }
+        bool empty;
+        p = xml_start_tag(p, name, sizeof(name), &empty, st);
+        ck_assert_msg(depth > 0 || roots++ == 0, "more than one root element");
+        xml_count(name, st);
+        if (!empty) {
+            ck_assert_int_lt(depth, 16);
+            snprintf(stack[depth++], sizeof(stack[0]), "%s", name);
+        }
+    }
+    ck_assert_msg(depth == 0, "unclosed <%s>", depth ? stack[depth - 1] : "");
+    ck_assert_int_eq(roots, 1);
+}
+
+/* ---- a tiny JSON parser (strict RFC 8259) building a tree to query ---- */
+
+enum json_type { J_NULL, J_BOOL, J_NUMBER, J_STRING, J_ARRAY, J_OBJECT };
+
+struct json {
+    enum json_type type;
+    bool boolean;
+    char *text; /* number as written, or decoded string */
+    size_t n;   /* children */
+    struct json **items;
+    char **keys; /* objects */
+};
+
+static void json_free(struct json *j)
+{
+    if (j == NULL)
+        return;
+    for (size_t i = 0; i < j->n; i++) {
+        json_free(j->items[i]);
+        if (j->keys)
+            free(j->keys[i]);
+    }
+    free(j->items);
+    free(j->keys);
+    free(j->text);
+    free(j);
+}
+
+static const char *json_ws(const char *p)
+{
+    return p + strspn(p, " \t\n\r");
+}
+
+static void json_put_utf8(FILE *out, unsigned long cp)
+{
+    if (cp < 0x80) {
+        fputc((int)cp, out);
+    } else if (cp < 0x800) {
+        fputc((int)(0xc0 | cp >> 6), out);
+        fputc((int)(0x80 | (cp & 0x3f)), out);
+    } else if (cp < 0x10000) {
+        fputc((int)(0xe0 | cp >> 12), out);
+        fputc((int)(0x80 | ((cp >> 6) & 0x3f)), out);
+        fputc((int)(0x80 | (cp & 0x3f)), out);
+    } else {
+        fputc((int)(0xf0 | cp >> 18), out);
+        fputc((int)(0x80 | ((cp >> 12) & 0x3f)), out);
+        fputc((int)(0x80 | ((cp >> 6) & 0x3f)), out);
+        fputc((int)(0x80 | (cp & 0x3f)), out);
+    }
+}
+
+static const char *json_string(const char *p, char **out)
+{
+    size_t len = 0;
+    FILE *mem = open_memstream(out, &len);
+    ck_assert_int_eq(*p, '"');
+    for (p++; *p != '"'; p++) {
+        unsigned char c = (unsigned char)*p;
+        ck_assert_msg(c >= 0x20, "raw control character 0x%02x in a JSON string", c);
+        if (c == '\\') {
+            p++;
+            const char *simple = strchr("\"\\/bfnrtu", *p);
+            ck_assert_msg(*p && simple, "bad JSON escape \\%c", *p);
+            if (*p == 'u') {
+                char hex[5] = {0};
+                memcpy(hex, p + 1, 4);
+                ck_assert_uint_eq(strspn(hex, "0123456789abcdefABCDEF"), 4);
+                unsigned long cp = strtoul(hex, NULL, 16);
+                ck_assert_msg(cp < 0xd800 || cp > 0xdfff, "lone surrogate");
+                json_put_utf8(mem, cp);
+                p += 4;
+            } else {
+                static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+                fputc(to[strchr(from, *p) - from], mem);
+            }
+        } else {
+            size_t n = utf8_len((const unsigned char *)p);
+            ck_assert_msg(n > 0, "invalid UTF-8 in a JSON string");
+            fwrite(p, 1, n, mem);
+            p += n - 1;
+        }
+    }
+    fclose(mem);
+    return p + 1;
+}
+
+static const char *json_number(const char *p, char **text)
+{
+    const char *start = p;
+    if (*p == '-')
+        p++;
+    ck_assert_msg(*p >= '0' && *p <= '9', "bad number at %.20s", start);
+    if (*p == '0')
+        p++;
+    else
+        p += strspn(p, "0123456789");
+    if (*p == '.') {
+        p++;
+        ck_assert_msg(*p >= '0' && *p <= '9', "bad fraction at %.20s", start);
+        p += strspn(p, "0123456789");
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        ck_assert_msg(*p >= '0' && *p <= '9', "bad exponent at %.20s", start);
+        p += strspn(p, "0123456789");
+    }
+    *text = strndup(start, (size_t)(p - start));
+    return p;
+}
+
+static const char *json_value(const char *p, struct json **out, int depth);
+
+static const char *json_container(const char *p, struct json *j, int depth)
+{
+    bool object = *p == '{';
+    char close = object ? '}' : ']';
+    p = json_ws(p + 1);
+    if (*p == close)
+        return p + 1;
+    for (;;) {
+        j->items = realloc(j->items, (j->n + 1) * sizeof(*j->items));
+        if (object) {
+            j->keys = realloc(j->keys, (j->n + 1) * sizeof(*j->keys));
+            ck_assert_msg(*p == '"', "expected a key at %.20s", p);
+            p = json_ws(json_string(p, &j->keys[j->n]));
+            for (size_t i = 0; i < j->n; i++)
+                ck_assert_msg(strcmp(j->keys[i], j->keys[j->n]) != 0, "key %s twice", j->keys[i]);
+            ck_assert_msg(*p == ':', "expected ':' at %.20s", p);
+            p = json_ws(p + 1);
+        }
+        p = json_ws(json_value(p, &j->items[j->n++], depth + 1));
+        if (*p == close)
+            return p + 1;
+        ck_assert_msg(*p == ',', "expected ',' or '%c' at %.20s", close, p);
+        p = json_ws(p + 1);
+    }
+}
+
+static const char *json_value(const char *p, struct json **out, int depth)
+{
+    struct json *j = calloc(1, sizeof(*j));
+    ck_assert_ptr_nonnull(j);
+    ck_assert_int_lt(depth, 32);
+    *out = j;
+    if (*p == '{' || *p == '[') {
+        j->type = *p == '{' ? J_OBJECT : J_ARRAY;
+        return json_container(p, j, depth);
+    }
+    if (*p == '"') {
+        j->type = J_STRING;
+        return json_string(p, &j->text);
+    }
+    if (strncmp(p, "true", 4) == 0 || strncmp(p, "null", 4) == 0) {
+        j->type = *p == 't' ? J_BOOL : J_NULL;
+        j->boolean = *p == 't';
+        return p + 4;
+    }
+    if (strncmp(p, "false", 5) == 0) {
+        j->type = J_BOOL;
+        return p + 5;
+    }
+    j->type = J_NUMBER;
+    return json_number(p, &j->text);
+}
+
+static struct json *json_parse(const char *doc)
+{
+    struct json *root;
+    const char *end = json_ws(json_value(json_ws(doc), &root, 0));
+    ck_assert_msg(*end == '\0', "trailing text after JSON: %.20s", end);
+    return root;
+}
+
+static struct json *json_get(const struct json *j, const char *key)
+{
+    ck_assert_int_eq(j->type, J_OBJECT);
+    for (size_t i = 0; i < j->n; i++)
+        if (strcmp(j->keys[i], key) == 0)
+            return j->items[i];
+    ck_abort_msg("no key \"%s\"", key);
+    return NULL;
+}
+
+static bool json_has(const struct json *j, const char *key)
+{
+    for (size_t i = 0; i < j->n; i++)
+        if (strcmp(j->keys[i], key) == 0)
+            return true;
+    return false;
+}
+
+static struct json *json_at(const struct json *j, size_t i)
+{
+    ck_assert_int_eq(j->type, J_ARRAY);
+    ck_assert_uint_lt(i, j->n);
+    return j->items[i];
+}
+
+static const char *json_str(const struct json *j, const char *key)
+{
+    const struct json *v = json_get(j, key);
+    ck_assert_int_eq(v->type, J_STRING);
+    return v->text;
+}
+
+static const char *json_num(const struct json *j, const char *key)
+{
+    const struct json *v = json_get(j, key);
+    ck_assert_int_eq(v->type, J_NUMBER);
+    return v->text;
+}
+
+/* ---- tests ---- */
+
+static char *print_to_string(void (*print)(FILE *, const struct run_report *, bool, bool),
+                             const struct run_report *rep, bool verbose, bool color)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    print(out, rep, verbose, color);
+    fclose(out);
+    return text;
+}
+
+static void print_all(FILE *out, const struct run_report *rep, bool verbose, bool color)
+{
+    for (size_t i = 0; i < rep->nscenarios; i++)
+        report_print_scenario(out, &rep->scenarios[i], verbose, color);
+}
+
+static void print_totals(FILE *out, const struct run_report *rep, bool verbose, bool color)
+{
+    (void)verbose;
+    report_print_totals(out, rep, color);
+}
+
+START_TEST(test_human_lines)
+{
+    struct run_report rep;
+    build_report(&rep);
+    char *text = print_to_string(print_all, &rep, false, false);
+    const char *expected_pass =
+        "PASS  rst-mid-response       3.2s  accepting p50 1.1ms max 4.0ms; fds 5 -> peak 57 -> 5 "
+        "(1 not checked)\n";
+    ck_assert_msg(strncmp(text, expected_pass, strlen(expected_pass)) == 0, "got: %s", text);
+    const char *fail = strstr(text, "\nFAIL  fail<&>\"'");
+    ck_assert_ptr_nonnull(fail);
+    /* failed checks only, control characters neutralized for the terminal */
+    ck_assert_ptr_nonnull(strstr(fail, "2.0s  fds 5 -> 40 q\"uo'te <tag> & amp ? ctl ?[31m"));
+    ck_assert_ptr_nonnull(strstr(fail, "; cpu 99% while idle\n"));
+    ck_assert_ptr_null(strstr(fail, "alive: pid 42"));
+    ck_assert_ptr_nonnull(strstr(fail, "\n    capture: /tmp/cap.pcap\n"));
+    ck_assert_ptr_nonnull(strstr(fail, "\n    line one\n      RST after FIN"));
+    ck_assert_ptr_nonnull(
+        strstr(text, "\nSKIP  drop                   0.0s  needs root & <sandbox>\n"));
+    ck_assert_ptr_null(strchr(text, '\033'));
+    free(text);
+
+    text = print_to_string(print_all, &rep, false, true);
+    ck_assert_ptr_nonnull(strstr(text, "\033[32mPASS\033[0m  rst-mid-response"));
+    ck_assert_ptr_nonnull(strstr(text, "\033[31mFAIL\033[0m  fail"));
+    ck_assert_ptr_nonnull(strstr(text, "\033[33mSKIP\033[0m  drop"));
+    free(text);
+
+    text = print_to_string(print_all, &rep, true, false);
+    ck_assert_ptr_nonnull(strstr(text, "\n    ok      accepting p50 1.1ms max 4.0ms\n"));
+    ck_assert_ptr_nonnull(strstr(text, "\n    ok      fds 5 -> peak 57 -> 5\n"));
+    ck_assert_ptr_nonnull(
+        strstr(text, "\n    not checked: cpu: /proc/1/stat: Permission denied\n"));
+    ck_assert_ptr_nonnull(strstr(text, "\n    FAILED  cpu 99% while idle\n"));
+    ck_assert_ptr_nonnull(strstr(text, "\n    ok      alive: pid 42 running\n"));
+    free(text);
+    run_report_free(&rep);
+    ck_assert_ptr_null(rep.scenarios);
+}
+END_TEST
+
+START_TEST(test_totals_line)
+{
+    struct run_report rep;
+    build_report(&rep);
+    char *text = print_to_string(print_totals, &rep, false, false);
+    ck_assert_str_eq(text, "connfault: 1 passed, 1 failed, 1 skipped\n"
+                           "seed 18446744073709551615, 12.3s\n");
+    unsigned passed, failed, skipped;
+    ck_assert_int_eq(
+        sscanf(text, "connfault: %u passed, %u failed, %u skipped", &passed, &failed, &skipped), 3);
+    free(text);
+
+    /* in color the words are unchanged: only wrapped */
+    text = print_to_string(print_totals, &rep, false, true);
+    ck_assert_ptr_nonnull(strstr(text, "connfault: 1 passed, 1 failed, 1 skipped\033[0m\n"));
+    free(text);
+    run_report_free(&rep);
+
+    struct run_report empty = {.seed = 7};
+    text = print_to_string(print_totals, &empty, false, false);
+    ck_assert_str_eq(text, "connfault: 0 passed, 0 failed, 0 skipped\nseed 7, 0.0s\n");
+    free(text);
+}
+END_TEST
+
+static bool have_xmllint(void)
+{
+    return system("command -v xmllint >/dev/null 2>&1") == 0;
+}
+
+START_TEST(test_junit)
+{
+    struct run_report rep;
+    char path[256], tmp[300], err[256] = "", cmd[600];
+    build_report(&rep);
+    snprintf(path, sizeof(path), "%s/junit.xml", test_dir);
+    ck_assert_int_eq(report_write_junit(path, &rep, err, sizeof(err)), 0);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    ck_assert(!file_exists(tmp));
+
+    char *doc = read_whole_file(path);
+    struct xml_stats st;
+    xml_check(doc, &st);
+    ck_assert_int_eq(st.testcases, 3);
+    ck_assert_int_eq(st.failures, 1);
+    ck_assert_int_eq(st.skipped, 1);
+    ck_assert_int_eq(st.system_outs, 3);
+    ck_assert_int_ge(st.properties, 2);
+    ck_assert_str_eq(st.first_testsuite_tests, "3");
+    ck_assert_ptr_nonnull(strstr(doc, "<testsuite name=\"connfault\" tests=\"3\" failures=\"1\""));
+    ck_assert_ptr_nonnull(strstr(doc, "skipped=\"1\" time=\"12.340\">"));
+    ck_assert_ptr_nonnull(strstr(doc, "<property name=\"seed\" value=\"18446744073709551615\"/>"));
+    ck_assert_ptr_nonnull(
+        strstr(doc, "<testcase classname=\"connfault\" name=\"rst-mid-response\" time=\"3.210\">"));
+    ck_assert_ptr_nonnull(strstr(doc, "name=\"fail&lt;&amp;&gt;&quot;&apos;\""));
+    ck_assert_ptr_nonnull(strstr(doc, "<skipped message=\"needs root &amp; &lt;sandbox&gt;\"/>"));
+    /* the failure message holds every failed summary; invalid bytes and controls replaced */
+    ck_assert_str_eq(st.failure_message,
+                     "fds 5 -> 40 q\"uo'te <tag> & amp \xef\xbf\xbd ctl \xef\xbf\xbd[31m "
+                     "bad\xef\xbf\xbd\xef\xbf\xbd utf8 \xc3\xa9 \\ end; cpu 99% while idle");
+    /* the body carries the diagnosis */
+    ck_assert_ptr_nonnull(strstr(doc, "line one\n  RST after FIN"));
+    free(doc);
+
+    if (have_xmllint()) {
+        snprintf(cmd, sizeof(cmd), "xmllint --noout '%s'", path);
+        ck_assert_int_eq(system(cmd), 0);
+    } else {
+        printf("test_junit: xmllint not installed, schema-free check only\n");
+    }
+    unlink(path);
+    run_report_free(&rep);
+}
+END_TEST
+
+START_TEST(test_json)
+{
+    struct run_report rep;
+    char path[256], tmp[300], err[256] = "";
+    build_report(&rep);
+    snprintf(path, sizeof(path), "%s/report.json", test_dir);
+    ck_assert_int_eq(report_write_json(path, &rep, err, sizeof(err)), 0);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    ck_assert(!file_exists(tmp));
+    char *doc = read_whole_file(path);
+    struct json *root = json_parse(doc);
+
+    ck_assert_str_eq(json_num(root, "seed"), "18446744073709551615");
+    ck_assert_double_eq_tol(strtod(json_num(root, "duration_s"), NULL), 12.34, 1e-9);
+    struct json *target = json_get(root, "target");
+    ck_assert_str_eq(json_str(target, "kind"), "cmd");
+    ck_assert_str_eq(json_str(target, "description"), "./server --flag " NASTY_DECODED);
+    ck_assert_str_eq(json_str(target, "host"), "127.0.0.1");
+    ck_assert_str_eq(json_num(target, "port"), "8080");
+
+    struct json *scenarios = json_get(root, "scenarios");
+    ck_assert_uint_eq(scenarios->n, 3);
+    struct json *pass = json_at(scenarios, 0), *fail = json_at(scenarios, 1),
+                *skip = json_at(scenarios, 2);
+    ck_assert_str_eq(json_str(pass, "name"), "rst-mid-response");
+    ck_assert_str_eq(json_str(pass, "verdict"), "pass");
+    ck_assert_str_eq(json_str(pass, "reason"), "");
+    ck_assert_int_eq(json_get(pass, "capture")->type, J_NULL);
+    ck_assert_int_eq(json_get(pass, "diagnosis")->type, J_NULL);
+    struct json *clients = json_get(pass, "clients");
+    ck_assert_str_eq(json_num(clients, "started"), "300");
+    ck_assert_str_eq(json_num(clients, "connected"), "299");
+    ck_assert_str_eq(json_num(clients, "failed_connect"), "1");
+    ck_assert_str_eq(json_num(clients, "completed"), "298");
+    struct json *checks = json_get(pass, "checks");
+    ck_assert_uint_eq(checks->n, 3);
+    ck_assert_str_eq(json_str(json_at(checks, 0), "status"), "ok");
+    ck_assert(json_get(json_at(checks, 0), "ok")->boolean);
+    ck_assert_double_eq_tol(strtod(json_num(json_at(checks, 0), "p50_ms"), NULL), 1.1, 1e-12);
+    ck_assert_str_eq(json_num(json_at(checks, 1), "fds_peak"), "-57");
+    ck_assert_str_eq(json_str(json_at(checks, 2), "status"), "not_checked");
+    ck_assert_int_eq(json_get(json_at(checks, 2), "ok")->type, J_NULL);
+
+    ck_assert_str_eq(json_str(fail, "name"), "fail<&>\"'");
+    ck_assert_str_eq(json_str(fail, "verdict"), "fail");
+    ck_assert_str_eq(json_str(fail, "capture"), "/tmp/cap.pcap");
+    ck_assert_str_eq(json_str(fail, "diagnosis"),
+                     "line one\n  RST after FIN " NASTY_DECODED "\nline three");
+    struct json *fds = json_at(json_get(fail, "checks"), 0);
+    ck_assert_str_eq(json_str(fds, "name"), "fds");
+    ck_assert_str_eq(json_str(fds, "status"), "failed");
+    ck_assert_int_eq(json_get(fds, "ok")->type, J_BOOL);
+    ck_assert(!json_get(fds, "ok")->boolean);
+    ck_assert_str_eq(json_str(fds, "summary"), "fds 5 -> 40 " NASTY_DECODED);
+    ck_assert_int_eq(json_get(fds, "nan")->type, J_NULL);
+    ck_assert_int_eq(json_get(fds, "inf")->type, J_NULL);
+    ck_assert_str_eq(json_num(fds, "half"), "0.5");
+    ck_assert_str_eq(json_str(fds, "text"), NASTY_DECODED);
+    ck_assert_str_eq(json_num(fds, "field_ok"), "1");
+
+    ck_assert_str_eq(json_str(skip, "verdict"), "skip");
+    ck_assert_str_eq(json_str(skip, "reason"), "needs root & <sandbox>");
+    ck_assert_uint_eq(json_get(skip, "checks")->n, 0);
+    ck_assert(!json_has(skip, "extra"));
+
+    json_free(root);
+    free(doc);
+    unlink(path);
+    run_report_free(&rep);
+}
+END_TEST
+
+START_TEST(test_empty_report_files)
+{
+    struct run_report rep = {.seed = 1, .port = 1};
+    char path[256], err[256];
+    snprintf(path, sizeof(path), "%s/empty.json", test_dir);
+    ck_assert_int_eq(report_write_json(path, &rep, err, sizeof(err)), 0);
+    char *doc = read_whole_file(path);
+    struct json *root = json_parse(doc);
+    ck_assert_uint_eq(json_get(root, "scenarios")->n, 0);
+    json_free(root);
+    free(doc);
+    unlink(path);
+
+    snprintf(path, sizeof(path), "%s/empty.xml", test_dir);
+    ck_assert_int_eq(report_write_junit(path, &rep, err, sizeof(err)), 0);
+    doc = read_whole_file(path);
+    struct xml_stats st;
+    xml_check(doc, &st);
+    ck_assert_int_eq(st.testcases, 0);
+    free(doc);
+    unlink(path);
+}
+END_TEST
+
+START_TEST(test_write_error)
+{
+    struct run_report rep = {.seed = 1};
+    char path[256], err[512] = "";
+    snprintf(path, sizeof(path), "%s/no-such-dir/report.json", test_dir);
+    ck_assert_int_eq(report_write_json(path, &rep, err, sizeof(err)), -ENOENT);
+    ck_assert_ptr_nonnull(strstr(err, "no-such-dir/report.json.tmp: No such file or directory"));
+    ck_assert_int_eq(report_write_junit(path, &rep, err, sizeof(err)), -ENOENT);
+
+    /* the target is a directory: the rename fails and the temporary file is removed */
+    char tmp[300];
+    snprintf(path, sizeof(path), "%s/adir", test_dir);
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+    char inner[300];
+    snprintf(inner, sizeof(inner), "%s/x", path);
+    FILE *f = fopen(inner, "w"); /* a non-empty directory cannot be replaced */
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    ck_assert_int_lt(report_write_json(path, &rep, err, sizeof(err)), 0);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    ck_assert(!file_exists(tmp));
+    unlink(inner);
+    rmdir(path);
+}
+END_TEST
+
+START_TEST(test_fields_and_names)
+{
+    struct check_result c;
+    memset(&c, 0, sizeof(c));
+    for (int i = 0; i < REPORT_MAX_FIELDS + 6; i++)
+        check_add_int(&c, "k", i);
+    ck_assert_uint_eq(c.nfields, REPORT_MAX_FIELDS);
+    ck_assert_int_eq(c.fields[REPORT_MAX_FIELDS - 1].i, REPORT_MAX_FIELDS - 1);
+
+    memset(&c, 0, sizeof(c));
+    check_add_str(&c, "a_key_that_is_much_longer_than_thirty_one_characters", "v");
+    ck_assert_uint_eq(strlen(c.fields[0].key), sizeof(c.fields[0].key) - 1);
+    check_add_str(&c, "null", NULL);
+    ck_assert_str_eq(c.fields[1].s, "");
+    check_add_double(&c, "d", 2.5);
+    ck_assert_int_eq(c.fields[2].type, FIELD_DOUBLE);
+
+    ck_assert_str_eq(verdict_name(VERDICT_PASS), "pass");
+    ck_assert_str_eq(verdict_name(VERDICT_FAIL), "fail");
+    ck_assert_str_eq(verdict_name(VERDICT_SKIP), "skip");
+    run_report_free(NULL);
+}
+END_TEST
+
+static Suite *report_suite(void)
+{
+    Suite *s = suite_create("report");
+    TCase *tc = tcase_create("human");
+    tcase_add_test(tc, test_human_lines);
+    tcase_add_test(tc, test_totals_line);
+    tcase_add_test(tc, test_fields_and_names);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("files");
+    tcase_add_unchecked_fixture(tc, temp_dir_create, temp_dir_remove);
+    tcase_add_test(tc, test_junit);
+    tcase_add_test(tc, test_json);
+    tcase_add_test(tc, test_empty_report_files);
+    tcase_add_test(tc, test_write_error);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(report_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
