@@ -1,0 +1,208 @@
+/* checks: the rules that decide each check, with the numbers behind them. */
+#include "checks.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <netinet/tcp.h>
+#include <string.h>
+
+static struct check_result *check_new(struct scenario_result *res, const char *name)
+{
+    struct check_result *c = &res->checks[res->nchecks++];
+    memset(c, 0, sizeof(*c));
+    snprintf(c->name, sizeof(c->name), "%s", name);
+    return c;
+}
+
+static void check_not_checked(struct check_result *c, const char *why)
+{
+    char name[sizeof(c->name)];
+    memcpy(name, c->name, sizeof(name)); /* summary and name share the struct: no overlap */
+    c->status = CHECK_NOT_CHECKED;
+    snprintf(c->summary, sizeof(c->summary), "%s: not checked: %s", name, why);
+    check_add_str(c, "not_checked", why);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void check_accepting(const struct scenario_samples *s, const struct check_limits *lim,
+                            struct scenario_result *res)
+{
+    struct check_result *c = check_new(res, "accepting");
+    if (s->probes == 0) {
+        check_not_checked(c, "no probe was made");
+        return;
+    }
+    uint64_t *sorted = malloc(s->nlatencies * sizeof(*sorted) + 1);
+    double p50 = 0, max = 0;
+    if (sorted && s->nlatencies) {
+        memcpy(sorted, s->latencies_us, s->nlatencies * sizeof(*sorted));
+        qsort(sorted, s->nlatencies, sizeof(*sorted), cmp_u64);
+        p50 = (double)sorted[(s->nlatencies - 1) / 2] / 1000.0;
+        max = (double)sorted[s->nlatencies - 1] / 1000.0;
+    }
+    free(sorted);
+    check_add_int(c, "probes", s->probes);
+    check_add_int(c, "probes_ok", s->probes_ok);
+    check_add_double(c, "latency_p50_ms", p50);
+    check_add_double(c, "latency_max_ms", max);
+    check_add_int(c, "deadline_ms", (int64_t)lim->probe_timeout_ms);
+    c->status = s->probes_ok == s->probes ? CHECK_OK : CHECK_FAILED;
+    if (c->status == CHECK_OK) {
+        snprintf(c->summary, sizeof(c->summary),
+                 "accepting: %u/%u probes answered, latency p50 %.1f ms, max %.1f ms", s->probes_ok,
+                 s->probes, p50, max);
+    } else {
+        check_add_str(c, "first_failure", s->first_failure);
+        check_add_double(c, "first_failure_at_s", s->first_failure_at_s);
+        snprintf(c->summary, sizeof(c->summary),
+                 "accepting: %u/%u probes failed (deadline %llu ms); first at %+.1fs: %s; "
+                 "latency p50 %.1f ms, max %.1f ms",
+                 s->probes - s->probes_ok, s->probes, (unsigned long long)lim->probe_timeout_ms,
+                 s->first_failure_at_s, s->first_failure, p50, max);
+    }
+}
+
+static void check_alive(const struct scenario_samples *s, struct scenario_result *res)
+{
+    struct check_result *c = check_new(res, "alive");
+    check_add_str(c, "exit", s->target_exited ? s->exit_description : "running");
+    if (!s->target_exited) {
+        c->status = CHECK_OK;
+        snprintf(c->summary, sizeof(c->summary), "alive: still running");
+        return;
+    }
+    c->status = CHECK_FAILED;
+    if (s->last_log_line[0])
+        check_add_str(c, "last_output", s->last_log_line);
+    snprintf(c->summary, sizeof(c->summary), "alive: target %s%s%s%s", s->exit_description,
+             s->last_log_line[0] ? " (last output: \"" : "", s->last_log_line,
+             s->last_log_line[0] ? "\")" : "");
+}
+
+static void check_fds(const struct scenario_samples *s, const struct check_limits *lim,
+                      struct scenario_result *res)
+{
+    struct check_result *c = check_new(res, "fds");
+    if (s->fds_unknown) {
+        check_not_checked(c, s->fds_unknown);
+        return;
+    }
+    const struct fd_counts *b = &s->fds_baseline, *f = &s->fds_final;
+    check_add_int(c, "baseline", b->total);
+    check_add_int(c, "peak", s->fds_peak);
+    check_add_int(c, "final", f->total);
+    check_add_int(c, "leaked_sockets", (int64_t)f->sockets - b->sockets);
+    check_add_int(c, "leaked_pipes", (int64_t)f->pipes - b->pipes);
+    check_add_int(c, "leaked_files", (int64_t)f->files - b->files);
+    check_add_int(c, "leaked_other", (int64_t)(f->anon + f->other) - (b->anon + b->other));
+    check_add_double(c, "settled_s", s->fds_settled_s);
+    check_add_int(c, "grace_ms", (int64_t)lim->grace_ms);
+    c->status = f->total <= b->total ? CHECK_OK : CHECK_FAILED;
+    if (c->status == CHECK_OK) {
+        snprintf(c->summary, sizeof(c->summary),
+                 "fds: %u before, peak %u, %u after (back %.1fs after the faults)", b->total,
+                 s->fds_peak, f->total, s->fds_settled_s);
+    } else {
+        snprintf(c->summary, sizeof(c->summary),
+                 "fds: %u before, peak %u, %u after %.1fs grace: %d leaked (sockets %+d, pipes "
+                 "%+d, files %+d, other %+d)",
+                 b->total, s->fds_peak, f->total, (double)lim->grace_ms / 1000.0,
+                 (int)f->total - (int)b->total, (int)f->sockets - (int)b->sockets,
+                 (int)f->pipes - (int)b->pipes, (int)f->files - (int)b->files,
+                 (int)(f->anon + f->other) - (int)(b->anon + b->other));
+    }
+}
+
+/* States a server's socket should not be left in once its clients are gone: CLOSE_WAIT
+ * (the peer closed, we never did) above all; ESTABLISHED ones are counted and shown but are
+ * the fds check's business (a held client may still legitimately be connected). */
+static void check_sockets(const struct scenario_samples *s, struct scenario_result *res)
+{
+    struct check_result *c = check_new(res, "sockets");
+    if (s->sockets_unknown) {
+        check_not_checked(c, s->sockets_unknown);
+        return;
+    }
+    const struct tcp_states *st = &s->sockets_final;
+    char states[256] = "";
+    size_t used = 0;
+    for (int i = 1; i < TCP_STATE_MAX; i++) {
+        if (!st->count[i])
+            continue;
+        check_add_int(c, tcp_state_name(i), st->count[i]);
+        int n = snprintf(states + used, sizeof(states) - used, "%s%s %u", used ? ", " : "",
+                         tcp_state_name(i), st->count[i]);
+        if (n > 0 && (size_t)n < sizeof(states) - used)
+            used += (size_t)n;
+    }
+    unsigned close_wait = st->count[TCP_CLOSE_WAIT];
+    c->status = close_wait == 0 ? CHECK_OK : CHECK_FAILED;
+    snprintf(c->summary, sizeof(c->summary), "sockets: %s%s", used ? states : "none but listeners",
+             close_wait ? " (CLOSE_WAIT: the server never closed sockets its clients closed)" : "");
+}
+
+static void check_cpu(const struct scenario_samples *s, const struct check_limits *lim,
+                      struct scenario_result *res)
+{
+    struct check_result *c = check_new(res, "cpu");
+    if (s->cpu_unknown) {
+        check_not_checked(c, s->cpu_unknown);
+        return;
+    }
+    check_add_double(c, "cpu_pct", s->cpu_pct);
+    check_add_double(c, "window_s", s->cpu_window_s);
+    check_add_double(c, "threshold_pct", lim->cpu_max_pct);
+    c->status = s->cpu_pct < lim->cpu_max_pct ? CHECK_OK : CHECK_FAILED;
+    snprintf(c->summary, sizeof(c->summary), "cpu: %.1f%% of a core over %.1fs after the faults%s",
+             s->cpu_pct, s->cpu_window_s,
+             c->status == CHECK_OK ? "" : " (a busy loop: threshold exceeded)");
+}
+
+static void check_memory(const struct scenario_samples *s, const struct check_limits *lim,
+                         struct scenario_result *res)
+{
+    struct check_result *c = check_new(res, "memory");
+    if (s->memory_unknown) {
+        check_not_checked(c, s->memory_unknown);
+        return;
+    }
+    check_add_int(c, "rss_baseline_kb", (int64_t)s->rss_baseline_kb);
+    check_add_int(c, "rss_final_kb", (int64_t)s->rss_final_kb);
+    check_add_int(c, "slack_kb", (int64_t)lim->memory_slack_kb);
+    c->status =
+        s->rss_final_kb <= s->rss_baseline_kb + lim->memory_slack_kb ? CHECK_OK : CHECK_FAILED;
+    snprintf(c->summary, sizeof(c->summary), "memory: RSS %.1f MiB before, %.1f MiB after%s",
+             (double)s->rss_baseline_kb / 1024.0, (double)s->rss_final_kb / 1024.0,
+             c->status == CHECK_OK ? "" : " (grew past the allowed slack)");
+}
+
+void checks_evaluate(const struct scenario_samples *s, const struct check_limits *lim,
+                     struct scenario_result *res)
+{
+    res->nchecks = 0;
+    check_accepting(s, lim, res);
+    check_alive(s, res);
+    check_fds(s, lim, res);
+    check_sockets(s, res);
+    check_cpu(s, lim, res);
+    check_memory(s, lim, res);
+
+    res->verdict = VERDICT_PASS;
+    res->reason[0] = '\0';
+    size_t used = 0;
+    for (size_t i = 0; i < res->nchecks; i++) {
+        if (res->checks[i].status != CHECK_FAILED)
+            continue;
+        res->verdict = VERDICT_FAIL;
+        int n = snprintf(res->reason + used, sizeof(res->reason) - used, "%s%s", used ? "; " : "",
+                         res->checks[i].summary);
+        if (n > 0)
+            used = (size_t)n >= sizeof(res->reason) - used ? sizeof(res->reason) - 1
+                                                           : used + (size_t)n;
+    }
+}

@@ -1,0 +1,55 @@
+/* checks: turn what was measured during a scenario into the six named checks
+ * (accepting, alive, fds, sockets, cpu, memory) and a verdict. Pure: no I/O, so every
+ * rule here is unit-tested. A measurement that could not be made yields "not checked",
+ * never a pass. */
+#ifndef CONNFAULT_CHECKS_H
+#define CONNFAULT_CHECKS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "procfs.h"
+#include "report.h"
+#include "sockdiag.h"
+
+struct check_limits {
+    double cpu_max_pct;       /* of one core, while idle after the faults */
+    uint64_t memory_slack_kb; /* allowed RSS growth over the baseline */
+    uint64_t probe_timeout_ms;
+    uint64_t grace_ms;
+};
+
+struct scenario_samples {
+    /* accepting */
+    unsigned probes, probes_ok;
+    uint64_t *latencies_us; /* of every probe, ok or not */
+    size_t nlatencies;
+    char first_failure[200];
+    double first_failure_at_s; /* since the faults started; negative: before */
+    /* alive */
+    bool target_exited;
+    char exit_description[160];
+    char last_log_line[200];
+    /* fds */
+    const char *fds_unknown; /* why they could not be read, or NULL */
+    struct fd_counts fds_baseline, fds_final;
+    unsigned fds_peak;
+    double fds_settled_s; /* time after the faults until back at baseline; < 0: never */
+    /* sockets */
+    const char *sockets_unknown;
+    struct tcp_states sockets_final;
+    /* cpu */
+    const char *cpu_unknown;
+    double cpu_pct;
+    double cpu_window_s;
+    /* memory */
+    const char *memory_unknown;
+    uint64_t rss_baseline_kb, rss_final_kb;
+};
+
+/* Fill res->checks and res->verdict/reason from the samples. */
+void checks_evaluate(const struct scenario_samples *s, const struct check_limits *lim,
+                     struct scenario_result *res);
+
+#endif

@@ -1,0 +1,197 @@
+/* Unit tests for checks.c (the rules behind each verdict) and escape.c. */
+#include <check.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checks.h"
+#include "escape.h"
+
+static const struct check_limits limits = {
+    .cpu_max_pct = 20, .memory_slack_kb = 32 * 1024, .probe_timeout_ms = 2000, .grace_ms = 5000};
+
+/* A scenario in which everything went right. */
+static void healthy(struct scenario_samples *s, uint64_t *lat)
+{
+    memset(s, 0, sizeof(*s));
+    lat[0] = 1000, lat[1] = 3000, lat[2] = 2000;
+    s->probes = s->probes_ok = 3;
+    s->latencies_us = lat;
+    s->nlatencies = 3;
+    s->fds_baseline.total = s->fds_final.total = 6;
+    s->fds_peak = 120;
+    s->fds_settled_s = 1.2;
+    s->sockets_final.count[TCP_LISTEN] = 1;
+    s->cpu_pct = 0.5;
+    s->cpu_window_s = 1.0;
+    s->rss_baseline_kb = 2000;
+    s->rss_final_kb = 2100;
+}
+
+static const struct check_result *find(const struct scenario_result *r, const char *name)
+{
+    for (size_t i = 0; i < r->nchecks; i++)
+        if (strcmp(r->checks[i].name, name) == 0)
+            return &r->checks[i];
+    return NULL;
+}
+
+START_TEST(all_six_checks_pass_with_their_numbers)
+{
+    struct scenario_samples s;
+    uint64_t lat[3];
+    struct scenario_result r = {0};
+    healthy(&s, lat);
+    checks_evaluate(&s, &limits, &r);
+    ck_assert_int_eq(r.verdict, VERDICT_PASS);
+    ck_assert_uint_eq(r.nchecks, 6);
+    const char *names[] = {"accepting", "alive", "fds", "sockets", "cpu", "memory"};
+    for (int i = 0; i < 6; i++) {
+        const struct check_result *c = find(&r, names[i]);
+        ck_assert_ptr_nonnull(c);
+        ck_assert_int_eq(c->status, CHECK_OK);
+        ck_assert_uint_gt(c->nfields, 0);
+    }
+    ck_assert_ptr_nonnull(strstr(find(&r, "accepting")->summary, "p50 2.0 ms, max 3.0 ms"));
+    ck_assert_ptr_nonnull(strstr(find(&r, "fds")->summary, "6 before, peak 120, 6 after"));
+}
+END_TEST
+
+START_TEST(one_failed_probe_fails_accepting)
+{
+    struct scenario_samples s;
+    uint64_t lat[3];
+    struct scenario_result r = {0};
+    healthy(&s, lat);
+    s.probes_ok = 2;
+    strcpy(s.first_failure, "timeout after 2000 ms waiting for the status line");
+    s.first_failure_at_s = 0.4;
+    checks_evaluate(&s, &limits, &r);
+    ck_assert_int_eq(r.verdict, VERDICT_FAIL);
+    ck_assert_int_eq(find(&r, "accepting")->status, CHECK_FAILED);
+    ck_assert_ptr_nonnull(strstr(r.reason, "1/3 probes failed"));
+    ck_assert_ptr_nonnull(strstr(r.reason, "waiting for the status line"));
+}
+END_TEST
+
+START_TEST(leaked_fds_fail_and_are_broken_down_by_type)
+{
+    struct scenario_samples s;
+    uint64_t lat[3];
+    struct scenario_result r = {0};
+    healthy(&s, lat);
+    s.fds_baseline.sockets = 1;
+    s.fds_final.total = 26;
+    s.fds_final.sockets = 21;
+    checks_evaluate(&s, &limits, &r);
+    ck_assert_int_eq(find(&r, "fds")->status, CHECK_FAILED);
+    ck_assert_ptr_nonnull(strstr(find(&r, "fds")->summary, "20 leaked (sockets +20"));
+}
+END_TEST
+
+START_TEST(close_wait_fails_sockets)
+{
+    struct scenario_samples s;
+    uint64_t lat[3];
+    struct scenario_result r = {0};
+    healthy(&s, lat);
+    s.sockets_final.count[TCP_CLOSE_WAIT] = 4;
+    checks_evaluate(&s, &limits, &r);
+    ck_assert_int_eq(find(&r, "sockets")->status, CHECK_FAILED);
+    ck_assert_ptr_nonnull(strstr(find(&r, "sockets")->summary, "CLOSE_WAIT 4"));
+}
+END_TEST
+
+START_TEST(cpu_at_threshold_fails)
+{
+    struct scenario_samples s;
+    uint64_t lat[3];
+    struct scenario_result r = {0};
+    healthy(&s, lat);
+    s.cpu_pct = 20.0;
+    checks_evaluate(&s, &limits, &r);
+    ck_assert_int_eq(find(&r, "cpu")->status, CHECK_FAILED);
+}
+END_TEST
+
+START_TEST(memory_past_slack_fails)
+{
+    struct scenario_samples s;
+    uint64_t lat[3];
+    struct scenario_result r = {0};
+    healthy(&s, lat);
+    s.rss_final_kb = s.rss_baseline_kb + 32 * 1024 + 1;
+    checks_evaluate(&s, &limits, &r);
+    ck_assert_int_eq(find(&r, "memory")->status, CHECK_FAILED);
+}
+END_TEST
+
+START_TEST(dead_target_fails_alive_and_nothing_else_passes_by_default)
+{
+    struct scenario_samples s;
+    uint64_t lat[3];
+    struct scenario_result r = {0};
+    healthy(&s, lat);
+    s.target_exited = true;
+    strcpy(s.exit_description, "killed by signal 13 (SIGPIPE)");
+    s.fds_unknown = s.sockets_unknown = s.cpu_unknown = s.memory_unknown = "the target exited";
+    checks_evaluate(&s, &limits, &r);
+    ck_assert_int_eq(r.verdict, VERDICT_FAIL);
+    ck_assert_int_eq(find(&r, "alive")->status, CHECK_FAILED);
+    ck_assert_ptr_nonnull(strstr(find(&r, "alive")->summary, "SIGPIPE"));
+    const char *unknown[] = {"fds", "sockets", "cpu", "memory"};
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(find(&r, unknown[i])->status, CHECK_NOT_CHECKED);
+        ck_assert_ptr_nonnull(strstr(find(&r, unknown[i])->summary, "not checked"));
+    }
+}
+END_TEST
+
+START_TEST(no_probes_is_not_checked_never_passed)
+{
+    struct scenario_samples s;
+    uint64_t lat[3];
+    struct scenario_result r = {0};
+    healthy(&s, lat);
+    s.probes = s.probes_ok = 0;
+    s.nlatencies = 0;
+    checks_evaluate(&s, &limits, &r);
+    ck_assert_int_eq(find(&r, "accepting")->status, CHECK_NOT_CHECKED);
+}
+END_TEST
+
+START_TEST(escapes_decode_and_errors_name_the_column)
+{
+    char out[16], err[128];
+    long n = escape_decode("PING\\r\\n\\x00\\\\", 14, out, sizeof(out), err, sizeof(err));
+    ck_assert_int_eq(n, 8);
+    ck_assert_mem_eq(out, "PING\r\n\0\\", 8);
+    ck_assert_int_eq(escape_decode("ab\\q", 4, out, sizeof(out), err, sizeof(err)), -1);
+    ck_assert_str_eq(err, "column 3: unknown escape \\q");
+    ck_assert_int_eq(escape_decode("\\x4", 3, out, sizeof(out), err, sizeof(err)), -1);
+    ck_assert_int_eq(escape_decode("abc\\", 4, out, sizeof(out), err, sizeof(err)), -1);
+    ck_assert_int_eq(escape_decode("0123456789abcdefX", 17, out, sizeof(out), err, sizeof(err)),
+                     -1);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("checks");
+    TCase *tc = tcase_create("rules");
+    tcase_add_test(tc, all_six_checks_pass_with_their_numbers);
+    tcase_add_test(tc, one_failed_probe_fails_accepting);
+    tcase_add_test(tc, leaked_fds_fail_and_are_broken_down_by_type);
+    tcase_add_test(tc, close_wait_fails_sockets);
+    tcase_add_test(tc, cpu_at_threshold_fails);
+    tcase_add_test(tc, memory_past_slack_fails);
+    tcase_add_test(tc, dead_target_fails_alive_and_nothing_else_passes_by_default);
+    tcase_add_test(tc, no_probes_is_not_checked_never_passed);
+    tcase_add_test(tc, escapes_decode_and_errors_name_the_column);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,113 @@
+/* Self-test: the harness against the reference server. Every built-in scenario must pass
+ * against the correct server, and each --bug mode must fail the scenarios meant to catch it,
+ * on the check that names the bug. Runs the harness in-process (run_collect) so the test
+ * reads verdicts and numbers from the report struct, not from printed text. */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report.h"
+#include "run.h"
+
+#ifndef CONNFAULT_SERVER_BIN
+#define CONNFAULT_SERVER_BIN "connfault-server"
+#endif
+
+static volatile sig_atomic_t never_interrupted;
+
+static const char *const builtin[] = {
+    "abort-mid-response", "burst-abort",      "connect-close",   "fd-exhaustion",
+    "garbage-request",    "half-close",       "keepalive-abort", "oversized-header",
+    "pipeline-rst",       "rst-mid-response", "slowloris",       "zero-window",
+};
+
+struct bug_case {
+    const char *bug, *scenario, *check;
+};
+
+/* The matrix from the issue: which bug each scenario exists to catch, and how. */
+static const struct bug_case bug_cases[] = {
+    {"accept-once", "burst-abort", "accepting"}, {"leak-on-error", "rst-mid-response", "fds"},
+    {"sigpipe", "rst-mid-response", "alive"},    {"emfile-spin", "fd-exhaustion", "cpu"},
+    {"blocking", "slowloris", "accepting"},      {"blocking", "zero-window", "accepting"},
+    {"no-timeouts", "slowloris", "fds"},         {"no-timeouts", "zero-window", "fds"},
+};
+
+static int run_one(const char *bug, const char *scenario, struct run_report *rep)
+{
+    struct run_options o;
+    run_options_defaults(&o, &never_interrupted);
+    o.reference_server = CONNFAULT_SERVER_BIN;
+    o.bug = bug;
+    o.seed = 42;
+    o.verbosity = 0; /* failures are still printed: useful in the test log */
+    char *names[] = {(char *)scenario};
+    return run_collect(&o, names, 1, rep);
+}
+
+static const struct check_result *find_check(const struct scenario_result *r, const char *name)
+{
+    for (size_t i = 0; i < r->nchecks; i++)
+        if (strcmp(r->checks[i].name, name) == 0)
+            return &r->checks[i];
+    return NULL;
+}
+
+START_TEST(builtin_scenario_passes_on_correct_server)
+{
+    struct run_report rep;
+    int status = run_one(NULL, builtin[_i], &rep);
+    ck_assert_uint_eq(rep.nscenarios, 1);
+    const struct scenario_result *r = &rep.scenarios[0];
+    if (r->verdict != VERDICT_PASS)
+        ck_abort_msg("%s: %s: %s", builtin[_i], verdict_name(r->verdict), r->reason);
+    ck_assert_int_eq(status, 0);
+    /* A pass must have looked: every check made, none "not checked". */
+    ck_assert_uint_eq(r->nchecks, 6);
+    for (size_t i = 0; i < r->nchecks; i++)
+        ck_assert_msg(r->checks[i].status == CHECK_OK, "%s: %s", builtin[_i], r->checks[i].summary);
+    ck_assert_uint_gt(r->clients_started, 0);
+    run_report_free(&rep);
+}
+END_TEST
+
+START_TEST(bug_mode_fails_the_check_that_catches_it)
+{
+    const struct bug_case *bc = &bug_cases[_i];
+    struct run_report rep;
+    int status = run_one(bc->bug, bc->scenario, &rep);
+    ck_assert_uint_eq(rep.nscenarios, 1);
+    const struct scenario_result *r = &rep.scenarios[0];
+    ck_assert_msg(r->verdict == VERDICT_FAIL, "--bug %s x %s: expected a failure, got %s", bc->bug,
+                  bc->scenario, verdict_name(r->verdict));
+    ck_assert_int_eq(status, 1);
+    const struct check_result *c = find_check(r, bc->check);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_msg(c->status == CHECK_FAILED,
+                  "--bug %s x %s: check %s did not fail: %s (reason: %s)", bc->bug, bc->scenario,
+                  bc->check, c->summary, r->reason);
+    run_report_free(&rep);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("selftest");
+    TCase *correct = tcase_create("correct server");
+    tcase_set_timeout(correct, 60);
+    tcase_add_loop_test(correct, builtin_scenario_passes_on_correct_server, 0,
+                        (int)(sizeof(builtin) / sizeof(builtin[0])));
+    suite_add_tcase(s, correct);
+    TCase *bugs = tcase_create("bug modes");
+    tcase_set_timeout(bugs, 60);
+    tcase_add_loop_test(bugs, bug_mode_fails_the_check_that_catches_it, 0,
+                        (int)(sizeof(bug_cases) / sizeof(bug_cases[0])));
+    suite_add_tcase(s, bugs);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
