@@ -14,48 +14,56 @@ static int hex_value(char c)
     return -1;
 }
 
+size_t escape_decode_one(const char *s, size_t len, char *out)
+{
+    if (len < 2 || s[0] != '\\')
+        return 0;
+    switch (s[1]) {
+    case 'r':
+        *out = '\r';
+        return 2;
+    case 'n':
+        *out = '\n';
+        return 2;
+    case 't':
+        *out = '\t';
+        return 2;
+    case '0':
+        *out = '\0';
+        return 2;
+    case '\\':
+    case '"':
+    case '\'':
+        *out = s[1];
+        return 2;
+    case 'x': {
+        int hi = len > 2 ? hex_value(s[2]) : -1;
+        int lo = len > 3 ? hex_value(s[3]) : -1;
+        if (hi < 0 || lo < 0)
+            return 0;
+        *out = (char)(hi * 16 + lo);
+        return 4;
+    }
+    default:
+        return 0;
+    }
+}
+
 long escape_decode(const char *in, size_t len, char *out, size_t cap, char *err, size_t errlen)
 {
     size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
+    for (size_t i = 0; i < len;) {
         char c = in[i];
+        size_t used = 1;
         if (c == '\\') {
-            if (i + 1 >= len) {
-                snprintf(err, errlen, "column %zu: a lone backslash at the end", i + 1);
-                return -1;
-            }
-            char e = in[++i];
-            switch (e) {
-            case 'r':
-                c = '\r';
-                break;
-            case 'n':
-                c = '\n';
-                break;
-            case 't':
-                c = '\t';
-                break;
-            case '0':
-                c = '\0';
-                break;
-            case '\\':
-            case '"':
-            case '\'':
-                c = e;
-                break;
-            case 'x': {
-                int hi = i + 1 < len ? hex_value(in[i + 1]) : -1;
-                int lo = i + 2 < len ? hex_value(in[i + 2]) : -1;
-                if (hi < 0 || lo < 0) {
-                    snprintf(err, errlen, "column %zu: \\x needs two hex digits", i);
-                    return -1;
-                }
-                c = (char)(hi * 16 + lo);
-                i += 2;
-                break;
-            }
-            default:
-                snprintf(err, errlen, "column %zu: unknown escape \\%c", i, e);
+            used = escape_decode_one(in + i, len - i, &c);
+            if (used == 0) {
+                if (i + 1 >= len)
+                    snprintf(err, errlen, "column %zu: a lone backslash at the end", i + 1);
+                else if (in[i + 1] == 'x')
+                    snprintf(err, errlen, "column %zu: \\x needs two hex digits", i + 1);
+                else
+                    snprintf(err, errlen, "column %zu: unknown escape \\%c", i + 1, in[i + 1]);
                 return -1;
             }
         }
@@ -64,6 +72,7 @@ long escape_decode(const char *in, size_t len, char *out, size_t cap, char *err,
             return -1;
         }
         out[o++] = c;
+        i += used;
     }
     return (long)o;
 }

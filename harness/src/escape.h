@@ -4,6 +4,10 @@
 
 #include <stddef.h>
 
+/* One escape at s[0] == '\\' (len bytes available): the byte it stands for in *out and
+ * the characters it used (2, or 4 for \xHH), or 0 if it is not a valid escape. */
+size_t escape_decode_one(const char *s, size_t len, char *out);
+
 /* Decode \r \n \t \0 \\ \" \' \xHH in in[0..len) into out (at most cap bytes).
  * Returns the decoded length, or -1 with a message in err naming the offending escape
  * and its 1-based column. */

@@ -9,6 +9,8 @@
  */
 #include "scenario.h"
 
+#include "escape.h"
+
 #include <errno.h>
 #include <ini.h>
 #include <stdarg.h>
@@ -298,17 +300,6 @@ static bool parse_u64_range(const char *s, size_t len, struct range *out)
 
 /* ---- values: quotes, escapes, comments, placeholders ---- */
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Expands the {placeholder} starting at s[0] == '{'; returns characters consumed, or 0. */
 static size_t expand_placeholder(struct parse_ctx *ctx, const char *key, const char *s,
                                  struct strbuf *out)
@@ -338,48 +329,23 @@ static size_t expand_placeholder(struct parse_ctx *ctx, const char *key, const c
     return name_len + 2;
 }
 
-/* One backslash escape at s[0] == '\\'; returns characters consumed, or 0. The set is the
- * one escape_decode() takes on the command line, so a request can move between the two. */
+/* One backslash escape at s[0] == '\\' (escape.c: the same set as on the command line, so a
+ * request can move between the two); returns characters consumed, or 0. */
 static size_t unescape_one(struct parse_ctx *ctx, const char *key, const char *s,
                            struct strbuf *out)
 {
     char c;
-    size_t used = 2;
-    switch (s[1]) {
-    case 'r':
-        c = '\r';
-        break;
-    case 'n':
-        c = '\n';
-        break;
-    case 't':
-        c = '\t';
-        break;
-    case '0':
-        c = '\0';
-        break;
-    case '\\':
-    case '"':
-    case '\'':
-        c = s[1];
-        break;
-    case 'x': {
-        int hi = hex_digit(s[2]), lo = hi < 0 ? -1 : hex_digit(s[3]);
-        if (lo < 0) {
-            parse_fail(ctx, ctx->lineno, "%s: bad escape \"\\x\": expected two hex digits", key);
-            return 0;
-        }
-        c = (char)(hi * 16 + lo);
-        used = 4;
-        break;
-    }
-    default: {
+    size_t used = escape_decode_one(s, strnlen(s, 4), &c);
+    if (used == 0) {
         char shown[16];
-        parse_fail(ctx, ctx->lineno,
-                   "%s: bad escape \"\\%s\"; expected \\r, \\n, \\t, \\0, \\\\, \\\", \\' or \\xHH",
-                   key, quote_for_message(s + 1, s[1] ? 1 : 0, shown, sizeof(shown)));
+        if (s[1] == 'x')
+            parse_fail(ctx, ctx->lineno, "%s: bad escape \"\\x\": expected two hex digits", key);
+        else
+            parse_fail(
+                ctx, ctx->lineno,
+                "%s: bad escape \"\\%s\"; expected \\r, \\n, \\t, \\0, \\\\, \\\", \\' or \\xHH",
+                key, quote_for_message(s + 1, s[1] ? 1 : 0, shown, sizeof(shown)));
         return 0;
-    }
     }
     if (strbuf_append(out, &c, 1) < 0) {
         parse_fail(ctx, ctx->lineno, "%s: out of memory", key);
