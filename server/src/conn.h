@@ -44,7 +44,7 @@ struct conn {
     uint32_t in_len;
     uint32_t in_parsed;    /* of those, already scanned by the parser */
     uint64_t discard_left; /* request body bytes still to skip */
-    struct response resp;
+    struct response *resp; /* while answering; NULL when idle, so idle connections stay small */
 };
 
 /* Take over an accepted, non-blocking socket. Closes fd on failure. */

@@ -18,12 +18,12 @@
 #define HTTP_MAX_HEADERS 64
 
 enum http_parse_result {
-    HTTP_PARSE_INCOMPLETE = -1,      /* need more bytes; nothing wrong so far */
-    HTTP_PARSE_OK = 0,               /* a whole request head was parsed */
-    HTTP_PARSE_BAD_REQUEST = 400,    /* malformed */
-    HTTP_PARSE_TOO_LARGE = 431,      /* head longer than the limit, or too many headers */
+    HTTP_PARSE_INCOMPLETE = -1,       /* need more bytes; nothing wrong so far */
+    HTTP_PARSE_OK = 0,                /* a whole request head was parsed */
+    HTTP_PARSE_BAD_REQUEST = 400,     /* malformed */
+    HTTP_PARSE_TOO_LARGE = 431,       /* head longer than the limit, or too many headers */
     HTTP_PARSE_NOT_IMPLEMENTED = 501, /* Transfer-Encoding on a request, unknown method token */
-    HTTP_PARSE_BAD_VERSION = 505,    /* HTTP/2.0, HTTP/3.7 ... (HTTP/1.0 and 1.1 are served) */
+    HTTP_PARSE_BAD_VERSION = 505,     /* HTTP/2.0, HTTP/3.7 ... (HTTP/1.0 and 1.1 are served) */
 };
 
 enum http_method {
@@ -48,8 +48,8 @@ struct http_request {
     int minor_version; /* 0 for HTTP/1.0, 1 for HTTP/1.1 */
     struct http_header headers[HTTP_MAX_HEADERS];
     size_t num_headers;
-    size_t head_len;        /* bytes of the head, up to and including the blank line */
-    bool keep_alive;        /* after Connection: close / keep-alive and the version default */
+    size_t head_len;         /* bytes of the head, up to and including the blank line */
+    bool keep_alive;         /* after Connection: close / keep-alive and the version default */
     uint64_t content_length; /* body bytes that follow the head (0 if none) */
 };
 

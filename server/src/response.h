@@ -28,6 +28,7 @@ struct response {
     bool last_chunk_queued;
     bool close_after; /* the connection closes once this response is sent */
     int status;
+    struct response *next_free; /* in the server's list of spare responses */
 };
 
 /* Route a parsed request. close_after is set when the request or the server wants the

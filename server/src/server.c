@@ -142,4 +142,9 @@ void server_free(struct server *srv)
         close(srv->signal_fd);
     event_loop_free(&srv->loop);
     free(srv->scratch);
+    while (srv->spare_responses) {
+        struct response *r = srv->spare_responses;
+        srv->spare_responses = r->next_free;
+        free(r);
+    }
 }

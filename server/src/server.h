@@ -28,7 +28,9 @@ struct server {
     struct conn_list idle; /* waiting for a request: the first to go when fds run out */
     struct conn *closed;   /* closed this turn, freed after it (see event_loop.h) */
     unsigned nconns;
-    char *scratch; /* one read buffer for all connections (single thread) */
+    char *scratch;                    /* one read buffer for all connections (single thread) */
+    struct response *spare_responses; /* freed responses kept for reuse (see conn.c) */
+    unsigned nspare_responses;
     size_t in_cap; /* size of scratch and of a connection's own input buffer */
     char date[40]; /* cached Date header value */
     long long date_second;

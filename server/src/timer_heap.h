@@ -25,18 +25,18 @@ struct timer_heap {
     size_t cap;
 };
 
-void timer_node_init(struct timer_node *node);               /* marks it not armed */
+void timer_node_init(struct timer_node *node); /* marks it not armed */
 static inline int timer_node_armed(const struct timer_node *node)
 {
     return node->heap_index != TIMER_NOT_ARMED;
 }
 
-int timer_heap_init(struct timer_heap *heap);                /* 0, or -ENOMEM */
-void timer_heap_free(struct timer_heap *heap);               /* frees the array, not the nodes */
+int timer_heap_init(struct timer_heap *heap);  /* 0, or -ENOMEM */
+void timer_heap_free(struct timer_heap *heap); /* frees the array, not the nodes */
 /* Arm the node with this deadline, or move it if already armed. 0, or -ENOMEM. */
 int timer_heap_arm(struct timer_heap *heap, struct timer_node *node, uint64_t deadline_ms);
 void timer_heap_cancel(struct timer_heap *heap, struct timer_node *node); /* no-op if not armed */
-struct timer_node *timer_heap_peek(const struct timer_heap *heap);      /* earliest, or NULL */
+struct timer_node *timer_heap_peek(const struct timer_heap *heap);        /* earliest, or NULL */
 /* Remove and return the earliest node if its deadline is <= now_ms, else NULL. */
 struct timer_node *timer_heap_pop_expired(struct timer_heap *heap, uint64_t now_ms);
 
