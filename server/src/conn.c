@@ -185,11 +185,14 @@ static int conn_set_interest(struct conn *c, uint32_t events)
 {
     if (c->interest == events)
         return 0;
-    int rc = event_loop_mod(&c->srv->loop, c->fd, events, &c->src);
+    int rc = c->interest == 0 ? event_loop_add(&c->srv->loop, c->fd, events, &c->src)
+                              : event_loop_mod(&c->srv->loop, c->fd, events, &c->src);
     if (rc == 0)
         c->interest = events;
     return rc;
 }
+
+static void conn_on_readable(struct conn *c);
 
 void conn_accepted(struct server *srv, int fd)
 {
@@ -204,19 +207,22 @@ void conn_accepted(struct server *srv, int fd)
     c->srv = srv;
     c->fd = fd;
     c->state = CONN_READING;
-    c->interest = EPOLLIN;
     c->since_ms = srv->loop.now_ms;
-    if (event_loop_add(&srv->loop, fd, EPOLLIN, &c->src) < 0) {
-        server_log(srv, 0, "epoll_ctl(ADD): %s", strerror(errno));
-        close(fd);
-        free(c);
-        return;
-    }
     list_append_all(&srv->all, c);
     srv->nconns++;
     conn_set_idle(c, true);
-    conn_update_timer(c);
     server_log(srv, 2, "fd %d: accepted (%u open)", fd, srv->nconns);
+    /* The request has often arrived by the time we accept: answer it now, and join the
+     * epoll set only if we have to wait (saves an epoll_ctl and a loop turn per
+     * short-lived connection). */
+    conn_on_readable(c);
+    if (c->state == CONN_READING && conn_set_interest(c, EPOLLIN) < 0) {
+        server_log(srv, 0, "epoll_ctl(ADD): %s", strerror(errno));
+        conn_close(c, CLOSE_ERROR);
+        return;
+    }
+    if (c->state != CONN_CLOSED)
+        conn_update_timer(c);
 }
 
 /* With --bug leak-on-error the server "forgets" close() when the peer went away: the fd
