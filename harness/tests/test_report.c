@@ -508,8 +508,9 @@ static const char *json_num(const struct json *j, const char *key)
 
 /* ---- tests ---- */
 
-static char *print_to_string(void (*print)(FILE *, const struct run_report *, bool, bool),
-                             const struct run_report *rep, bool verbose, bool color)
+__attribute__((noinline)) static char *
+print_to_string(void (*print)(FILE *, const struct run_report *, bool, bool),
+                const struct run_report *rep, bool verbose, bool color)
 {
     char *text = NULL;
     size_t len = 0;

@@ -1,0 +1,566 @@
+/* procfs: reads a process tree's resources from /proc.
+ *
+ * Everything here races with the target: processes exit, fds close and pids move between
+ * parents while we read. The rule is simple: whatever vanishes mid-read is skipped, except
+ * the root, whose disappearance is reported as -ESRCH. */
+#include "procfs.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The few fields of /proc/PID/stat we use. */
+struct procfs_stat {
+    char state;
+    pid_t ppid;
+    uint64_t utime_ticks;
+    uint64_t stime_ticks;
+};
+
+/* ENOENT from a /proc/PID path means the process is gone. */
+static int procfs_gone_errno(int err)
+{
+    return err == ENOENT ? -ESRCH : -err;
+}
+
+/* Reads a small /proc file into buf (NUL-terminated) without stdio: this runs for every process of
+ * the tree at every sample. */
+static int procfs_read_small(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return procfs_gone_errno(errno);
+    ssize_t len;
+    do {
+        len = read(fd, buf, size - 1);
+    } while (len < 0 && errno == EINTR);
+    int err = errno;
+    close(fd);
+    if (len < 0)
+        return procfs_gone_errno(err);
+    buf[len] = '\0';
+    return 0;
+}
+
+/* Parses /proc/PID/stat. comm (field 2) may hold spaces and ')', so the fixed fields are read after
+ * the LAST ')'. */
+static int procfs_parse_stat(const char *text, struct procfs_stat *st)
+{
+    const char *p = strrchr(text, ')');
+    if (p == NULL || p[1] != ' ' || p[2] == '\0')
+        return -EINVAL;
+    p += 2;
+    st->state = *p++;
+
+    /* Fields 4..15 follow: ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime
+     * stime. */
+    uint64_t field[12];
+    for (int i = 0; i < 12; i++) {
+        char *end;
+        errno = 0;
+        field[i] = strtoull(p, &end, 10);
+        if (end == p || errno != 0)
+            return -EINVAL;
+        p = end;
+    }
+    st->ppid = (pid_t)field[0];
+    st->utime_ticks = field[10];
+    st->stime_ticks = field[11];
+    return 0;
+}
+
+static int procfs_read_stat(pid_t pid, struct procfs_stat *st)
+{
+    char path[64];
+    char text[1024]; /* the fields we need end well before 1 KiB */
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    int rc = procfs_read_small(path, text, sizeof(text));
+    if (rc < 0)
+        return rc;
+    return procfs_parse_stat(text, st);
+}
+
+/* Parses a decimal pid; returns 0 if name is not one (".", "self", ...). */
+static pid_t procfs_parse_pid(const char *name)
+{
+    char *end;
+    if (!isdigit((unsigned char)name[0]))
+        return 0;
+    long value = strtol(name, &end, 10);
+    if (*end != '\0' || value <= 0 || value > INT32_MAX)
+        return 0;
+    return (pid_t)value;
+}
+
+/* Appends pid unless already listed. A process re-parented while we read could be seen under two
+ * parents; the linear check is cheap for trees of this size. */
+static int procfs_tree_add(pid_t *pids, size_t max, size_t *n, pid_t pid)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (pids[i] == pid)
+            return 0;
+    }
+    if (*n == max)
+        return -ENOBUFS;
+    pids[(*n)++] = pid;
+    return 0;
+}
+
+/* Appends the pids of a /proc/PID/task/TID/children file ("12 34 56 "). Read in chunks
+ * so an inetd-style parent with thousands of children is listed completely. */
+static int procfs_add_pid_list(const char *path, pid_t *pids, size_t max, size_t *n)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0; /* the thread is gone: it has no children left */
+
+    char chunk[4096];
+    pid_t pid = 0;
+    bool in_number = false;
+    int rc = 0;
+    ssize_t len;
+    while (rc == 0 && (len = read(fd, chunk, sizeof(chunk))) > 0) {
+        for (ssize_t i = 0; rc == 0 && i < len; i++) {
+            if (isdigit((unsigned char)chunk[i])) {
+                pid = pid * 10 + (chunk[i] - '0');
+                in_number = true;
+            } else if (in_number) {
+                rc = procfs_tree_add(pids, max, n, pid);
+                pid = 0;
+                in_number = false;
+            }
+        }
+    }
+    if (rc == 0 && in_number)
+        rc = procfs_tree_add(pids, max, n, pid);
+    close(fd);
+    return rc;
+}
+
+/* Appends the children of every thread of pid (each thread has its own list). */
+static int procfs_add_children_of(pid_t pid, pid_t *pids, size_t max, size_t *n)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    DIR *tasks = opendir(path);
+    if (tasks == NULL)
+        return 0; /* gone */
+
+    int rc = 0;
+    struct dirent *task;
+    while (rc == 0 && (task = readdir(tasks)) != NULL) {
+        pid_t tid = procfs_parse_pid(task->d_name);
+        if (tid == 0)
+            continue;
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)tid);
+        rc = procfs_add_pid_list(path, pids, max, n);
+    }
+    closedir(tasks);
+    return rc;
+}
+
+static int procfs_tree_by_children(pid_t *pids, size_t max, size_t *n)
+{
+    /* pids doubles as the breadth-first queue: pids[next] is the next parent to expand. */
+    int rc = 0;
+    for (size_t next = 0; rc == 0 && next < *n; next++)
+        rc = procfs_add_children_of(pids[next], pids, max, n);
+    return rc;
+}
+
+struct procfs_parent_link {
+    pid_t pid;
+    pid_t ppid;
+};
+
+/* Every live process with its parent, from /proc/[0-9]+/stat. *links is malloc'd. */
+static int procfs_scan_parents(struct procfs_parent_link **links, size_t *count)
+{
+    DIR *proc = opendir("/proc");
+    if (proc == NULL)
+        return -errno;
+
+    size_t cap = 256, len = 0;
+    struct procfs_parent_link *all = malloc(cap * sizeof(*all));
+    int rc = all == NULL ? -ENOMEM : 0;
+    struct dirent *entry;
+    while (rc == 0 && (entry = readdir(proc)) != NULL) {
+        pid_t pid = procfs_parse_pid(entry->d_name);
+        struct procfs_stat st;
+        if (pid == 0 || procfs_read_stat(pid, &st) < 0)
+            continue; /* not a process, or gone since readdir */
+        if (len == cap) {
+            struct procfs_parent_link *bigger = realloc(all, 2 * cap * sizeof(*all));
+            if (bigger == NULL) {
+                rc = -ENOMEM;
+                break;
+            }
+            all = bigger;
+            cap *= 2;
+        }
+        all[len++] = (struct procfs_parent_link){pid, st.ppid};
+    }
+    closedir(proc);
+    if (rc < 0) {
+        free(all);
+        return rc;
+    }
+    *links = all;
+    *count = len;
+    return 0;
+}
+
+/* For kernels without CONFIG_PROC_CHILDREN: one pass over /proc for parent links, then a
+ * breadth-first walk over them. */
+static int procfs_tree_by_scan(pid_t *pids, size_t max, size_t *n)
+{
+    struct procfs_parent_link *links = NULL;
+    size_t count = 0;
+    int rc = procfs_scan_parents(&links, &count);
+    if (rc < 0)
+        return rc;
+
+    for (size_t next = 0; rc == 0 && next < *n; next++) {
+        for (size_t i = 0; rc == 0 && i < count; i++) {
+            if (links[i].ppid == pids[next])
+                rc = procfs_tree_add(pids, max, n, links[i].pid);
+        }
+    }
+    free(links);
+    return rc;
+}
+
+static bool procfs_exists(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+    return access(path, F_OK) == 0;
+}
+
+static int procfs_tree_walk(pid_t root, pid_t *pids, size_t max, size_t *n, bool use_children)
+{
+    *n = 0;
+    if (!procfs_exists(root))
+        return -ESRCH;
+    if (max == 0)
+        return -ENOBUFS;
+
+    pids[0] = root;
+    *n = 1;
+    int rc =
+        use_children ? procfs_tree_by_children(pids, max, n) : procfs_tree_by_scan(pids, max, n);
+    if (rc < 0)
+        return rc;
+
+    /* If the root died while we walked, its former children now belong to someone else: the list is
+     * stale, so report the root as gone. */
+    return procfs_exists(root) ? 0 : -ESRCH;
+}
+
+/* Not in procfs.h: the fallback walk, exposed so that tests can run it on kernels that do have the
+ * children files. */
+int procfs_tree_by_stat_scan(pid_t root, pid_t *pids, size_t max, size_t *n);
+
+int procfs_tree_by_stat_scan(pid_t root, pid_t *pids, size_t max, size_t *n)
+{
+    return procfs_tree_walk(root, pids, max, n, false);
+}
+
+int procfs_tree(pid_t root, pid_t *pids, size_t max, size_t *n)
+{
+    /* task/N/children needs CONFIG_PROC_CHILDREN; it saves reading the stat of every process on the
+     * system, which matters at one sample every 50 ms. */
+    char path[96];
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)root, (int)root);
+    bool have_children_files = access(path, R_OK) == 0;
+    return procfs_tree_walk(root, pids, max, n, have_children_files);
+}
+
+/* Calls visit(target, ctx) with the readlink() text of every open fd of pid. Fds that close during
+ * the scan are skipped. The readlink() per fd is the dominant cost (about 2-3 us each), which is
+ * why the callers never do anything per fd that allocates. */
+typedef void (*procfs_fd_visit_fn)(const char *target, void *ctx);
+
+static int procfs_walk_fds(pid_t pid, procfs_fd_visit_fn visit, void *ctx)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    DIR *dir = opendir(path);
+    if (dir == NULL)
+        return procfs_gone_errno(errno);
+
+    int dir_fd = dirfd(dir);
+    struct dirent *entry;
+    char target[256]; /* long paths are cut short: only their start is looked at */
+    while ((entry = readdir(dir)) != NULL) {
+        if (entry->d_name[0] == '.')
+            continue;
+        ssize_t len = readlinkat(dir_fd, entry->d_name, target, sizeof(target) - 1);
+        if (len < 0)
+            continue;
+        target[len] = '\0';
+        visit(target, ctx);
+    }
+    closedir(dir);
+    return 0;
+}
+
+static bool procfs_has_prefix(const char *text, const char *prefix)
+{
+    return strncmp(text, prefix, strlen(prefix)) == 0;
+}
+
+static void procfs_count_fd(const char *target, void *ctx)
+{
+    struct fd_counts *counts = ctx;
+    counts->total++;
+    if (procfs_has_prefix(target, "socket:["))
+        counts->sockets++;
+    else if (procfs_has_prefix(target, "pipe:["))
+        counts->pipes++;
+    else if (procfs_has_prefix(target, "anon_inode:"))
+        counts->anon++;
+    else if (target[0] == '/')
+        counts->files++;
+    else
+        counts->other++; /* "net:[...]", "mnt:[...]", ... */
+}
+
+int procfs_fd_counts(pid_t pid, struct fd_counts *out)
+{
+    memset(out, 0, sizeof(*out));
+    return procfs_walk_fds(pid, procfs_count_fd, out);
+}
+
+static void procfs_fd_counts_add(struct fd_counts *sum, const struct fd_counts *part)
+{
+    sum->total += part->total;
+    sum->sockets += part->sockets;
+    sum->pipes += part->pipes;
+    sum->files += part->files;
+    sum->anon += part->anon;
+    sum->other += part->other;
+}
+
+/* The per-process step of a tree aggregate: -ESRCH of a descendant means "it exited
+ * since we listed it" and is skipped; of the root it is the answer. */
+static int procfs_tree_step_result(pid_t root, pid_t pid, int rc)
+{
+    if (rc == -ESRCH && pid != root)
+        return 0;
+    return rc;
+}
+
+int procfs_tree_fd_counts(pid_t root, struct fd_counts *out)
+{
+    memset(out, 0, sizeof(*out));
+    pid_t pids[PROCFS_MAX_TREE];
+    size_t n;
+    int rc = procfs_tree(root, pids, PROCFS_MAX_TREE, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct fd_counts one;
+        int step = procfs_fd_counts(pids[i], &one);
+        if (step == 0)
+            procfs_fd_counts_add(out, &one);
+        rc = procfs_tree_step_result(root, pids[i], step);
+    }
+    return rc;
+}
+
+/* One growing array for the whole tree, so a scan of 10,000 sockets costs a handful of reallocs
+ * rather than one allocation per fd. */
+struct procfs_inode_list {
+    uint64_t *items;
+    size_t len, cap;
+    bool out_of_memory;
+};
+
+static void procfs_collect_socket_inode(const char *target, void *ctx)
+{
+    struct procfs_inode_list *list = ctx;
+    static const char prefix[] = "socket:[";
+    if (list->out_of_memory || strncmp(target, prefix, sizeof(prefix) - 1) != 0)
+        return;
+    uint64_t inode = strtoull(target + sizeof(prefix) - 1, NULL, 10);
+    if (list->len == list->cap) {
+        size_t cap = list->cap ? 2 * list->cap : 256;
+        uint64_t *bigger = realloc(list->items, cap * sizeof(*bigger));
+        if (bigger == NULL) {
+            list->out_of_memory = true;
+            return;
+        }
+        list->items = bigger;
+        list->cap = cap;
+    }
+    list->items[list->len++] = inode;
+}
+
+static int procfs_compare_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sorts and drops repeats: a socket inherited across fork() or dup()ed appears in several fd tables
+ * but is one socket. */
+static size_t procfs_sort_unique(uint64_t *items, size_t len)
+{
+    if (len == 0)
+        return 0;
+    qsort(items, len, sizeof(*items), procfs_compare_u64);
+    size_t kept = 1;
+    for (size_t i = 1; i < len; i++) {
+        if (items[i] != items[kept - 1])
+            items[kept++] = items[i];
+    }
+    return kept;
+}
+
+int procfs_tree_socket_inodes(pid_t root, uint64_t **inodes, size_t *n)
+{
+    *inodes = NULL;
+    *n = 0;
+    pid_t pids[PROCFS_MAX_TREE];
+    size_t count;
+    int rc = procfs_tree(root, pids, PROCFS_MAX_TREE, &count);
+    struct procfs_inode_list list = {0};
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        int step = procfs_walk_fds(pids[i], procfs_collect_socket_inode, &list);
+        rc = procfs_tree_step_result(root, pids[i], step);
+    }
+    if (rc == 0 && list.out_of_memory)
+        rc = -ENOMEM;
+    if (rc < 0) {
+        free(list.items);
+        return rc;
+    }
+    *inodes = list.items;
+    *n = procfs_sort_unique(list.items, list.len);
+    return 0;
+}
+
+int procfs_tree_cpu_ns(pid_t root, uint64_t *ns)
+{
+    *ns = 0;
+    long ticks_per_second = sysconf(_SC_CLK_TCK);
+    if (ticks_per_second <= 0)
+        return -EINVAL;
+
+    pid_t pids[PROCFS_MAX_TREE];
+    size_t n;
+    int rc = procfs_tree(root, pids, PROCFS_MAX_TREE, &n);
+    uint64_t ticks = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct procfs_stat st;
+        int step = procfs_read_stat(pids[i], &st);
+        if (step == 0)
+            ticks += st.utime_ticks + st.stime_ticks;
+        rc = procfs_tree_step_result(root, pids[i], step);
+    }
+    if (rc == 0)
+        *ns = ticks * 1000000000ULL / (uint64_t)ticks_per_second;
+    return rc;
+}
+
+/* Finds "key<spaces>value" at the start of a line of a /proc/PID text file and parses the
+ * first number after it. -ENODATA if no line starts with key. */
+static int procfs_find_number(const char *path, const char *key, uint64_t *value)
+{
+    FILE *file = fopen(path, "re");
+    if (file == NULL)
+        return procfs_gone_errno(errno);
+
+    char line[256];
+    size_t key_len = strlen(key);
+    bool at_line_start = true; /* lines longer than the buffer arrive in pieces */
+    int rc = -ENODATA;
+    while (rc == -ENODATA && fgets(line, sizeof(line), file) != NULL) {
+        bool starts_line = at_line_start;
+        at_line_start = strchr(line, '\n') != NULL;
+        if (starts_line && strncmp(line, key, key_len) == 0)
+            rc = sscanf(line + key_len, "%" SCNu64, value) == 1 ? 0 : -EINVAL;
+    }
+    fclose(file);
+    return rc;
+}
+
+static int procfs_rss_kb(pid_t pid, uint64_t *kb)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    int rc = procfs_find_number(path, "VmRSS:", kb);
+    if (rc == -ENODATA) {
+        *kb = 0; /* zombies and kernel threads have no memory of their own */
+        rc = 0;
+    }
+    return rc;
+}
+
+int procfs_tree_rss_kb(pid_t root, uint64_t *kb)
+{
+    *kb = 0;
+    pid_t pids[PROCFS_MAX_TREE];
+    size_t n;
+    int rc = procfs_tree(root, pids, PROCFS_MAX_TREE, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        uint64_t one;
+        int step = procfs_rss_kb(pids[i], &one);
+        if (step == 0)
+            *kb += one;
+        rc = procfs_tree_step_result(root, pids[i], step);
+    }
+    return rc;
+}
+
+static int procfs_parse_limit(const char *word, uint64_t *value)
+{
+    if (strcmp(word, "unlimited") == 0) {
+        *value = UINT64_MAX;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    *value = strtoull(word, &end, 10);
+    return end == word || *end != '\0' || errno != 0 ? -EINVAL : 0;
+}
+
+int procfs_rlimit_nofile(pid_t pid, uint64_t *soft, uint64_t *hard)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+    FILE *file = fopen(path, "re");
+    if (file == NULL)
+        return procfs_gone_errno(errno);
+
+    /* "Max open files            1024                 524288               files" */
+    static const char key[] = "Max open files";
+    char line[256];
+    int rc = -ENODATA;
+    while (rc == -ENODATA && fgets(line, sizeof(line), file) != NULL) {
+        if (strncmp(line, key, sizeof(key) - 1) != 0)
+            continue;
+        char soft_word[32], hard_word[32];
+        rc = -EINVAL;
+        if (sscanf(line + sizeof(key) - 1, "%31s %31s", soft_word, hard_word) == 2 &&
+            procfs_parse_limit(soft_word, soft) == 0 && procfs_parse_limit(hard_word, hard) == 0)
+            rc = 0;
+    }
+    fclose(file);
+    return rc;
+}
+
+int procfs_state(pid_t pid, char *state)
+{
+    struct procfs_stat st;
+    int rc = procfs_read_stat(pid, &st);
+    if (rc == 0)
+        *state = st.state;
+    return rc;
+}

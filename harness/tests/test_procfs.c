@@ -1,0 +1,580 @@
+/* Tests for procfs: a forked "kid" process opens known resources on command and the test
+ * checks what /proc says about it. The kid keeps only its two control pipes (fd 0: commands
+ * in, fd 1: replies out), so its fd counts are exact. Every step is synchronised through
+ * those pipes; nothing sleeps. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "procfs.h"
+
+/* procfs.c's fallback tree walk (scanning /proc/N/stat for parents), exposed for tests. */
+int procfs_tree_by_stat_scan(pid_t root, pid_t *pids, size_t max, size_t *n);
+
+#define KID_REPLY_TIMEOUT_MS 20000
+#define KID_SPIN_CPU_NS      50000000ULL /* 5 clock ticks at 100 Hz */
+#define KID_TOUCH_BYTES      (32u << 20)
+
+/* Commands understood by the kid. */
+enum {
+    KID_OPEN = 'o',       /* open 3 pipes, 3 sockets, 3 files, 2 anon inodes */
+    KID_GRANDCHILD = 'g', /* fork a grandchild that opens 2 pipes and 1 socket */
+    KID_SPIN = 's',       /* burn ~50 ms of CPU */
+    KID_TOUCH = 'm',      /* map and touch 32 MiB */
+    KID_RLIMIT = 'r',     /* setrlimit(RLIMIT_NOFILE, 123, 456) */
+    KID_QUIT = 'q',       /* reap the grandchild and exit */
+    KID_READY = 'R',      /* not a command: the kid's first reply, once its fds are set */
+};
+
+/* Written in one write() (below PIPE_BUF, so atomic). */
+struct kid_reply {
+    char command;
+    uint32_t count;
+    uint64_t values[4];
+};
+
+struct kid {
+    pid_t pid;
+    int command_fd;
+    int reply_fd;
+};
+
+/* What the kid process remembers between commands. */
+struct kid_state {
+    pid_t grandchild;
+    int grandchild_hold_fd; /* closing it tells the grandchild to exit */
+};
+
+static uint64_t inode_of(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        _exit(90);
+    return (uint64_t)st.st_ino;
+}
+
+static void kid_reply(int fd, const struct kid_reply *reply)
+{
+    if (write(fd, reply, sizeof(*reply)) != (ssize_t)sizeof(*reply))
+        _exit(91);
+}
+
+static void kid_open_resources(struct kid_reply *reply)
+{
+    int fds[2];
+    for (int i = 0; i < 3; i++) {
+        if (pipe(fds) != 0)
+            _exit(92);
+    }
+    int tcp = socket(AF_INET, SOCK_STREAM, 0);
+    if (tcp < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0)
+        _exit(93);
+    if (open("/dev/null", O_RDONLY) < 0 || open("/dev/null", O_WRONLY) < 0 ||
+        open("/", O_RDONLY | O_DIRECTORY) < 0)
+        _exit(94);
+    if (epoll_create1(0) < 0 || eventfd(0, 0) < 0)
+        _exit(95);
+    reply->count = 3;
+    reply->values[0] = inode_of(tcp);
+    reply->values[1] = inode_of(fds[0]);
+    reply->values[2] = inode_of(fds[1]);
+}
+
+/* The grandchild keeps everything it inherited except the write end of the hold pipe and the read
+ * end of the ready pipe, adds 2 pipes and a socket, and reports. */
+static void grandchild_main(int hold[2], int ready[2])
+{
+    close(hold[1]);
+    close(ready[0]);
+    int fds[2];
+    if (pipe(fds) != 0 || pipe(fds) != 0)
+        _exit(96);
+    int tcp = socket(AF_INET, SOCK_STREAM, 0);
+    if (tcp < 0)
+        _exit(97);
+    uint64_t inode = inode_of(tcp);
+    if (write(ready[1], &inode, sizeof(inode)) != (ssize_t)sizeof(inode))
+        _exit(98);
+    char byte;
+    while (read(hold[0], &byte, 1) != 0) /* until the kid closes its end */
+        ;
+    _exit(0);
+}
+
+static void kid_fork_grandchild(struct kid_state *state, struct kid_reply *reply)
+{
+    int hold[2], ready[2];
+    if (pipe(hold) != 0 || pipe(ready) != 0)
+        _exit(99);
+    pid_t pid = fork();
+    if (pid < 0)
+        _exit(100);
+    if (pid == 0)
+        grandchild_main(hold, ready);
+    close(hold[0]);
+    close(ready[1]);
+    uint64_t inode;
+    if (read(ready[0], &inode, sizeof(inode)) != (ssize_t)sizeof(inode))
+        _exit(101);
+    close(ready[0]);
+    state->grandchild = pid;
+    state->grandchild_hold_fd = hold[1];
+    reply->count = 2;
+    reply->values[0] = (uint64_t)pid;
+    reply->values[1] = inode;
+}
+
+static uint64_t process_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* Spins until this process has used KID_SPIN_CPU_NS of CPU; the iteration cap only guards against a
+ * clock that never advances. */
+static void kid_spin(void)
+{
+    uint64_t start = process_cpu_ns();
+    volatile uint64_t sink = 0;
+    for (uint64_t i = 1; i < (1ULL << 40); i++) {
+        sink += i;
+        if ((i & 0xffff) == 0 && process_cpu_ns() - start >= KID_SPIN_CPU_NS)
+            break;
+    }
+}
+
+static uint64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void kid_touch_memory(void)
+{
+    char *mem =
+        mmap(NULL, KID_TOUCH_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED)
+        _exit(102);
+    memset(mem, 1, KID_TOUCH_BYTES); /* kept mapped until exit */
+}
+
+static void kid_quit(const struct kid_state *state)
+{
+    if (state->grandchild > 0) {
+        close(state->grandchild_hold_fd);
+        waitpid(state->grandchild, NULL, 0);
+    }
+    _exit(0);
+}
+
+static void kid_main(void)
+{
+    struct kid_state state = {.grandchild = -1, .grandchild_hold_fd = -1};
+    struct kid_reply ready = {.command = KID_READY};
+    kid_reply(1, &ready);
+    char command;
+    while (read(0, &command, 1) == 1) {
+        struct kid_reply reply = {.command = command};
+        switch (command) {
+        case KID_OPEN:
+            kid_open_resources(&reply);
+            break;
+        case KID_GRANDCHILD:
+            kid_fork_grandchild(&state, &reply);
+            break;
+        case KID_SPIN:
+            kid_spin();
+            break;
+        case KID_TOUCH:
+            kid_touch_memory();
+            break;
+        case KID_RLIMIT: {
+            struct rlimit limit = {.rlim_cur = 123, .rlim_max = 456};
+            if (setrlimit(RLIMIT_NOFILE, &limit) != 0)
+                _exit(103);
+            break;
+        }
+        case KID_QUIT:
+            kid_quit(&state);
+            break;
+        default:
+            _exit(104);
+        }
+        kid_reply(1, &reply);
+    }
+    kid_quit(&state);
+}
+
+static struct kid_reply kid_read_reply(const struct kid *kid, char command)
+{
+    struct pollfd pfd = {.fd = kid->reply_fd, .events = POLLIN};
+    ck_assert_msg(poll(&pfd, 1, KID_REPLY_TIMEOUT_MS) == 1, "kid did not answer '%c'", command);
+    struct kid_reply reply;
+    ck_assert_int_eq(read(kid->reply_fd, &reply, sizeof(reply)), (ssize_t)sizeof(reply));
+    ck_assert_int_eq(reply.command, command);
+    return reply;
+}
+
+static struct kid_reply kid_command(const struct kid *kid, char command)
+{
+    ck_assert_int_eq(write(kid->command_fd, &command, 1), 1);
+    return kid_read_reply(kid, command);
+}
+
+/* Forks the kid with exactly two fds: 0 = commands, 1 = replies. */
+static void kid_start(struct kid *kid)
+{
+    int commands[2], replies[2];
+    ck_assert_int_eq(pipe2(commands, O_CLOEXEC), 0);
+    ck_assert_int_eq(pipe2(replies, O_CLOEXEC), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        /* Move the ends above 2 first so the dup2() calls cannot clobber each other. */
+        int in = fcntl(commands[0], F_DUPFD_CLOEXEC, 10);
+        int out = fcntl(replies[1], F_DUPFD_CLOEXEC, 10);
+        if (in < 0 || out < 0 || dup2(in, 0) != 0 || dup2(out, 1) != 1)
+            _exit(105);
+        close_range(2, ~0U, 0);
+        kid_main();
+    }
+    close(commands[0]);
+    close(replies[1]);
+    kid->pid = pid;
+    kid->command_fd = commands[1];
+    kid->reply_fd = replies[0];
+    kid_read_reply(kid, KID_READY);
+}
+
+static void kid_stop(struct kid *kid)
+{
+    char quit = KID_QUIT;
+    ck_assert_int_eq(write(kid->command_fd, &quit, 1), 1);
+    int status;
+    ck_assert_int_eq(waitpid(kid->pid, &status, 0), kid->pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "kid failed: status %d", status);
+    close(kid->command_fd);
+    close(kid->reply_fd);
+}
+
+static void assert_fd_counts(const struct fd_counts *c, unsigned total, unsigned sockets,
+                             unsigned pipes, unsigned files, unsigned anon)
+{
+    ck_assert_uint_eq(c->total, total);
+    ck_assert_uint_eq(c->sockets, sockets);
+    ck_assert_uint_eq(c->pipes, pipes);
+    ck_assert_uint_eq(c->files, files);
+    ck_assert_uint_eq(c->anon, anon);
+    ck_assert_uint_eq(c->other, 0);
+}
+
+START_TEST(test_fd_counts_by_type)
+{
+    struct kid kid;
+    kid_start(&kid);
+    struct fd_counts counts;
+
+    ck_assert_int_eq(procfs_fd_counts(kid.pid, &counts), 0);
+    assert_fd_counts(&counts, 2, 0, 2, 0, 0);
+
+    kid_command(&kid, KID_OPEN);
+    ck_assert_int_eq(procfs_fd_counts(kid.pid, &counts), 0);
+    assert_fd_counts(&counts, 16, 3, 8, 3, 2);
+    ck_assert_int_eq(procfs_tree_fd_counts(kid.pid, &counts), 0);
+    assert_fd_counts(&counts, 16, 3, 8, 3, 2);
+
+    /* Kid: + hold pipe's write end. Grandchild: the kid's 16 + hold read end + ready write end + 2
+     * pipes + 1 socket. */
+    struct kid_reply reply = kid_command(&kid, KID_GRANDCHILD);
+    pid_t grandchild = (pid_t)reply.values[0];
+    ck_assert_int_eq(procfs_fd_counts(kid.pid, &counts), 0);
+    assert_fd_counts(&counts, 17, 3, 9, 3, 2);
+    ck_assert_int_eq(procfs_fd_counts(grandchild, &counts), 0);
+    assert_fd_counts(&counts, 23, 4, 14, 3, 2);
+    ck_assert_int_eq(procfs_tree_fd_counts(kid.pid, &counts), 0);
+    assert_fd_counts(&counts, 40, 7, 23, 6, 4);
+
+    kid_stop(&kid);
+}
+END_TEST
+
+typedef int (*tree_walk_fn)(pid_t root, pid_t *pids, size_t max, size_t *n);
+
+static const tree_walk_fn tree_walks[] = {procfs_tree, procfs_tree_by_stat_scan};
+
+static bool pid_listed(const pid_t *pids, size_t n, pid_t pid)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (pids[i] == pid)
+            return true;
+    }
+    return false;
+}
+
+START_TEST(test_tree_lists_descendants)
+{
+    struct kid kid;
+    kid_start(&kid);
+    struct kid_reply reply = kid_command(&kid, KID_GRANDCHILD);
+    pid_t grandchild = (pid_t)reply.values[0];
+
+    for (size_t w = 0; w < sizeof(tree_walks) / sizeof(tree_walks[0]); w++) {
+        pid_t pids[PROCFS_MAX_TREE];
+        size_t n;
+        ck_assert_int_eq(tree_walks[w](kid.pid, pids, PROCFS_MAX_TREE, &n), 0);
+        ck_assert_uint_eq(n, 2);
+        ck_assert_int_eq(pids[0], kid.pid);
+        ck_assert_int_eq(pids[1], grandchild);
+
+        /* From the test process down, both generations are found. */
+        ck_assert_int_eq(tree_walks[w](getpid(), pids, PROCFS_MAX_TREE, &n), 0);
+        ck_assert_int_eq(pids[0], getpid());
+        ck_assert(pid_listed(pids, n, kid.pid));
+        ck_assert(pid_listed(pids, n, grandchild));
+
+        /* Too small a buffer: what fits, and -ENOBUFS. */
+        ck_assert_int_eq(tree_walks[w](kid.pid, pids, 1, &n), -ENOBUFS);
+        ck_assert_uint_eq(n, 1);
+        ck_assert_int_eq(pids[0], kid.pid);
+    }
+    kid_stop(&kid);
+}
+END_TEST
+
+/* Enough children that their pids take more than one 4 KiB read of the children file. */
+#define MANY_CHILDREN 1000
+
+START_TEST(test_tree_with_many_children)
+{
+    int hold[2];
+    ck_assert_int_eq(pipe2(hold, O_CLOEXEC), 0);
+    static pid_t children[MANY_CHILDREN];
+    for (size_t i = 0; i < MANY_CHILDREN; i++) {
+        children[i] = fork();
+        ck_assert_int_ge(children[i], 0);
+        if (children[i] == 0) {
+            char byte;
+            close(hold[1]);
+            while (read(hold[0], &byte, 1) != 0) /* until the test closes its end */
+                ;
+            _exit(0);
+        }
+    }
+
+    static pid_t pids[2 * MANY_CHILDREN];
+    for (size_t w = 0; w < sizeof(tree_walks) / sizeof(tree_walks[0]); w++) {
+        size_t n;
+        ck_assert_int_eq(tree_walks[w](getpid(), pids, 2 * MANY_CHILDREN, &n), 0);
+        ck_assert_uint_ge(n, MANY_CHILDREN + 1);
+        for (size_t i = 0; i < MANY_CHILDREN; i++)
+            ck_assert_msg(pid_listed(pids, n, children[i]), "child %d missing", children[i]);
+    }
+
+    close(hold[1]);
+    close(hold[0]);
+    for (size_t i = 0; i < MANY_CHILDREN; i++)
+        ck_assert_int_eq(waitpid(children[i], NULL, 0), children[i]);
+}
+END_TEST
+
+START_TEST(test_socket_inodes_deduplicated)
+{
+    struct kid kid;
+    kid_start(&kid);
+    uint64_t *inodes;
+    size_t n;
+    ck_assert_int_eq(procfs_tree_socket_inodes(kid.pid, &inodes, &n), 0);
+    ck_assert_uint_eq(n, 0);
+    free(inodes);
+
+    struct kid_reply opened = kid_command(&kid, KID_OPEN);
+    struct kid_reply forked = kid_command(&kid, KID_GRANDCHILD);
+    /* The grandchild shares the kid's 3 sockets and adds 1: 7 socket fds, 4 sockets. */
+    uint64_t expected[4] = {opened.values[0], opened.values[1], opened.values[2], forked.values[1]};
+    ck_assert_int_eq(procfs_tree_socket_inodes(kid.pid, &inodes, &n), 0);
+    ck_assert_uint_eq(n, 4);
+    for (size_t i = 1; i < n; i++)
+        ck_assert_uint_lt(inodes[i - 1], inodes[i]);
+    for (size_t e = 0; e < 4; e++) {
+        bool found = false;
+        for (size_t i = 0; i < n; i++)
+            found |= inodes[i] == expected[e];
+        ck_assert_msg(found, "socket inode %llu missing", (unsigned long long)expected[e]);
+    }
+    free(inodes);
+    kid_stop(&kid);
+}
+END_TEST
+
+START_TEST(test_cpu_time_grows_when_spinning)
+{
+    struct kid kid;
+    kid_start(&kid);
+    kid_command(&kid, KID_GRANDCHILD); /* the sum must include the kid, not only the last */
+    uint64_t before, after;
+    ck_assert_int_eq(procfs_tree_cpu_ns(kid.pid, &before), 0);
+    kid_command(&kid, KID_SPIN);
+    ck_assert_int_eq(procfs_tree_cpu_ns(kid.pid, &after), 0);
+    ck_assert_uint_gt(after, before);
+    kid_stop(&kid);
+}
+END_TEST
+
+START_TEST(test_rss_grows_when_touching_memory)
+{
+    struct kid kid;
+    kid_start(&kid);
+    kid_command(&kid, KID_GRANDCHILD); /* the sum must include the kid, not only the last */
+    uint64_t before, after;
+    ck_assert_int_eq(procfs_tree_rss_kb(kid.pid, &before), 0);
+    ck_assert_uint_gt(before, 0);
+    kid_command(&kid, KID_TOUCH);
+    ck_assert_int_eq(procfs_tree_rss_kb(kid.pid, &after), 0);
+    /* Half the touched size: the figure is the kernel's, its accounting lags slightly. */
+    ck_assert_uint_ge(after, before + KID_TOUCH_BYTES / 1024 / 2);
+    kid_stop(&kid);
+}
+END_TEST
+
+START_TEST(test_rlimit_nofile_read_back)
+{
+    struct kid kid;
+    kid_start(&kid);
+    uint64_t soft, hard;
+    struct rlimit own;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &own), 0);
+    ck_assert_int_eq(procfs_rlimit_nofile(kid.pid, &soft, &hard), 0);
+    ck_assert_uint_eq(soft, own.rlim_cur); /* inherited */
+    ck_assert_uint_eq(hard, own.rlim_max);
+
+    kid_command(&kid, KID_RLIMIT);
+    ck_assert_int_eq(procfs_rlimit_nofile(kid.pid, &soft, &hard), 0);
+    ck_assert_uint_eq(soft, 123);
+    ck_assert_uint_eq(hard, 456);
+    kid_stop(&kid);
+}
+END_TEST
+
+START_TEST(test_state_sleeping_then_zombie)
+{
+    struct kid kid;
+    kid_start(&kid);
+    char state = '?';
+    /* Having answered, the kid goes back to read() and falls asleep there; how soon is up to the
+     * scheduler, so wait for it with a deadline. */
+    kid_command(&kid, KID_OPEN);
+    uint64_t deadline = monotonic_ms() + KID_REPLY_TIMEOUT_MS;
+    do {
+        ck_assert_int_eq(procfs_state(kid.pid, &state), 0);
+    } while (state != 'S' && monotonic_ms() < deadline);
+    ck_assert_int_eq(state, 'S');
+
+    /* WNOWAIT waits for the exit but leaves the zombie in place. */
+    char quit = KID_QUIT;
+    ck_assert_int_eq(write(kid.command_fd, &quit, 1), 1);
+    siginfo_t info;
+    ck_assert_int_eq(waitid(P_PID, (id_t)kid.pid, &info, WEXITED | WNOWAIT), 0);
+    ck_assert_int_eq(procfs_state(kid.pid, &state), 0);
+    ck_assert_int_eq(state, 'Z');
+    struct fd_counts counts;
+    ck_assert_int_eq(procfs_tree_fd_counts(kid.pid, &counts), 0);
+    ck_assert_uint_eq(counts.total, 0);
+    uint64_t kb;
+    ck_assert_int_eq(procfs_tree_rss_kb(kid.pid, &kb), 0);
+    ck_assert_uint_eq(kb, 0);
+
+    ck_assert_int_eq(waitpid(kid.pid, NULL, 0), kid.pid);
+    close(kid.command_fd);
+    close(kid.reply_fd);
+}
+END_TEST
+
+START_TEST(test_reaped_pid_is_esrch)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(0);
+    ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+
+    pid_t pids[4];
+    size_t n;
+    struct fd_counts counts;
+    uint64_t value, other, *inodes;
+    char state;
+    ck_assert_int_eq(procfs_tree(pid, pids, 4, &n), -ESRCH);
+    ck_assert_int_eq(procfs_fd_counts(pid, &counts), -ESRCH);
+    ck_assert_int_eq(procfs_tree_fd_counts(pid, &counts), -ESRCH);
+    ck_assert_int_eq(procfs_tree_socket_inodes(pid, &inodes, &n), -ESRCH);
+    ck_assert_ptr_null(inodes);
+    ck_assert_int_eq(procfs_tree_cpu_ns(pid, &value), -ESRCH);
+    ck_assert_int_eq(procfs_tree_rss_kb(pid, &value), -ESRCH);
+    ck_assert_int_eq(procfs_rlimit_nofile(pid, &value, &other), -ESRCH);
+    ck_assert_int_eq(procfs_state(pid, &state), -ESRCH);
+}
+END_TEST
+
+START_TEST(test_own_fds_counted_by_type)
+{
+    struct fd_counts before, after;
+    ck_assert_int_eq(procfs_fd_counts(getpid(), &before), 0);
+    int sock = socket(AF_INET, SOCK_STREAM, 0);
+    int file = open("/dev/null", O_RDONLY);
+    int epoll = epoll_create1(0);
+    ck_assert(sock >= 0 && file >= 0 && epoll >= 0);
+    ck_assert_int_eq(procfs_fd_counts(getpid(), &after), 0);
+    ck_assert_uint_eq(after.total, before.total + 3);
+    ck_assert_uint_eq(after.sockets, before.sockets + 1);
+    ck_assert_uint_eq(after.files, before.files + 1);
+    ck_assert_uint_eq(after.anon, before.anon + 1);
+    close(sock);
+    close(file);
+    close(epoll);
+}
+END_TEST
+
+static Suite *procfs_suite(void)
+{
+    Suite *suite = suite_create("procfs");
+    TCase *tc = tcase_create("tree");
+    tcase_set_timeout(tc, 60); /* sanitizer builds are slow; nothing here waits on time */
+    tcase_add_test(tc, test_fd_counts_by_type);
+    tcase_add_test(tc, test_tree_lists_descendants);
+    tcase_add_test(tc, test_tree_with_many_children);
+    tcase_add_test(tc, test_socket_inodes_deduplicated);
+    tcase_add_test(tc, test_cpu_time_grows_when_spinning);
+    tcase_add_test(tc, test_rss_grows_when_touching_memory);
+    tcase_add_test(tc, test_rlimit_nofile_read_back);
+    tcase_add_test(tc, test_state_sleeping_then_zombie);
+    tcase_add_test(tc, test_reaped_pid_is_esrch);
+    tcase_add_test(tc, test_own_fds_counted_by_type);
+    suite_add_tcase(suite, tc);
+    return suite;
+}
+
+int main(void)
+{
+    SRunner *runner = srunner_create(procfs_suite());
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
