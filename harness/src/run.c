@@ -57,6 +57,8 @@ struct run_ctx {
 };
 
 struct prober {
+    const char *request, *expect; /* what every probe sends, and the reply prefix (or NULL) */
+    size_t request_len, expect_len;
     struct probe_result cur;
     bool active;
     uint64_t next_at_ms;
@@ -100,9 +102,8 @@ static void prober_tick(struct run_ctx *ctx, struct engine *e, struct prober *p,
     }
     if (!p->active && now >= p->next_at_ms) {
         memset(&p->cur, 0, sizeof(p->cur));
-        const struct run_options *o = ctx->opt;
-        if (engine_probe(e, ctx->probe_request, ctx->probe_request_len, o->probe_expect,
-                         o->probe_expect_len, o->probe_timeout_ms, &p->cur) == 0)
+        if (engine_probe(e, p->request, p->request_len, p->expect, p->expect_len,
+                         ctx->opt->probe_timeout_ms, &p->cur) == 0)
             p->active = true;
     }
 }
@@ -392,7 +393,17 @@ static int run_scenario(struct run_ctx *ctx, const struct scenario *sc, struct s
     }
 
     struct scenario_samples s = {0};
-    struct prober p = {.samples = &s};
+    struct prober p = {.samples = &s,
+                       .request = ctx->probe_request,
+                       .request_len = ctx->probe_request_len,
+                       .expect = o->probe_expect,
+                       .expect_len = o->probe_expect_len};
+    if (sc->probe_raw) { /* the scenario knows its protocol better than the defaults */
+        p.request = sc->probe_raw;
+        p.request_len = sc->probe_raw_len;
+        p.expect = sc->probe_expect;
+        p.expect_len = sc->probe_expect_len;
+    }
     struct engine_config ecfg = {.target = t->addr, .seed = o->seed};
     /* Fault clients come from their own loopback address (a "client host"), probes from
      * 127.0.0.1, so the two are told apart in captures and rules. */

@@ -38,7 +38,14 @@
 
 enum section_kind { SECTION_NONE, SECTION_SCENARIO, SECTION_CLIENTS };
 
-enum scenario_key { SK_DESCRIPTION, SK_DURATION, SK_RLIMIT_NOFILE, SK_COUNT_ };
+enum scenario_key {
+    SK_DESCRIPTION,
+    SK_DURATION,
+    SK_RLIMIT_NOFILE,
+    SK_PROBE_RAW,
+    SK_PROBE_EXPECT,
+    SK_COUNT_
+};
 
 enum group_key {
     GK_COUNT,
@@ -61,8 +68,8 @@ enum group_key {
     GK_COUNT_
 };
 
-static const char *const scenario_key_names[SK_COUNT_] = {"description", "duration",
-                                                          "rlimit_nofile"};
+static const char *const scenario_key_names[SK_COUNT_] = {
+    "description", "duration", "rlimit_nofile", "probe_raw", "probe_expect"};
 
 static const char *const group_key_names[GK_COUNT_] = {
     "count",        "concurrency", "rate", "start",      "request",       "request_raw",
@@ -490,7 +497,10 @@ static int value_to_choice(struct parse_ctx *ctx, const char *key, const struct 
     return -1;
 }
 
-static void scenario_set_key(struct parse_ctx *ctx, enum scenario_key k, const struct strbuf *v)
+static int take_bytes(struct parse_ctx *ctx, const char *key, struct strbuf *v, char **dst,
+                      size_t *dst_len);
+
+static void scenario_set_key(struct parse_ctx *ctx, enum scenario_key k, struct strbuf *v)
 {
     struct scenario *sc = ctx->sc;
     uint64_t n;
@@ -519,6 +529,12 @@ static void scenario_set_key(struct parse_ctx *ctx, enum scenario_key k, const s
     case SK_RLIMIT_NOFILE:
         if (value_to_uint(ctx, "rlimit_nofile", v, 8, 1048576, &n))
             sc->rlimit_nofile = (unsigned)n;
+        return;
+    case SK_PROBE_RAW:
+        take_bytes(ctx, "probe_raw", v, &sc->probe_raw, &sc->probe_raw_len);
+        return;
+    case SK_PROBE_EXPECT:
+        take_bytes(ctx, "probe_expect", v, &sc->probe_expect, &sc->probe_expect_len);
         return;
     case SK_COUNT_:
         break;
@@ -1005,7 +1021,8 @@ static int scenario_handle_pair(void *user, const char *section, const char *nam
     }
     key_line[key] = ctx->lineno;
     struct strbuf v = {0};
-    if (parse_value(ctx, name, value, in_group && key_has_placeholders(key), &v) == 0) {
+    bool placeholders = in_group ? key_has_placeholders(key) : key == SK_PROBE_RAW;
+    if (parse_value(ctx, name, value, placeholders, &v) == 0) {
         if (in_group)
             group_set_key(ctx, &ctx->drafts[ctx->ndrafts - 1], (enum group_key)key, &v);
         else
@@ -1049,6 +1066,9 @@ static void scenario_finish(struct parse_ctx *ctx)
                        "start: %ums is not before the end of the fault phase (duration = %ums)",
                        d->g.start_ms, sc->duration_ms);
     }
+    if (sc->probe_expect && !sc->probe_raw)
+        parse_fail(ctx, ctx->scenario_key_line[SK_PROBE_EXPECT],
+                   "probe_expect: goes with probe_raw (the bytes the probe sends)");
     if (ctx->failed)
         return;
     sc->groups = calloc(ctx->ndrafts, sizeof(*sc->groups));
@@ -1152,6 +1172,8 @@ void scenario_free(struct scenario *sc)
     }
     free(sc->groups);
     free(sc->description);
+    free(sc->probe_raw);
+    free(sc->probe_expect);
     memset(sc, 0, sizeof(*sc));
 }
 

@@ -67,6 +67,10 @@ struct scenario {
     unsigned duration_ms; /* bound on the fault phase: clients not finished by then are cut off */
     unsigned rlimit_nofile; /* lower the started target's RLIMIT_NOFILE to this; 0 = leave it */
     bool needs_sandbox;     /* some group ends with END_DROP */
+    char *probe_raw;        /* this scenario's probe bytes (non-HTTP servers), or NULL; owned */
+    size_t probe_raw_len;
+    char *probe_expect;     /* the reply must start with these bytes, or NULL; owned */
+    size_t probe_expect_len;
     struct client_group *groups; /* owned */
     size_t ngroups;
 };

@@ -103,6 +103,8 @@ START_TEST(test_every_key)
             "description = Every key.   # inline comment\n"
             "duration = 1.5s\n"
             "rlimit_nofile = 256\n"
+            "probe_raw = \"PING {host}\\r\\n\"\n"
+            "probe_expect = \"+PONG\"\n"
             "\n"
             "[clients a]        # header comment\n"
             "count = 10\n"
@@ -133,12 +135,16 @@ START_TEST(test_every_key)
     ck_assert_str_eq(sc.path + strlen(sc.path) - 7, "/ok.ini");
     ck_assert_uint_eq(sc.duration_ms, 1500);
     ck_assert_uint_eq(sc.rlimit_nofile, 256);
+    ck_assert_uint_eq(sc.probe_raw_len, 10);
+    ck_assert_mem_eq(sc.probe_raw, "PING h:8\r\n", 10);
+    ck_assert_uint_eq(sc.probe_expect_len, 5);
+    ck_assert_mem_eq(sc.probe_expect, "+PONG", 5);
     ck_assert(sc.needs_sandbox);
     ck_assert_uint_eq(sc.ngroups, 2);
 
     const struct client_group *a = &sc.groups[0];
     ck_assert_str_eq(a->name, "a");
-    ck_assert_int_eq(a->line, 8);
+    ck_assert_int_eq(a->line, 10);
     ck_assert_uint_eq(a->count, 10);
     ck_assert_uint_eq(a->concurrency, 4);
     ck_assert(a->rate == 12.5);
@@ -160,7 +166,7 @@ START_TEST(test_every_key)
 
     const struct client_group *b = &sc.groups[1];
     ck_assert_str_eq(b->name, "b-2.x");
-    ck_assert_int_eq(b->line, 22);
+    ck_assert_int_eq(b->line, 24);
     ck_assert_uint_eq(b->count, 3);
     ck_assert_uint_eq(b->concurrency, 3);
     ck_assert(b->rate == 0);
@@ -421,6 +427,8 @@ static const struct error_case error_cases[] = {
      ":2: duration: expected a duration from 1ms to 3600s, like 250ms or 1.5s; got \"0ms\""},
     {"[scenario]\nduration = 2s\n[clients a]\ncount = 1\nstart = 2s\n",
      ":5: start: 2000ms is not before the end of the fault phase (duration = 2000ms)"},
+    {"[scenario]\nprobe_expect = \"+OK\"\n[clients a]\ncount = 1\n",
+     ":2: probe_expect: goes with probe_raw (the bytes the probe sends)"},
     {"[scenario]\nrlimit_nofile = 4\n",
      ":2: rlimit_nofile: expected a whole number from 8 to 1048576; got \"4\""},
     {"[scenario]\ndescription = \"two\\nlines\"\n", ":2: description: must be one line of text"},
