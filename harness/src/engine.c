@@ -350,6 +350,22 @@ static void client_hold(struct client *c)
     group_release_slot(c->group);
 }
 
+/* END_DROP: every packet of this connection is dropped from now on; then the socket goes
+ * with a reset that never arrives. Without a sandbox it is held like END_HOLD. */
+static void client_vanish(struct client *c)
+{
+    const struct engine *e = c->group->engine;
+    struct sockaddr_in local;
+    socklen_t len = sizeof(local);
+    if (!e->cfg.drop || getsockname(c->fd, (struct sockaddr *)&local, &len) < 0 ||
+        e->cfg.drop(e->cfg.drop_ctx, &local) < 0) {
+        client_hold(c);
+        return;
+    }
+    c->group->stats.dropped++;
+    client_close(c, true);
+}
+
 static void client_end_action(struct client *c)
 {
     c->group->stats.ended++;
@@ -362,16 +378,26 @@ static void client_end_action(struct client *c)
         client_close(c, true);
         break;
     case END_HOLD:
-    case END_DROP: /* held like END_HOLD until the network sandbox can drop its packets */
         client_hold(c);
+        break;
+    case END_DROP:
+        client_vanish(c);
         break;
     }
 }
 
+static void client_end_action(struct client *c);
+
+/* Wait hold_ms before the end action; with no wait, act now (not after the event batch:
+ * a server would meanwhile push more data at a client that is about to go). */
 static void client_pause(struct client *c)
 {
     struct engine *e = c->group->engine;
 
+    if (c->hold_ms == 0) {
+        client_end_action(c);
+        return;
+    }
     c->state = CLIENT_PAUSING;
     client_update_watch(c);
     client_timers_arm(&e->timers, &c->timer, e->now_ms + c->hold_ms);
@@ -660,7 +686,7 @@ static void client_on_timer(struct client *c)
     }
 }
 
-static int client_socket_setup(const struct engine *e, int fd, int rcvbuf)
+static int client_socket_setup(const struct engine *e, int fd, int rcvbuf, struct in_addr host)
 {
     int one = 1;
 
@@ -670,8 +696,9 @@ static int client_socket_setup(const struct engine *e, int fd, int rcvbuf)
     /* Before connect(), so the window scale offered in the SYN matches the small buffer. */
     if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0)
         return -errno;
-    if (e->cfg.source.s_addr != htonl(INADDR_ANY)) {
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr = e->cfg.source};
+    struct in_addr source = host.s_addr ? host : e->cfg.source;
+    if (source.s_addr != htonl(INADDR_ANY)) {
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr = source};
         /* Pick the port at connect() time: lets many sources share the port space. */
         setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
         if (bind(fd, (const struct sockaddr *)&sa, sizeof(sa)) < 0)
@@ -743,7 +770,7 @@ static int client_start(struct group *g)
         g->timing.first_start_ms = e->now_ms;
     g->timing.last_start_ms = e->now_ms;
 
-    rc = client_socket_setup(e, fd, g->spec->rcvbuf);
+    rc = client_socket_setup(e, fd, g->spec->rcvbuf, g->spec->host);
     if (rc == 0 && connect(fd, (const struct sockaddr *)&e->cfg.target, sizeof(e->cfg.target)) < 0)
         rc = -errno;
     if (rc == 0) {
@@ -1205,6 +1232,20 @@ void engine_cut_off(struct engine *e)
     for (struct client *c = e->live_clients; c; c = c->next)
         if (c->state != CLIENT_HELD)
             client_hold(c);
+}
+
+void engine_vanish_all(struct engine *e)
+{
+    e->cut_off = true;
+    while (e->live_clients) {
+        struct client *c = e->live_clients;
+        if (c->state == CLIENT_HELD)
+            c->group->stats.holding--;
+        else
+            c->group->stats.ended++;
+        c->group->stats.dropped++;
+        client_close(c, true);
+    }
 }
 
 void engine_group_stats(const struct engine *e, size_t group_index, struct engine_group_stats *out)

@@ -22,26 +22,31 @@ struct engine_config {
     struct sockaddr_in target; /* the server under test (loopback) */
     struct in_addr source;     /* bind fault clients to this address; INADDR_ANY = kernel picks */
     uint64_t seed;
+    /* END_DROP: make this client connection vanish (drop all its packets) before its socket
+     * is discarded. 0 on success. NULL: END_DROP clients are held like END_HOLD. */
+    int (*drop)(void *ctx, const struct sockaddr_in *client);
+    void *drop_ctx;
 };
 
 struct engine_group_stats {
-    uint64_t started;        /* connect() issued */
+    uint64_t started; /* connect() issued */
     uint64_t connected;
     uint64_t connect_failed; /* refused, timed out, or reset before connecting */
     uint64_t bytes_sent, bytes_received;
-    uint64_t responses;      /* whole responses read (READ_ALL) */
-    uint64_t peer_closed;    /* EOF from the server before the script was done */
-    uint64_t peer_reset;     /* ECONNRESET/EPIPE from the server */
-    uint64_t ended;          /* reached its end action (close, reset, half-close done, hold, drop) */
-    uint64_t holding;        /* currently held open (END_HOLD, or cut off at the deadline) */
+    uint64_t responses;   /* whole responses read (READ_ALL) */
+    uint64_t peer_closed; /* EOF from the server before the script was done */
+    uint64_t peer_reset;  /* ECONNRESET/EPIPE from the server */
+    uint64_t ended;       /* reached its end action (close, reset, half-close done, hold, drop) */
+    uint64_t holding;     /* currently held open (END_HOLD, or cut off at the deadline) */
+    uint64_t dropped;     /* vanished: packets dropped, socket discarded without FIN/RST */
 };
 
 struct probe_result {
     bool done;
-    bool ok;              /* a complete, valid response within the deadline */
-    uint64_t latency_us;  /* connect to last byte (or to the failure) */
-    char error[160];      /* why not ok: "connect: Connection refused", "timeout after 2000 ms
-                             waiting for response headers", "status 503", ... */
+    bool ok;             /* a complete, valid response within the deadline */
+    uint64_t latency_us; /* connect to last byte (or to the failure) */
+    char error[160];     /* why not ok: "connect: Connection refused", "timeout after 2000 ms
+                            waiting for response headers", "status 503", ... */
 };
 
 /* Returns NULL with a message in err on failure (epoll_create, memory). */
@@ -62,6 +67,11 @@ bool engine_groups_done(const struct engine *e);
  * stop where they are and hold their socket (never closed by the harness: the server must
  * release them). */
 void engine_cut_off(struct engine *e);
+
+/* A cable pull: every fault client (not the probes) is discarded at once, with a reset that
+ * must not reach the target (the caller has dropped their hosts' packets first); no new ones
+ * start. */
+void engine_vanish_all(struct engine *e);
 
 void engine_group_stats(const struct engine *e, size_t group_index, struct engine_group_stats *out);
 

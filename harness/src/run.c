@@ -23,9 +23,11 @@
 #include <unistd.h>
 
 #include "checks.h"
+#include "cleanup.h"
 #include "engine.h"
 #include "procfs.h"
 #include "report.h"
+#include "sandbox.h"
 #include "scenario.h"
 #include "sockdiag.h"
 #include "target.h"
@@ -54,7 +56,12 @@ struct run_ctx {
     size_t probe_request_len;
     char host_header[64];
     char err[512];
+    struct sandbox sandbox; /* ready when a scenario needs silent drops and we could enter it */
+    const char *no_sandbox; /* why scenarios that need it are skipped, or NULL */
 };
+
+/* The fault clients' host; probes come from 127.0.0.1, a second host that keeps probing. */
+#define FAULT_CLIENT_HOST "127.0.0.2"
 
 struct prober {
     const char *request, *expect; /* what every probe sends, and the reply prefix (or NULL) */
@@ -271,6 +278,24 @@ static void mark_target_gone(struct target *t, struct scenario_samples *s)
     s->memory_unknown = s->memory_unknown ? s->memory_unknown : "the target exited";
 }
 
+/* Every client host goes dark at once: its packets are dropped both ways, then its sockets
+ * are discarded (their resets never arrive). The probes' host is not touched. */
+static void cable_pull(struct run_ctx *ctx, const struct scenario *sc, struct engine *e)
+{
+    struct in_addr host;
+    inet_pton(AF_INET, FAULT_CLIENT_HOST, &host);
+    sandbox_drop_host(&ctx->sandbox, host);
+    for (size_t i = 0; i < sc->ngroups; i++)
+        if (sc->groups[i].host.s_addr)
+            sandbox_drop_host(&ctx->sandbox, sc->groups[i].host);
+    engine_vanish_all(e);
+}
+
+static int drop_connection(void *sandbox, const struct sockaddr_in *client)
+{
+    return sandbox_drop_connection(sandbox, client);
+}
+
 /* The fault phase: run the clients until all are done or the scenario's duration ends. */
 static void run_faults(struct run_ctx *ctx, const struct scenario *sc, struct target *t,
                        struct engine *e, struct prober *p, struct scenario_samples *s)
@@ -278,10 +303,15 @@ static void run_faults(struct run_ctx *ctx, const struct scenario *sc, struct ta
     uint64_t start = engine_now_ms(), deadline = start + sc->duration_ms;
     uint64_t next_fd = start, next_progress = start;
     struct fd_counts fc;
+    bool pulled = false;
     p->faults_start_ms = start;
     p->next_at_ms = start;
     while (!*ctx->opt->interrupted) {
         uint64_t now = engine_now_ms();
+        if (sc->cable_pull_ms && !pulled && now >= start + sc->cable_pull_ms) {
+            cable_pull(ctx, sc, e);
+            pulled = true;
+        }
         if (now >= deadline || engine_groups_done(e) || !target_alive(t))
             break;
         engine_run(e, now + SLICE_MS);
@@ -362,11 +392,13 @@ static int run_scenario(struct run_ctx *ctx, const struct scenario *sc, struct s
     uint64_t t0 = engine_now_ms();
     memset(res, 0, sizeof(*res));
     snprintf(res->name, sizeof(res->name), "%s", sc->name);
-    if (sc->needs_sandbox) {
-        skip(res, "%s",
-             "silent drop (end = drop) needs the network sandbox, which this build of "
-             "connfault does not have yet");
+    if (sc->needs_sandbox && ctx->no_sandbox) {
+        skip(res, "%s", ctx->no_sandbox);
         return SCENARIO_DONE;
+    }
+    if (sc->needs_sandbox && sandbox_clear(&ctx->sandbox) < 0) {
+        snprintf(ctx->err, sizeof(ctx->err), "%s", ctx->sandbox.why_not);
+        return SCENARIO_SETUP_ERROR;
     }
 
     struct target owned, *t = &ctx->attached;
@@ -407,7 +439,11 @@ static int run_scenario(struct run_ctx *ctx, const struct scenario *sc, struct s
     struct engine_config ecfg = {.target = t->addr, .seed = o->seed};
     /* Fault clients come from their own loopback address (a "client host"), probes from
      * 127.0.0.1, so the two are told apart in captures and rules. */
-    inet_pton(AF_INET, "127.0.0.2", &ecfg.source);
+    inet_pton(AF_INET, FAULT_CLIENT_HOST, &ecfg.source);
+    if (ctx->sandbox.ready) {
+        ecfg.drop = drop_connection;
+        ecfg.drop_ctx = &ctx->sandbox;
+    }
     struct engine *e = engine_new(&ecfg, ctx->err, sizeof(ctx->err));
     if (!e) {
         if (t->owned)
@@ -654,7 +690,7 @@ static int run_setup(struct run_ctx *ctx)
                  o->reference_server, o->bug ? " --bug " : "", o->bug ? o->bug : "");
     }
     const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    snprintf(ctx->tmpdir, sizeof(ctx->tmpdir), "%s/connfault.XXXXXX", base);
+    snprintf(ctx->tmpdir, sizeof(ctx->tmpdir), "%s/connfault-%d.XXXXXX", base, (int)getpid());
     if (!mkdtemp(ctx->tmpdir)) {
         snprintf(ctx->err, sizeof(ctx->err), "mkdtemp %s: %s", ctx->tmpdir, strerror(errno));
         ctx->tmpdir[0] = '\0';
@@ -673,6 +709,31 @@ static void run_cleanup(struct run_ctx *ctx, const struct scenario *list, int n)
         }
         rmdir(ctx->tmpdir);
     }
+}
+
+/* Silent drops need the target and the clients in a network namespace of our own. Enter it
+ * for the whole run (before any target starts) if any scenario needs it. */
+static void prepare_sandbox(struct run_ctx *ctx, const struct scenario *list, int n)
+{
+    bool needed = false;
+    for (int i = 0; i < n; i++)
+        needed |= list[i].needs_sandbox;
+    if (!needed)
+        return;
+    if (ctx->opt->no_sandbox) {
+        ctx->no_sandbox = "--no-sandbox: silent drop needs connfault's own network namespace";
+        return;
+    }
+    if (ctx->opt->target_pid) {
+        ctx->no_sandbox = "silent drop needs the target inside connfault's own network namespace; "
+                          "an attached process (--target-pid) is not: start it with --target-cmd";
+        return;
+    }
+    if (sandbox_enter(&ctx->sandbox) < 0)
+        ctx->no_sandbox = ctx->sandbox.why_not;
+    else if (ctx->opt->verbosity > 1)
+        printf("connfault: in a private network namespace%s (nftables table %s)\n",
+               ctx->sandbox.user_namespace ? " inside a user namespace" : "", ctx->sandbox.table);
 }
 
 static void describe_target(const struct run_ctx *ctx, struct run_report *rep)
@@ -697,6 +758,7 @@ int run_collect(const struct run_options *opt, char **names, int nnames, struct 
     int n = 0;
     memset(rep, 0, sizeof(*rep));
     rep->seed = opt->seed;
+    cleanup_stale(opt->verbosity > 1 ? stdout : NULL); /* what a killed run left behind */
     if (run_setup(&ctx) < 0) {
         fprintf(stderr, "connfault: %s\n", ctx.err);
         return 2;
@@ -705,6 +767,7 @@ int run_collect(const struct run_options *opt, char **names, int nnames, struct 
         run_cleanup(&ctx, NULL, 0);
         return 2;
     }
+    prepare_sandbox(&ctx, list, n);
     describe_target(&ctx, rep);
     rep->scenarios = calloc((size_t)n, sizeof(*rep->scenarios));
     uint64_t t0 = engine_now_ms();
@@ -735,6 +798,7 @@ int run_collect(const struct run_options *opt, char **names, int nnames, struct 
         fflush(stdout);
     }
     rep->duration_s = (double)(engine_now_ms() - t0) / 1000.0;
+    sandbox_free(&ctx.sandbox);
     run_cleanup(&ctx, list, n);
     for (int i = 0; i < n; i++)
         scenario_free(&list[i]);

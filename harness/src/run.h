@@ -15,6 +15,7 @@ struct run_options {
     const char *target_cmd;       /* NULL: the reference server */
     pid_t target_pid;             /* > 0: attach */
     const char *bug;              /* reference server only: --bug NAME */
+    bool no_sandbox;              /* never enter a network namespace: silent drops skip */
     const char *reference_server; /* path of connfault-server */
     struct sockaddr_in addr;      /* host and port (port 0: pick one per scenario) */
     uint64_t ready_timeout_ms;

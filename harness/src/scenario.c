@@ -11,6 +11,7 @@
 
 #include "escape.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdarg.h>
@@ -44,6 +45,7 @@ enum scenario_key {
     SK_RLIMIT_NOFILE,
     SK_PROBE_RAW,
     SK_PROBE_EXPECT,
+    SK_CABLE_PULL,
     SK_COUNT_
 };
 
@@ -65,16 +67,17 @@ enum group_key {
     GK_HOLD,
     GK_END,
     GK_RCVBUF,
+    GK_HOST,
     GK_COUNT_
 };
 
 static const char *const scenario_key_names[SK_COUNT_] = {
-    "description", "duration", "rlimit_nofile", "probe_raw", "probe_expect"};
+    "description", "duration", "rlimit_nofile", "probe_raw", "probe_expect", "cable_pull"};
 
 static const char *const group_key_names[GK_COUNT_] = {
     "count",        "concurrency", "rate", "start",      "request",       "request_raw",
     "request_pad",  "pipeline",    "send", "send_bytes", "trickle_bytes", "trickle_interval",
-    "trickle_tail", "read",        "hold", "end",        "rcvbuf",
+    "trickle_tail", "read",        "hold", "end",        "rcvbuf",        "host",
 };
 
 /* A group while its section is being read: the result plus where each key was given. */
@@ -530,6 +533,10 @@ static void scenario_set_key(struct parse_ctx *ctx, enum scenario_key k, struct 
         if (value_to_uint(ctx, "rlimit_nofile", v, 8, 1048576, &n))
             sc->rlimit_nofile = (unsigned)n;
         return;
+    case SK_CABLE_PULL:
+        if (value_to_duration(ctx, "cable_pull", v, 1, &n))
+            sc->cable_pull_ms = (unsigned)n;
+        return;
     case SK_PROBE_RAW:
         take_bytes(ctx, "probe_raw", v, &sc->probe_raw, &sc->probe_raw_len);
         return;
@@ -706,6 +713,15 @@ static void group_set_key(struct parse_ctx *ctx, struct group_draft *d, enum gro
     case GK_RCVBUF:
         if (value_to_uint(ctx, key, v, 1, 64u << 20, &n))
             g->rcvbuf = (int)n;
+        break;
+    case GK_HOST:
+        /* Simulated client hosts are extra loopback addresses: never anything else. */
+        if (inet_pton(AF_INET, v->data, &g->host) != 1 || (ntohl(g->host.s_addr) >> 24) != 127 ||
+            ntohl(g->host.s_addr) == INADDR_LOOPBACK)
+            parse_fail(ctx, ctx->lineno,
+                       "host: expected a loopback address other than 127.0.0.1 (127.0.0.2 and "
+                       "up: probes use 127.0.0.1); got \"%s\"",
+                       v->data);
         break;
     case GK_COUNT_:
         break;
@@ -1066,6 +1082,10 @@ static void scenario_finish(struct parse_ctx *ctx)
                        "start: %ums is not before the end of the fault phase (duration = %ums)",
                        d->g.start_ms, sc->duration_ms);
     }
+    if (sc->cable_pull_ms && sc->cable_pull_ms >= sc->duration_ms)
+        parse_fail(ctx, ctx->scenario_key_line[SK_CABLE_PULL],
+                   "cable_pull: %ums is not before the end of the fault phase (duration = %ums)",
+                   sc->cable_pull_ms, sc->duration_ms);
     if (sc->probe_expect && !sc->probe_raw)
         parse_fail(ctx, ctx->scenario_key_line[SK_PROBE_EXPECT],
                    "probe_expect: goes with probe_raw (the bytes the probe sends)");
@@ -1081,6 +1101,8 @@ static void scenario_finish(struct parse_ctx *ctx)
         if (sc->groups[i].end == END_DROP)
             sc->needs_sandbox = true;
     }
+    if (sc->cable_pull_ms)
+        sc->needs_sandbox = true;
     sc->ngroups = ctx->ndrafts;
     ctx->ndrafts = 0;
 }

@@ -8,6 +8,7 @@
 #ifndef CONNFAULT_SCENARIO_H
 #define CONNFAULT_SCENARIO_H
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,35 +42,37 @@ struct client_group {
     char name[64];
     int line; /* line of the [clients ...] header in the file */
     unsigned count;
-    unsigned concurrency;  /* at most this many open at once; 0 = count */
-    double rate;           /* new connections per second; 0 = as fast as concurrency allows */
-    unsigned start_ms;     /* delay from the start of the fault phase */
-    char *request;         /* bytes of one request (already expanded); owned */
+    unsigned concurrency; /* at most this many open at once; 0 = count */
+    double rate;          /* new connections per second; 0 = as fast as concurrency allows */
+    unsigned start_ms;    /* delay from the start of the fault phase */
+    char *request;        /* bytes of one request (already expanded); owned */
     size_t request_len;
-    unsigned pipeline;     /* copies of the request sent back to back (>= 1) */
+    unsigned pipeline; /* copies of the request sent back to back (>= 1) */
     enum send_mode send;
-    struct range send_bytes;       /* SEND_PARTIAL */
-    unsigned trickle_bytes;        /* SEND_TRICKLE */
-    unsigned trickle_interval_ms;  /* SEND_TRICKLE */
-    char *trickle_tail;            /* SEND_TRICKLE: repeated after the request; NULL = stop */
+    struct range send_bytes;      /* SEND_PARTIAL */
+    unsigned trickle_bytes;       /* SEND_TRICKLE */
+    unsigned trickle_interval_ms; /* SEND_TRICKLE */
+    char *trickle_tail;           /* SEND_TRICKLE: repeated after the request; NULL = stop */
     size_t trickle_tail_len;
     enum read_mode read;
-    struct range read_bytes;       /* READ_BYTES */
-    struct range hold_ms;          /* pause before the end action */
+    struct range read_bytes; /* READ_BYTES */
+    struct range hold_ms;    /* pause before the end action */
     enum end_mode end;
-    int rcvbuf;                    /* SO_RCVBUF before connect; 0 = kernel default */
+    int rcvbuf;          /* SO_RCVBUF before connect; 0 = kernel default */
+    struct in_addr host; /* client host (loopback address); 0 = the engine's default */
 };
 
 struct scenario {
     char name[64];
-    char *description;   /* one line, for `connfault list`; owned */
-    char path[4096];     /* file it came from */
-    unsigned duration_ms; /* bound on the fault phase: clients not finished by then are cut off */
+    char *description;      /* one line, for `connfault list`; owned */
+    char path[4096];        /* file it came from */
+    unsigned duration_ms;   /* bound on the fault phase: clients not finished by then are cut off */
     unsigned rlimit_nofile; /* lower the started target's RLIMIT_NOFILE to this; 0 = leave it */
-    bool needs_sandbox;     /* some group ends with END_DROP */
+    bool needs_sandbox;     /* some group ends with END_DROP, or cable_pull is set */
+    unsigned cable_pull_ms; /* into the fault phase: every client host goes dark; 0 = never */
     char *probe_raw;        /* this scenario's probe bytes (non-HTTP servers), or NULL; owned */
     size_t probe_raw_len;
-    char *probe_expect;     /* the reply must start with these bytes, or NULL; owned */
+    char *probe_expect; /* the reply must start with these bytes, or NULL; owned */
     size_t probe_expect_len;
     struct client_group *groups; /* owned */
     size_t ngroups;
@@ -77,12 +80,12 @@ struct scenario {
 
 /* What {placeholders} and request shorthands expand to (from the command line). */
 struct scenario_vars {
-    const char *host;       /* Host header value, e.g. "127.0.0.1:8080" */
-    const char *probe_path; /* default "/" */
-    const char *large_path; /* default "/bytes/1048576" */
+    const char *host;        /* Host header value, e.g. "127.0.0.1:8080" */
+    const char *probe_path;  /* default "/" */
+    const char *large_path;  /* default "/bytes/1048576" */
     const char *request_raw; /* --request-raw bytes replacing `request = large`, or NULL */
     size_t request_raw_len;
-    const char *probe_raw;   /* --probe-raw bytes replacing `request = probe`, or NULL */
+    const char *probe_raw; /* --probe-raw bytes replacing `request = probe`, or NULL */
     size_t probe_raw_len;
 };
 

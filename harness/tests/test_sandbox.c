@@ -1,0 +1,297 @@
+/* The network sandbox (issue: silent drop): the drop rules really silence a connection or a
+ * host both ways, an unprivileged user gets a sandbox or a SKIP with the reason, and a
+ * harness killed with SIGKILL leaves nothing behind once `connfault cleanup` ran. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sandbox.h"
+
+#ifndef CONNFAULT_BIN
+#define CONNFAULT_BIN "connfault"
+#endif
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A connected pair on loopback: client bound to from_ip, server side accepted. */
+static void connect_pair(const char *from_ip, int *client, int *server, struct sockaddr_in *caddr)
+{
+    int lst = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    ck_assert_int_eq(bind(lst, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(lst, 4), 0);
+    ck_assert_int_eq(getsockname(lst, (struct sockaddr *)&sa, &len), 0);
+    *client = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in from = {.sin_family = AF_INET};
+    inet_pton(AF_INET, from_ip, &from.sin_addr);
+    ck_assert_int_eq(bind(*client, (struct sockaddr *)&from, sizeof(from)), 0);
+    ck_assert_int_eq(connect(*client, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    *server = accept(lst, NULL, NULL);
+    ck_assert_int_ge(*server, 0);
+    close(lst);
+    len = sizeof(*caddr);
+    ck_assert_int_eq(getsockname(*client, (struct sockaddr *)caddr, &len), 0);
+}
+
+/* Does a byte sent on from arrive on to within wait_ms? */
+static bool byte_arrives(int from, int to, int wait_ms)
+{
+    ck_assert_int_eq(send(from, "x", 1, MSG_NOSIGNAL), 1);
+    struct pollfd p = {.fd = to, .events = POLLIN};
+    return poll(&p, 1, wait_ms) == 1;
+}
+
+/* Each Check test runs in its own forked process: entering the namespace here does not
+ * touch the test runner. */
+START_TEST(dropped_connection_is_silent_both_ways_others_are_not)
+{
+    struct sandbox sb;
+    if (sandbox_enter(&sb) < 0) {
+        printf("SKIP dropped_connection...: %s\n", sb.why_not);
+        return;
+    }
+    int c1, s1, c2, s2;
+    struct sockaddr_in a1, a2;
+    connect_pair("127.0.0.2", &c1, &s1, &a1);
+    connect_pair("127.0.0.2", &c2, &s2, &a2);
+    ck_assert(byte_arrives(c1, s1, 2000)); /* the path works before the drop */
+    char b;
+    ck_assert_int_eq(recv(s1, &b, 1, 0), 1);
+    ck_assert_int_eq(sandbox_drop_connection(&sb, &a1), 0);
+    /* 300 ms is far beyond loopback delivery (microseconds): the absence is the result. */
+    ck_assert(!byte_arrives(c1, s1, 300));
+    ck_assert(!byte_arrives(s1, c1, 300));
+    ck_assert(byte_arrives(c2, s2, 2000)); /* another connection of the same host still works */
+    ck_assert(byte_arrives(s2, c2, 2000));
+    ck_assert_uint_eq(sb.dropped_connections, 1);
+    sandbox_free(&sb);
+}
+END_TEST
+
+START_TEST(dropped_host_is_silent_other_host_is_not)
+{
+    struct sandbox sb;
+    if (sandbox_enter(&sb) < 0) {
+        printf("SKIP dropped_host...: %s\n", sb.why_not);
+        return;
+    }
+    int c1, s1, c2, s2;
+    struct sockaddr_in a1, a2;
+    connect_pair("127.0.0.3", &c1, &s1, &a1);
+    connect_pair("127.0.0.4", &c2, &s2, &a2);
+    ck_assert_int_eq(sandbox_drop_host(&sb, a1.sin_addr), 0);
+    ck_assert(!byte_arrives(c1, s1, 300));
+    ck_assert(!byte_arrives(s1, c1, 300));
+    ck_assert(byte_arrives(c2, s2, 2000));
+    ck_assert_int_eq(sandbox_clear(&sb), 0); /* and back */
+    ck_assert(byte_arrives(s1, c1, 3000) || byte_arrives(s1, c1, 3000));
+    sandbox_free(&sb);
+}
+END_TEST
+
+struct result {
+    int status;
+    char out[32768];
+};
+
+/* Run argv (optionally as nobody via setpriv) with a deadline; stdout+stderr captured. */
+static void run(char *const argv[], uint64_t timeout_ms, struct result *r)
+{
+    int pipefd[2];
+    ck_assert_int_eq(pipe2(pipefd, O_CLOEXEC), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(pipefd[1], 1);
+        dup2(pipefd[1], 2);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    size_t len = 0;
+    uint64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        struct pollfd p = {.fd = pipefd[0], .events = POLLIN};
+        uint64_t now = now_ms();
+        if (now >= deadline || poll(&p, 1, (int)(deadline - now)) <= 0)
+            break;
+        ssize_t n = read(pipefd[0], r->out + len, sizeof(r->out) - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    r->out[len] = '\0';
+    close(pipefd[0]);
+    if (now_ms() >= deadline)
+        kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static struct result res;
+
+START_TEST(unprivileged_user_gets_a_sandbox_or_a_skip_with_reason)
+{
+    if (geteuid() != 0) {
+        printf("SKIP unprivileged test: needs root to become nobody\n");
+        return;
+    }
+    char *argv[] = {"setpriv",
+                    "--reuid=nobody",
+                    "--regid=nogroup",
+                    "--clear-groups",
+                    "env",
+                    "TMPDIR=/tmp",
+                    CONNFAULT_BIN,
+                    "run",
+                    "--seed",
+                    "1",
+                    "drop-idle",
+                    NULL};
+    run(argv, 60000, &res);
+    ck_assert_msg(res.status == 0, "status %d:\n%s", res.status, res.out);
+    bool passed = strstr(res.out, "PASS  drop-idle") != NULL;
+    bool skipped =
+        strstr(res.out, "SKIP  drop-idle") != NULL && strstr(res.out, "namespace") != NULL;
+    ck_assert_msg(passed || skipped, "neither a pass nor a reasoned skip:\n%s", res.out);
+    printf("unprivileged drop-idle: %s\n",
+           passed ? "PASS (user namespace)" : "SKIP (reason given)");
+}
+END_TEST
+
+START_TEST(no_sandbox_skips_with_reason_and_exits_0)
+{
+    char *argv[] = {CONNFAULT_BIN, "run", "--no-sandbox", "drop-mid-response", "cable-pull", NULL};
+    run(argv, 30000, &res);
+    ck_assert_msg(res.status == 0, "status %d:\n%s", res.status, res.out);
+    ck_assert_ptr_nonnull(strstr(res.out, "SKIP  drop-mid-response"));
+    ck_assert_ptr_nonnull(strstr(res.out, "--no-sandbox"));
+    ck_assert_ptr_nonnull(strstr(res.out, "0 passed, 0 failed, 2 skipped"));
+}
+END_TEST
+
+/* The first child of pid (the harness's target), or 0. */
+static pid_t first_child(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+    FILE *f = fopen(path, "r");
+    int child = 0;
+    if (f) {
+        if (fscanf(f, "%d", &child) != 1)
+            child = 0;
+        fclose(f);
+    }
+    return child;
+}
+
+static int count_fds(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    int n = 0;
+    while (d && readdir(d))
+        n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static bool tmpdir_of(const char *base, pid_t pid)
+{
+    char prefix[32];
+    snprintf(prefix, sizeof(prefix), "connfault-%d.", (int)pid);
+    DIR *d = opendir(base);
+    bool found = false;
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL)
+        found |= strncmp(de->d_name, prefix, strlen(prefix)) == 0;
+    if (d)
+        closedir(d);
+    return found;
+}
+
+START_TEST(killed_harness_leaves_nothing_after_cleanup)
+{
+    /* A TMPDIR of its own: other harnesses (tests running in parallel) sweep /tmp too. */
+    char base[] = "/tmp/connfault-test-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(base));
+    setenv("TMPDIR", base, 1);
+    pid_t harness = fork();
+    if (harness == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        dup2(null, 2);
+        execl(CONNFAULT_BIN, CONNFAULT_BIN, "run", "--seed", "1", "cable-pull", "drop-idle",
+              (char *)NULL);
+        _exit(127);
+    }
+    /* Mid-scenario: the target is running (and the clients with it). */
+    pid_t target = 0;
+    uint64_t deadline = now_ms() + 15000;
+    while (!target && now_ms() < deadline) {
+        target = first_child(harness);
+        poll(NULL, 0, 20);
+    }
+    ck_assert_msg(target > 0, "the harness started no target");
+    /* Kill it mid-scenario: once the target holds client connections (faults under way). */
+    deadline = now_ms() + 15000;
+    while (count_fds(target) < 20 && now_ms() < deadline)
+        poll(NULL, 0, 20);
+    ck_assert_msg(count_fds(target) >= 20, "the fault phase never began");
+    ck_assert_int_eq(kill(harness, SIGKILL), 0);
+    waitpid(harness, NULL, 0);
+    /* The target dies with the harness (PR_SET_PDEATHSIG), and its namespace with it. */
+    deadline = now_ms() + 5000;
+    while (kill(target, 0) == 0 && now_ms() < deadline)
+        poll(NULL, 0, 20);
+    ck_assert_msg(kill(target, 0) < 0 && errno == ESRCH, "target %d outlived the harness",
+                  (int)target);
+    ck_assert_msg(tmpdir_of(base, harness), "expected a leftover temp dir after SIGKILL");
+    char *argv[] = {CONNFAULT_BIN, "cleanup", NULL};
+    run(argv, 10000, &res);
+    ck_assert_int_eq(res.status, 0);
+    ck_assert_msg(!tmpdir_of(base, harness), "cleanup left the temp dir:\n%s", res.out);
+    ck_assert_int_eq(rmdir(base), 0); /* empty: nothing else was left either */
+    /* Nothing in the host's firewall, ever: no table of ours in this namespace. */
+    char *nft[] = {"nft", "list", "tables", NULL};
+    run(nft, 10000, &res);
+    ck_assert_msg(strstr(res.out, "connfault_") == NULL, "leftover table:\n%s", res.out);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("sandbox");
+    TCase *tc = tcase_create("drop");
+    tcase_set_timeout(tc, 90);
+    tcase_add_test(tc, dropped_connection_is_silent_both_ways_others_are_not);
+    tcase_add_test(tc, dropped_host_is_silent_other_host_is_not);
+    tcase_add_test(tc, unprivileged_user_gets_a_sandbox_or_a_skip_with_reason);
+    tcase_add_test(tc, no_sandbox_skips_with_reason_and_exits_0);
+    tcase_add_test(tc, killed_harness_leaves_nothing_after_cleanup);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
