@@ -25,9 +25,9 @@
 #define DIAGNOSE_DEFAULT_BUDGET_MS 3000
 
 struct diagnose_options {
-    int port;                 /* the target's listening port (for the listen backlog), 0 = unknown */
-    bool sample_syscalls;     /* for a CPU failure: which system calls it repeats */
-    unsigned budget_ms;       /* hard bound on the whole diagnosis; 0 = DIAGNOSE_DEFAULT_BUDGET_MS */
+    int port;             /* the target's listening port (for the listen backlog), 0 = unknown */
+    bool sample_syscalls; /* for a CPU failure: which system calls it repeats */
+    unsigned budget_ms;   /* hard bound on the whole diagnosis; 0 = DIAGNOSE_DEFAULT_BUDGET_MS */
     const char *capture_path; /* mentioned in the report, or NULL */
 };
 

@@ -510,10 +510,17 @@ static void json_put_scenario(FILE *out, const struct scenario_result *r)
     else
         fputs("null", out);
     fputs(",\"diagnosis\":", out);
-    if (r->diagnosis != NULL)
+    if (r->diagnosis != NULL) {
+        fputs("{\"summary\":", out);
+        json_put_string(out, r->diagnosis_summary ? r->diagnosis_summary : "");
+        fputs(",\"text\":", out);
         json_put_string(out, r->diagnosis);
-    else
+        fputs(",\"detail\":", out);
+        fputs(r->diagnosis_json ? r->diagnosis_json : "null", out);
+        fputc('}', out);
+    } else {
         fputs("null", out);
+    }
     fputs(",\"checks\":[", out);
     for (size_t i = 0; i < r->nchecks && i < REPORT_MAX_CHECKS; i++) {
         fputs(i ? ",\n      " : "\n      ", out);
@@ -587,8 +594,11 @@ void run_report_free(struct run_report *rep)
 {
     if (rep == NULL)
         return;
-    for (size_t i = 0; i < rep->nscenarios; i++)
+    for (size_t i = 0; i < rep->nscenarios; i++) {
         free(rep->scenarios[i].diagnosis);
+        free(rep->scenarios[i].diagnosis_summary);
+        free(rep->scenarios[i].diagnosis_json);
+    }
     free(rep->scenarios);
     rep->scenarios = NULL;
     rep->nscenarios = 0;

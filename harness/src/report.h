@@ -30,9 +30,9 @@ struct report_field {
 #define REPORT_MAX_FIELDS 24
 
 struct check_result {
-    char name[16];      /* accepting, alive, fds, sockets, cpu, memory */
+    char name[16]; /* accepting, alive, fds, sockets, cpu, memory */
     enum check_status status;
-    char summary[512];  /* one line with the numbers, for humans and JUnit */
+    char summary[512]; /* one line with the numbers, for humans and JUnit */
     struct report_field fields[REPORT_MAX_FIELDS];
     size_t nfields;
 };
@@ -42,19 +42,21 @@ struct check_result {
 struct scenario_result {
     char name[64];
     enum verdict verdict;
-    char reason[512];   /* why it failed (failed checks, short) or was skipped */
+    char reason[512]; /* why it failed (failed checks, short) or was skipped */
     double duration_s;
     struct check_result checks[REPORT_MAX_CHECKS];
     size_t nchecks;
     /* what the clients did, for the report */
     uint64_t clients_started, clients_connected, clients_failed_connect, clients_completed;
     char capture_path[4096]; /* empty if none */
-    char *diagnosis;         /* multi-line text, or NULL; owned */
+    char *diagnosis;         /* where a stuck target is stuck: multi-line text, or NULL; owned */
+    char *diagnosis_summary; /* the same in one line (JUnit, totals), or NULL; owned */
+    char *diagnosis_json;    /* the same as one JSON object (written as is), or NULL; owned */
 };
 
 struct run_report {
     uint64_t seed;
-    char target_kind[16];  /* "reference", "cmd" or "pid" */
+    char target_kind[16];   /* "reference", "cmd" or "pid" */
     char target_desc[1024]; /* the command line, or "pid 1234" */
     char host[64];
     int port;
@@ -68,7 +70,7 @@ void check_add_int(struct check_result *c, const char *key, int64_t v);
 void check_add_double(struct check_result *c, const char *key, double v);
 void check_add_str(struct check_result *c, const char *key, const char *v);
 
-const char *verdict_name(enum verdict v);   /* "pass", "fail", "skip" */
+const char *verdict_name(enum verdict v); /* "pass", "fail", "skip" */
 
 /* Human output. One line per scenario as it finishes; totals and seed at the end.
  * color: use ANSI colors (caller decides: a terminal and NO_COLOR unset). */

@@ -24,6 +24,7 @@
 
 #include "checks.h"
 #include "cleanup.h"
+#include "diagnose.h"
 #include "engine.h"
 #include "procfs.h"
 #include "report.h"
@@ -329,10 +330,50 @@ static void run_faults(struct run_ctx *ctx, const struct scenario *sc, struct ta
     engine_cut_off(e);
 }
 
+/* Where is it stuck? Taken while the fault is still live (clients held, target running), once
+ * per scenario: at the moment the CPU check fails (a spin may not last), else before teardown
+ * when accepting failed. Bounded in time; never on passing scenarios. */
+struct stuck_report {
+    struct diagnosis d;
+    bool made;
+};
+
+static void diagnose_now(struct target *t, bool busy, struct stuck_report *stuck)
+{
+    if (stuck->made || !target_alive(t))
+        return;
+    struct diagnose_options dopt = {
+        .port = ntohs(t->addr.sin_port), .sample_syscalls = busy, .budget_ms = 3000};
+    stuck->made = diagnose_target(t->pid, &dopt, &stuck->d) == 0;
+}
+
+static const struct check_result *failed_check(const struct scenario_result *r, const char *name)
+{
+    for (size_t i = 0; i < r->nchecks; i++)
+        if (strcmp(r->checks[i].name, name) == 0 && r->checks[i].status == CHECK_FAILED)
+            return &r->checks[i];
+    return NULL;
+}
+
+/* Hand the diagnosis to the report (it owns the strings from here on). */
+static void attach_diagnosis(struct scenario_result *res, struct stuck_report *stuck)
+{
+    if (!stuck->made)
+        return;
+    res->diagnosis = stuck->d.text;
+    res->diagnosis_summary = stuck->d.summary;
+    res->diagnosis_json = stuck->d.json;
+    stuck->d.text = stuck->d.summary = stuck->d.json = NULL;
+    size_t used = strlen(res->reason);
+    if (res->diagnosis_summary && used + 4 < sizeof(res->reason))
+        snprintf(res->reason + used, sizeof(res->reason) - used, "; %s", res->diagnosis_summary);
+}
+
 /* After the faults: measure CPU over the window, and wait (up to the grace) for fds to
  * return to the baseline and CLOSE_WAIT sockets to go. Probes go on meanwhile. */
 static void run_settle(struct run_ctx *ctx, const struct scenario *sc, struct target *t,
-                       struct engine *e, struct prober *p, struct scenario_samples *s)
+                       struct engine *e, struct prober *p, struct scenario_samples *s,
+                       struct stuck_report *stuck)
 {
     const struct run_options *o = ctx->opt;
     uint64_t start = engine_now_ms();
@@ -354,6 +395,8 @@ static void run_settle(struct run_ctx *ctx, const struct scenario *sc, struct ta
             if (cpu_rc == 0) {
                 s->cpu_window_s = (double)(now - start) / 1000.0;
                 s->cpu_pct = (double)(cpu1 - cpu0) / 1e6 / (double)(now - start) * 100.0;
+                if (s->cpu_pct >= ctx->limits.cpu_max_pct)
+                    diagnose_now(t, true, stuck); /* while it spins */
             } else {
                 s->cpu_unknown = errno_reason(cpu_rc);
             }
@@ -452,6 +495,7 @@ static int run_scenario(struct run_ctx *ctx, const struct scenario *sc, struct s
     }
 
     int status = SCENARIO_DONE;
+    struct stuck_report stuck = {.made = false};
     if (!target_alive(t)) {
         mark_target_gone(t, &s); /* an attached target that died in an earlier scenario */
     } else if (!prober_once(ctx, e, &p)) {
@@ -470,7 +514,7 @@ static int run_scenario(struct run_ctx *ctx, const struct scenario *sc, struct s
         for (size_t i = 0; i < sc->ngroups; i++)
             engine_add_group(e, &sc->groups[i]);
         run_faults(ctx, sc, t, e, &p, &s);
-        run_settle(ctx, sc, t, e, &p, &s);
+        run_settle(ctx, sc, t, e, &p, &s, &stuck);
         prober_drain(ctx, e, &p);
         if (!*o->interrupted && target_alive(t)) {
             /* The verdict is on the state at the end, not on the last periodic sample. */
@@ -495,6 +539,10 @@ static int run_scenario(struct run_ctx *ctx, const struct scenario *sc, struct s
 
     if (status == SCENARIO_DONE) {
         checks_evaluate(&s, &ctx->limits, res);
+        if (failed_check(res, "accepting") || failed_check(res, "cpu")) {
+            diagnose_now(t, failed_check(res, "cpu") != NULL, &stuck);
+            attach_diagnosis(res, &stuck);
+        }
         for (size_t i = 0; i < sc->ngroups; i++) {
             struct engine_group_stats st;
             engine_group_stats(e, i, &st);
@@ -504,6 +552,7 @@ static int run_scenario(struct run_ctx *ctx, const struct scenario *sc, struct s
             res->clients_completed += st.ended;
         }
     }
+    diagnosis_free(&stuck.d); /* if made but not attached (interrupted) */
     engine_free(e);
     if (t->owned)
         target_stop(t, TARGET_STOP_GRACE_MS);

@@ -75,6 +75,9 @@ static void target_child(const char *command, unsigned rlimit_nofile, const char
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
         _exit(127);
+    /* Under Yama ptrace_scope 1 only an ancestor may attach: let the harness (and the helper
+     * it forks to take a backtrace when the target is stuck) do so. */
+    prctl(PR_SET_PTRACER, parent);
     int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (log < 0 || null < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)

@@ -82,6 +82,7 @@ START_TEST(builtin_scenario_passes_on_correct_server)
     for (size_t i = 0; i < r->nchecks; i++)
         ck_assert_msg(r->checks[i].status == CHECK_OK, "%s: %s", builtin[_i], r->checks[i].summary);
     ck_assert_uint_gt(r->clients_started, 0);
+    ck_assert_msg(r->diagnosis == NULL, "a passing scenario was diagnosed");
     run_report_free(&rep);
 }
 END_TEST
