@@ -102,6 +102,12 @@ START_TEST(bug_mode_fails_the_check_that_catches_it)
     ck_assert_msg(c->status == CHECK_FAILED,
                   "--bug %s x %s: check %s did not fail: %s (reason: %s)", bc->bug, bc->scenario,
                   bc->check, c->summary, r->reason);
+    /* A stuck or spinning target comes with where it is stuck (the diagnosis). */
+    if (strcmp(bc->check, "accepting") == 0 || strcmp(bc->check, "cpu") == 0) {
+        ck_assert_msg(r->diagnosis && r->diagnosis_summary && r->diagnosis_json,
+                      "--bug %s x %s: no diagnosis", bc->bug, bc->scenario);
+        ck_assert_ptr_nonnull(strstr(r->diagnosis, "connfault-server"));
+    }
     run_report_free(&rep);
 }
 END_TEST
