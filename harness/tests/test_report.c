@@ -73,6 +73,8 @@ static void build_report(struct run_report *rep)
     snprintf(fail->capture_path, sizeof(fail->capture_path), "/tmp/cap.pcap");
     fail->diagnosis = strdup("line one\n  RST after FIN " NASTY "\nline three");
     ck_assert_ptr_nonnull(fail->diagnosis);
+    fail->diagnosis_summary = strdup("blocked in recvfrom");
+    fail->diagnosis_json = strdup("{\"state\":\"S\"}"); /* written as is */
 
     struct scenario_result *skip = &rep->scenarios[2];
     snprintf(skip->name, sizeof(skip->name), "drop");
@@ -694,8 +696,11 @@ START_TEST(test_json)
     ck_assert_str_eq(json_str(fail, "name"), "fail<&>\"'");
     ck_assert_str_eq(json_str(fail, "verdict"), "fail");
     ck_assert_str_eq(json_str(fail, "capture"), "/tmp/cap.pcap");
-    ck_assert_str_eq(json_str(fail, "diagnosis"),
+    struct json *diag = json_get(fail, "diagnosis");
+    ck_assert_str_eq(json_str(diag, "text"),
                      "line one\n  RST after FIN " NASTY_DECODED "\nline three");
+    ck_assert_str_eq(json_str(diag, "summary"), "blocked in recvfrom");
+    ck_assert_str_eq(json_str(json_get(diag, "detail"), "state"), "S");
     struct json *fds = json_at(json_get(fail, "checks"), 0);
     ck_assert_str_eq(json_str(fds, "name"), "fds");
     ck_assert_str_eq(json_str(fds, "status"), "failed");
