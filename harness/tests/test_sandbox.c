@@ -187,19 +187,26 @@ START_TEST(no_sandbox_skips_with_reason_and_exits_0)
 }
 END_TEST
 
-/* The first child of pid (the harness's target), or 0. */
-static pid_t first_child(pid_t pid)
+/* The harness's child running connfault-server (its target), or 0. Other children come and
+ * go (the sandbox is tried in a short-lived child first). */
+static pid_t target_child(pid_t pid)
 {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
     FILE *f = fopen(path, "r");
-    int child = 0;
-    if (f) {
-        if (fscanf(f, "%d", &child) != 1)
-            child = 0;
-        fclose(f);
+    int child, found = 0;
+    while (f && !found && fscanf(f, "%d", &child) == 1) {
+        char comm_path[64], comm[32] = "";
+        snprintf(comm_path, sizeof(comm_path), "/proc/%d/comm", child);
+        FILE *c = fopen(comm_path, "r");
+        if (c && fgets(comm, sizeof(comm), c) && strncmp(comm, "connfault-serve", 15) == 0)
+            found = child;
+        if (c)
+            fclose(c);
     }
-    return child;
+    if (f)
+        fclose(f);
+    return found;
 }
 
 static int count_fds(pid_t pid)
@@ -248,7 +255,7 @@ START_TEST(killed_harness_leaves_nothing_after_cleanup)
     pid_t target = 0;
     uint64_t deadline = now_ms() + 15000;
     while (!target && now_ms() < deadline) {
-        target = first_child(harness);
+        target = target_child(harness);
         poll(NULL, 0, 20);
     }
     ck_assert_msg(target > 0, "the harness started no target");
