@@ -7,6 +7,8 @@
  *   3. the fault client state machine:
  *        CONNECTING -> SENDING (reading too, unless READ_NONE) -> READING -> PAUSING
  *        -> end action (CLOSED, or HELD); any state -> CLOSED on the server's EOF/RST
+ *   3b. replay clients (a capture's flows, pcap_flows.h): CONNECTING -> RUNNING (segments
+ *        sent at their captured times, reading) -> the captured end (CLOSED, or HELD)
  *   4. probes: connect, send, read and validate one response
  *   5. the loop and the public API
  *
@@ -31,6 +33,7 @@
 #include "client_timers.h"
 #include "engine_internal.h"
 #include "http_response.h"
+#include "pcap_flows.h"
 
 #define CONNECT_TIMEOUT_MS 5000 /* a SYN neither accepted nor refused: the backlog is full */
 #define START_RETRY_MS     100  /* after EMFILE & co.: give fds time to come back, no spin */
@@ -40,7 +43,7 @@
 #define SEND_IOV_MAX       64
 #define READ_BUF_SIZE      65536
 
-enum owner_kind { OWNER_GROUP, OWNER_CLIENT, OWNER_PROBE };
+enum owner_kind { OWNER_GROUP, OWNER_CLIENT, OWNER_PROBE, OWNER_REPLAY, OWNER_REPLAY_SCHEDULER };
 
 struct group {
     enum owner_kind kind; /* first member: timers and epoll dispatch on it */
@@ -78,11 +81,46 @@ struct client {
     unsigned index;
     uint32_t watched; /* epoll events registered; 0 = not in the epoll set */
     bool send_blocked, send_done, read_done, framer_broken;
+    bool vanished; /* END_DROP done: silenced by the sandbox, socket kept (see client_vanish) */
     uint64_t send_len, sent; /* offsets in the stream: request x pipeline [+ tail forever] */
     uint64_t read_limit, received;
     uint64_t hold_ms;
     unsigned responses, responses_expected; /* expected 0: read until EOF */
     struct http_response framer;
+};
+
+enum replay_state { REPLAY_CONNECTING, REPLAY_RUNNING, REPLAY_HELD, REPLAY_CLOSED };
+
+struct replay;
+
+struct replay_client {
+    enum owner_kind kind;
+    enum replay_state state;
+    struct replay *replay;
+    const struct replay_flow *flow;
+    struct replay_client *prev, *next; /* the replay's live or closed list */
+    struct client_timer timer;
+    int fd;
+    uint32_t watched;
+    uint64_t start_ms; /* when it connected (or was due to): its segments' time base */
+    size_t seg;        /* next segment to send */
+    uint32_t seg_sent; /* bytes of it sent so far */
+    uint64_t received;
+    bool send_blocked, eof, ended;
+};
+
+/* The replayed capture: starts its flows in capture order at their times. */
+struct replay {
+    enum owner_kind kind;
+    struct engine *engine;
+    const struct replay_flow *flows;
+    size_t n, next; /* next: the next flow to start */
+    double speed;
+    unsigned active; /* clients connecting or running (not held, not closed) */
+    uint64_t base_ms;
+    struct client_timer timer;
+    struct replay_client *live, *closed;
+    struct engine_group_stats stats;
 };
 
 enum probe_state { PROBE_CONNECTING, PROBE_SENDING, PROBE_READING, PROBE_FINISHED };
@@ -112,6 +150,7 @@ struct engine {
     size_t ngroups, groups_cap;
     struct client *live_clients, *closed_clients;
     struct probe *probes, *finished_probes;
+    struct replay *replay; /* or NULL */
     bool cut_off;
     int error; /* first internal error, returned by engine_run() */
     char buf[READ_BUF_SIZE];
@@ -362,8 +401,13 @@ static void client_vanish(struct client *c)
         client_hold(c);
         return;
     }
+    /* Keep the silenced socket instead of closing it: closed, its port could be taken by a new
+     * client while the server still sends to the old connection (and the new one would be
+     * dropped too). It goes at engine_free, its reset dropped like the rest. */
+    client_hold(c);
+    c->group->stats.holding--;
     c->group->stats.dropped++;
-    client_close(c, true);
+    c->vanished = true;
 }
 
 static void client_end_action(struct client *c)
@@ -785,6 +829,419 @@ static int client_start(struct group *g)
     return 0;
 }
 
+/* ---- 3b. replay clients ----------------------------------------------------------------- */
+
+/* A replayed flow waits this long past its captured end for the server bytes it had received
+ * by then (a different server may send less, or be stuck), then ends anyway. */
+#define REPLAY_END_WAIT_MS 2000
+
+static uint64_t replay_scaled_ms(const struct replay *r, uint64_t us)
+{
+    if (r->speed <= 0)
+        return 0;
+    return (uint64_t)((double)us / 1000.0 / r->speed);
+}
+
+static bool replay_reads(const struct replay_client *c)
+{
+    const struct replay_flow *f = c->flow;
+
+    if (c->state != REPLAY_RUNNING || c->eof)
+        return false;
+    /* a client that stopped reading takes what it took in the capture, no more */
+    return f->end != FLOW_END_STOP_READING || c->received < f->server_bytes_before_end;
+}
+
+static void replay_update_watch(struct replay_client *c)
+{
+    struct engine *e = c->replay->engine;
+    uint32_t events = 0;
+    int rc;
+
+    if (c->state == REPLAY_CONNECTING || (c->state == REPLAY_RUNNING && c->send_blocked))
+        events |= EPOLLOUT;
+    if (replay_reads(c))
+        events |= EPOLLIN;
+    rc = engine_watch(e, c->fd, &c->watched, events, c);
+    if (rc < 0)
+        engine_fail(e, rc);
+}
+
+static void replay_list_unlink(struct replay_client **head, struct replay_client *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        *head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+}
+
+static void replay_list_push(struct replay_client **head, struct replay_client *c)
+{
+    c->prev = NULL;
+    c->next = *head;
+    if (*head)
+        (*head)->prev = c;
+    *head = c;
+}
+
+static void replay_pump(struct replay *r);
+
+/* A client is done with its part (closed or holding): the replay may be over. */
+static void replay_release(struct replay_client *c)
+{
+    c->replay->active--;
+}
+
+static void replay_close(struct replay_client *c, bool reset)
+{
+    struct replay *r = c->replay;
+    bool active = c->state != REPLAY_HELD;
+
+    if (reset) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+    client_timers_cancel(&r->engine->timers, &c->timer);
+    close(c->fd);
+    c->fd = -1;
+    c->watched = 0;
+    if (c->state == REPLAY_HELD)
+        r->stats.holding--;
+    c->state = REPLAY_CLOSED;
+    replay_list_unlink(&r->live, c);
+    replay_list_push(&r->closed, c);
+    if (active)
+        replay_release(c);
+}
+
+static void replay_hold(struct replay_client *c)
+{
+    struct replay *r = c->replay;
+
+    client_timers_cancel(&r->engine->timers, &c->timer);
+    c->state = REPLAY_HELD;
+    replay_update_watch(c);
+    r->stats.holding++;
+    replay_release(c);
+}
+
+static void replay_peer_error(struct replay_client *c)
+{
+    c->replay->stats.peer_reset++;
+    if (c->flow->end == FLOW_END_BY_SERVER && c->seg == c->flow->nsegs)
+        c->replay->stats.ended++; /* the server ended it, as in the capture */
+    replay_close(c, false);
+}
+
+/* Close with a FIN: take what is already there first, as the client had, or close() would
+ * send an RST for the unread bytes. */
+static void replay_close_gently(struct replay_client *c)
+{
+    struct engine *e = c->replay->engine;
+
+    for (int i = 0; i < READS_PER_EVENT; i++) {
+        ssize_t n = recv(c->fd, e->buf, sizeof(e->buf), MSG_DONTWAIT);
+        if (n <= 0)
+            break;
+        c->received += (uint64_t)n;
+        c->replay->stats.bytes_received += (uint64_t)n;
+    }
+    replay_close(c, false);
+}
+
+static void replay_end_action(struct replay_client *c)
+{
+    struct replay *r = c->replay;
+    const struct engine *e = r->engine;
+    struct sockaddr_in local;
+    socklen_t len = sizeof(local);
+
+    r->stats.ended++;
+    c->ended = true;
+    switch (c->flow->end) {
+    case FLOW_END_CLOSE:
+        replay_close_gently(c);
+        break;
+    case FLOW_END_HALF_CLOSE: /* then read until the server closes */
+        shutdown(c->fd, SHUT_WR);
+        client_timers_cancel(&r->engine->timers, &c->timer);
+        if (c->eof)
+            replay_close(c, false);
+        break;
+    case FLOW_END_RESET:
+        replay_close(c, true);
+        break;
+    case FLOW_END_STOP_READING:
+        replay_hold(c);
+        break;
+    case FLOW_END_SILENT:
+        if (!e->cfg.drop || getsockname(c->fd, (struct sockaddr *)&local, &len) < 0 ||
+            e->cfg.drop(e->cfg.drop_ctx, &local) < 0) {
+            replay_hold(c);
+            break;
+        }
+        r->stats.dropped++;
+        replay_close(c, true);
+        break;
+    case FLOW_END_BY_SERVER:
+        break; /* not reached: these wait for the server (replay_advance) */
+    }
+}
+
+/* Send the rest of the current segment in one send(). 0, or -errno from the server's side. */
+static int replay_send_segment(struct replay_client *c)
+{
+    const struct flow_segment *s = &c->flow->segs[c->seg];
+
+    while (c->seg_sent < s->len) {
+        ssize_t n = send(c->fd, c->flow->data + s->offset + c->seg_sent, s->len - c->seg_sent,
+                         MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            c->send_blocked = true;
+            return 0;
+        }
+        if (n < 0)
+            return -errno;
+        c->send_blocked = false;
+        c->seg_sent += (uint32_t)n;
+        c->replay->stats.bytes_sent += (uint64_t)n;
+    }
+    c->seg++;
+    c->seg_sent = 0;
+    return 0;
+}
+
+/* Do whatever is due: the next segments, then the end. Arms the timer for what comes next. */
+static void replay_advance(struct replay_client *c)
+{
+    struct replay *r = c->replay;
+    struct engine *e = r->engine;
+    const struct replay_flow *f = c->flow;
+    uint64_t due;
+
+    while (c->state == REPLAY_RUNNING && c->seg < f->nsegs && !c->send_blocked) {
+        due = c->start_ms + replay_scaled_ms(r, f->segs[c->seg].time_us);
+        if (e->now_ms < due) {
+            client_timers_arm(&e->timers, &c->timer, due);
+            break;
+        }
+        if (replay_send_segment(c) < 0) {
+            replay_peer_error(c);
+            return;
+        }
+    }
+    if (c->state == REPLAY_RUNNING && c->seg == f->nsegs && !c->ended &&
+        f->end != FLOW_END_BY_SERVER) {
+        bool got_enough = c->eof || c->received >= f->server_bytes_before_end;
+        due = c->start_ms + replay_scaled_ms(r, f->end_us);
+        if (e->now_ms < due)
+            client_timers_arm(&e->timers, &c->timer, due);
+        else if (!got_enough && e->now_ms < due + REPLAY_END_WAIT_MS)
+            client_timers_arm(&e->timers, &c->timer, due + REPLAY_END_WAIT_MS);
+        else
+            replay_end_action(c);
+    }
+    if (c->state == REPLAY_RUNNING)
+        replay_update_watch(c);
+}
+
+static void replay_on_eof(struct replay_client *c)
+{
+    c->eof = true;
+    if (c->flow->end == FLOW_END_BY_SERVER && c->seg == c->flow->nsegs) {
+        c->replay->stats.ended++;
+        replay_close(c, false);
+    } else if (c->ended) { /* half-closed, and now the server is done too */
+        replay_close(c, false);
+    } else {
+        c->replay->stats.peer_closed += c->flow->end != FLOW_END_BY_SERVER;
+        replay_advance(c);
+    }
+}
+
+static void replay_read(struct replay_client *c)
+{
+    struct engine *e = c->replay->engine;
+    const struct replay_flow *f = c->flow;
+
+    for (int i = 0; i < READS_PER_EVENT && replay_reads(c); i++) {
+        size_t want = sizeof(e->buf);
+        ssize_t n;
+
+        if (f->end == FLOW_END_STOP_READING && f->server_bytes_before_end - c->received < want)
+            want = (size_t)(f->server_bytes_before_end - c->received);
+        n = recv(c->fd, e->buf, want, 0);
+        if (n == 0) {
+            replay_on_eof(c);
+            return;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (n < 0) {
+            replay_peer_error(c);
+            return;
+        }
+        c->received += (uint64_t)n;
+        c->replay->stats.bytes_received += (uint64_t)n;
+    }
+    replay_advance(c);
+}
+
+static void replay_connected(struct replay_client *c)
+{
+    struct replay *r = c->replay;
+
+    client_timers_cancel(&r->engine->timers, &c->timer);
+    r->stats.connected++;
+    c->state = REPLAY_RUNNING;
+    replay_advance(c);
+}
+
+static void replay_on_event(struct replay_client *c, uint32_t events)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+
+    if (c->state == REPLAY_CONNECTING) {
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            err = errno;
+        if (err == 0) {
+            replay_connected(c);
+            return;
+        }
+        c->replay->stats.connect_failed++;
+        replay_close(c, false);
+        return;
+    }
+    if (c->state != REPLAY_RUNNING)
+        return;
+    if (replay_reads(c) && (events & (EPOLLIN | EPOLLERR | EPOLLHUP))) {
+        replay_read(c);
+    } else if (events & (EPOLLERR | EPOLLHUP)) { /* not reading: find out what happened */
+        if (c->eof || (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0))
+            replay_peer_error(c);
+        else
+            replay_on_eof(c);
+        return;
+    }
+    if (c->state == REPLAY_RUNNING && c->send_blocked && (events & EPOLLOUT)) {
+        c->send_blocked = false;
+        replay_advance(c);
+    }
+}
+
+static void replay_on_timer(struct replay_client *c)
+{
+    if (c->state == REPLAY_CONNECTING) {
+        c->replay->stats.connect_failed++; /* CONNECT_TIMEOUT_MS without an answer */
+        replay_close(c, false);
+    } else if (c->state == REPLAY_RUNNING) {
+        replay_advance(c);
+    }
+}
+
+/* Open a socket for flow r->next and begin connecting. -errno when no fd could be had. */
+static int replay_start(struct replay *r)
+{
+    struct engine *e = r->engine;
+    const struct replay_flow *f = &r->flows[r->next];
+    struct replay_client *c;
+    int fd, rc, rcvbuf = 0;
+
+    if (client_timers_reserve(&e->timers, e->timer_owners + 1) < 0)
+        return -ENOMEM;
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        rc = -errno;
+        free(c);
+        return rc;
+    }
+    c->kind = OWNER_REPLAY;
+    c->state = REPLAY_CONNECTING;
+    c->replay = r;
+    c->flow = f;
+    c->fd = fd;
+    c->start_ms = r->base_ms + replay_scaled_ms(r, f->start_us);
+    client_timer_init(&c->timer, c);
+    e->timer_owners++;
+    replay_list_push(&r->live, c);
+    r->active++;
+    r->stats.started++;
+    /* A client that stopped reading had a window of this size when it closed: the same
+     * receive buffer lets the server fill it as far as it did then. */
+    if (f->end == FLOW_END_STOP_READING && f->client_window > 0)
+        rcvbuf = f->client_window < INT32_MAX / 2 ? (int)f->client_window : INT32_MAX / 2;
+    rc = client_socket_setup(e, fd, rcvbuf, (struct in_addr){0});
+    if (rc == 0 && connect(fd, (const struct sockaddr *)&e->cfg.target, sizeof(e->cfg.target)) < 0)
+        rc = -errno;
+    if (rc == 0) {
+        replay_connected(c);
+    } else if (rc == -EINPROGRESS) {
+        replay_update_watch(c);
+        client_timers_arm(&e->timers, &c->timer, e->now_ms + CONNECT_TIMEOUT_MS);
+    } else {
+        r->stats.connect_failed++;
+        replay_close(c, false);
+    }
+    return 0;
+}
+
+/* Start every flow whose time has come; arm the timer for the next one. */
+static void replay_pump(struct replay *r)
+{
+    struct engine *e = r->engine;
+    unsigned burst = 0;
+
+    while (!e->cut_off && r->next < r->n) {
+        uint64_t due = r->base_ms + replay_scaled_ms(r, r->flows[r->next].start_us);
+        int rc;
+
+        if (e->now_ms < due || burst++ == START_BURST) {
+            client_timers_arm(&e->timers, &r->timer, due > e->now_ms ? due : e->now_ms + 1);
+            return;
+        }
+        rc = replay_start(r);
+        if (rc < 0) { /* out of fds: try the same flow again a bit later */
+            if (!is_resource_shortage(rc))
+                engine_fail(e, rc);
+            client_timers_arm(&e->timers, &r->timer, e->now_ms + START_RETRY_MS);
+            return;
+        }
+        r->next++;
+    }
+}
+
+static void replay_free(struct replay *r)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+    if (!r)
+        return;
+    while (r->live) {
+        struct replay_client *c = r->live;
+        r->live = c->next;
+        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        close(c->fd);
+        free(c);
+    }
+    while (r->closed) {
+        struct replay_client *c = r->closed;
+        r->closed = c->next;
+        free(c);
+    }
+    free(r);
+}
+
 /* ---- 4. probes -------------------------------------------------------------------------- */
 
 static void probe_update_watch(struct probe *p, uint32_t events)
@@ -1147,6 +1604,12 @@ static void engine_fire_timers(struct engine *e)
         case OWNER_PROBE:
             probe_on_timeout(tm->owner);
             break;
+        case OWNER_REPLAY:
+            replay_on_timer(tm->owner);
+            break;
+        case OWNER_REPLAY_SCHEDULER:
+            replay_pump(tm->owner);
+            break;
         }
     }
 }
@@ -1164,6 +1627,12 @@ static void engine_sweep(struct engine *e)
         struct probe *p = e->finished_probes;
         e->finished_probes = p->next;
         probe_free(p);
+        e->timer_owners--;
+    }
+    while (e->replay && e->replay->closed) {
+        struct replay_client *c = e->replay->closed;
+        e->replay->closed = c->next;
+        free(c);
         e->timer_owners--;
     }
 }
@@ -1203,6 +1672,8 @@ int engine_run(struct engine *e, uint64_t until_ms)
                 client_on_event(events[i].data.ptr, events[i].events);
             else if (kind == OWNER_PROBE)
                 probe_on_event(events[i].data.ptr, events[i].events);
+            else if (kind == OWNER_REPLAY)
+                replay_on_event(events[i].data.ptr, events[i].events);
         }
         engine_fire_timers(e);
         engine_sweep(e);
@@ -1221,7 +1692,7 @@ bool engine_groups_done(const struct engine *e)
         if (g->next_client < g->spec->count || g->active > 0)
             return false;
     }
-    return true;
+    return !e->replay || (e->replay->next == e->replay->n && e->replay->active == 0);
 }
 
 void engine_cut_off(struct engine *e)
@@ -1232,6 +1703,12 @@ void engine_cut_off(struct engine *e)
     for (struct client *c = e->live_clients; c; c = c->next)
         if (c->state != CLIENT_HELD)
             client_hold(c);
+    if (e->replay) {
+        client_timers_cancel(&e->timers, &e->replay->timer);
+        for (struct replay_client *c = e->replay->live; c; c = c->next)
+            if (c->state != REPLAY_HELD)
+                replay_hold(c);
+    }
 }
 
 void engine_vanish_all(struct engine *e)
@@ -1239,6 +1716,10 @@ void engine_vanish_all(struct engine *e)
     e->cut_off = true;
     while (e->live_clients) {
         struct client *c = e->live_clients;
+        if (c->vanished) { /* dropped already, and counted */
+            client_close(c, true);
+            continue;
+        }
         if (c->state == CLIENT_HELD)
             c->group->stats.holding--;
         else
@@ -1246,12 +1727,53 @@ void engine_vanish_all(struct engine *e)
         c->group->stats.dropped++;
         client_close(c, true);
     }
+    while (e->replay && e->replay->live) {
+        struct replay_client *c = e->replay->live;
+        if (c->state != REPLAY_HELD)
+            e->replay->stats.ended++;
+        e->replay->stats.dropped++;
+        replay_close(c, true);
+    }
 }
 
 void engine_group_stats(const struct engine *e, size_t group_index, struct engine_group_stats *out)
 {
     if (group_index < e->ngroups)
         *out = e->groups[group_index]->stats;
+    else
+        memset(out, 0, sizeof(*out));
+}
+
+int engine_add_replay(struct engine *e, const struct replay_flow *flows, size_t n, double speed)
+{
+    struct replay *r;
+
+    if (e->replay)
+        return -EBUSY;
+    if (client_timers_reserve(&e->timers, e->timer_owners + 1) < 0)
+        return -ENOMEM;
+    r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    e->now_ms = engine_now_ms();
+    r->kind = OWNER_REPLAY_SCHEDULER;
+    r->engine = e;
+    r->flows = flows;
+    r->n = n;
+    r->speed = speed;
+    r->base_ms = e->now_ms;
+    client_timer_init(&r->timer, r);
+    e->timer_owners++;
+    e->replay = r;
+    if (n > 0 && !e->cut_off)
+        client_timers_arm(&e->timers, &r->timer, e->now_ms);
+    return 0;
+}
+
+void engine_replay_stats(const struct engine *e, struct engine_group_stats *out)
+{
+    if (e->replay)
+        *out = e->replay->stats;
     else
         memset(out, 0, sizeof(*out));
 }
@@ -1285,6 +1807,7 @@ void engine_free(struct engine *e)
         probe_free(p);
     }
     engine_sweep(e);
+    replay_free(e->replay);
     for (size_t i = 0; i < e->ngroups; i++)
         free(e->groups[i]);
     free(e->groups);

@@ -75,6 +75,18 @@ void engine_vanish_all(struct engine *e);
 
 void engine_group_stats(const struct engine *e, size_t group_index, struct engine_group_stats *out);
 
+/* Replay the client side of captured connections (struct replay_flow, pcap_flows.h): each
+ * flow connects at its time in the capture, sends every captured segment in one send() at its
+ * time, reads what the server sends, and ends as the capture shows (close, half-close, reset,
+ * stop reading and hold, vanish through cfg.drop, or follow the server's close). Times are
+ * divided by speed; speed <= 0 replays without waiting. Clients come from cfg.source. The
+ * flows must stay valid while the engine runs. One replay per engine: 0, -EBUSY, -ENOMEM. */
+struct replay_flow;
+int engine_add_replay(struct engine *e, const struct replay_flow *flows, size_t n, double speed);
+
+/* What the replay clients did so far (all zero without a replay). */
+void engine_replay_stats(const struct engine *e, struct engine_group_stats *out);
+
 /* Start a probe: connect, send request, read one response and validate it: with
  * expect == NULL an HTTP response with status 200 and its whole body (Content-Length,
  * chunked, or until close); otherwise the reply must start with expect[0..expect_len).

@@ -15,7 +15,9 @@
 
 #include "cleanup.h"
 #include "escape.h"
+#include "pcap_flows.h"
 #include "run.h"
+#include "scenario.h"
 
 #ifndef CONNFAULT_VERSION
 #define CONNFAULT_VERSION "0.1.0"
@@ -37,6 +39,8 @@ static void on_signal(int sig)
 static void usage(FILE *out)
 {
     fputs("Usage: connfault run [OPTIONS] [SCENARIO...]\n"
+          "       connfault replay [OPTIONS] [--server-port P] [--speed X|max] CAPTURE\n"
+          "       connfault replay --dump [--server-port P] CAPTURE\n"
           "       connfault list\n"
           "       connfault cleanup\n"
           "\n"
@@ -46,6 +50,16 @@ static void usage(FILE *out)
           "SCENARIO is a built-in name (see `connfault list`) or a scenario file path;\n"
           "none runs every built-in scenario. `cleanup` removes what a killed connfault left\n"
           "behind (a later run does it too).\n"
+          "\n"
+          "`replay` replays every TCP connection of a capture (pcap or pcapng, e.g. from\n"
+          "tcpdump or `run --capture`) against the target, over real sockets: the clients'\n"
+          "bytes, segment boundaries, timing and concurrency, and how each connection ended\n"
+          "(close, reset, stopped reading, or vanished); then the same checks as `run`. Its\n"
+          "options are run's, and:\n"
+          "  --server-port P       the server side of the capture is port P (default: the side\n"
+          "                        that received SYNs, else the lower port)\n"
+          "  --speed X|max         X times the captured pace (1); max: no waits\n"
+          "  --dump                print what was understood of the capture, replay nothing\n"
           "\n"
           "Silent drops (clients that vanish without FIN or RST) run in a private network\n"
           "namespace the harness creates for itself and the target (as root a plain one,\n"
@@ -82,6 +96,9 @@ static void usage(FILE *out)
           "  --seed N              random offsets and timings (default: random; printed)\n"
           "  --junit FILE          JUnit XML, one testcase per scenario\n"
           "  --json FILE           JSON (format: harness/REPORTS.md)\n"
+          "  --capture DIR         keep each scenario's traffic (pcap) in DIR/NAME-SEED.pcap\n"
+          "  --no-capture          do not capture; by default (with CAP_NET_RAW) a failing\n"
+          "                        scenario's traffic is kept in ./connfault-captures/\n"
           "  -q, --quiet           print failures and totals only\n"
           "  -v, --verbose         print every check of every scenario\n"
           "  -h, --help            this text;  --version  the version\n"
@@ -119,6 +136,11 @@ enum {
     OPT_JSON,
     OPT_VERSION,
     OPT_NO_SANDBOX,
+    OPT_CAPTURE,
+    OPT_NO_CAPTURE,
+    OPT_SERVER_PORT, /* replay only, from here on */
+    OPT_SPEED,
+    OPT_DUMP,
 };
 
 static const struct option run_options_table[] = {
@@ -143,6 +165,8 @@ static const struct option run_options_table[] = {
     {"junit", required_argument, NULL, OPT_JUNIT},
     {"json", required_argument, NULL, OPT_JSON},
     {"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
+    {"capture", required_argument, NULL, OPT_CAPTURE},
+    {"no-capture", no_argument, NULL, OPT_NO_CAPTURE},
     {"quiet", no_argument, NULL, 'q'},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -317,6 +341,12 @@ static int apply_option(int opt, const char *arg, struct run_options *o, struct 
     case OPT_NO_SANDBOX:
         o->no_sandbox = true;
         return 0;
+    case OPT_CAPTURE:
+        o->capture_dir = arg;
+        return 0;
+    case OPT_NO_CAPTURE:
+        o->capture_failures = false;
+        return 0;
     case 'q':
         o->verbosity = 0;
         return 0;
@@ -363,49 +393,165 @@ static void raise_fd_limit(void)
     }
 }
 
-static int command_run(int argc, char **argv)
+/* What `connfault replay` adds to run's options. */
+struct replay_cli {
+    struct pcap_flows_limits limits; /* server_port */
+    double speed;
+    bool dump;
+};
+
+static int apply_replay_option(int opt, const char *arg, struct replay_cli *r)
+{
+    unsigned long long n;
+    char *end;
+    switch (opt) {
+    case OPT_SERVER_PORT:
+        if (parse_number("--server-port", arg, 65535, &n) < 0 || n == 0)
+            return -1;
+        r->limits.server_port = (uint16_t)n;
+        return 0;
+    case OPT_SPEED:
+        errno = 0;
+        r->speed = strcmp(arg, "max") == 0 ? 0 : strtod(arg, &end);
+        if (strcmp(arg, "max") != 0 &&
+            (errno || end == arg || *end || !(r->speed > 0.001) || r->speed > 1e6)) {
+            fprintf(stderr,
+                    "connfault: --speed: invalid value '%s' (a factor such as 1, 10 "
+                    "or 0.5, or max)\n",
+                    arg);
+            return -1;
+        }
+        return 0;
+    case OPT_DUMP:
+        r->dump = true;
+        return 0;
+    }
+    return -1;
+}
+
+/* Parse run's options (and replay's, with r) into o. 0 go on, 1 done (--help), 2 error. */
+static int parse_options(const char *cmd, int argc, char **argv, const struct option *table,
+                         struct run_options *o, struct replay_cli *r)
 {
     static struct cli_buffers buffers;
-    char server_path[PATH_MAX];
-    struct run_options o;
-    run_options_defaults(&o, &interrupted);
     bool seeded = false;
     int opt;
     opterr = 0;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, ":qvh", run_options_table, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":qvh", table, NULL)) != -1) {
         if (opt == 'h') {
             usage(stdout);
-            return 0;
+            return 1;
         }
         if (opt == OPT_VERSION) {
             printf("connfault %s\n", CONNFAULT_VERSION);
-            return 0;
+            return 1;
         }
         if (opt == ':' || opt == '?') {
-            fprintf(stderr, "connfault run: %s '%s' (try --help)\n",
+            fprintf(stderr, "connfault %s: %s '%s' (try --help)\n", cmd,
                     opt == ':' ? "missing value for" : "unknown option", argv[optind - 1]);
             return 2;
         }
-        if (apply_option(opt, optarg, &o, &buffers) < 0)
+        int rc = opt >= OPT_SERVER_PORT ? apply_replay_option(opt, optarg, r)
+                                        : apply_option(opt, optarg, o, &buffers);
+        if (rc < 0)
             return 2;
         seeded |= opt == OPT_SEED;
     }
-    if (check_combinations(&o) < 0)
+    if (check_combinations(o) < 0)
         return 2;
     if (!seeded)
-        o.seed = random_seed();
-    o.reference_server = find_reference_server(server_path, sizeof(server_path));
-    o.progress = o.verbosity > 0 && isatty(STDERR_FILENO);
-    o.color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+        o->seed = random_seed();
+    o->progress = o->verbosity > 0 && isatty(STDERR_FILENO);
+    o->color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+    return 0;
+}
 
+static void prepare_to_run(void)
+{
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
+}
+
+static int command_run(int argc, char **argv)
+{
+    char server_path[PATH_MAX];
+    struct run_options o;
+    run_options_defaults(&o, &interrupted);
+    /* On the command line a failure comes with its capture by default (cheap: see
+     * harness/src/capture.h); in-process callers such as self-tests opt in. */
+    o.capture_failures = true;
+    int rc = parse_options("run", argc, argv, run_options_table, &o, NULL);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
+    o.reference_server = find_reference_server(server_path, sizeof(server_path));
+    prepare_to_run();
     return run_main(&o, argv + optind, argc - optind);
+}
+
+/* A scenario whose fault clients are the capture's flows. */
+static void replay_scenario(struct scenario *sc, const struct replay_set *set)
+{
+    uint64_t span_ms =
+        set->speed > 0 ? (uint64_t)((double)set->duration_us / 1000.0 / set->speed) : 0;
+    memset(sc, 0, sizeof(*sc));
+    snprintf(sc->name, sizeof(sc->name), "%s", set->name);
+    /* Bound on the fault phase: the capture's span, and time for the last ends (waits for
+     * the server's bytes: up to 2 s past each flow's end). */
+    sc->duration_ms = (unsigned)(span_ms < 3600000 ? span_ms : 3600000) + 5000;
+    for (size_t i = 0; i < set->nflows; i++)
+        sc->needs_sandbox |= set->flows[i].end == FLOW_END_SILENT;
+    sc->replay = set;
+}
+
+static int command_replay(int argc, char **argv)
+{
+    struct option table[sizeof(run_options_table) / sizeof(run_options_table[0]) + 3];
+    static const struct option replay_only[] = {
+        {"server-port", required_argument, NULL, OPT_SERVER_PORT},
+        {"speed", required_argument, NULL, OPT_SPEED},
+        {"dump", no_argument, NULL, OPT_DUMP},
+    };
+    size_t nrun = sizeof(run_options_table) / sizeof(run_options_table[0]) - 1;
+    memcpy(table, run_options_table, nrun * sizeof(table[0]));
+    memcpy(table + nrun, replay_only, sizeof(replay_only));
+    memset(&table[nrun + 3], 0, sizeof(table[0]));
+
+    char server_path[PATH_MAX], err[512];
+    struct run_options o;
+    struct replay_cli r = {.speed = 1.0};
+    run_options_defaults(&o, &interrupted);
+    o.capture_failures = true;
+    int rc = parse_options("replay", argc, argv, table, &o, &r);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
+    if (argc - optind != 1) {
+        fprintf(stderr, "connfault replay: give one capture file (try --help)\n");
+        return 2;
+    }
+    const char *path = argv[optind];
+    struct replay_set set;
+    if (pcap_flows_read_file(path, &r.limits, &set, err, sizeof(err)) < 0) {
+        fprintf(stderr, "connfault replay: %s: %s\n", path, err);
+        return 2;
+    }
+    if (r.dump) {
+        pcap_flows_print(stdout, &set);
+        replay_set_free(&set);
+        return 0;
+    }
+    set.speed = r.speed;
+    struct scenario sc;
+    replay_scenario(&sc, &set);
+    o.reference_server = find_reference_server(server_path, sizeof(server_path));
+    prepare_to_run();
+    rc = run_replay(&o, &sc);
+    replay_set_free(&set);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -417,6 +563,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "run") == 0)
         return command_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "replay") == 0)
+        return command_replay(argc - 1, argv + 1);
     if (strcmp(cmd, "cleanup") == 0) {
         int n = cleanup_stale(stdout);
         printf("connfault: %d leftover(s) removed\n", n);
@@ -437,7 +585,8 @@ int main(int argc, char **argv)
         printf("connfault %s\n", CONNFAULT_VERSION);
         return 0;
     }
-    fprintf(stderr, "connfault: unknown command '%s' (commands: run, list, cleanup; try --help)\n",
+    fprintf(stderr,
+            "connfault: unknown command '%s' (commands: run, replay, list, cleanup; try --help)\n",
             cmd);
     return 2;
 }

@@ -65,7 +65,7 @@ struct replay_flow {
 };
 
 struct replay_set {
-    char name[64]; /* the file's base name without .pcap/.pcapng */
+    char name[64];             /* the file's base name without .pcap/.pcapng */
     struct replay_flow *flows; /* owned; in the order of their first packet */
     size_t nflows;
     uint64_t packets;         /* every packet in the file */

@@ -217,6 +217,13 @@ void report_print_scenario(FILE *out, const struct scenario_result *r, bool verb
     }
     if ((verbose || r->verdict == VERDICT_FAIL) && r->capture_path[0] != '\0')
         print_indented(out, "capture: ", r->capture_path);
+    if (r->capture_dropped > 0) { /* an incomplete capture must not pass for the whole story */
+        char lost[96];
+        snprintf(lost, sizeof(lost), "%llu of %llu packets lost by the capture",
+                 (unsigned long long)r->capture_dropped,
+                 (unsigned long long)(r->capture_packets + r->capture_dropped));
+        print_indented(out, "capture: ", lost);
+    }
     if ((verbose || r->verdict == VERDICT_FAIL) && r->diagnosis != NULL)
         print_indented(out, "", r->diagnosis);
 }
@@ -509,6 +516,8 @@ static void json_put_scenario(FILE *out, const struct scenario_result *r)
         json_put_string(out, r->capture_path);
     else
         fputs("null", out);
+    fprintf(out, ",\"capture_packets\":%llu,\"capture_dropped\":%llu",
+            (unsigned long long)r->capture_packets, (unsigned long long)r->capture_dropped);
     fputs(",\"diagnosis\":", out);
     if (r->diagnosis != NULL) {
         fputs("{\"summary\":", out);

@@ -49,6 +49,8 @@ struct scenario_result {
     /* what the clients did, for the report */
     uint64_t clients_started, clients_connected, clients_failed_connect, clients_completed;
     char capture_path[4096]; /* empty if none */
+    /* packets written to the capture, and lost by it (pcap_stats: ring full, interface) */
+    uint64_t capture_packets, capture_dropped;
     char *diagnosis;         /* where a stuck target is stuck: multi-line text, or NULL; owned */
     char *diagnosis_summary; /* the same in one line (JUnit, totals), or NULL; owned */
     char *diagnosis_json;    /* the same as one JSON object (written as is), or NULL; owned */

@@ -22,10 +22,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "checks.h"
 #include "cleanup.h"
 #include "diagnose.h"
 #include "engine.h"
+#include "pcap_flows.h"
 #include "procfs.h"
 #include "report.h"
 #include "sandbox.h"
@@ -59,6 +61,7 @@ struct run_ctx {
     char err[512];
     struct sandbox sandbox; /* ready when a scenario needs silent drops and we could enter it */
     const char *no_sandbox; /* why scenarios that need it are skipped, or NULL */
+    struct capture_plan capture;
 };
 
 /* The fault clients' host; probes come from 127.0.0.1, a second host that keeps probing. */
@@ -313,7 +316,8 @@ static void run_faults(struct run_ctx *ctx, const struct scenario *sc, struct ta
             cable_pull(ctx, sc, e);
             pulled = true;
         }
-        if (now >= deadline || engine_groups_done(e) || !target_alive(t))
+        bool pull_pending = sc->cable_pull_ms && !pulled; /* held clients wait for it */
+        if (now >= deadline || (engine_groups_done(e) && !pull_pending) || !target_alive(t))
             break;
         engine_run(e, now + SLICE_MS);
         now = engine_now_ms();
@@ -493,6 +497,10 @@ static int run_scenario(struct run_ctx *ctx, const struct scenario *sc, struct s
             target_stop(t, TARGET_STOP_GRACE_MS);
         return SCENARIO_SETUP_ERROR;
     }
+    char capture_path[sizeof(res->capture_path)];
+    struct capture *cap =
+        capture_plan_begin(&ctx->capture, sc->name, o->seed, ntohs(t->addr.sin_port), capture_path,
+                           sizeof(capture_path));
 
     int status = SCENARIO_DONE;
     struct stuck_report stuck = {.made = false};
@@ -513,6 +521,8 @@ static int run_scenario(struct run_ctx *ctx, const struct scenario *sc, struct s
             s.memory_unknown = "cannot read the target's RSS from /proc";
         for (size_t i = 0; i < sc->ngroups; i++)
             engine_add_group(e, &sc->groups[i]);
+        if (sc->replay)
+            engine_add_replay(e, sc->replay->flows, sc->replay->nflows, sc->replay->speed);
         run_faults(ctx, sc, t, e, &p, &s);
         run_settle(ctx, sc, t, e, &p, &s, &stuck);
         prober_drain(ctx, e, &p);
@@ -551,7 +561,16 @@ static int run_scenario(struct run_ctx *ctx, const struct scenario *sc, struct s
             res->clients_failed_connect += st.connect_failed;
             res->clients_completed += st.ended;
         }
+        struct engine_group_stats st;
+        engine_replay_stats(e, &st);
+        res->clients_started += st.started;
+        res->clients_connected += st.connected;
+        res->clients_failed_connect += st.connect_failed;
+        res->clients_completed += st.ended;
     }
+    /* Before engine_free(): the resets it sends for held clients are the harness tidying
+     * up, not part of the scenario. */
+    capture_plan_end(&ctx->capture, cap, capture_path, res);
     diagnosis_free(&stuck.d); /* if made but not attached (interrupted) */
     engine_free(e);
     if (t->owned)
@@ -800,7 +819,9 @@ static void describe_target(const struct run_ctx *ctx, struct run_report *rep)
     rep->port = ntohs(o->addr.sin_port);
 }
 
-int run_collect(const struct run_options *opt, char **names, int nnames, struct run_report *rep)
+/* run_collect() of the named scenarios, or of the one given (connfault replay). */
+static int run_collect_some(const struct run_options *opt, char **names, int nnames,
+                            struct scenario *given, struct run_report *rep)
 {
     struct run_ctx ctx = {.opt = opt};
     struct scenario *list = NULL;
@@ -812,10 +833,17 @@ int run_collect(const struct run_options *opt, char **names, int nnames, struct 
         fprintf(stderr, "connfault: %s\n", ctx.err);
         return 2;
     }
-    if (load_scenarios(&ctx, names, nnames, &list, &n) < 0) {
+    if (given) {
+        list = given;
+        n = 1;
+    } else if (load_scenarios(&ctx, names, nnames, &list, &n) < 0) {
         run_cleanup(&ctx, NULL, 0);
         return 2;
     }
+    ctx.capture = (struct capture_plan){.dir = opt->capture_dir,
+                                        .tmpdir = ctx.tmpdir,
+                                        .on_failure = opt->capture_failures,
+                                        .verbosity = opt->verbosity};
     prepare_sandbox(&ctx, list, n);
     describe_target(&ctx, rep);
     rep->scenarios = calloc((size_t)n, sizeof(*rep->scenarios));
@@ -849,16 +877,23 @@ int run_collect(const struct run_options *opt, char **names, int nnames, struct 
     rep->duration_s = (double)(engine_now_ms() - t0) / 1000.0;
     sandbox_free(&ctx.sandbox);
     run_cleanup(&ctx, list, n);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; !given && i < n; i++)
         scenario_free(&list[i]);
-    free(list);
+    if (!given)
+        free(list);
     return exit_status;
 }
 
-int run_main(const struct run_options *opt, char **names, int nnames)
+int run_collect(const struct run_options *opt, char **names, int nnames, struct run_report *rep)
+{
+    return run_collect_some(opt, names, nnames, NULL, rep);
+}
+
+static int run_main_some(const struct run_options *opt, char **names, int nnames,
+                         struct scenario *given)
 {
     struct run_report rep;
-    int exit_status = run_collect(opt, names, nnames, &rep);
+    int exit_status = run_collect_some(opt, names, nnames, given, &rep);
     if (rep.nscenarios > 0 || exit_status < 2) {
         report_print_totals(stdout, &rep, opt->color);
         fflush(stdout);
@@ -874,6 +909,16 @@ int run_main(const struct run_options *opt, char **names, int nnames)
     }
     run_report_free(&rep);
     return exit_status;
+}
+
+int run_main(const struct run_options *opt, char **names, int nnames)
+{
+    return run_main_some(opt, names, nnames, NULL);
+}
+
+int run_replay(const struct run_options *opt, struct scenario *sc)
+{
+    return run_main_some(opt, NULL, 0, sc);
 }
 
 int run_list(void)

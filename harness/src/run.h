@@ -33,6 +33,10 @@ struct run_options {
     const char *junit_path, *json_path;
     int verbosity; /* 0 quiet, 1 normal, 2 verbose */
     bool progress; /* a live status line on stderr (a terminal) */
+    /* --capture DIR: every scenario's traffic in DIR/NAME-SEED.pcap. Without it, and with
+     * capture_failures, only failing scenarios' captures are kept, in ./connfault-captures/ */
+    const char *capture_dir;
+    bool capture_failures;
     bool color;
     volatile sig_atomic_t *interrupted; /* set by SIGINT/SIGTERM */
 };
@@ -49,6 +53,10 @@ struct run_report;
 /* The same, without printing totals or writing report files: the results are left in *rep
  * (free with run_report_free). For self-tests that inspect verdicts and numbers. */
 int run_collect(const struct run_options *opt, char **names, int nnames, struct run_report *rep);
+
+struct scenario;
+/* `connfault replay`: run_main() for one scenario built by the caller (sc->replay set). */
+int run_replay(const struct run_options *opt, struct scenario *sc);
 
 /* `connfault list`. Returns an exit status. */
 int run_list(void);

@@ -34,6 +34,8 @@ enum end_mode {
     END_DROP,       /* vanish without FIN or RST (needs the network sandbox) */
 };
 
+struct replay_set; /* pcap_flows.h */
+
 struct range {
     uint64_t lo, hi; /* inclusive; lo == hi for an exact number */
 };
@@ -76,6 +78,9 @@ struct scenario {
     size_t probe_expect_len;
     struct client_group *groups; /* owned */
     size_t ngroups;
+    /* `connfault replay`: the captured flows to replay as the fault clients (with or without
+     * groups), or NULL; not owned, not touched by scenario_free. */
+    const struct replay_set *replay;
 };
 
 /* What {placeholders} and request shorthands expand to (from the command line). */

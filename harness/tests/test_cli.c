@@ -214,7 +214,8 @@ END_TEST
 
 START_TEST(failing_run_exits_1)
 {
-    char *argv[] = {CONNFAULT_BIN, "run",     "--seed",           "7",
+    /* --no-capture: a failing run would keep its capture in ./connfault-captures */
+    char *argv[] = {CONNFAULT_BIN, "run",     "--no-capture",     "--seed", "7",
                     "--bug",       "sigpipe", "rst-mid-response", NULL};
     run(argv, 60000, &res);
     ck_assert_msg(res.status == 1, "status %d\nstdout:\n%s\nstderr:\n%s", res.status, res.out,

@@ -1,0 +1,1304 @@
+/* pcap_flows: see pcap_flows.h.
+ *
+ * The file is read twice. The first pass checks every packet (so a corrupt file fails before
+ * any work is done) and learns which endpoints received SYNs: those are servers, also for
+ * flows of the same capture that began before it. The second pass builds the flows.
+ *
+ * Layout of this file:
+ *   1. packets: link layer, IPv4/IPv6, TCP headers -> struct tcp_packet
+ *   2. sequence numbers and the client stream (coverage intervals, first transmissions)
+ *   3. flows: the table, per-packet bookkeeping, how each one ended
+ *   4. the two passes and the public API
+ */
+#include "pcap_flows.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pcap/pcap.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_ACK 0x10
+
+#define MAX_LISTENERS     1024   /* endpoints remembered as servers from SYNs (pass 1) */
+#define MAX_IPV6_HEADERS  16     /* extension headers followed before giving up */
+#define HOLE_PIECE        65536  /* a gap in the stream is replayed in pieces of this size */
+#define UNANSWERED_PROBES 2      /* server packets after the client's last one: it vanished */
+#define PROBE_SLACK_US    500000 /* see flow_vanished() */
+
+/* ---- 1. packets ------------------------------------------------------------------------- */
+
+struct tcp_packet {
+    int family;
+    uint8_t src[16], dst[16];
+    uint16_t sport, dport;
+    uint32_t seq, ack;
+    uint8_t flags;
+    uint16_t window;
+    int wscale;             /* window scale option (SYN only), -1 if absent */
+    const uint8_t *payload; /* payload_captured bytes of it are in the packet */
+    uint32_t payload_len;   /* on the wire */
+    uint32_t payload_captured;
+};
+
+enum parse_result { PARSE_TCP, PARSE_SKIP, PARSE_BAD };
+
+struct parse_ctx {
+    const uint8_t *p;
+    size_t caplen, len; /* captured and original frame length */
+    char *why;
+    size_t whylen;
+};
+
+static uint16_t rd16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+__attribute__((format(printf, 2, 3))) static enum parse_result bad(struct parse_ctx *c,
+                                                                   const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(c->why, c->whylen, fmt, ap);
+    va_end(ap);
+    return PARSE_BAD;
+}
+
+/* Not enough captured bytes for a header: cut by the snap length, or a corrupt record. */
+static enum parse_result short_header(struct parse_ctx *c, const char *what, size_t need,
+                                      size_t have)
+{
+    if (c->caplen < c->len)
+        return bad(c,
+                   "%s cut off by the capture's snap length (%zu of %zu bytes captured; "
+                   "capture with -s 0)",
+                   what, c->caplen, c->len);
+    return bad(c, "truncated %s (%zu of %zu bytes)", what, have, need);
+}
+
+static enum parse_result parse_tcp(struct parse_ctx *c, size_t off, size_t l4_wire,
+                                   struct tcp_packet *t)
+{
+    size_t have = c->caplen > off ? c->caplen - off : 0;
+    const uint8_t *h = c->p + off;
+    size_t hlen;
+
+    if (have < 20)
+        return short_header(c, "TCP header", 20, have);
+    hlen = (size_t)(h[12] >> 4) * 4;
+    if (hlen < 20 || hlen > l4_wire)
+        return bad(c, "corrupt TCP header (data offset %zu, segment of %zu bytes)", hlen, l4_wire);
+    if (have < hlen)
+        return short_header(c, "TCP options", hlen, have);
+    t->sport = rd16(h);
+    t->dport = rd16(h + 2);
+    t->seq = rd32(h + 4);
+    t->ack = rd32(h + 8);
+    t->flags = h[13];
+    t->window = rd16(h + 14);
+    t->wscale = -1;
+    for (size_t i = 20; i < hlen;) { /* options: only the window scale matters here */
+        uint8_t kind = h[i];
+        if (kind == 0)
+            break;
+        if (kind == 1) {
+            i++;
+            continue;
+        }
+        if (i + 1 >= hlen || h[i + 1] < 2)
+            break;
+        if (kind == 3 && h[i + 1] == 3 && i + 2 < hlen)
+            t->wscale = h[i + 2] > 14 ? 14 : h[i + 2];
+        i += h[i + 1];
+    }
+    t->payload = h + hlen;
+    t->payload_len = (uint32_t)(l4_wire - hlen);
+    t->payload_captured = (uint32_t)(have - hlen < t->payload_len ? have - hlen : t->payload_len);
+    return PARSE_TCP;
+}
+
+static enum parse_result parse_ipv4(struct parse_ctx *c, size_t off, struct tcp_packet *t)
+{
+    size_t have = c->caplen > off ? c->caplen - off : 0;
+    size_t wire = c->len > off ? c->len - off : 0;
+    const uint8_t *h = c->p + off;
+    size_t ihl, total;
+
+    if (have < 20)
+        return short_header(c, "IPv4 header", 20, have);
+    if (h[0] >> 4 != 4)
+        return bad(c, "IPv4 packet with IP version %d", h[0] >> 4);
+    ihl = (size_t)(h[0] & 0x0f) * 4;
+    total = rd16(h + 2);
+    if (total == 0) /* TSO/GSO: the sending host's capture shows the length as 0 */
+        total = wire;
+    if (ihl < 20 || total < ihl)
+        return bad(c, "corrupt IPv4 header (header %zu bytes, total length %zu)", ihl, total);
+    if (total > wire)
+        return bad(c, "IPv4 total length %zu, but the frame holds only %zu bytes", total, wire);
+    if (have < ihl)
+        return short_header(c, "IPv4 options", ihl, have);
+    if ((rd16(h + 6) & 0x3fff) != 0) /* more fragments, or an offset: cannot be reassembled */
+        return PARSE_SKIP;
+    if (h[9] != IPPROTO_TCP)
+        return PARSE_SKIP;
+    t->family = AF_INET;
+    memset(t->src, 0, sizeof(t->src));
+    memset(t->dst, 0, sizeof(t->dst));
+    memcpy(t->src, h + 12, 4);
+    memcpy(t->dst, h + 16, 4);
+    return parse_tcp(c, off + ihl, total - ihl, t);
+}
+
+static enum parse_result parse_ipv6(struct parse_ctx *c, size_t off, struct tcp_packet *t)
+{
+    size_t have = c->caplen > off ? c->caplen - off : 0;
+    size_t wire = c->len > off ? c->len - off : 0;
+    const uint8_t *h = c->p + off;
+    size_t payload, pos = 40;
+    uint8_t next;
+
+    if (have < 40)
+        return short_header(c, "IPv6 header", 40, have);
+    if (h[0] >> 4 != 6)
+        return bad(c, "IPv6 packet with IP version %d", h[0] >> 4);
+    payload = rd16(h + 4);
+    if (payload == 0) /* a jumbogram, or TSO as above */
+        payload = wire - 40;
+    if (40 + payload > wire)
+        return bad(c, "IPv6 payload length %zu, but the frame holds only %zu bytes", payload,
+                   wire - 40);
+    next = h[6];
+    for (int i = 0; next != IPPROTO_TCP; i++) {
+        size_t ext;
+        if (i == MAX_IPV6_HEADERS || next == IPPROTO_NONE || next == IPPROTO_ESP)
+            return PARSE_SKIP;
+        if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS &&
+            next != IPPROTO_FRAGMENT && next != IPPROTO_AH)
+            return PARSE_SKIP; /* UDP, ICMPv6, ... */
+        if (have < pos + 8)
+            return short_header(c, "IPv6 extension header", pos + 8, have);
+        if (next == IPPROTO_FRAGMENT) {
+            if ((rd16(h + pos + 2) & 0xfff9) != 0) /* offset or more-fragments flag */
+                return PARSE_SKIP;
+            ext = 8;
+        } else if (next == IPPROTO_AH) {
+            ext = ((size_t)h[pos + 1] + 2) * 4;
+        } else {
+            ext = ((size_t)h[pos + 1] + 1) * 8;
+        }
+        if (pos + ext > 40 + payload)
+            return bad(c, "IPv6 extension header runs past the payload (%zu > %zu bytes)",
+                       pos + ext - 40, payload);
+        next = h[pos];
+        pos += ext;
+    }
+    t->family = AF_INET6;
+    memcpy(t->src, h + 8, 16);
+    memcpy(t->dst, h + 24, 16);
+    return parse_tcp(c, off + pos, 40 + payload - pos, t);
+}
+
+/* An address family number in a DLT_NULL/DLT_LOOP header: 4, 6, or 0 (something else). */
+static int bsd_af_version(uint32_t af)
+{
+    if (af == 2)
+        return 4;
+    if (af == 10 || af == 24 || af == 28 || af == 30) /* Linux, NetBSD/OpenBSD, FreeBSD, macOS */
+        return 6;
+    return 0;
+}
+
+static int ethertype_version(uint16_t type)
+{
+    return type == 0x0800 ? 4 : type == 0x86dd ? 6 : 0;
+}
+
+/* Where the IP header starts, and its version (0: not IP, skip). */
+static enum parse_result parse_link(struct parse_ctx *c, int linktype, size_t *off, int *version)
+{
+    const uint8_t *p = c->p;
+    size_t n = c->caplen;
+
+    switch (linktype) {
+    case DLT_EN10MB: {
+        size_t pos = 12;
+        uint16_t type;
+        if (n < 14)
+            return short_header(c, "Ethernet header", 14, n);
+        type = rd16(p + pos);
+        while (type == 0x8100 || type == 0x88a8) { /* VLAN tags */
+            pos += 4;
+            if (n < pos + 2)
+                return short_header(c, "VLAN tag", pos + 2, n);
+            type = rd16(p + pos);
+        }
+        *off = pos + 2;
+        *version = ethertype_version(type);
+        return PARSE_TCP;
+    }
+    case DLT_LINUX_SLL:
+        if (n < 16)
+            return short_header(c, "Linux cooked header", 16, n);
+        *off = 16;
+        *version = ethertype_version(rd16(p + 14));
+        return PARSE_TCP;
+    case DLT_LINUX_SLL2:
+        if (n < 20)
+            return short_header(c, "Linux cooked v2 header", 20, n);
+        *off = 20;
+        *version = ethertype_version(rd16(p));
+        return PARSE_TCP;
+    case DLT_NULL:
+    case DLT_LOOP: {
+        uint32_t be, le;
+        if (n < 4)
+            return short_header(c, "loopback header", 4, n);
+        be = rd32(p);
+        le = (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+        *off = 4;
+        /* DLT_NULL is in the capturing host's byte order, which the file does not say. */
+        *version = bsd_af_version(be);
+        if (*version == 0 && linktype == DLT_NULL)
+            *version = bsd_af_version(le);
+        return PARSE_TCP;
+    }
+    default: /* raw IP: DLT_RAW, LINKTYPE_RAW, DLT_IPV4, DLT_IPV6 */
+        if (n < 1)
+            return short_header(c, "IP header", 1, n);
+        *off = 0;
+        *version = p[0] >> 4;
+        return PARSE_TCP;
+    }
+}
+
+static bool linktype_supported(int linktype)
+{
+    switch (linktype) {
+    case DLT_EN10MB:
+    case DLT_LINUX_SLL:
+    case DLT_LINUX_SLL2:
+    case DLT_NULL:
+    case DLT_LOOP:
+    case DLT_RAW:
+    case DLT_IPV4:
+    case DLT_IPV6:
+        return true;
+    default:
+        return linktype == 12 || linktype == 14 || linktype == 101; /* DLT_RAW's other numbers */
+    }
+}
+
+static enum parse_result parse_packet(struct parse_ctx *c, int linktype, struct tcp_packet *t)
+{
+    size_t off = 0;
+    int version = 0;
+    enum parse_result r = parse_link(c, linktype, &off, &version);
+
+    if (r != PARSE_TCP)
+        return r;
+    if (version == 4)
+        return parse_ipv4(c, off, t);
+    if (version == 6)
+        return parse_ipv6(c, off, t);
+    return PARSE_SKIP;
+}
+
+/* ---- 2. sequence numbers and the client stream ------------------------------------------ */
+
+/* One direction's sequence numbers as 64-bit offsets from the first one seen, so that
+ * wrap-around and segments from before the first one (out of order, mid-connection) work. */
+struct seq_space {
+    bool anchored;
+    uint32_t anchor;
+    int64_t ref; /* the highest offset so far: the next one is unwrapped near it */
+};
+
+static int64_t seq_offset(struct seq_space *s, uint32_t seq)
+{
+    int64_t off;
+
+    if (!s->anchored) {
+        s->anchored = true;
+        s->anchor = seq;
+        s->ref = 0;
+        return 0;
+    }
+    off = s->ref + (int32_t)(seq - (uint32_t)(s->anchor + (uint32_t)s->ref));
+    if (off > s->ref)
+        s->ref = off;
+    return off;
+}
+
+struct interval {
+    int64_t start, end;
+};
+
+struct seg_rec {
+    int64_t off;
+    uint32_t len;
+    uint64_t time_us;
+};
+
+/* The client's bytes by stream offset: a buffer for [origin, origin + cap), the intervals
+ * received so far (sorted, disjoint, not adjacent), and the first transmission of each
+ * byte range. */
+struct stream_build {
+    uint8_t *buf;
+    int64_t origin;
+    size_t cap;
+    struct interval *cov;
+    size_t ncov, cov_cap;
+    struct seg_rec *recs;
+    size_t nrecs, recs_cap;
+};
+
+static void stream_free(struct stream_build *s)
+{
+    free(s->buf);
+    free(s->cov);
+    free(s->recs);
+    memset(s, 0, sizeof(*s));
+}
+
+static int grow_array(void **arr, size_t *cap, size_t need, size_t elem)
+{
+    size_t n = *cap ? *cap : 8;
+    void *p;
+
+    if (need <= *cap)
+        return 0;
+    while (n < need)
+        n *= 2;
+    p = realloc(*arr, n * elem);
+    if (!p)
+        return -ENOMEM;
+    *arr = p;
+    *cap = n;
+    return 0;
+}
+
+/* Make the buffer span [lo, hi) (it may grow at either end). New bytes are zero. */
+static int stream_reserve(struct stream_build *s, int64_t lo, int64_t hi)
+{
+    int64_t cur_lo = s->buf ? s->origin : lo, cur_hi = s->buf ? s->origin + (int64_t)s->cap : lo;
+    int64_t new_lo = lo < cur_lo ? lo : cur_lo, new_hi = hi > cur_hi ? hi : cur_hi;
+    size_t need = (size_t)(new_hi - new_lo), front = (size_t)(cur_lo - new_lo), cap;
+    uint8_t *buf;
+
+    if (s->buf && new_lo == cur_lo && new_hi <= cur_hi)
+        return 0;
+    cap = s->cap ? s->cap : 4096;
+    while (cap < need)
+        cap *= 2;
+    if (front == 0) {
+        buf = realloc(s->buf, cap);
+        if (!buf)
+            return -ENOMEM;
+        memset(buf + s->cap, 0, cap - s->cap);
+    } else { /* bytes from before the first ones seen: shift them back */
+        buf = calloc(1, cap);
+        if (!buf)
+            return -ENOMEM;
+        if (s->buf)
+            memcpy(buf + front, s->buf, s->cap);
+        free(s->buf);
+    }
+    s->buf = buf;
+    s->cap = cap;
+    s->origin = new_lo;
+    return 0;
+}
+
+/* Index of the first interval whose end is >= off (adjacent ones merge). */
+static size_t stream_find(const struct stream_build *s, int64_t off)
+{
+    size_t lo = 0, hi = s->ncov;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->cov[mid].end < off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int stream_record(struct stream_build *s, int64_t off, int64_t end, const uint8_t *data,
+                         int64_t data_off, uint64_t time_us)
+{
+    if (grow_array((void **)&s->recs, &s->recs_cap, s->nrecs + 1, sizeof(*s->recs)) < 0)
+        return -ENOMEM;
+    s->recs[s->nrecs++] = (struct seg_rec){off, (uint32_t)(end - off), time_us};
+    memcpy(s->buf + (off - s->origin), data + (off - data_off), (size_t)(end - off));
+    return 0;
+}
+
+/* Add bytes [off, off + len): the parts not seen before are recorded as first sent now.
+ * *new_bytes is how many were new. */
+static int stream_add(struct stream_build *s, int64_t off, const uint8_t *data, uint32_t len,
+                      uint64_t time_us, uint64_t *new_bytes)
+{
+    int64_t end = off + len, pos = off;
+    size_t i = stream_find(s, off), j;
+    int rc = stream_reserve(s, off, end);
+
+    *new_bytes = 0;
+    if (rc < 0)
+        return rc;
+    for (j = i; j < s->ncov && s->cov[j].start <= end; j++) {
+        if (s->cov[j].start > pos) {
+            if (stream_record(s, pos, s->cov[j].start, data, off, time_us) < 0)
+                return -ENOMEM;
+            *new_bytes += (uint64_t)(s->cov[j].start - pos);
+        }
+        if (s->cov[j].end > pos)
+            pos = s->cov[j].end;
+    }
+    if (pos < end) {
+        if (stream_record(s, pos, end, data, off, time_us) < 0)
+            return -ENOMEM;
+        *new_bytes += (uint64_t)(end - pos);
+    }
+    /* intervals i..j-1 touch [off, end): replace them by their union */
+    struct interval merged = {off, end};
+    if (j > i) {
+        merged.start = s->cov[i].start < off ? s->cov[i].start : off;
+        merged.end = s->cov[j - 1].end > end ? s->cov[j - 1].end : end;
+    } else if (grow_array((void **)&s->cov, &s->cov_cap, s->ncov + 1, sizeof(*s->cov)) < 0) {
+        return -ENOMEM;
+    }
+    size_t removed = j - i;
+    if (removed != 1)
+        memmove(s->cov + i + 1, s->cov + j, (s->ncov - j) * sizeof(*s->cov));
+    s->ncov = s->ncov - removed + 1;
+    s->cov[i] = merged;
+    return 0;
+}
+
+static int compare_recs(const void *a, const void *b)
+{
+    const struct seg_rec *x = a, *y = b;
+
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+static int flow_add_segment(struct replay_flow *f, size_t *cap, uint64_t offset, uint64_t len,
+                            uint64_t time_us)
+{
+    if (grow_array((void **)&f->segs, cap, f->nsegs + 1, sizeof(*f->segs)) < 0)
+        return -ENOMEM;
+    f->segs[f->nsegs++] = (struct flow_segment){offset, (uint32_t)len, time_us};
+    return 0;
+}
+
+/* The stream from base on, as the flow's data and segments (gaps filled, in order). */
+static int stream_finish(struct stream_build *s, int64_t base, struct replay_flow *f)
+{
+    int64_t hi = s->ncov ? s->cov[s->ncov - 1].end : base, pos = base;
+    size_t cap = 0;
+
+    if (hi <= base)
+        return 0;
+    qsort(s->recs, s->nrecs, sizeof(*s->recs), compare_recs);
+    for (size_t i = 0; i < s->nrecs; i++) {
+        struct seg_rec r = s->recs[i];
+        if (r.off + r.len <= base)
+            continue;
+        if (r.off < base) {
+            r.len -= (uint32_t)(base - r.off);
+            r.off = base;
+        }
+        while (pos < r.off) { /* never captured: zeros, sent when the next bytes were */
+            int64_t piece = r.off - pos > HOLE_PIECE ? HOLE_PIECE : r.off - pos;
+            if (flow_add_segment(f, &cap, (uint64_t)(pos - base), (uint64_t)piece, r.time_us) < 0)
+                return -ENOMEM;
+            f->missing_bytes += (uint64_t)piece;
+            pos += piece;
+        }
+        if (flow_add_segment(f, &cap, (uint64_t)(r.off - base), r.len, r.time_us) < 0)
+            return -ENOMEM;
+        pos = r.off + r.len;
+    }
+    if (stream_reserve(s, base, hi) < 0) /* lost bytes right after the SYN: zeros */
+        return -ENOMEM;
+    f->data_len = (uint64_t)(hi - base);
+    f->data = malloc((size_t)f->data_len);
+    if (!f->data)
+        return -ENOMEM;
+    memcpy(f->data, s->buf + (base - s->origin), (size_t)f->data_len);
+    return 0;
+}
+
+/* ---- 3. flows --------------------------------------------------------------------------- */
+
+struct endpoint {
+    int family;
+    uint8_t addr[16];
+    uint16_t port;
+};
+
+struct flow_build {
+    struct replay_flow out;
+    uint64_t first_ts, last_ts;  /* capture timestamps, microseconds */
+    struct seq_space cseq, sseq; /* client and server sequence spaces */
+    bool client_syn, server_syn;
+    uint32_t client_isn;
+    int64_t client_isn_off, server_isn_off;
+    int client_wscale, server_wscale;
+    uint32_t max_window; /* the client's window field, unscaled, after its SYN */
+    struct stream_build stream;
+    bool server_data;
+    int64_t server_lo, server_hi; /* lowest seq / highest end seen from the server */
+    int64_t server_fin_off;       /* the sequence number of the server's FIN */
+    bool have_ack;
+    int64_t ack_lo, ack_hi; /* client ACKs, in the server's sequence space */
+    /* how it ended */
+    bool client_fin, client_rst, server_fin, server_rst, acked_after_fin;
+    uint64_t client_fin_us, client_rst_us, server_end_us, zero_since_us, client_last_us;
+    int64_t ack_at_fin, ack_at_rst, ack_at_zero;
+    bool zero_window;
+    unsigned server_after_client; /* server packets since the client's last packet */
+};
+
+struct reader {
+    const struct pcap_flows_limits *lim;
+    int linktype;
+    uint64_t packet;            /* 1-based number of the packet being read */
+    uint64_t first_ts, last_ts; /* of the whole capture */
+    bool have_first;
+    uint64_t tcp_packets, skipped;
+    struct endpoint listeners[MAX_LISTENERS];
+    size_t nlisteners;
+    struct flow_build *flows;
+    size_t nflows, flows_cap;
+    size_t *table; /* flow index + 1 of the latest flow for a 4-tuple; 0 = empty */
+    size_t table_cap;
+    uint64_t total_bytes;
+    int rc; /* the first error: 0 or a negative errno */
+    char *err;
+    size_t errlen;
+};
+
+__attribute__((format(printf, 3, 4))) static int reader_error(struct reader *r, int rc,
+                                                              const char *fmt, ...)
+{
+    va_list ap;
+    int n = 0;
+
+    r->rc = rc;
+    if (r->packet > 0)
+        n = snprintf(r->err, r->errlen, "packet %llu: ", (unsigned long long)r->packet);
+    if (n < 0 || (size_t)n >= r->errlen)
+        n = 0;
+    va_start(ap, fmt);
+    vsnprintf(r->err + n, r->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static size_t addr_len(int family)
+{
+    return family == AF_INET ? 4 : 16;
+}
+
+static uint64_t hash_bytes(uint64_t h, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ULL; /* FNV-1a */
+    return h;
+}
+
+static uint64_t flow_hash(int family, const uint8_t *caddr, uint16_t cport, const uint8_t *saddr,
+                          uint16_t sport)
+{
+    uint8_t ports[4] = {(uint8_t)(cport >> 8), (uint8_t)cport, (uint8_t)(sport >> 8),
+                        (uint8_t)sport};
+    uint64_t h = 0xcbf29ce484222325ULL ^ (uint64_t)family;
+
+    h = hash_bytes(h, caddr, addr_len(family));
+    h = hash_bytes(h, saddr, addr_len(family));
+    return hash_bytes(h, ports, sizeof(ports));
+}
+
+static bool flow_matches(const struct replay_flow *f, int family, const uint8_t *caddr,
+                         uint16_t cport, const uint8_t *saddr, uint16_t sport)
+{
+    return f->family == family && f->client_port == cport && f->server_port == sport &&
+           memcmp(f->client_addr, caddr, addr_len(family)) == 0 &&
+           memcmp(f->server_addr, saddr, addr_len(family)) == 0;
+}
+
+/* The slot of a 4-tuple in the table: its flow, or the empty slot where it goes. */
+static size_t *table_slot(struct reader *r, int family, const uint8_t *caddr, uint16_t cport,
+                          const uint8_t *saddr, uint16_t sport)
+{
+    size_t mask = r->table_cap - 1;
+    size_t i = (size_t)flow_hash(family, caddr, cport, saddr, sport) & mask;
+
+    while (r->table[i] != 0 &&
+           !flow_matches(&r->flows[r->table[i] - 1].out, family, caddr, cport, saddr, sport))
+        i = (i + 1) & mask;
+    return &r->table[i];
+}
+
+/* Keep the table at most half full. */
+static int table_grow(struct reader *r)
+{
+    size_t cap = r->table_cap ? r->table_cap * 2 : 1024;
+    size_t *old = r->table, old_cap = r->table_cap;
+
+    if (r->table_cap && r->nflows * 2 < r->table_cap)
+        return 0;
+    r->table = calloc(cap, sizeof(*r->table));
+    if (!r->table) {
+        r->table = old;
+        return -ENOMEM;
+    }
+    r->table_cap = cap;
+    for (size_t i = 0; i < old_cap; i++) {
+        if (old[i] == 0)
+            continue;
+        const struct replay_flow *f = &r->flows[old[i] - 1].out;
+        *table_slot(r, f->family, f->client_addr, f->client_port, f->server_addr, f->server_port) =
+            old[i];
+    }
+    free(old);
+    return 0;
+}
+
+static bool is_listener(const struct reader *r, int family, const uint8_t *addr, uint16_t port)
+{
+    for (size_t i = 0; i < r->nlisteners; i++) {
+        const struct endpoint *e = &r->listeners[i];
+        if (e->family == family && e->port == port && memcmp(e->addr, addr, addr_len(family)) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Pass 1: remember endpoints that received a SYN (or answered one). */
+static void note_listener(struct reader *r, const struct tcp_packet *t)
+{
+    bool syn = (t->flags & (TCP_SYN | TCP_ACK)) == TCP_SYN;
+    bool synack = (t->flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK);
+    const uint8_t *addr = syn ? t->dst : t->src;
+    uint16_t port = syn ? t->dport : t->sport;
+
+    if ((!syn && !synack) || r->nlisteners == MAX_LISTENERS ||
+        is_listener(r, t->family, addr, port))
+        return;
+    struct endpoint *e = &r->listeners[r->nlisteners++];
+    e->family = t->family;
+    memcpy(e->addr, addr, sizeof(e->addr));
+    e->port = port;
+}
+
+/* Is the packet's destination the server? 1 yes, 0 no (its source is), -1 neither (another
+ * port than the one given). */
+static int packet_to_server(const struct reader *r, const struct tcp_packet *t)
+{
+    bool dst_listens, src_listens;
+
+    if (r->lim->server_port)
+        return t->dport == r->lim->server_port ? 1 : t->sport == r->lim->server_port ? 0 : -1;
+    if ((t->flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
+        return 1;
+    if ((t->flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK))
+        return 0;
+    dst_listens = is_listener(r, t->family, t->dst, t->dport);
+    src_listens = is_listener(r, t->family, t->src, t->sport);
+    if (dst_listens != src_listens)
+        return dst_listens;
+    return t->dport <= t->sport;
+}
+
+static struct flow_build *flow_new(struct reader *r, const struct tcp_packet *t, bool to_server,
+                                   uint64_t ts)
+{
+    struct flow_build *b;
+
+    if (r->nflows == r->lim->max_flows) {
+        reader_error(r, -E2BIG, "more than %zu TCP connections (the limit)", r->lim->max_flows);
+        return NULL;
+    }
+    if (table_grow(r) < 0 ||
+        grow_array((void **)&r->flows, &r->flows_cap, r->nflows + 1, sizeof(*r->flows)) < 0) {
+        reader_error(r, -ENOMEM, "out of memory");
+        return NULL;
+    }
+    b = &r->flows[r->nflows++];
+    memset(b, 0, sizeof(*b));
+    b->out.family = t->family;
+    memcpy(b->out.client_addr, to_server ? t->src : t->dst, 16);
+    memcpy(b->out.server_addr, to_server ? t->dst : t->src, 16);
+    b->out.client_port = to_server ? t->sport : t->dport;
+    b->out.server_port = to_server ? t->dport : t->sport;
+    b->out.start_us = ts > r->first_ts ? ts - r->first_ts : 0;
+    b->first_ts = b->last_ts = ts;
+    b->client_wscale = b->server_wscale = -1;
+    return b;
+}
+
+/* The flow a packet belongs to; a new one for a new connection on a reused 4-tuple. */
+static struct flow_build *flow_for(struct reader *r, const struct tcp_packet *t, bool to_server,
+                                   uint64_t ts)
+{
+    const uint8_t *caddr = to_server ? t->src : t->dst, *saddr = to_server ? t->dst : t->src;
+    uint16_t cport = to_server ? t->sport : t->dport, sport = to_server ? t->dport : t->sport;
+    size_t *slot;
+    struct flow_build *b;
+
+    if (r->table_cap == 0 && table_grow(r) < 0) {
+        reader_error(r, -ENOMEM, "out of memory");
+        return NULL;
+    }
+    slot = table_slot(r, t->family, caddr, cport, saddr, sport);
+    if (*slot != 0) {
+        b = &r->flows[*slot - 1];
+        /* A SYN with another initial sequence number: the 4-tuple is used again. */
+        bool new_syn = to_server && (t->flags & (TCP_SYN | TCP_ACK)) == TCP_SYN &&
+                       !(b->client_syn && b->client_isn == t->seq);
+        if (!new_syn)
+            return b;
+    }
+    b = flow_new(r, t, to_server, ts);
+    if (!b)
+        return NULL;
+    /* flow_new may have moved the table and the flows: look the slot up again */
+    *table_slot(r, t->family, caddr, cport, saddr, sport) = r->nflows;
+    return b;
+}
+
+static uint64_t flow_time(const struct flow_build *b, uint64_t ts)
+{
+    return ts > b->first_ts ? ts - b->first_ts : 0;
+}
+
+static int client_packet(struct reader *r, struct flow_build *b, const struct tcp_packet *t,
+                         uint64_t ts)
+{
+    uint64_t now = flow_time(b, ts);
+    int64_t off;
+
+    if (t->flags & TCP_SYN) {
+        off = seq_offset(&b->cseq, t->seq);
+        if (!b->client_syn) {
+            b->client_syn = true;
+            b->client_isn = t->seq;
+            b->client_isn_off = off;
+            b->client_wscale = t->wscale;
+        }
+        off += 1; /* data on a SYN (TCP Fast Open) follows the SYN's own number */
+    } else {
+        off = seq_offset(&b->cseq, t->seq);
+    }
+    if (t->payload_len > 0) {
+        uint64_t added;
+        if (t->payload_captured < t->payload_len)
+            return reader_error(r, -EINVAL,
+                                "client data cut off by the capture's snap length (%u of %u "
+                                "bytes captured): replay needs every byte the client sent "
+                                "(capture with -s 0)",
+                                t->payload_captured, t->payload_len);
+        int64_t lo = b->stream.ncov ? b->stream.cov[0].start : off;
+        int64_t hi = b->stream.ncov ? b->stream.cov[b->stream.ncov - 1].end : off;
+        lo = off < lo ? off : lo;
+        hi = off + t->payload_len > hi ? off + t->payload_len : hi;
+        if ((uint64_t)(hi - lo) > r->lim->max_flow_bytes)
+            return reader_error(r, -E2BIG,
+                                "a connection's client stream spans more than %llu "
+                                "bytes (the limit)",
+                                (unsigned long long)r->lim->max_flow_bytes);
+        size_t before = b->stream.cap;
+        if (stream_add(&b->stream, off, t->payload, t->payload_len, now, &added) < 0)
+            return reader_error(r, -ENOMEM, "out of memory");
+        r->total_bytes += b->stream.cap - before;
+        if (r->total_bytes > r->lim->max_total_bytes)
+            return reader_error(r, -E2BIG,
+                                "the client streams take more than %llu bytes (the "
+                                "limit)",
+                                (unsigned long long)r->lim->max_total_bytes);
+    }
+    if ((t->flags & TCP_ACK) && !(t->flags & TCP_RST)) {
+        int64_t ack = seq_offset(&b->sseq, t->ack);
+        if (b->server_fin && ack > b->server_fin_off) /* acknowledging the FIN: not data */
+            ack = b->server_fin_off;
+        if (b->client_fin && b->have_ack && ack > b->ack_at_fin)
+            b->acked_after_fin = true;
+        if (!b->have_ack || ack < b->ack_lo)
+            b->ack_lo = ack;
+        if (!b->have_ack || ack > b->ack_hi)
+            b->ack_hi = ack;
+        b->have_ack = true;
+    }
+    if (!(t->flags & (TCP_SYN | TCP_RST))) {
+        if (t->window > b->max_window)
+            b->max_window = t->window;
+        if (t->window == 0 && !b->zero_window) {
+            b->zero_since_us = now;
+            b->ack_at_zero = b->ack_hi;
+        }
+        b->zero_window = t->window == 0;
+    }
+    if ((t->flags & TCP_FIN) && !b->client_fin && !b->client_rst) {
+        b->client_fin = true;
+        b->client_fin_us = now;
+        b->ack_at_fin = b->ack_hi;
+    }
+    if ((t->flags & TCP_RST) && !b->client_rst) {
+        b->client_rst = true;
+        b->client_rst_us = now;
+        b->ack_at_rst = b->ack_hi;
+    }
+    b->client_last_us = now;
+    b->server_after_client = 0;
+    return 0;
+}
+
+static void server_packet(struct flow_build *b, const struct tcp_packet *t, uint64_t ts)
+{
+    int64_t off = seq_offset(&b->sseq, t->seq);
+    uint64_t now = flow_time(b, ts);
+
+    if (t->flags & TCP_SYN) {
+        if (!b->server_syn) {
+            b->server_syn = true;
+            b->server_isn_off = off;
+            b->server_wscale = t->wscale;
+        }
+        off += 1;
+    }
+    if (t->payload_len > 0 || (t->flags & TCP_FIN)) { /* a FIN marks where the data ends */
+        int64_t end = off + t->payload_len;
+        if (!b->server_data || off < b->server_lo)
+            b->server_lo = off;
+        if (!b->server_data || end > b->server_hi)
+            b->server_hi = end;
+        b->server_data = true;
+    }
+    if ((t->flags & (TCP_FIN | TCP_RST)) && !b->server_fin && !b->server_rst)
+        b->server_end_us = now;
+    if ((t->flags & TCP_FIN) && !b->server_fin)
+        b->server_fin_off = off + t->payload_len;
+    b->server_fin |= (t->flags & TCP_FIN) != 0;
+    b->server_rst |= (t->flags & TCP_RST) != 0;
+    b->server_after_client++;
+}
+
+static int reader_tcp_packet(struct reader *r, const struct tcp_packet *t,
+                             const struct pcap_pkthdr *h, uint64_t ts)
+{
+    int to_server = packet_to_server(r, t);
+    struct flow_build *b;
+
+    if (to_server < 0) {
+        r->skipped++;
+        return 0;
+    }
+    b = flow_for(r, t, to_server, ts);
+    if (!b)
+        return r->rc;
+    b->last_ts = ts;
+    if (to_server) {
+        b->out.frames_to_server++;
+        b->out.frame_bytes_to_server += h->len;
+        return client_packet(r, b, t, ts);
+    }
+    b->out.frames_to_client++;
+    b->out.frame_bytes_to_client += h->len;
+    server_packet(b, t, ts);
+    return 0;
+}
+
+static uint64_t clamp_bytes(int64_t v)
+{
+    return v > 0 ? (uint64_t)v : 0;
+}
+
+/* A client whose window is closed gets zero-window probes from the server, at intervals
+ * that at most double (plus the minimum RTO). If the flow went quiet in both directions for
+ * longer than the next probe would have taken while the capture went on, the probes were not
+ * delivered: the client vanished (a drop before the capture point looks exactly like this). */
+static bool flow_vanished(const struct flow_build *b, uint64_t capture_end_ts)
+{
+    uint64_t quiet = capture_end_ts > b->last_ts ? capture_end_ts - b->last_ts : 0;
+    uint64_t at_zero = b->client_last_us - b->zero_since_us;
+
+    return b->server_after_client >= UNANSWERED_PROBES || quiet > 2 * at_zero + PROBE_SLACK_US;
+}
+
+/* How the client ended it (see enum flow_end), when, and what it had received by then. */
+static void flow_classify(struct flow_build *b, int64_t server_base, uint64_t capture_end_ts)
+{
+    struct replay_flow *f = &b->out;
+    int64_t ack = b->ack_hi;
+
+    if (b->client_rst && (!b->client_fin || b->client_rst_us < b->client_fin_us)) {
+        f->end = FLOW_END_RESET;
+        f->end_us = b->client_rst_us;
+        ack = b->ack_at_rst;
+    } else if (b->client_fin) {
+        f->end = b->acked_after_fin && !b->client_rst ? FLOW_END_HALF_CLOSE : FLOW_END_CLOSE;
+        f->end_us = b->client_fin_us;
+        ack = b->ack_at_fin;
+    } else if (b->zero_window && !flow_vanished(b, capture_end_ts)) {
+        f->end = FLOW_END_STOP_READING;
+        f->end_us = b->zero_since_us;
+        ack = b->ack_at_zero;
+    } else if (b->server_fin || b->server_rst) {
+        f->end = FLOW_END_BY_SERVER;
+        f->end_us = b->server_end_us;
+    } else {
+        f->end = FLOW_END_SILENT;
+        f->end_us = b->client_last_us;
+    }
+    f->server_bytes_before_end = b->have_ack ? clamp_bytes(ack - server_base) : 0;
+}
+
+static int flow_finish(struct reader *r, struct flow_build *b)
+{
+    struct replay_flow *f = &b->out;
+    int64_t client_base, server_base, server_hi;
+
+    f->saw_syn = b->client_syn;
+    f->duration_us = flow_time(b, b->last_ts);
+    client_base = b->client_syn    ? b->client_isn_off + 1
+                  : b->stream.ncov ? b->stream.cov[0].start
+                                   : 0;
+    if (b->stream.ncov &&
+        b->stream.cov[b->stream.ncov - 1].end - client_base > (int64_t)r->lim->max_flow_bytes)
+        return reader_error(r, -E2BIG,
+                            "connection %zu: its client stream spans more than %llu "
+                            "bytes from the SYN (the limit)",
+                            (size_t)(b - r->flows) + 1, (unsigned long long)r->lim->max_flow_bytes);
+    if (stream_finish(&b->stream, client_base, f) < 0)
+        return reader_error(r, -ENOMEM, "out of memory");
+    /* The server's stream starts after its SYN; mid-connection, at the lowest byte seen or
+     * acknowledged. Its FIN counts one sequence number: not a byte. */
+    server_base = b->server_syn ? b->server_isn_off + 1 : INT64_MAX;
+    if (!b->server_syn && b->server_data)
+        server_base = b->server_lo;
+    if (!b->server_syn && b->have_ack && b->ack_lo < server_base)
+        server_base = b->ack_lo;
+    if (server_base == INT64_MAX)
+        server_base = 0;
+    server_hi = b->server_data ? b->server_hi : server_base;
+    if (b->have_ack && b->ack_hi > server_hi)
+        server_hi = b->ack_hi;
+    f->server_bytes = clamp_bytes(server_hi - server_base);
+    flow_classify(b, server_base, r->last_ts);
+    if (f->server_bytes_before_end > f->server_bytes)
+        f->server_bytes_before_end = f->server_bytes;
+    /* Window scaling applies only when both sides offered it in the handshake. */
+    if (b->client_syn && b->server_syn && b->max_window > 0)
+        f->client_window = b->client_wscale >= 0 && b->server_wscale >= 0
+                               ? b->max_window << b->client_wscale
+                               : b->max_window;
+    return 0;
+}
+
+/* ---- 4. the two passes and the public API ----------------------------------------------- */
+
+struct source {
+    const char *path; /* a file, or: */
+    const void *data;
+    size_t len;
+};
+
+static pcap_t *source_open(const struct source *src, char *errbuf)
+{
+    FILE *fp;
+    pcap_t *p;
+
+    if (src->path)
+        return pcap_open_offline(src->path, errbuf);
+    fp = fmemopen((void *)src->data, src->len, "rb");
+    if (!fp) {
+        snprintf(errbuf, PCAP_ERRBUF_SIZE, "fmemopen: %s", strerror(errno));
+        return NULL;
+    }
+    p = pcap_fopen_offline(fp, errbuf);
+    if (!p)
+        fclose(fp);
+    return p;
+}
+
+static uint64_t packet_time(const struct pcap_pkthdr *h)
+{
+    return (uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec;
+}
+
+/* Read every packet; pass 1 checks them and notes listeners, pass 2 builds the flows. */
+static int reader_pass(struct reader *r, pcap_t *p, int pass)
+{
+    struct pcap_pkthdr *h;
+    const u_char *data;
+    int rc;
+
+    r->packet = 0;
+    while ((rc = pcap_next_ex(p, &h, &data)) == 1) {
+        struct tcp_packet t;
+        char why[256];
+        struct parse_ctx c = {data, h->caplen, h->len, why, sizeof(why)};
+        uint64_t ts = packet_time(h);
+        enum parse_result res;
+
+        r->packet++;
+        if (!r->have_first) {
+            r->first_ts = ts;
+            r->have_first = true;
+        }
+        r->last_ts = ts > r->last_ts ? ts : r->last_ts;
+        if (h->caplen > h->len)
+            return reader_error(r, -EINVAL,
+                                "corrupt record: %u bytes captured of a %u-byte "
+                                "packet",
+                                h->caplen, h->len);
+        res = parse_packet(&c, r->linktype, &t);
+        if (res == PARSE_BAD)
+            return reader_error(r, -EINVAL, "%s", why);
+        if (res == PARSE_SKIP) {
+            r->skipped += pass == 2;
+            continue;
+        }
+        if (pass == 1) {
+            r->tcp_packets++;
+            note_listener(r, &t);
+        } else if (reader_tcp_packet(r, &t, h, ts) < 0) {
+            return r->rc;
+        }
+    }
+    if (rc == PCAP_ERROR) {
+        r->packet++;
+        return reader_error(r, -EINVAL, "%s", pcap_geterr(p));
+    }
+    return 0;
+}
+
+static void reader_free(struct reader *r)
+{
+    for (size_t i = 0; i < r->nflows; i++) {
+        stream_free(&r->flows[i].stream);
+        free(r->flows[i].out.data);
+        free(r->flows[i].out.segs);
+    }
+    free(r->flows);
+    free(r->table);
+    r->flows = NULL;
+    r->table = NULL;
+    r->nflows = 0;
+}
+
+static void set_name(struct replay_set *out, const char *path)
+{
+    const char *base = path ? strrchr(path, '/') : NULL;
+    char *dot;
+
+    snprintf(out->name, sizeof(out->name), "%s", base ? base + 1 : path ? path : "capture");
+    dot = strrchr(out->name, '.');
+    if (dot && dot != out->name &&
+        (strcmp(dot, ".pcap") == 0 || strcmp(dot, ".pcapng") == 0 || strcmp(dot, ".cap") == 0))
+        *dot = '\0';
+}
+
+/* Pass 2 over a second handle, then hand the flows over to out. */
+static int reader_build(struct reader *r, const struct source *src, struct replay_set *out)
+{
+    char errbuf[PCAP_ERRBUF_SIZE];
+    pcap_t *p = source_open(src, errbuf);
+    int rc;
+
+    if (!p) {
+        snprintf(r->err, r->errlen, "cannot reopen the capture: %s", errbuf);
+        return -EINVAL;
+    }
+    r->have_first = false;
+    rc = reader_pass(r, p, 2);
+    pcap_close(p);
+    if (rc < 0)
+        return rc;
+    r->packet = 0; /* errors from here on are about the whole capture */
+    if (r->nflows == 0)
+        return reader_error(r, -EINVAL, "no TCP connection with port %u among the %llu packets",
+                            r->lim->server_port, (unsigned long long)out->packets);
+    out->flows = calloc(r->nflows, sizeof(*out->flows));
+    if (!out->flows)
+        return reader_error(r, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < r->nflows; i++) {
+        struct flow_build *b = &r->flows[i];
+        rc = flow_finish(r, b);
+        if (rc < 0)
+            return rc;
+        stream_free(&b->stream);
+        out->flows[i] = b->out;
+        out->nflows = i + 1; /* replay_set_free() frees what was moved, if a later one fails */
+        memset(&b->out, 0, sizeof(b->out));
+    }
+    out->skipped_packets = r->skipped;
+    return 0;
+}
+
+static int pcap_flows_read(const struct source *src, const struct pcap_flows_limits *lim,
+                           struct replay_set *out, char *err, size_t errlen)
+{
+    struct pcap_flows_limits l = lim ? *lim : (struct pcap_flows_limits){0};
+    struct reader r = {.lim = &l, .err = err, .errlen = errlen};
+    char errbuf[PCAP_ERRBUF_SIZE];
+    pcap_t *p;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    out->speed = 1.0;
+    set_name(out, src->path);
+    l.max_flows = l.max_flows ? l.max_flows : PCAP_FLOWS_DEFAULT_MAX_FLOWS;
+    l.max_flow_bytes = l.max_flow_bytes ? l.max_flow_bytes : PCAP_FLOWS_DEFAULT_MAX_FLOW_BYTES;
+    l.max_total_bytes = l.max_total_bytes ? l.max_total_bytes : PCAP_FLOWS_DEFAULT_MAX_TOTAL_BYTES;
+    p = source_open(src, errbuf);
+    if (!p) {
+        /* libpcap says why in words only: tell a missing file from a bad one */
+        bool missing = src->path && strstr(errbuf, "No such file");
+        bool denied = src->path && strstr(errbuf, "Permission denied");
+        if (missing || denied)
+            snprintf(err, errlen, "%s", errbuf);
+        else
+            snprintf(err, errlen, "not a readable pcap or pcapng file: %s", errbuf);
+        return missing ? -ENOENT : denied ? -EACCES : -EINVAL;
+    }
+    r.linktype = pcap_datalink(p);
+    out->linktype = r.linktype;
+    if (!linktype_supported(r.linktype)) {
+        const char *name = pcap_datalink_val_to_name(r.linktype);
+        snprintf(err, errlen,
+                 "unsupported link type %d (%s): connfault reads Ethernet, Linux cooked (SLL, "
+                 "SLL2), loopback (NULL, LOOP) and raw IP captures",
+                 r.linktype, name ? name : "unknown");
+        pcap_close(p);
+        return -EINVAL;
+    }
+    rc = reader_pass(&r, p, 1);
+    out->packets = r.packet;
+    out->duration_us = r.last_ts > r.first_ts ? r.last_ts - r.first_ts : 0;
+    pcap_close(p);
+    if (rc == 0 && (r.packet == 0 || r.tcp_packets == 0)) {
+        r.packet = 0; /* about the whole file, not one packet */
+        rc = r.tcp_packets == 0 && out->packets > 0
+                 ? reader_error(&r, -EINVAL, "no TCP packets among the %llu packets",
+                                (unsigned long long)out->packets)
+                 : reader_error(&r, -EINVAL, "the capture holds no packets");
+    }
+    if (rc == 0)
+        rc = reader_build(&r, src, out);
+    reader_free(&r);
+    if (rc < 0)
+        replay_set_free(out);
+    return rc;
+}
+
+int pcap_flows_read_file(const char *path, const struct pcap_flows_limits *lim,
+                         struct replay_set *out, char *err, size_t errlen)
+{
+    struct source src = {.path = path};
+
+    return pcap_flows_read(&src, lim, out, err, errlen);
+}
+
+int pcap_flows_read_memory(const void *data, size_t len, const struct pcap_flows_limits *lim,
+                           struct replay_set *out, char *err, size_t errlen)
+{
+    struct source src = {.data = data, .len = len};
+
+    if (len == 0) {
+        memset(out, 0, sizeof(*out));
+        snprintf(err, errlen, "not a readable pcap or pcapng file: empty");
+        return -EINVAL;
+    }
+    return pcap_flows_read(&src, lim, out, err, errlen);
+}
+
+void replay_set_free(struct replay_set *set)
+{
+    for (size_t i = 0; i < set->nflows; i++) {
+        free(set->flows[i].data);
+        free(set->flows[i].segs);
+    }
+    free(set->flows);
+    set->flows = NULL;
+    set->nflows = 0;
+}
+
+const char *flow_end_name(enum flow_end end)
+{
+    switch (end) {
+    case FLOW_END_CLOSE:
+        return "close";
+    case FLOW_END_HALF_CLOSE:
+        return "half-close";
+    case FLOW_END_RESET:
+        return "reset";
+    case FLOW_END_STOP_READING:
+        return "stop-reading";
+    case FLOW_END_BY_SERVER:
+        return "by-server";
+    case FLOW_END_SILENT:
+        return "silent";
+    }
+    return "?";
+}
+
+static void format_endpoint(char *buf, size_t len, int family, const uint8_t *addr, uint16_t port)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+
+    inet_ntop(family, addr, ip, sizeof(ip));
+    snprintf(buf, len, family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, port);
+}
+
+void pcap_flows_print(FILE *out, const struct replay_set *set)
+{
+    const char *link = pcap_datalink_val_to_name(set->linktype);
+
+    fprintf(out,
+            "%s: %llu packets (%llu not TCP or not on the server port), %zu TCP "
+            "connections, %.6f s, link type %s\n",
+            set->name, (unsigned long long)set->packets, (unsigned long long)set->skipped_packets,
+            set->nflows, (double)set->duration_us / 1e6, link ? link : "?");
+    fprintf(out, "frames and bytes are counted as tshark -z conv,tcp does (whole frames, "
+                 "retransmissions included); data is the payload stream each way\n");
+    for (size_t i = 0; i < set->nflows; i++) {
+        const struct replay_flow *f = &set->flows[i];
+        char client[64], server[64];
+        format_endpoint(client, sizeof(client), f->family, f->client_addr, f->client_port);
+        format_endpoint(server, sizeof(server), f->family, f->server_addr, f->server_port);
+        fprintf(out,
+                "%4zu  %s -> %s  frames %llu -> / %llu <-  bytes %llu -> / %llu <-  start %.6f "
+                "duration %.6f  data %llu -> / %llu <-  segments %zu  end %s at %.6f (after "
+                "%llu bytes in)%s",
+                i + 1, client, server, (unsigned long long)f->frames_to_server,
+                (unsigned long long)f->frames_to_client,
+                (unsigned long long)f->frame_bytes_to_server,
+                (unsigned long long)f->frame_bytes_to_client, (double)f->start_us / 1e6,
+                (double)f->duration_us / 1e6, (unsigned long long)f->data_len,
+                (unsigned long long)f->server_bytes, f->nsegs, flow_end_name(f->end),
+                (double)f->end_us / 1e6, (unsigned long long)f->server_bytes_before_end,
+                f->saw_syn ? "" : "  (began before the capture)");
+        if (f->missing_bytes)
+            fprintf(out, "  (%llu bytes never captured: replayed as zeros)",
+                    (unsigned long long)f->missing_bytes);
+        fputc('\n', out);
+    }
+}
