@@ -387,18 +387,7 @@ diag_note(struct diag_ctx *ctx, const char *fmt, ...)
  * -errno. */
 static ssize_t diag_read_file(const char *path, char *buf, size_t size)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    ssize_t len;
-    do {
-        len = read(fd, buf, size - 1);
-    } while (len < 0 && errno == EINTR);
-    int err = errno;
-    close(fd);
-    if (len < 0)
-        return -err;
-    buf[len] = '\0';
+    ssize_t len = procfs_read_file(path, buf, size);
     while (len > 0 && buf[len - 1] == '\n')
         buf[--len] = '\0';
     return len;

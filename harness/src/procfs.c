@@ -30,13 +30,11 @@ static int procfs_gone_errno(int err)
     return err == ENOENT ? -ESRCH : -err;
 }
 
-/* Reads a small /proc file into buf (NUL-terminated) without stdio: this runs for every process of
- * the tree at every sample. */
-static int procfs_read_small(const char *path, char *buf, size_t size)
+ssize_t procfs_read_file(const char *path, char *buf, size_t size)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return procfs_gone_errno(errno);
+        return -errno;
     ssize_t len;
     do {
         len = read(fd, buf, size - 1);
@@ -44,13 +42,19 @@ static int procfs_read_small(const char *path, char *buf, size_t size)
     int err = errno;
     close(fd);
     if (len < 0)
-        return procfs_gone_errno(err);
+        return -err;
     buf[len] = '\0';
-    return 0;
+    return len;
 }
 
-/* Parses /proc/PID/stat. comm (field 2) may hold spaces and ')', so the fixed fields are read after
- * the LAST ')'. */
+/* procfs_read_file without stdio (this runs for every process of the tree at every sample),
+ * with "the process is gone" errors folded into -ESRCH. */
+static int procfs_read_small(const char *path, char *buf, size_t size)
+{
+    ssize_t len = procfs_read_file(path, buf, size);
+    return len < 0 ? procfs_gone_errno((int)-len) : 0;
+}
+
 static int procfs_parse_stat(const char *text, struct procfs_stat *st)
 {
     const char *p = strrchr(text, ')');
@@ -358,22 +362,6 @@ static int procfs_tree_step_result(pid_t root, pid_t pid, int rc)
     return rc;
 }
 
-int procfs_tree_fd_counts(pid_t root, struct fd_counts *out)
-{
-    memset(out, 0, sizeof(*out));
-    pid_t pids[PROCFS_MAX_TREE];
-    size_t n;
-    int rc = procfs_tree(root, pids, PROCFS_MAX_TREE, &n);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        struct fd_counts one;
-        int step = procfs_fd_counts(pids[i], &one);
-        if (step == 0)
-            procfs_fd_counts_add(out, &one);
-        rc = procfs_tree_step_result(root, pids[i], step);
-    }
-    return rc;
-}
-
 /* One growing array for the whole tree, so a scan of 10,000 sockets costs a handful of reallocs
  * rather than one allocation per fd. */
 struct procfs_inode_list {
@@ -423,27 +411,60 @@ static size_t procfs_sort_unique(uint64_t *items, size_t len)
     return kept;
 }
 
-int procfs_tree_socket_inodes(pid_t root, uint64_t **inodes, size_t *n)
+/* One readlink() pass over every fd of the tree serves both the counts and the socket
+ * inodes: the pass is the expensive part (~3 us per fd). */
+struct procfs_scan {
+    struct fd_counts *counts;
+    struct procfs_inode_list *inodes; /* NULL: counts only */
+};
+
+static void procfs_scan_fd(const char *target, void *ctx)
 {
-    *inodes = NULL;
-    *n = 0;
+    struct procfs_scan *scan = ctx;
+    procfs_count_fd(target, scan->counts);
+    if (scan->inodes)
+        procfs_collect_socket_inode(target, scan->inodes);
+}
+
+int procfs_tree_scan(pid_t root, struct fd_counts *counts, uint64_t **inodes, size_t *n)
+{
+    memset(counts, 0, sizeof(*counts));
+    if (inodes) {
+        *inodes = NULL;
+        *n = 0;
+    }
     pid_t pids[PROCFS_MAX_TREE];
     size_t count;
     int rc = procfs_tree(root, pids, PROCFS_MAX_TREE, &count);
     struct procfs_inode_list list = {0};
     for (size_t i = 0; rc == 0 && i < count; i++) {
-        int step = procfs_walk_fds(pids[i], procfs_collect_socket_inode, &list);
+        struct fd_counts one = {0};
+        struct procfs_scan scan = {.counts = &one, .inodes = inodes ? &list : NULL};
+        int step = procfs_walk_fds(pids[i], procfs_scan_fd, &scan);
+        if (step == 0)
+            procfs_fd_counts_add(counts, &one);
         rc = procfs_tree_step_result(root, pids[i], step);
     }
     if (rc == 0 && list.out_of_memory)
         rc = -ENOMEM;
-    if (rc < 0) {
+    if (rc < 0 || !inodes) {
         free(list.items);
         return rc;
     }
     *inodes = list.items;
     *n = procfs_sort_unique(list.items, list.len);
     return 0;
+}
+
+int procfs_tree_fd_counts(pid_t root, struct fd_counts *out)
+{
+    return procfs_tree_scan(root, out, NULL, NULL);
+}
+
+int procfs_tree_socket_inodes(pid_t root, uint64_t **inodes, size_t *n)
+{
+    struct fd_counts unused;
+    return procfs_tree_scan(root, &unused, inodes, n);
 }
 
 int procfs_tree_cpu_ns(pid_t root, uint64_t *ns)

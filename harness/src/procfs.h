@@ -15,23 +15,30 @@ struct fd_counts {
     unsigned total;
     unsigned sockets;
     unsigned pipes;
-    unsigned files;  /* regular files, directories, devices */
-    unsigned anon;   /* anon_inode: eventpoll, eventfd, timerfd, signalfd, ... */
+    unsigned files; /* regular files, directories, devices */
+    unsigned anon;  /* anon_inode: eventpoll, eventfd, timerfd, signalfd, ... */
     unsigned other;
 };
 
 /* root and its descendants (children of children...), root first. */
 int procfs_tree(pid_t root, pid_t *pids, size_t max, size_t *n);
 
-int procfs_fd_counts(pid_t pid, struct fd_counts *out);           /* one process */
-int procfs_tree_fd_counts(pid_t root, struct fd_counts *out);     /* summed over the tree */
+int procfs_fd_counts(pid_t pid, struct fd_counts *out);       /* one process */
+int procfs_tree_fd_counts(pid_t root, struct fd_counts *out); /* summed over the tree */
+
+/* Both of the above in one walk of the tree's fd tables (inodes may be NULL: counts only).
+ * *inodes is malloc'd, sorted, without repeats; the caller frees it. */
+int procfs_tree_scan(pid_t root, struct fd_counts *counts, uint64_t **inodes, size_t *n);
+
+/* A small file (such as one in /proc) into buf, NUL-terminated: its length, or -errno. */
+ssize_t procfs_read_file(const char *path, char *buf, size_t size);
 
 /* Socket inodes held by the tree (deduplicated: a socket shared by several processes
  * counts once). *inodes is malloc'd; the caller frees it. */
 int procfs_tree_socket_inodes(pid_t root, uint64_t **inodes, size_t *n);
 
-int procfs_tree_cpu_ns(pid_t root, uint64_t *ns);   /* utime+stime of the live tree */
-int procfs_tree_rss_kb(pid_t root, uint64_t *kb);   /* VmRSS summed */
+int procfs_tree_cpu_ns(pid_t root, uint64_t *ns); /* utime+stime of the live tree */
+int procfs_tree_rss_kb(pid_t root, uint64_t *kb); /* VmRSS summed */
 int procfs_rlimit_nofile(pid_t pid, uint64_t *soft, uint64_t *hard); /* /proc/PID/limits */
 
 /* 'R', 'S', 'D', 'Z', ... from /proc/PID/stat; -ESRCH if gone. */

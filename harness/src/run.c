@@ -154,21 +154,18 @@ static const char *errno_reason(int rc)
     }
 }
 
-static int sample_fds(pid_t pid, struct scenario_samples *s, struct fd_counts *out)
-{
-    int rc = procfs_tree_fd_counts(pid, out);
-    if (rc == 0 && out->total > s->fds_peak)
-        s->fds_peak = out->total;
-    return rc;
-}
-
-static int sample_sockets(pid_t pid, struct tcp_states *out)
+/* One walk of the target's fd tables: its fd counts (and the peak), and, when sockets is not
+ * NULL, the TCP states of its sockets (*sockets_rc: 0 or -errno). Returns 0 or -errno. */
+static int sample_target(pid_t pid, struct scenario_samples *s, struct fd_counts *fds,
+                         struct tcp_states *sockets, int *sockets_rc)
 {
     uint64_t *inodes = NULL;
     size_t n = 0;
-    int rc = procfs_tree_socket_inodes(pid, &inodes, &n);
-    if (rc == 0)
-        rc = sockdiag_tcp_states(inodes, n, out);
+    int rc = procfs_tree_scan(pid, fds, sockets ? &inodes : NULL, &n);
+    if (rc == 0 && fds->total > s->fds_peak)
+        s->fds_peak = fds->total;
+    if (sockets)
+        *sockets_rc = rc < 0 ? rc : sockdiag_tcp_states(inodes, n, sockets);
     free(inodes);
     return rc;
 }
@@ -323,7 +320,7 @@ static void run_faults(struct run_ctx *ctx, const struct scenario *sc, struct ta
         now = engine_now_ms();
         prober_tick(ctx, e, p, now);
         if (now >= next_fd) {
-            sample_fds(t->pid, s, &fc);
+            sample_target(t->pid, s, &fc, NULL, NULL);
             next_fd = now + FD_SAMPLE_MS;
         }
         if (now >= next_progress) {
@@ -406,21 +403,23 @@ static void run_settle(struct run_ctx *ctx, const struct scenario *sc, struct ta
             }
             cpu_done = true;
         }
-        if (now >= next_fd) {
-            int rc = sample_fds(t->pid, s, &s->fds_final);
+        bool sockets_due = now >= next_sock;
+        if (now >= next_fd || sockets_due) {
+            int sockets_rc = 0;
+            int rc = sample_target(t->pid, s, &s->fds_final, sockets_due ? &s->sockets_final : NULL,
+                                   &sockets_rc);
             if (rc < 0)
                 s->fds_unknown = errno_reason(rc);
             fds_ok = rc == 0 && s->fds_final.total <= s->fds_baseline.total;
             if (fds_ok && s->fds_settled_s < 0)
                 s->fds_settled_s = (double)(now - start) / 1000.0;
             next_fd = now + FD_SAMPLE_MS;
-        }
-        if (now >= next_sock) {
-            int rc = sample_sockets(t->pid, &s->sockets_final);
-            if (rc < 0)
-                s->sockets_unknown = errno_reason(rc);
-            sockets_ok = rc == 0 && s->sockets_final.count[TCP_CLOSE_WAIT] == 0;
-            next_sock = now + SOCKET_SAMPLE_MS;
+            if (sockets_due) {
+                if (sockets_rc < 0)
+                    s->sockets_unknown = errno_reason(sockets_rc);
+                sockets_ok = sockets_rc == 0 && s->sockets_final.count[TCP_CLOSE_WAIT] == 0;
+                next_sock = now + SOCKET_SAMPLE_MS;
+            }
         }
         if (now >= next_progress) {
             progress(ctx, sc->name, "settling", e, sc, s);
@@ -528,9 +527,11 @@ static int run_scenario(struct run_ctx *ctx, const struct scenario *sc, struct s
         prober_drain(ctx, e, &p);
         if (!*o->interrupted && target_alive(t)) {
             /* The verdict is on the state at the end, not on the last periodic sample. */
-            if (sample_fds(t->pid, &s, &s.fds_final) < 0 && !s.fds_unknown)
+            int sockets_rc = 0;
+            if (sample_target(t->pid, &s, &s.fds_final, &s.sockets_final, &sockets_rc) < 0 &&
+                !s.fds_unknown)
                 s.fds_unknown = "could not read the target's fds";
-            if (sample_sockets(t->pid, &s.sockets_final) < 0 && !s.sockets_unknown)
+            if (sockets_rc < 0 && !s.sockets_unknown)
                 s.sockets_unknown = "could not read the target's socket states";
         }
         if (*o->interrupted) {

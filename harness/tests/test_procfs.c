@@ -419,6 +419,20 @@ START_TEST(test_socket_inodes_deduplicated)
             found |= inodes[i] == expected[e];
         ck_assert_msg(found, "socket inode %llu missing", (unsigned long long)expected[e]);
     }
+
+    /* The single walk the harness samples with gives the same as the two separate calls. */
+    struct fd_counts counts, scanned;
+    uint64_t *both = NULL;
+    size_t nboth = 0;
+    ck_assert_int_eq(procfs_tree_fd_counts(kid.pid, &counts), 0);
+    ck_assert_int_eq(procfs_tree_scan(kid.pid, &scanned, &both, &nboth), 0);
+    ck_assert_mem_eq(&scanned, &counts, sizeof(counts));
+    ck_assert_uint_eq(nboth, n);
+    ck_assert_mem_eq(both, inodes, n * sizeof(*inodes));
+    ck_assert_int_eq(procfs_tree_scan(kid.pid, &scanned, NULL, NULL), 0);
+    ck_assert_mem_eq(&scanned, &counts, sizeof(counts));
+    ck_assert_uint_eq(scanned.sockets, 7);
+    free(both);
     free(inodes);
     kid_stop(&kid);
 }
