@@ -42,9 +42,11 @@
 #include <unistd.h>
 #include <dirent.h>
 
+#include "cf_time.h"
 #include "engine.h"
 #include "engine_internal.h"
 #include "scenario.h"
+#include "sort_util.h"
 
 #define READ_LO          1024
 #define READ_HI          65536
@@ -76,14 +78,6 @@ struct run_result {
 };
 
 /* ---- measurement plumbing ---------------------------------------------------------------- */
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static double self_cpu_s(void)
 {
@@ -143,12 +137,12 @@ static int proc_fd_count(long pid)
  * previous run are all closed, so runs never overlap in the server's work. */
 static void wait_server_quiet(long pid, int idle_fds)
 {
-    double deadline = now_s() + QUIET_TIMEOUT_MS / 1000.0;
+    double deadline = cf_now_seconds() + QUIET_TIMEOUT_MS / 1000.0;
     struct timespec step = {.tv_sec = 0, .tv_nsec = 10 * 1000 * 1000};
 
     if (pid <= 0 || idle_fds < 0)
         return;
-    while (proc_fd_count(pid) > idle_fds && now_s() < deadline)
+    while (proc_fd_count(pid) > idle_fds && cf_now_seconds() < deadline)
         nanosleep(&step, NULL);
 }
 
@@ -191,7 +185,7 @@ static int run_engine(const struct bench_options *o, const char *request, size_t
         fprintf(stderr, "fault_rate: engine_new: %s\n", err);
         return -1;
     }
-    res->wall_s = now_s();
+    res->wall_s = cf_now_seconds();
     res->cpu_s = self_cpu_s();
     deadline = res->wall_s + o->deadline_s;
     idx = engine_add_group(e, &g);
@@ -201,14 +195,14 @@ static int run_engine(const struct bench_options *o, const char *request, size_t
         return -1;
     }
     while (rc == 0 && !engine_groups_done(e)) {
-        if (now_s() >= deadline) {
+        if (cf_now_seconds() >= deadline) {
             res->timed_out = true;
             engine_cut_off(e);
             break;
         }
         rc = engine_run(e, engine_now_ms() + SLICE_MS);
     }
-    res->wall_s = now_s() - res->wall_s;
+    res->wall_s = cf_now_seconds() - res->wall_s;
     res->cpu_s = self_cpu_s() - res->cpu_s;
     engine_group_stats(e, (size_t)idx, &st);
     engine_free(e);
@@ -337,7 +331,7 @@ static int mini_fill_slots(struct mini_loop *m)
 static int mini_loop_run(struct mini_loop *m)
 {
     struct epoll_event events[256];
-    double deadline = now_s() + m->opt->deadline_s;
+    double deadline = cf_now_seconds() + m->opt->deadline_s;
     int rc = mini_fill_slots(m);
 
     while (rc == 0 && (m->active > 0 || m->next_client < m->count)) {
@@ -362,7 +356,7 @@ static int mini_loop_run(struct mini_loop *m)
         /* A connect() that failed at once left its slot free with no event to come. */
         if (rc == 0 && m->active < m->opt->concurrency && m->next_client < m->count)
             rc = mini_fill_slots(m);
-        if (now_s() >= deadline) {
+        if (cf_now_seconds() >= deadline) {
             m->res->timed_out = true;
             break;
         }
@@ -393,10 +387,10 @@ static int run_minimal(const struct bench_options *o, const char *request, size_
     }
     for (unsigned i = 0; i < o->concurrency; i++)
         m->slots[i].fd = -1;
-    res->wall_s = now_s();
+    res->wall_s = cf_now_seconds();
     res->cpu_s = self_cpu_s();
     rc = mini_loop_run(m);
-    res->wall_s = now_s() - res->wall_s;
+    res->wall_s = cf_now_seconds() - res->wall_s;
     res->cpu_s = self_cpu_s() - res->cpu_s;
     for (unsigned i = 0; i < o->concurrency; i++)
         if (m->slots[i].fd >= 0)
@@ -447,19 +441,12 @@ static double us_per_client(double cpu_s, const struct run_result *r)
     return r->completed ? cpu_s * 1e6 / (double)r->completed : 0;
 }
 
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
 static double median(const double *v, unsigned n)
 {
     double sorted[MAX_ROUNDS];
 
     memcpy(sorted, v, n * sizeof(*v));
-    qsort(sorted, n, sizeof(*sorted), compare_doubles);
+    qsort(sorted, n, sizeof(*sorted), cf_compare_double);
     return n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
 }
 

@@ -36,6 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cf_time.h"
+
 #define IDLE_WINDOW        256
 #define IDLE_RESPONSE_MAX  2048 /* a small response: head and body together */
 #define IDLE_EVENTS_BATCH  256
@@ -73,13 +75,6 @@ struct idle_ctx {
 };
 
 static const char idle_request[] = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
-
-static double idle_now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void idle_usage(FILE *out)
 {
@@ -356,10 +351,10 @@ static int idle_wait(struct idle_ctx *ctx, int timeout_ms)
 
 static void idle_set_up(struct idle_ctx *ctx)
 {
-    double deadline = idle_now_s() + ctx->opt.setup_timeout_s;
+    double deadline = cf_now_seconds() + ctx->opt.setup_timeout_s;
     idle_start_more(ctx);
     while (!ctx->stop && ctx->in_flight > 0) {
-        double left = deadline - idle_now_s();
+        double left = deadline - cf_now_seconds();
         if (left <= 0) {
             idle_note_error(ctx, "setup", ETIMEDOUT);
             break;

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cf_time.h"
 #include "procfs.h"
 
 /* procfs.c's fallback tree walk (scanning /proc/N/stat for parents), exposed for tests. */
@@ -158,13 +159,6 @@ static void kid_spin(void)
         if ((i & 0xffff) == 0 && process_cpu_ns() - start >= KID_SPIN_CPU_NS)
             break;
     }
-}
-
-static uint64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void kid_touch_memory(void)
@@ -495,10 +489,10 @@ START_TEST(test_state_sleeping_then_zombie)
     /* Having answered, the kid goes back to read() and falls asleep there; how soon is up to the
      * scheduler, so wait for it with a deadline. */
     kid_command(&kid, KID_OPEN);
-    uint64_t deadline = monotonic_ms() + KID_REPLY_TIMEOUT_MS;
+    uint64_t deadline = cf_now_ms() + KID_REPLY_TIMEOUT_MS;
     do {
         ck_assert_int_eq(procfs_state(kid.pid, &state), 0);
-    } while (state != 'S' && monotonic_ms() < deadline);
+    } while (state != 'S' && cf_now_ms() < deadline);
     ck_assert_int_eq(state, 'S');
 
     /* WNOWAIT waits for the exit but leaves the zombie in place. */

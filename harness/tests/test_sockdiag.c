@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cf_time.h"
 #include "sockdiag.h"
 #include "sockdiag_internal.h"
 
@@ -31,13 +32,6 @@
 
 static const enum sockdiag_source sources[] = {SOCKDIAG_SOURCE_AUTO, SOCKDIAG_SOURCE_NETLINK,
                                                SOCKDIAG_SOURCE_PROC};
-
-static uint64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static uint64_t inode_of(int fd)
 {
@@ -83,12 +77,12 @@ static int client_connect(int port)
 static void wait_listen_queue(enum sockdiag_source source, int port, unsigned want,
                               unsigned *backlog)
 {
-    uint64_t deadline = monotonic_ms() + DEADLINE_MS;
+    uint64_t deadline = cf_now_ms() + DEADLINE_MS;
     unsigned queued = 0;
     int rc;
     for (;;) {
         rc = sockdiag_listen_queue_from(source, port, &queued, backlog);
-        if ((rc == 0 && queued == want) || monotonic_ms() > deadline)
+        if ((rc == 0 && queued == want) || cf_now_ms() > deadline)
             break;
         poll(NULL, 0, 1);
     }
@@ -102,10 +96,10 @@ static void wait_listen_queue(enum sockdiag_source source, int port, unsigned wa
 static void wait_states(enum sockdiag_source source, const uint64_t *inodes, size_t n, int state,
                         unsigned want, unsigned matched, struct tcp_states *out)
 {
-    uint64_t deadline = monotonic_ms() + DEADLINE_MS;
+    uint64_t deadline = cf_now_ms() + DEADLINE_MS;
     for (;;) {
         ck_assert_int_eq(sockdiag_tcp_states_from(source, inodes, n, out), 0);
-        if ((out->count[state] == want && out->matched == matched) || monotonic_ms() > deadline)
+        if ((out->count[state] == want && out->matched == matched) || cf_now_ms() > deadline)
             break;
         poll(NULL, 0, 1);
     }

@@ -1,18 +1,13 @@
 /* event_loop: epoll + a timer heap. */
 #include "event_loop.h"
 
+#include "cf_time.h"
+
 #include <errno.h>
 #include <stddef.h>
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
-
-uint64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 int event_loop_init(struct event_loop *loop)
 {
@@ -24,7 +19,7 @@ int event_loop_init(struct event_loop *loop)
         close(loop->epfd);
         return rc;
     }
-    loop->now_ms = monotonic_ms();
+    loop->now_ms = cf_now_ms();
     return 0;
 }
 
@@ -91,7 +86,7 @@ int event_loop_turn(struct event_loop *loop, int max_wait_ms)
     int n = epoll_wait(loop->epfd, events, EVENT_LOOP_BATCH, event_loop_wait_ms(loop, max_wait_ms));
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
-    loop->now_ms = monotonic_ms();
+    loop->now_ms = cf_now_ms();
     for (int i = 0; i < n; i++) {
         struct event_source *src = events[i].data.ptr;
         src->on_event(src, events[i].events);

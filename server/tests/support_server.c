@@ -3,6 +3,8 @@
  */
 #include "support_server.h"
 
+#include "cf_time.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <dirent.h>
@@ -35,9 +37,7 @@
 
 long test_now_ms(void)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    return (long)cf_now_ms();
 }
 
 static int ms_left(long deadline_ms)

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "procfs.h"
-#include "report.h"
+#include "result.h"
 #include "sockdiag.h"
 
 struct check_limits {

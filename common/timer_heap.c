@@ -77,19 +77,30 @@ static void timer_heap_sift_down(struct timer_heap *heap, size_t index)
     timer_heap_place(heap, index, node);
 }
 
-/* Doubles the array. On failure the heap is untouched (realloc keeps the old
- * block). */
-static int timer_heap_grow(struct timer_heap *heap)
+/* Grows the array to exactly new_cap. On failure the heap is untouched (realloc keeps the
+ * old block). */
+static int timer_heap_resize(struct timer_heap *heap, size_t new_cap)
 {
-    if (heap->cap > SIZE_MAX / 2 / sizeof(*heap->nodes))
+    if (new_cap > SIZE_MAX / sizeof(*heap->nodes))
         return -ENOMEM; /* the byte count would overflow */
-    size_t new_cap = heap->cap ? heap->cap * 2 : TIMER_HEAP_INITIAL_CAP;
     struct timer_node **nodes = realloc(heap->nodes, new_cap * sizeof(*nodes));
     if (nodes == NULL)
         return -ENOMEM;
     heap->nodes = nodes;
     heap->cap = new_cap;
     return 0;
+}
+
+static int timer_heap_grow(struct timer_heap *heap)
+{
+    if (heap->cap > SIZE_MAX / 2)
+        return -ENOMEM;
+    return timer_heap_resize(heap, heap->cap ? heap->cap * 2 : TIMER_HEAP_INITIAL_CAP);
+}
+
+int timer_heap_reserve(struct timer_heap *heap, size_t n)
+{
+    return n <= heap->cap ? 0 : timer_heap_resize(heap, n);
 }
 
 int timer_heap_arm(struct timer_heap *heap, struct timer_node *node, uint64_t deadline_ms)

@@ -1,12 +1,13 @@
-/* report: the results of a run, and the three ways of writing them out
- * (human lines on a FILE, JUnit XML, JSON). Writers only format; they decide nothing. */
-#ifndef CONNFAULT_REPORT_H
-#define CONNFAULT_REPORT_H
+/* result: what a run found, as data: verdicts, checks with their numbers, the run's totals.
+ *
+ * The checks, the capture and the diagnosis fill it in; the writers in report.h only format
+ * it. Kept apart from the writers so that producing a result never depends on printing one. */
+#ifndef CONNFAULT_RESULT_H
+#define CONNFAULT_RESULT_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
 enum verdict { VERDICT_PASS, VERDICT_FAIL, VERDICT_SKIP };
 
@@ -72,17 +73,10 @@ void check_add_int(struct check_result *c, const char *key, int64_t v);
 void check_add_double(struct check_result *c, const char *key, double v);
 void check_add_str(struct check_result *c, const char *key, const char *v);
 
-const char *verdict_name(enum verdict v); /* "pass", "fail", "skip" */
+const char *verdict_name(enum verdict v);           /* "pass", "fail", "skip" */
+const char *check_status_name(enum check_status s); /* "ok", "failed", "not_checked" */
 
-/* Human output. One line per scenario as it finishes; totals and seed at the end.
- * color: use ANSI colors (caller decides: a terminal and NO_COLOR unset). */
-void report_print_scenario(FILE *out, const struct scenario_result *r, bool verbose, bool color);
-void report_print_totals(FILE *out, const struct run_report *rep, bool color);
-
-/* 0, or -errno with a message in err. Files are written to a temporary name and renamed. */
-int report_write_junit(const char *path, const struct run_report *rep, char *err, size_t errlen);
-int report_write_json(const char *path, const struct run_report *rep, char *err, size_t errlen);
-
+/* Frees what the scenarios own (diagnoses) and the scenario array. */
 void run_report_free(struct run_report *rep);
 
 #endif

@@ -4,6 +4,7 @@
  * parents while we read. The rule is simple: whatever vanishes mid-read is skipped, except
  * the root, whose disappearance is reported as -ESRCH. */
 #include "procfs.h"
+#include "sort_util.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -390,27 +391,6 @@ static void procfs_collect_socket_inode(const char *target, void *ctx)
     list->items[list->len++] = inode;
 }
 
-static int procfs_compare_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* Sorts and drops repeats: a socket inherited across fork() or dup()ed appears in several fd tables
- * but is one socket. */
-static size_t procfs_sort_unique(uint64_t *items, size_t len)
-{
-    if (len == 0)
-        return 0;
-    qsort(items, len, sizeof(*items), procfs_compare_u64);
-    size_t kept = 1;
-    for (size_t i = 1; i < len; i++) {
-        if (items[i] != items[kept - 1])
-            items[kept++] = items[i];
-    }
-    return kept;
-}
-
 /* One readlink() pass over every fd of the tree serves both the counts and the socket
  * inodes: the pass is the expensive part (~3 us per fd). */
 struct procfs_scan {
@@ -452,7 +432,8 @@ int procfs_tree_scan(pid_t root, struct fd_counts *counts, uint64_t **inodes, si
         return rc;
     }
     *inodes = list.items;
-    *n = procfs_sort_unique(list.items, list.len);
+    /* a socket inherited across fork() or dup()ed is in several fd tables but is one socket */
+    *n = cf_sort_unique_u64(list.items, list.len);
     return 0;
 }
 

@@ -1,5 +1,6 @@
 /* target: start, watch, and stop the server under test. */
 #include "target.h"
+#include "cf_time.h"
 
 #include "sockdiag.h"
 
@@ -16,13 +17,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 int target_pick_port(const struct in_addr *addr, int *port)
 {
@@ -186,7 +180,7 @@ static int target_try_connect(const struct sockaddr_in *addr, int wait_ms)
 
 int target_wait_listening(struct target *t, uint64_t timeout_ms)
 {
-    uint64_t deadline = now_ms() + timeout_ms;
+    uint64_t deadline = cf_now_ms() + timeout_ms;
     int port = ntohs(t->addr.sin_port);
     for (;;) {
         if (!target_alive(t))
@@ -201,7 +195,7 @@ int target_wait_listening(struct target *t, uint64_t timeout_ms)
             return 0;
         if (rc != -ENOENT && target_try_connect(&t->addr, 200) == 0)
             return 0;
-        if (now_ms() >= deadline)
+        if (cf_now_ms() >= deadline)
             return -ETIMEDOUT;
         /* Nothing listens yet: look again shortly. A bounded retry, not a wait on time. */
         struct pollfd none;
@@ -215,8 +209,8 @@ void target_stop(struct target *t, uint64_t grace_ms)
         return;
     if (!t->exited) {
         kill(-t->pid, SIGTERM);
-        uint64_t deadline = now_ms() + grace_ms;
-        while (target_alive(t) && now_ms() < deadline) {
+        uint64_t deadline = cf_now_ms() + grace_ms;
+        while (target_alive(t) && cf_now_ms() < deadline) {
             struct pollfd none;
             poll(&none, 0, 10);
         }

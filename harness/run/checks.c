@@ -1,5 +1,6 @@
 /* checks: the rules that decide each check, with the numbers behind them. */
 #include "checks.h"
+#include "sort_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,12 +24,6 @@ static void check_not_checked(struct check_result *c, const char *why)
     check_add_str(c, "not_checked", why);
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 static void check_accepting(const struct scenario_samples *s, const struct check_limits *lim,
                             struct scenario_result *res)
 {
@@ -41,7 +36,7 @@ static void check_accepting(const struct scenario_samples *s, const struct check
     double p50 = 0, max = 0;
     if (sorted && s->nlatencies) {
         memcpy(sorted, s->latencies_us, s->nlatencies * sizeof(*sorted));
-        qsort(sorted, s->nlatencies, sizeof(*sorted), cmp_u64);
+        qsort(sorted, s->nlatencies, sizeof(*sorted), cf_compare_u64);
         p50 = (double)sorted[(s->nlatencies - 1) / 2] / 1000.0;
         max = (double)sorted[s->nlatencies - 1] / 1000.0;
     }

@@ -6,6 +6,7 @@
  * counting logic exists once. */
 #include "sockdiag.h"
 #include "sockdiag_internal.h"
+#include "sort_util.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -208,19 +209,13 @@ struct sockdiag_state_count {
     struct tcp_states *out;
 };
 
-static int sockdiag_compare_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
 static void sockdiag_count_state(const struct sockdiag_sock *sock, void *ctx)
 {
     struct sockdiag_state_count *count = ctx;
     if (sock->inode == 0 || sock->state < 1 || sock->state >= TCP_STATE_MAX)
         return;
     const uint64_t *found = bsearch(&sock->inode, count->sorted_inodes, count->n, sizeof(uint64_t),
-                                    sockdiag_compare_u64);
+                                    cf_compare_u64);
     if (found == NULL || count->seen[found - count->sorted_inodes])
         return;
     count->seen[found - count->sorted_inodes] = true;
@@ -235,18 +230,6 @@ static void sockdiag_reset_state_count(void *ctx)
     struct sockdiag_state_count *count = ctx;
     memset(count->out, 0, sizeof(*count->out));
     memset(count->seen, 0, count->n * sizeof(*count->seen));
-}
-
-/* Sorts and drops repeats; returns the new length. */
-static size_t sockdiag_sort_unique(uint64_t *items, size_t len)
-{
-    qsort(items, len, sizeof(*items), sockdiag_compare_u64);
-    size_t kept = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (kept == 0 || items[i] != items[kept - 1])
-            items[kept++] = items[i];
-    }
-    return kept;
 }
 
 int sockdiag_tcp_states_from(enum sockdiag_source source, const uint64_t *inodes, size_t n,
@@ -265,7 +248,7 @@ int sockdiag_tcp_states_from(enum sockdiag_source source, const uint64_t *inodes
         return -ENOMEM;
     }
     memcpy(sorted, inodes, n * sizeof(*sorted));
-    n = sockdiag_sort_unique(sorted, n);
+    n = cf_sort_unique_u64(sorted, n);
 
     struct sockdiag_state_count count = {.sorted_inodes = sorted, .seen = seen, .n = n, .out = out};
     int rc = sockdiag_walk(source, SOCKDIAG_ALL_STATES, sockdiag_count_state,

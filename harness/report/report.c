@@ -8,6 +8,8 @@
  */
 #include "report.h"
 
+#include "json_writer.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -21,100 +23,6 @@
 #define COLOR_YELLOW "\033[33m"
 #define COLOR_BOLD   "\033[1m"
 #define COLOR_RESET  "\033[0m"
-
-/* ---- check fields ---- */
-
-static struct report_field *check_next_field(struct check_result *c, const char *key,
-                                             enum field_type type)
-{
-    if (c->nfields >= REPORT_MAX_FIELDS)
-        return NULL;
-    struct report_field *f = &c->fields[c->nfields++];
-    memset(f, 0, sizeof(*f));
-    snprintf(f->key, sizeof(f->key), "%s", key);
-    f->type = type;
-    return f;
-}
-
-void check_add_int(struct check_result *c, const char *key, int64_t v)
-{
-    struct report_field *f = check_next_field(c, key, FIELD_INT);
-    if (f != NULL)
-        f->i = v;
-}
-
-void check_add_double(struct check_result *c, const char *key, double v)
-{
-    struct report_field *f = check_next_field(c, key, FIELD_DOUBLE);
-    if (f != NULL)
-        f->d = v;
-}
-
-void check_add_str(struct check_result *c, const char *key, const char *v)
-{
-    struct report_field *f = check_next_field(c, key, FIELD_STR);
-    if (f != NULL)
-        snprintf(f->s, sizeof(f->s), "%s", v ? v : "");
-}
-
-const char *verdict_name(enum verdict v)
-{
-    switch (v) {
-    case VERDICT_PASS:
-        return "pass";
-    case VERDICT_FAIL:
-        return "fail";
-    case VERDICT_SKIP:
-        return "skip";
-    }
-    return "unknown";
-}
-
-static const char *check_status_name(enum check_status s)
-{
-    switch (s) {
-    case CHECK_OK:
-        return "ok";
-    case CHECK_FAILED:
-        return "failed";
-    case CHECK_NOT_CHECKED:
-        return "not_checked";
-    }
-    return "unknown";
-}
-
-/* ---- UTF-8 ---- */
-
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 if the bytes there are not one
- * (overlong forms, surrogates and code points past U+10FFFF are invalid too). */
-static size_t utf8_sequence(const unsigned char *s, size_t len, unsigned long *cp)
-{
-    unsigned char c = s[0];
-    size_t need;
-    unsigned long min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    } else if ((c & 0xe0) == 0xc0) {
-        need = 2, min = 0x80, *cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-        need = 3, min = 0x800, *cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-        need = 4, min = 0x10000, *cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (len < need)
-        return 0;
-    for (size_t i = 1; i < need; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        *cp = (*cp << 6) | (s[i] & 0x3f);
-    }
-    if (*cp < min || *cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff))
-        return 0;
-    return need;
-}
 
 /* ---- human output ---- */
 
@@ -263,18 +171,6 @@ void report_print_totals(FILE *out, const struct run_report *rep, bool color)
     fprintf(out, "\nseed %llu, %.1fs\n", (unsigned long long)rep->seed, rep->duration_s);
 }
 
-/* ---- numbers for files ---- */
-
-/* printf follows LC_NUMERIC: if the program ever calls setlocale(), "%f" could print "3,2",
- * which is neither JSON nor a JUnit time. Force the decimal point back. */
-static void format_double(char *buf, size_t len, const char *fmt, double v)
-{
-    snprintf(buf, len, fmt, v);
-    for (char *p = buf; *p; p++)
-        if (*p == ',')
-            *p = '.';
-}
-
 /* ---- JUnit XML ---- */
 
 /* XML 1.0 allows tab, newline, carriage return and nothing else below 0x20; invalid UTF-8
@@ -286,7 +182,7 @@ static void xml_put_escaped(FILE *out, const char *text, bool attribute)
     size_t len = strlen(text);
     for (size_t i = 0; i < len;) {
         unsigned long cp;
-        size_t n = utf8_sequence(s + i, len - i, &cp);
+        size_t n = cf_utf8_sequence(s + i, len - i, &cp);
         if (n == 0 || (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') || cp == 0xfffe ||
             cp == 0xffff) {
             fputs("\xEF\xBF\xBD", out);
@@ -314,7 +210,7 @@ static void xml_put_escaped(FILE *out, const char *text, bool attribute)
 static void xml_put_time_attr(FILE *out, double seconds)
 {
     char buf[64];
-    format_double(buf, sizeof(buf), "%.3f", isfinite(seconds) && seconds >= 0 ? seconds : 0);
+    cf_format_double(buf, sizeof(buf), "%.3f", isfinite(seconds) && seconds >= 0 ? seconds : 0);
     fprintf(out, " time=\"%s\"", buf);
 }
 
@@ -418,45 +314,6 @@ static void junit_write(FILE *out, const struct run_report *rep)
 }
 
 /* ---- JSON ---- */
-
-static void json_put_string(FILE *out, const char *text)
-{
-    const unsigned char *s = (const unsigned char *)text;
-    size_t len = strlen(text);
-    fputc('"', out);
-    for (size_t i = 0; i < len;) {
-        unsigned long cp;
-        size_t n = utf8_sequence(s + i, len - i, &cp);
-        if (n == 0) {
-            fputs("\\ufffd", out); /* JSON text must be Unicode: a stray byte has no meaning */
-            i++;
-            continue;
-        }
-        if (cp == '"' || cp == '\\')
-            fprintf(out, "\\%c", (char)cp);
-        else if (cp < 0x20 || cp == 0x7f)
-            fprintf(out, "\\u%04lx", cp);
-        else
-            fwrite(s + i, 1, n, out);
-        i += n;
-    }
-    fputc('"', out);
-}
-
-static void json_put_double(FILE *out, double v)
-{
-    char buf[64];
-    if (!isfinite(v)) {
-        fputs("null", out);
-        return;
-    }
-    /* the shortest of %.15g and %.17g that reads back as the same double: 3.2, not
-     * 3.2000000000000002 */
-    format_double(buf, sizeof(buf), "%.15g", v);
-    if (strtod(buf, NULL) != v)
-        format_double(buf, sizeof(buf), "%.17g", v);
-    fputs(buf, out);
-}
 
 static void json_put_field(FILE *out, const struct report_field *f)
 {
@@ -597,18 +454,4 @@ int report_write_junit(const char *path, const struct run_report *rep, char *err
 int report_write_json(const char *path, const struct run_report *rep, char *err, size_t errlen)
 {
     return report_write_file(path, json_write, rep, err, errlen);
-}
-
-void run_report_free(struct run_report *rep)
-{
-    if (rep == NULL)
-        return;
-    for (size_t i = 0; i < rep->nscenarios; i++) {
-        free(rep->scenarios[i].diagnosis);
-        free(rep->scenarios[i].diagnosis_summary);
-        free(rep->scenarios[i].diagnosis_json);
-    }
-    free(rep->scenarios);
-    rep->scenarios = NULL;
-    rep->nscenarios = 0;
 }

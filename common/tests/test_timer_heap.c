@@ -313,6 +313,27 @@ START_TEST(test_arm_failure_leaves_heap_unchanged)
 }
 END_TEST
 
+/* Reserved room means arming never reallocates: the array stays where it is. */
+START_TEST(test_reserve_then_arm_does_not_reallocate)
+{
+    struct timer_heap heap;
+    struct timer_node nodes[100];
+    ck_assert_int_eq(timer_heap_init(&heap), 0);
+    ck_assert_int_eq(timer_heap_reserve(&heap, 100), 0);
+    ck_assert_uint_ge(heap.cap, 100);
+    struct timer_node **array = heap.nodes;
+    for (size_t i = 0; i < 100; i++) {
+        timer_node_init(&nodes[i]);
+        ck_assert_int_eq(timer_heap_arm(&heap, &nodes[i], 1000 - i), 0);
+    }
+    ck_assert_ptr_eq(heap.nodes, array);
+    ck_assert_uint_eq(timer_heap_peek(&heap)->deadline_ms, 901);
+    ck_assert_int_eq(timer_heap_reserve(&heap, 10), 0); /* smaller: a no-op */
+    ck_assert_ptr_eq(heap.nodes, array);
+    timer_heap_free(&heap);
+}
+END_TEST
+
 START_TEST(test_free_disarms_remaining_nodes)
 {
     struct timer_heap heap;
@@ -338,6 +359,7 @@ static Suite *timer_heap_suite(void)
     tcase_add_test(tcase, test_randomized_mixed_operations_keep_invariant);
     tcase_add_test(tcase, test_growth_past_initial_capacity);
     tcase_add_test(tcase, test_arm_failure_leaves_heap_unchanged);
+    tcase_add_test(tcase, test_reserve_then_arm_does_not_reallocate);
     tcase_add_test(tcase, test_free_disarms_remaining_nodes);
     suite_add_tcase(suite, tcase);
     return suite;

@@ -1,5 +1,6 @@
 /* capture: see capture.h. */
 #include "capture.h"
+#include "cf_time.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "report.h"
+#include "result.h"
 
 #define CAPTURE_CLIENT_SNAP 262144 /* whole packets (loopback's MTU is 64 KiB) */
 /* Ethernet, IP and TCP headers with options at their longest, then some payload. */
@@ -30,14 +31,6 @@ struct capture {
     atomic_bool stopping;
     uint64_t packets;
 };
-
-static uint64_t capture_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* "tcp port P" for Ethernet framing (loopback's), except that the program's return value,
  * which the kernel uses as the snap length, keeps client->server packets whole and cuts
@@ -113,7 +106,7 @@ static void *capture_thread(void *arg)
         if (n < 0)
             break;
         if (atomic_load(&c->stopping)) {
-            uint64_t now = capture_now_ms();
+            uint64_t now = cf_now_ms();
             if (stop_at == 0)
                 stop_at = now;
             if ((n == 0 && now >= stop_at + 3 * CAPTURE_TIMEOUT_MS) ||

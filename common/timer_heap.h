@@ -31,7 +31,10 @@ static inline int timer_node_armed(const struct timer_node *node)
     return node->heap_index != TIMER_NOT_ARMED;
 }
 
-int timer_heap_init(struct timer_heap *heap);  /* 0, or -ENOMEM */
+int timer_heap_init(struct timer_heap *heap); /* 0, or -ENOMEM */
+/* Make room for n armed nodes in all, so that arming up to n never fails (or allocates) in
+ * the middle of an event. 0, or -ENOMEM. */
+int timer_heap_reserve(struct timer_heap *heap, size_t n);
 void timer_heap_free(struct timer_heap *heap); /* frees the array, not the nodes */
 /* Arm the node with this deadline, or move it if already armed. 0, or -ENOMEM. */
 int timer_heap_arm(struct timer_heap *heap, struct timer_node *node, uint64_t deadline_ms);

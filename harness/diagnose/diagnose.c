@@ -15,6 +15,7 @@
  *      debug info), the one-line summary, the text report and the JSON object.
  */
 #include "diagnose.h"
+#include "cf_time.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -351,16 +352,9 @@ struct diag_ctx {
     size_t nnotes;
 };
 
-static uint64_t diag_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static uint64_t diag_remaining_ms(const struct diag_ctx *ctx)
 {
-    uint64_t now = diag_now_ms();
+    uint64_t now = cf_now_ms();
     return now < ctx->deadline_ms ? ctx->deadline_ms - now : 0;
 }
 
@@ -900,14 +894,14 @@ static void diag_sample(struct diag_ctx *ctx)
             p->threads[j].cpu_known =
                 diag_thread_cpu_ns(p->pid, p->threads[j].tid, &p->threads[j].cpu_ns_start);
     }
-    uint64_t start = diag_now_ms(), end = start + window;
+    uint64_t start = cf_now_ms(), end = start + window;
     do {
         for (size_t i = 0; i < ctx->nprocs; i++)
             diag_sample_round(&ctx->procs[i]);
         struct timespec period = {0, DIAG_SAMPLE_PERIOD_MS * 1000000L};
         nanosleep(&period, NULL); /* the sampling period, not a wait for a result */
-    } while (diag_now_ms() < end);
-    uint64_t elapsed_ms = diag_now_ms() - start;
+    } while (cf_now_ms() < end);
+    uint64_t elapsed_ms = cf_now_ms() - start;
     ctx->sample_window_ms = (unsigned)elapsed_ms;
 
     for (size_t i = 0; i < ctx->nprocs; i++) {
@@ -987,7 +981,7 @@ static int tracer_wait(struct tracer *tr, uint64_t deadline, pid_t *tid, int *st
         }
         if (r < 0 && errno != EINTR)
             return -errno;
-        uint64_t now = diag_now_ms();
+        uint64_t now = cf_now_ms();
         if (now >= deadline)
             return -ETIMEDOUT;
         struct pollfd pfd = {.fd = tr->sigchld_fd, .events = POLLIN};
@@ -1082,9 +1076,9 @@ static void tracer_stop(struct tracer *tr, bool busy_only, uint64_t deadline)
 /* Counts the system calls of the busy threads for window_ms. */
 static unsigned tracer_count_syscalls(struct tracer *tr, unsigned window_ms, uint64_t deadline)
 {
-    uint64_t stop_by = diag_now_ms() + DIAG_STOP_WAIT_MS;
+    uint64_t stop_by = cf_now_ms() + DIAG_STOP_WAIT_MS;
     tracer_stop(tr, true, stop_by < deadline ? stop_by : deadline);
-    uint64_t start = diag_now_ms(), end = start + window_ms;
+    uint64_t start = cf_now_ms(), end = start + window_ms;
     if (end > deadline)
         end = deadline;
     tr->phase = TRACER_TRACING;
@@ -1102,7 +1096,7 @@ static unsigned tracer_count_syscalls(struct tracer *tr, unsigned window_ms, uin
     int status;
     while (any && tracer_wait(tr, end, &tid, &status) == 0)
         tracer_on_event(tr, tid, status);
-    return any ? (unsigned)(diag_now_ms() - start) : 0;
+    return any ? (unsigned)(cf_now_ms() - start) : 0;
 }
 
 /* ---- backtraces (libdwfl) ---- */
@@ -1288,7 +1282,7 @@ static void tracer_process(struct tracer *tr, struct diag_process *p, unsigned t
         unsigned traced = tracer_count_syscalls(tr, trace_window_ms, deadline);
         fprintf(tr->out, "W\t%d\t%u\n", (int)p->pid, traced);
     }
-    uint64_t stop_by = diag_now_ms() + DIAG_STOP_WAIT_MS;
+    uint64_t stop_by = cf_now_ms() + DIAG_STOP_WAIT_MS;
     tracer_stop(tr, false, stop_by < deadline ? stop_by : deadline);
     tracer_report_counts(tr);
     bool any_stopped = false;
@@ -1329,10 +1323,10 @@ static void tracer_main(struct diag_ctx *ctx, int out_fd, pid_t parent, uint64_t
     if (tr.out == NULL || tr.sigchld_fd < 0)
         _exit(1);
     setvbuf(tr.out, NULL, _IOLBF, 0); /* each finding reaches the parent even if we are killed */
-    for (size_t i = 0; i < ctx->nprocs && diag_now_ms() < deadline; i++) {
+    for (size_t i = 0; i < ctx->nprocs && cf_now_ms() < deadline; i++) {
         struct diag_process *p = &ctx->procs[i];
         unsigned window = DIAG_TRACE_WINDOW_MS;
-        uint64_t left = deadline > diag_now_ms() ? deadline - diag_now_ms() : 0;
+        uint64_t left = deadline > cf_now_ms() ? deadline - cf_now_ms() : 0;
         if (window > left / 3)
             window = (unsigned)(left / 3);
         tracer_process(&tr, p, ctx->opt->sample_syscalls ? window : 0, deadline);
@@ -1478,7 +1472,7 @@ static char *diag_collect(int fd, uint64_t deadline, bool *timed_out)
     char *buf = malloc(cap);
     *timed_out = false;
     while (buf != NULL) {
-        uint64_t now = diag_now_ms();
+        uint64_t now = cf_now_ms();
         if (now >= deadline) {
             *timed_out = true;
             break;
@@ -1514,18 +1508,18 @@ static bool diag_reap(pid_t child, bool kill_first)
 {
     if (kill_first)
         kill(child, SIGKILL);
-    uint64_t deadline = diag_now_ms() + DIAG_REAP_WAIT_MS;
+    uint64_t deadline = cf_now_ms() + DIAG_REAP_WAIT_MS;
     for (;;) {
         int status;
         pid_t r = waitpid(child, &status, WNOHANG);
         if (r == child || (r < 0 && errno == ECHILD))
             return true;
-        if (diag_now_ms() >= deadline) {
+        if (cf_now_ms() >= deadline) {
             if (kill_first)
                 return false;
             kill(child, SIGKILL);
             kill_first = true;
-            deadline = diag_now_ms() + DIAG_REAP_WAIT_MS;
+            deadline = cf_now_ms() + DIAG_REAP_WAIT_MS;
         }
         struct timespec tick = {0, 2 * 1000000L};
         nanosleep(&tick, NULL); /* polling a child's exit: waitpid has no timeout */
@@ -1537,12 +1531,12 @@ static void diag_run_helper(struct diag_ctx *ctx)
     uint64_t hard = ctx->deadline_ms > DIAG_RENDER_RESERVE_MS
                         ? ctx->deadline_ms - DIAG_RENDER_RESERVE_MS
                         : ctx->deadline_ms;
-    if (diag_now_ms() + 100 >= hard) {
+    if (cf_now_ms() + 100 >= hard) {
         diag_note(ctx, "no time left in the budget for backtraces");
         return;
     }
     /* The helper aims to finish a little before the hard deadline, where it is killed. */
-    uint64_t soft = hard - (hard - diag_now_ms()) / 8;
+    uint64_t soft = hard - (hard - cf_now_ms()) / 8;
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0) {
         diag_note(ctx, "no backtraces: pipe: %s", strerror(errno));
@@ -2332,7 +2326,7 @@ static void diag_ctx_free(struct diag_ctx *ctx)
 int diagnose_target(pid_t root, const struct diagnose_options *opt, struct diagnosis *out)
 {
     memset(out, 0, sizeof(*out));
-    struct diag_ctx ctx = {.opt = opt, .root = root, .start_ms = diag_now_ms()};
+    struct diag_ctx ctx = {.opt = opt, .root = root, .start_ms = cf_now_ms()};
     unsigned budget = opt->budget_ms ? opt->budget_ms : DIAGNOSE_DEFAULT_BUDGET_MS;
     ctx.deadline_ms = ctx.start_ms + budget;
 
@@ -2346,7 +2340,7 @@ int diagnose_target(pid_t root, const struct diagnose_options *opt, struct diagn
     diag_run_helper(&ctx);
     diag_analyse(&ctx);
 
-    uint64_t elapsed = diag_now_ms() - ctx.start_ms;
+    uint64_t elapsed = cf_now_ms() - ctx.start_ms;
     out->summary = diag_render(&ctx, elapsed, NULL, 0);
     out->text = diag_render(&ctx, elapsed, NULL, 1);
     out->json = out->summary ? diag_render(&ctx, elapsed, out->summary, 2) : NULL;
