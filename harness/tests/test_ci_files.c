@@ -205,6 +205,9 @@ static void check_command(struct ci_file *cf, const char *command, const char *c
     shell_split(command, &w);
     for (size_t i = 0; i < w.n; i++) {
         check_variable_reference(cf, w.word[i]);
+        /* .ci/ holds connfault's own CI: a user's job must not depend on it. */
+        ck_assert_msg(!strstr(w.word[i], ".ci/"), "%s runs %s: not a script for users", cf->path,
+                      w.word[i]);
         const char *name = ci_script_name(w.word[i]);
         if (!name)
             continue;
