@@ -2,7 +2,8 @@
  * YAML, run only scripts that exist in this repository with flags those scripts and
  * `connfault run` accept, and publish what ci/connfault-ci writes. Then ci/connfault-ci itself
  * runs against the reference server: a pass on the correct server, a failure on `alive` with
- * --bug sigpipe, an errored testcase when the server does not start.
+ * --bug sigpipe, an errored testcase when the server does not start. Every script of ci/ and
+ * .ci/ answers --help with its usage and refuses an unknown option with exit status 2.
  *
  * The YAML checker (tests/support, ts_yaml_*) reads the block-style subset CI files are
  * written in and rejects the rest rather than guessing; its own tests are here too. */
@@ -340,6 +341,91 @@ START_TEST(man_pages_document_every_flag_of_the_help)
                    CONNFAULT_SOURCE_DIR "/harness/connfault.1");
     check_man_page(TS_ARGV(CONNFAULT_SERVER_BIN, "--help"),
                    CONNFAULT_SOURCE_DIR "/server/connfault-server.1");
+}
+END_TEST
+
+/* ---- tests: every script's --help and usage errors -------------------------------------- */
+
+/* The scripts of ci/ (users') and .ci/ (the project's own). .ci/run is CI's entry point and
+ * takes no arguments: it runs README's two commands, nothing else. */
+static const struct {
+    const char *path;
+    bool passes_options_on; /* to `connfault run`, which judges them after a whole build */
+} scripts[] = {
+    {"ci/connfault-ci", false}, {"ci/setup", false},       {".ci/run-suite", true},
+    {".ci/test", false},        {".ci/fuzz-smoke", false}, {".ci/check-leftovers", false},
+};
+#define NSCRIPTS (sizeof(scripts) / sizeof(scripts[0]))
+
+static struct ts_proc run_script(const char *path, const char *arg)
+{
+    char full[512];
+    snprintf(full, sizeof(full), "%s/%s", CONNFAULT_SOURCE_DIR, path);
+    struct ts_proc p;
+    /* Bounded: a script that ignored the option would start building or installing. */
+    const struct ts_run_opts opts = {.timeout_ms = 10000};
+    ck_assert_int_eq(ts_run(&p, TS_ARGV(full, arg), &opts), 0);
+    ck_assert_msg(!p.timed_out, "%s %s: still running after 10 s", path, arg);
+    return p;
+}
+
+/* The help is a usage() text of its own, not lines cut out of the script's header by number
+ * (which broke silently whenever the header changed). */
+START_TEST(scripts_answer_help_and_refuse_unknown_options)
+{
+    const char *path = scripts[_i].path;
+    char full[512];
+    snprintf(full, sizeof(full), "%s/%s", CONNFAULT_SOURCE_DIR, path);
+    char *text = ts_slurp(full, NULL);
+    ck_assert_msg(text != NULL, "%s: %s", full, strerror(errno));
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+        ck_assert_msg(!strstr(line, "sed -n") ||
+                          (!strstr(line, "\"$0\"") && !strstr(line, "BASH_SOURCE")),
+                      "%s cuts text out of itself by line number: %s", path, line);
+    free(text);
+
+    char usage[128];
+    snprintf(usage, sizeof(usage), "Usage: %s ", path);
+    struct ts_proc p = run_script(path, "--help");
+    ck_assert_msg(p.status == 0, "%s --help: exit status %d:\n%s", path, p.status, p.err);
+    ck_assert_msg(strncmp(p.out, usage, strlen(usage)) == 0, "%s --help says:\n%s", path, p.out);
+    ts_proc_free(&p);
+    if (scripts[_i].passes_options_on)
+        return;
+    p = run_script(path, "--no-such-option");
+    ck_assert_msg(p.status == 2, "%s --no-such-option: exit status %d", path, p.status);
+    ck_assert_msg(strstr(p.err, "unknown option '--no-such-option'"), "%s said:\n%s", path, p.err);
+    ts_proc_free(&p);
+}
+END_TEST
+
+/* A new script gets a --help too: it must be in the table above. */
+static void check_every_script_listed(const char *dir)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", CONNFAULT_SOURCE_DIR, dir);
+    DIR *d = opendir(path);
+    ck_assert_msg(d != NULL, "%s: %s", path, strerror(errno));
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        char name[300], file[800];
+        snprintf(name, sizeof(name), "%s/%s", dir, e->d_name);
+        snprintf(file, sizeof(file), "%s/%s", CONNFAULT_SOURCE_DIR, name);
+        struct stat st;
+        if (stat(file, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & S_IXUSR) ||
+            strcmp(name, ".ci/run") == 0)
+            continue;
+        bool listed = false;
+        for (size_t i = 0; i < NSCRIPTS; i++)
+            listed |= strcmp(scripts[i].path, name) == 0;
+        ck_assert_msg(listed, "%s: add it to the scripts whose --help is tested", name);
+    }
+    closedir(d);
+}
+
+START_TEST(every_script_is_tested)
+{
+    check_every_script_listed("ci");
+    check_every_script_listed(".ci");
 }
 END_TEST
 
@@ -682,6 +768,8 @@ int main(void)
     tcase_add_test(files, github_workflow_is_valid_and_matches_the_cli);
     tcase_add_test(files, gitlab_job_is_valid_and_matches_the_cli);
     tcase_add_test(files, man_pages_document_every_flag_of_the_help);
+    tcase_add_loop_test(files, scripts_answer_help_and_refuse_unknown_options, 0, (int)NSCRIPTS);
+    tcase_add_test(files, every_script_is_tested);
     suite_add_tcase(s, files);
     TCase *runs = tcase_create("connfault-ci runs");
     tcase_set_timeout(runs, CI_RUN_TIMEOUT_MS / 1000 + 30);
