@@ -2,29 +2,23 @@
  * YAML, run only scripts that exist in this repository with flags those scripts and
  * `connfault run` accept, and publish what ci/connfault-ci writes. Then ci/connfault-ci itself
  * runs against the reference server: a pass on the correct server, a failure on `alive` with
- * --bug sigpipe, an errored testcase when the server does not start.
+ * --bug sigpipe, an errored testcase when the server does not start. Every script of ci/ and
+ * .ci/ answers --help with its usage and refuses an unknown option with exit status 2.
  *
- * The YAML checker below reads the block-style subset CI files are written in (mappings,
- * sequences, plain and quoted scalars, | and > block scalars, [a, b] lists, comments) and
- * rejects the rest (anchors, tags, flow mappings, tabs in indentation, bad indentation,
- * duplicate keys, ": " in a plain scalar) rather than guessing: a file it accepts means the
- * same thing to GitHub's and GitLab's parsers. Written here instead of linking libyaml so the
- * project needs no extra package for one test. */
+ * The YAML checker (tests/support, ts_yaml_*) reads the block-style subset CI files are
+ * written in and rejects the rest rather than guessing; its own tests are here too. */
 #include <check.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
+
+#include "support.h"
 
 #ifndef CONNFAULT_SOURCE_DIR
 #define CONNFAULT_SOURCE_DIR "."
@@ -42,540 +36,31 @@
 #define RESULTS_DIR       "connfault-results" /* --out of both CI files */
 #define CI_RUN_TIMEOUT_MS 180000
 
-/* ---- YAML subset ---------------------------------------------------------------------- */
-
-enum yaml_kind { YAML_SCALAR, YAML_MAP, YAML_SEQ };
-
-struct yaml_node {
-    enum yaml_kind kind;
-    int line;
-    char *scalar;              /* YAML_SCALAR; "" for an empty value */
-    size_t n;                  /* entries of a map, items of a sequence */
-    char **keys;               /* YAML_MAP */
-    struct yaml_node **values; /* map values or sequence items */
-};
-
-struct yaml_line {
-    int number; /* 1-based, for messages */
-    int indent; /* leading spaces */
-    char *text; /* after the indentation; may be moved on by a sequence item's "- " */
-};
-
-struct yaml_parser {
-    struct yaml_line *lines;
-    size_t nlines, pos;
-    char *buf; /* the file, split in place into lines */
-    char error[256];
-};
-
-static void yaml_free(struct yaml_node *node)
-{
-    if (!node)
-        return;
-    for (size_t i = 0; i < node->n; i++) {
-        if (node->keys)
-            free(node->keys[i]);
-        yaml_free(node->values[i]);
-    }
-    free(node->keys);
-    free(node->values);
-    free(node->scalar);
-    free(node);
-}
-
-static struct yaml_node *yaml_node_new(enum yaml_kind kind, int line)
-{
-    struct yaml_node *node = calloc(1, sizeof(*node));
-    ck_assert_ptr_nonnull(node);
-    node->kind = kind;
-    node->line = line;
-    return node;
-}
-
-static void yaml_append(struct yaml_node *parent, char *key, struct yaml_node *value)
-{
-    parent->values = realloc(parent->values, (parent->n + 1) * sizeof(*parent->values));
-    ck_assert_ptr_nonnull(parent->values);
-    if (parent->kind == YAML_MAP) {
-        parent->keys = realloc(parent->keys, (parent->n + 1) * sizeof(*parent->keys));
-        ck_assert_ptr_nonnull(parent->keys);
-        parent->keys[parent->n] = key;
-    }
-    parent->values[parent->n++] = value;
-}
-
-static struct yaml_node *yaml_scalar_new(const char *text, size_t len, int line)
-{
-    struct yaml_node *node = yaml_node_new(YAML_SCALAR, line);
-    node->scalar = strndup(text, len);
-    ck_assert_ptr_nonnull(node->scalar);
-    return node;
-}
-
-static bool yaml_fail(struct yaml_parser *p, int line, const char *what)
-{
-    if (p->error[0] == '\0')
-        snprintf(p->error, sizeof(p->error), "line %d: %s", line, what);
-    return false;
-}
-
-static bool yaml_is_comment_or_blank(const char *text)
-{
-    return text[0] == '\0' || text[0] == '#';
-}
-
-/* The next line that carries structure (not blank, not only a comment), or NULL. */
-static struct yaml_line *yaml_peek(struct yaml_parser *p)
-{
-    while (p->pos < p->nlines && yaml_is_comment_or_blank(p->lines[p->pos].text))
-        p->pos++;
-    return p->pos < p->nlines ? &p->lines[p->pos] : NULL;
-}
-
-static bool yaml_is_seq_item(const char *text)
-{
-    return text[0] == '-' && (text[1] == '\0' || text[1] == ' ');
-}
-
-/* After a scalar, only blanks and a comment may follow. */
-static bool yaml_rest_is_empty(const char *rest)
-{
-    while (*rest == ' ')
-        rest++;
-    return *rest == '\0' || *rest == '#';
-}
-
-/* A quoted scalar at text[0]; *end gets the first byte after the closing quote. */
-static char *yaml_unquote(const char *text, const char **end)
-{
-    char quote = text[0];
-    char *out = malloc(strlen(text) + 1);
-    ck_assert_ptr_nonnull(out);
-    size_t n = 0;
-    for (const char *s = text + 1; *s; s++) {
-        if (*s == quote && quote == '\'' && s[1] == '\'') {
-            out[n++] = '\'';
-            s++;
-        } else if (*s == quote) {
-            out[n] = '\0';
-            *end = s + 1;
-            return out;
-        } else if (*s == '\\' && quote == '"' && s[1]) {
-            s++;
-            out[n++] = *s == 'n' ? '\n' : *s == 't' ? '\t' : *s;
-        } else {
-            out[n++] = *s;
-        }
-    }
-    free(out);
-    return NULL;
-}
-
-/* A plain scalar ends at " #"; it may not hold ": " (YAML would read a mapping there). */
-static struct yaml_node *yaml_plain(struct yaml_parser *p, const char *text, int line)
-{
-    if ((text[0] && strchr("&*!{}%@`|>?,]", text[0])) || yaml_is_seq_item(text)) {
-        yaml_fail(p, line, "unsupported or reserved start of a scalar (quote it)");
-        return NULL;
-    }
-    size_t len = 0;
-    while (text[len] && !(text[len] == '#' && len > 0 && text[len - 1] == ' '))
-        len++;
-    while (len > 0 && text[len - 1] == ' ')
-        len--;
-    for (size_t i = 0; i < len; i++)
-        if (text[i] == ':' && (i + 1 == len || text[i + 1] == ' ')) {
-            yaml_fail(p, line, "\": \" inside a plain scalar (quote the value)");
-            return NULL;
-        }
-    return yaml_scalar_new(text, len, line);
-}
-
-/* [a, "b", c]: one level, scalars only. */
-static struct yaml_node *yaml_flow_seq(struct yaml_parser *p, const char *text, int line)
-{
-    struct yaml_node *seq = yaml_node_new(YAML_SEQ, line);
-    const char *s = text + 1;
-    for (;;) {
-        while (*s == ' ')
-            s++;
-        if (*s == ']' && seq->n == 0)
-            break;
-        const char *item_end;
-        char *item;
-        if (*s == '"' || *s == '\'') {
-            item = yaml_unquote(s, &item_end);
-        } else {
-            item_end = s + strcspn(s, ",]");
-            const char *e = item_end;
-            while (e > s && e[-1] == ' ')
-                e--;
-            item = strndup(s, (size_t)(e - s));
-            if (item && (item[0] == '\0' || strchr("[{&*!", item[0]))) {
-                free(item);
-                item = NULL;
-            }
-        }
-        if (!item) {
-            yaml_fail(p, line, "bad item in a [ ] list");
-            yaml_free(seq);
-            return NULL;
-        }
-        struct yaml_node *node = yaml_node_new(YAML_SCALAR, line);
-        node->scalar = item;
-        yaml_append(seq, NULL, node);
-        s = item_end;
-        while (*s == ' ')
-            s++;
-        if (*s == ',') {
-            s++;
-            continue;
-        }
-        if (*s == ']')
-            break;
-        yaml_fail(p, line, "unterminated [ ] list");
-        yaml_free(seq);
-        return NULL;
-    }
-    if (!yaml_rest_is_empty(s + 1)) {
-        yaml_fail(p, line, "text after a [ ] list");
-        yaml_free(seq);
-        return NULL;
-    }
-    return seq;
-}
-
-/* A value written on the same line as its key or dash. */
-static struct yaml_node *yaml_inline_value(struct yaml_parser *p, const char *text, int line)
-{
-    if (text[0] == '"' || text[0] == '\'') {
-        const char *end;
-        char *value = yaml_unquote(text, &end);
-        if (!value) {
-            yaml_fail(p, line, "unterminated quoted scalar");
-            return NULL;
-        }
-        if (!yaml_rest_is_empty(end)) {
-            free(value);
-            yaml_fail(p, line, "text after a quoted scalar");
-            return NULL;
-        }
-        struct yaml_node *node = yaml_node_new(YAML_SCALAR, line);
-        node->scalar = value;
-        return node;
-    }
-    if (text[0] == '[')
-        return yaml_flow_seq(p, text, line);
-    return yaml_plain(p, text, line);
-}
-
-/* | or > after a key: the following lines indented deeper than the key are its text. */
-static struct yaml_node *yaml_block_scalar(struct yaml_parser *p, const char *indicator,
-                                           int key_indent, int line)
-{
-    bool folded = indicator[0] == '>';
-    char chomp = indicator[1] == '-' || indicator[1] == '+' ? indicator[1] : 'c';
-    if (!yaml_rest_is_empty(indicator + (chomp == 'c' ? 1 : 2))) {
-        yaml_fail(p, line, "bad block scalar indicator (use |, |-, |+, >, >- or >+)");
-        return NULL;
-    }
-    size_t cap = 64, len = 0;
-    char *text = malloc(cap);
-    ck_assert_ptr_nonnull(text);
-    int block_indent = -1;
-    bool previous_blank = true;
-    for (; p->pos < p->nlines; p->pos++) {
-        struct yaml_line *l = &p->lines[p->pos];
-        bool blank = l->text[0] == '\0';
-        if (!blank && l->indent <= key_indent)
-            break;
-        if (!blank && block_indent < 0)
-            block_indent = l->indent;
-        if (!blank && l->indent < block_indent) {
-            free(text);
-            yaml_fail(p, l->number, "block scalar line indented less than its first line");
-            return NULL;
-        }
-        size_t extra = blank ? 0 : (size_t)(l->indent - block_indent);
-        size_t need = len + extra + strlen(l->text) + 2;
-        if (need > cap) {
-            cap = need * 2;
-            text = realloc(text, cap);
-            ck_assert_ptr_nonnull(text);
-        }
-        /* Folding joins neighbouring lines with a blank, and a run of N blank lines becomes N
-         * newlines (the first one replaces the break after the text); | keeps every newline. */
-        bool was_blank = previous_blank;
-        previous_blank = blank;
-        if (folded && !blank && !was_blank && len > 0)
-            text[len - 1] = ' ';
-        if (folded && blank && !was_blank)
-            continue;
-        memset(text + len, ' ', extra);
-        len += extra;
-        len += (size_t)sprintf(text + len, "%s\n", l->text);
-    }
-    if (chomp != '+')
-        while (len > 0 && text[len - 1] == '\n')
-            len--;
-    if (chomp == 'c' && len > 0)
-        text[len++] = '\n';
-    text[len] = '\0';
-    struct yaml_node *node = yaml_node_new(YAML_SCALAR, line);
-    node->scalar = text;
-    return node;
-}
-
-static struct yaml_node *yaml_block(struct yaml_parser *p, int indent);
-
-/* The value of "key:" with nothing after it: a deeper block, a sequence at the key's own
- * indentation (allowed by YAML), or empty. */
-static struct yaml_node *yaml_nested_value(struct yaml_parser *p, int key_indent, int line)
-{
-    struct yaml_line *next = yaml_peek(p);
-    if (next && next->indent > key_indent)
-        return yaml_block(p, next->indent);
-    if (next && next->indent == key_indent && yaml_is_seq_item(next->text))
-        return yaml_block(p, key_indent);
-    return yaml_scalar_new("", 0, line);
-}
-
-/* key: value, where key is plain. Returns the offset of the value, or -1. */
-static int yaml_split_key(const char *text)
-{
-    if (!isalnum((unsigned char)text[0]) && text[0] != '_' && text[0] != '.')
-        return -1;
-    for (int i = 0; text[i]; i++) {
-        if (text[i] == ':' && (text[i + 1] == '\0' || text[i + 1] == ' '))
-            return i;
-        if (text[i] == '#' && i > 0 && text[i - 1] == ' ')
-            return -1;
-    }
-    return -1;
-}
-
-static struct yaml_node *yaml_map(struct yaml_parser *p, int indent)
-{
-    struct yaml_node *map = yaml_node_new(YAML_MAP, p->lines[p->pos].number);
-    struct yaml_line *l;
-    while ((l = yaml_peek(p)) && l->indent >= indent) {
-        if (l->indent > indent || yaml_is_seq_item(l->text)) {
-            yaml_fail(p, l->number, "unexpected indentation or '-' inside a mapping");
-            goto fail;
-        }
-        int colon = yaml_split_key(l->text);
-        if (colon < 0) {
-            yaml_fail(p, l->number, "expected \"key: value\"");
-            goto fail;
-        }
-        int key_len = colon;
-        while (key_len > 0 && l->text[key_len - 1] == ' ')
-            key_len--;
-        char *key = strndup(l->text, (size_t)key_len);
-        ck_assert_ptr_nonnull(key);
-        for (size_t i = 0; i < map->n; i++)
-            if (strcmp(map->keys[i], key) == 0) {
-                free(key);
-                yaml_fail(p, l->number, "duplicate key");
-                goto fail;
-            }
-        const char *value = l->text + colon + 1;
-        while (*value == ' ')
-            value++;
-        int line = l->number;
-        p->pos++;
-        struct yaml_node *child;
-        if (yaml_is_comment_or_blank(value))
-            child = yaml_nested_value(p, indent, line);
-        else if (value[0] == '|' || value[0] == '>')
-            child = yaml_block_scalar(p, value, indent, line);
-        else
-            child = yaml_inline_value(p, value, line);
-        if (!child) {
-            free(key);
-            goto fail;
-        }
-        yaml_append(map, key, child);
-    }
-    return map;
-fail:
-    yaml_free(map);
-    return NULL;
-}
-
-static struct yaml_node *yaml_seq(struct yaml_parser *p, int indent)
-{
-    struct yaml_node *seq = yaml_node_new(YAML_SEQ, p->lines[p->pos].number);
-    struct yaml_line *l;
-    while ((l = yaml_peek(p)) && l->indent >= indent && yaml_is_seq_item(l->text)) {
-        if (l->indent > indent) {
-            yaml_fail(p, l->number, "unexpected indentation in a sequence");
-            goto fail;
-        }
-        int offset = 1;
-        while (l->text[offset] == ' ')
-            offset++;
-        const char *rest = l->text + offset;
-        struct yaml_node *item;
-        if (yaml_is_comment_or_blank(rest)) {
-            int line = l->number;
-            p->pos++;
-            item = yaml_nested_value(p, indent, line);
-        } else if (yaml_split_key(rest) >= 0 || yaml_is_seq_item(rest)) {
-            /* "- key: value" opens a mapping whose keys line up with "key". */
-            l->indent += offset;
-            l->text += offset;
-            item = yaml_block(p, l->indent);
-        } else {
-            item = yaml_inline_value(p, rest, l->number);
-            p->pos++;
-        }
-        if (!item)
-            goto fail;
-        yaml_append(seq, NULL, item);
-    }
-    if (l && l->indent > indent) {
-        yaml_fail(p, l->number, "unexpected indentation after a sequence");
-        goto fail;
-    }
-    return seq;
-fail:
-    yaml_free(seq);
-    return NULL;
-}
-
-static struct yaml_node *yaml_block(struct yaml_parser *p, int indent)
-{
-    struct yaml_line *l = yaml_peek(p);
-    return yaml_is_seq_item(l->text) ? yaml_seq(p, indent) : yaml_map(p, indent);
-}
-
-/* Parses text (modified in place, kept by the caller) into a tree; NULL with error set. */
-static struct yaml_node *yaml_parse(char *text, char *error, size_t error_len)
-{
-    struct yaml_parser p = {0};
-    size_t cap = 0;
-    int number = 0;
-    for (char *s = text; s && *s;) {
-        char *nl = strchr(s, '\n');
-        if (nl)
-            *nl = '\0';
-        number++;
-        if (nl > s && nl[-1] == '\r')
-            nl[-1] = '\0';
-        if (p.nlines == cap) {
-            cap = cap ? cap * 2 : 64;
-            p.lines = realloc(p.lines, cap * sizeof(*p.lines));
-            ck_assert_ptr_nonnull(p.lines);
-        }
-        int indent = 0;
-        while (s[indent] == ' ')
-            indent++;
-        if (s[indent] == '\t')
-            yaml_fail(&p, number, "tab in indentation");
-        /* A line of blanks counts as empty (it may sit inside a block scalar). */
-        char *body = s + indent;
-        if (body[strspn(body, " \t")] == '\0')
-            body += strlen(body);
-        p.lines[p.nlines++] = (struct yaml_line){number, indent, body};
-        s = nl ? nl + 1 : NULL;
-    }
-    struct yaml_node *root = NULL;
-    struct yaml_line *first = p.error[0] ? NULL : yaml_peek(&p);
-    if (first && strncmp(first->text, "---", 3) == 0)
-        yaml_fail(&p, first->number, "documents markers are not supported");
-    else if (first && first->indent != 0)
-        yaml_fail(&p, first->number, "the document must start at column 1");
-    else if (first)
-        root = yaml_block(&p, 0);
-    else if (!p.error[0])
-        yaml_fail(&p, number, "empty document");
-    struct yaml_line *trailing = root ? yaml_peek(&p) : NULL;
-    if (trailing) {
-        yaml_fail(&p, trailing->number, "unexpected indentation");
-        yaml_free(root);
-        root = NULL;
-    }
-    snprintf(error, error_len, "%s", p.error);
-    free(p.lines);
-    if (p.error[0] && root) {
-        yaml_free(root);
-        root = NULL;
-    }
-    return root;
-}
-
-static const struct yaml_node *yaml_get(const struct yaml_node *map, const char *key)
-{
-    if (!map || map->kind != YAML_MAP)
-        return NULL;
-    for (size_t i = 0; i < map->n; i++)
-        if (strcmp(map->keys[i], key) == 0)
-            return map->values[i];
-    return NULL;
-}
-
-static const char *yaml_get_scalar(const struct yaml_node *map, const char *key)
-{
-    const struct yaml_node *node = yaml_get(map, key);
-    return node && node->kind == YAML_SCALAR ? node->scalar : NULL;
-}
-
 /* ---- helpers ------------------------------------------------------------------------ */
 
-static char *read_whole_file(const char *path)
+static struct ts_yaml *parse_file_or_fail(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    ck_assert_ptr_nonnull(buf);
-    size_t n;
-    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (cap - len - 1 == 0) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            ck_assert_ptr_nonnull(buf);
-        }
-    }
-    fclose(f);
-    buf[len] = '\0';
-    return buf;
-}
-
-static struct yaml_node *parse_file_or_fail(const char *path, char **text)
-{
-    *text = read_whole_file(path);
-    ck_assert_msg(*text != NULL, "%s: %s", path, strerror(errno));
+    char *text = ts_slurp(path, NULL);
+    ck_assert_msg(text != NULL, "%s: %s", path, strerror(errno));
     char error[256];
-    struct yaml_node *root = yaml_parse(*text, error, sizeof(error));
+    struct ts_yaml *root = ts_yaml_parse(text, error, sizeof(error));
+    free(text);
     ck_assert_msg(root != NULL, "%s: %s", path, error);
-    ck_assert_int_eq(root->kind, YAML_MAP);
+    ck_assert_int_eq(root->kind, TS_YAML_MAP);
     return root;
 }
 
-/* Output of a command (stdout and stderr), read whole. */
-static char *command_output(const char *command)
+/* Output of a command (stdout and stderr), read whole; it must succeed. */
+static char *command_output(const char *const *argv)
 {
-    FILE *f = popen(command, "r");
-    ck_assert_ptr_nonnull(f);
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    ck_assert_ptr_nonnull(buf);
-    size_t n;
-    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (cap - len - 1 == 0) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            ck_assert_ptr_nonnull(buf);
-        }
-    }
-    buf[len] = '\0';
-    ck_assert_int_eq(pclose(f), 0);
-    return buf;
+    struct ts_proc p;
+    const struct ts_run_opts opts = {.merge_stderr = true};
+    ck_assert_int_eq(ts_run(&p, argv, &opts), 0);
+    ck_assert_msg(p.status == 0, "%s: exit status %d:\n%s", argv[0], p.status, p.out);
+    char *out = p.out;
+    p.out = NULL;
+    ts_proc_free(&p);
+    return out;
 }
 
 /* Does a --help text document this flag (as a whole word)? */
@@ -649,7 +134,7 @@ static void shell_words_free(struct shell_words *w)
 
 struct ci_file {
     const char *path;
-    const struct yaml_node *variables; /* env (GitHub) or variables (GitLab) */
+    const struct ts_yaml *variables; /* env (GitHub) or variables (GitLab) */
     bool ran_setup, ran_connfault_ci;
     char out_dir[256]; /* --out of the connfault-ci call */
 };
@@ -666,7 +151,7 @@ static void check_variable_reference(struct ci_file *cf, const char *word)
         snprintf(var, sizeof(var), "%.*s", (int)len, name);
         bool from_ci = strcmp(var, "PATH") == 0 || strcmp(var, "RUNNER_TEMP") == 0 ||
                        strncmp(var, "GITHUB_", 7) == 0 || strncmp(var, "CI_", 3) == 0;
-        ck_assert_msg(from_ci || yaml_get(cf->variables, var),
+        ck_assert_msg(from_ci || ts_yaml_get(cf->variables, var),
                       "%s: $%s is used but not defined in the file", cf->path, var);
     }
 }
@@ -698,7 +183,7 @@ static void check_connfault_ci_call(struct ci_file *cf, const struct shell_words
                 snprintf(cf->out_dir, sizeof(cf->out_dir), "%s", w->word[i + 1]);
         } else if (run_args && strcmp(word, "$CONNFAULT_ARGS") == 0 && !w->quoted[i]) {
             /* Split by the shell: each word of the variable's value is a flag or its value. */
-            const char *value = yaml_get_scalar(cf->variables, "CONNFAULT_ARGS");
+            const char *value = ts_yaml_get_scalar(cf->variables, "CONNFAULT_ARGS");
             ck_assert_ptr_nonnull(value);
             struct shell_words args;
             shell_split(value, &args);
@@ -721,6 +206,9 @@ static void check_command(struct ci_file *cf, const char *command, const char *c
     shell_split(command, &w);
     for (size_t i = 0; i < w.n; i++) {
         check_variable_reference(cf, w.word[i]);
+        /* .ci/ holds connfault's own CI: a user's job must not depend on it. */
+        ck_assert_msg(!strstr(w.word[i], ".ci/"), "%s runs %s: not a script for users", cf->path,
+                      w.word[i]);
         const char *name = ci_script_name(w.word[i]);
         if (!name)
             continue;
@@ -743,8 +231,8 @@ static void check_commands(struct ci_file *cf, const char *text)
 {
     static char *ci_help, *run_help;
     if (!ci_help) {
-        ci_help = command_output("'" CI_SCRIPT "' --help 2>&1");
-        run_help = command_output("'" CONNFAULT_BIN "' run --help 2>&1");
+        ci_help = command_output(TS_ARGV(CI_SCRIPT, "--help"));
+        run_help = command_output(TS_ARGV(CONNFAULT_BIN, "run", "--help"));
     }
     char *copy = strdup(text);
     ck_assert_ptr_nonnull(copy);
@@ -759,13 +247,14 @@ static void check_commands(struct ci_file *cf, const char *text)
 /* What both files share: the variables a user sets, and a call of ci/setup and connfault-ci. */
 static void check_variables(const struct ci_file *cf)
 {
-    ck_assert_msg(cf->variables && cf->variables->kind == YAML_MAP, "%s: no variables", cf->path);
+    ck_assert_msg(cf->variables && cf->variables->kind == TS_YAML_MAP, "%s: no variables",
+                  cf->path);
     static const char *const names[] = {"CONNFAULT_REPO", "CONNFAULT_REF", "SERVER_CMD",
                                         "SCENARIOS", "CONNFAULT_ARGS"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        ck_assert_msg(yaml_get_scalar(cf->variables, names[i]), "%s: no variable %s", cf->path,
+        ck_assert_msg(ts_yaml_get_scalar(cf->variables, names[i]), "%s: no variable %s", cf->path,
                       names[i]);
-    ck_assert_msg(strstr(yaml_get_scalar(cf->variables, "SERVER_CMD"), "{port}"),
+    ck_assert_msg(strstr(ts_yaml_get_scalar(cf->variables, "SERVER_CMD"), "{port}"),
                   "%s: SERVER_CMD has no {port}", cf->path);
 }
 
@@ -833,14 +322,14 @@ static void flag_must_be_in_other(const char *flag, void *ctx)
                   "%s is not in %s", flag, fc->what);
 }
 
-static void check_man_page(const char *help_command, const char *man_path)
+static void check_man_page(const char *const *help_command, const char *man_path)
 {
     char *help = command_output(help_command);
-    char *man = read_whole_file(man_path);
+    char *man = ts_slurp(man_path, NULL);
     ck_assert_msg(man != NULL, "%s: %s", man_path, strerror(errno));
     struct flag_check in_man = {man, man_path, true};
     for_each_flag(help, false, true, flag_must_be_in_other, &in_man);
-    struct flag_check in_help = {help, help_command, false};
+    struct flag_check in_help = {help, help_command[0], false};
     for_each_flag(man, true, false, flag_must_be_in_other, &in_help);
     free(help);
     free(man);
@@ -848,24 +337,99 @@ static void check_man_page(const char *help_command, const char *man_path)
 
 START_TEST(man_pages_document_every_flag_of_the_help)
 {
-    check_man_page("'" CONNFAULT_BIN "' run --help 2>&1",
+    check_man_page(TS_ARGV(CONNFAULT_BIN, "run", "--help"),
                    CONNFAULT_SOURCE_DIR "/harness/connfault.1");
-    check_man_page("'" CONNFAULT_SERVER_BIN "' --help 2>&1",
+    check_man_page(TS_ARGV(CONNFAULT_SERVER_BIN, "--help"),
                    CONNFAULT_SOURCE_DIR "/server/connfault-server.1");
 }
 END_TEST
 
-/* ---- tests: the YAML checker itself --------------------------------------------------- */
+/* ---- tests: every script's --help and usage errors -------------------------------------- */
 
-static struct yaml_node *parse_string(const char *yaml, char *error, size_t len)
+/* The scripts of ci/ (users') and .ci/ (the project's own). .ci/run is CI's entry point and
+ * takes no arguments: it runs README's two commands, nothing else. */
+static const struct {
+    const char *path;
+    bool passes_options_on; /* to `connfault run`, which judges them after a whole build */
+} scripts[] = {
+    {"ci/connfault-ci", false}, {"ci/setup", false},       {".ci/run-suite", true},
+    {".ci/test", false},        {".ci/fuzz-smoke", false}, {".ci/check-leftovers", false},
+};
+#define NSCRIPTS (sizeof(scripts) / sizeof(scripts[0]))
+
+static struct ts_proc run_script(const char *path, const char *arg)
 {
-    char *copy = strdup(yaml);
-    ck_assert_ptr_nonnull(copy);
-    struct yaml_node *root = yaml_parse(copy, error, len);
-    /* The tree owns copies of every string: the text can go. */
-    free(copy);
-    return root;
+    char full[512];
+    snprintf(full, sizeof(full), "%s/%s", CONNFAULT_SOURCE_DIR, path);
+    struct ts_proc p;
+    /* Bounded: a script that ignored the option would start building or installing. */
+    const struct ts_run_opts opts = {.timeout_ms = 10000};
+    ck_assert_int_eq(ts_run(&p, TS_ARGV(full, arg), &opts), 0);
+    ck_assert_msg(!p.timed_out, "%s %s: still running after 10 s", path, arg);
+    return p;
 }
+
+/* The help is a usage() text of its own, not lines cut out of the script's header by number
+ * (which broke silently whenever the header changed). */
+START_TEST(scripts_answer_help_and_refuse_unknown_options)
+{
+    const char *path = scripts[_i].path;
+    char full[512];
+    snprintf(full, sizeof(full), "%s/%s", CONNFAULT_SOURCE_DIR, path);
+    char *text = ts_slurp(full, NULL);
+    ck_assert_msg(text != NULL, "%s: %s", full, strerror(errno));
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+        ck_assert_msg(!strstr(line, "sed -n") ||
+                          (!strstr(line, "\"$0\"") && !strstr(line, "BASH_SOURCE")),
+                      "%s cuts text out of itself by line number: %s", path, line);
+    free(text);
+
+    char usage[128];
+    snprintf(usage, sizeof(usage), "Usage: %s ", path);
+    struct ts_proc p = run_script(path, "--help");
+    ck_assert_msg(p.status == 0, "%s --help: exit status %d:\n%s", path, p.status, p.err);
+    ck_assert_msg(strncmp(p.out, usage, strlen(usage)) == 0, "%s --help says:\n%s", path, p.out);
+    ts_proc_free(&p);
+    if (scripts[_i].passes_options_on)
+        return;
+    p = run_script(path, "--no-such-option");
+    ck_assert_msg(p.status == 2, "%s --no-such-option: exit status %d", path, p.status);
+    ck_assert_msg(strstr(p.err, "unknown option '--no-such-option'"), "%s said:\n%s", path, p.err);
+    ts_proc_free(&p);
+}
+END_TEST
+
+/* A new script gets a --help too: it must be in the table above. */
+static void check_every_script_listed(const char *dir)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", CONNFAULT_SOURCE_DIR, dir);
+    DIR *d = opendir(path);
+    ck_assert_msg(d != NULL, "%s: %s", path, strerror(errno));
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        char name[300], file[800];
+        snprintf(name, sizeof(name), "%s/%s", dir, e->d_name);
+        snprintf(file, sizeof(file), "%s/%s", CONNFAULT_SOURCE_DIR, name);
+        struct stat st;
+        if (stat(file, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & S_IXUSR) ||
+            strcmp(name, ".ci/run") == 0)
+            continue;
+        bool listed = false;
+        for (size_t i = 0; i < NSCRIPTS; i++)
+            listed |= strcmp(scripts[i].path, name) == 0;
+        ck_assert_msg(listed, "%s: add it to the scripts whose --help is tested", name);
+    }
+    closedir(d);
+}
+
+START_TEST(every_script_is_tested)
+{
+    check_every_script_listed("ci");
+    check_every_script_listed(".ci");
+}
+END_TEST
+
+/* ---- tests: the YAML checker itself --------------------------------------------------- */
 
 START_TEST(yaml_reads_the_subset)
 {
@@ -890,24 +454,24 @@ START_TEST(yaml_reads_the_subset)
                        "- 1\n"
                        "- two words\n";
     char error[256];
-    struct yaml_node *root = parse_string(yaml, error, sizeof(error));
+    struct ts_yaml *root = ts_yaml_parse(yaml, error, sizeof(error));
     ck_assert_msg(root != NULL, "%s", error);
-    ck_assert_str_eq(yaml_get_scalar(root, "name"), "ci");
-    ck_assert_str_eq(yaml_get_scalar(yaml_get(root, "on"), "push"), "");
-    const struct yaml_node *list = yaml_get(root, "list");
+    ck_assert_str_eq(ts_yaml_get_scalar(root, "name"), "ci");
+    ck_assert_str_eq(ts_yaml_get_scalar(ts_yaml_get(root, "on"), "push"), "");
+    const struct ts_yaml *list = ts_yaml_get(root, "list");
     ck_assert_uint_eq(list->n, 3);
     ck_assert_str_eq(list->values[1]->scalar, "b c");
     ck_assert_str_eq(list->values[2]->scalar, "d'e");
-    const struct yaml_node *steps = yaml_get(root, "steps");
-    ck_assert_int_eq(steps->kind, YAML_SEQ);
+    const struct ts_yaml *steps = ts_yaml_get(root, "steps");
+    ck_assert_int_eq(steps->kind, TS_YAML_SEQ);
     ck_assert_uint_eq(steps->n, 2);
-    ck_assert_str_eq(yaml_get_scalar(steps->values[0], "run"),
+    ck_assert_str_eq(ts_yaml_get_scalar(steps->values[0], "run"),
                      "echo a\n\n  indented # not a comment\n");
-    ck_assert_str_eq(yaml_get_scalar(yaml_get(steps->values[1], "with"), "k"), "q\"uote");
-    ck_assert_str_eq(yaml_get_scalar(root, "folded"), "a b");
-    ck_assert_uint_eq(yaml_get(root, "seq")->n, 2);
-    ck_assert_str_eq(yaml_get(root, "seq")->values[1]->scalar, "two words");
-    yaml_free(root);
+    ck_assert_str_eq(ts_yaml_get_scalar(ts_yaml_get(steps->values[1], "with"), "k"), "q\"uote");
+    ck_assert_str_eq(ts_yaml_get_scalar(root, "folded"), "a b");
+    ck_assert_uint_eq(ts_yaml_get(root, "seq")->n, 2);
+    ck_assert_str_eq(ts_yaml_get(root, "seq")->values[1]->scalar, "two words");
+    ts_yaml_free(root);
 }
 END_TEST
 
@@ -931,7 +495,7 @@ static const struct {
 START_TEST(yaml_rejects_what_it_does_not_understand)
 {
     char error[256];
-    struct yaml_node *root = parse_string(bad_yaml[_i].yaml, error, sizeof(error));
+    struct ts_yaml *root = ts_yaml_parse(bad_yaml[_i].yaml, error, sizeof(error));
     ck_assert_msg(root == NULL, "accepted: %s", bad_yaml[_i].yaml);
     ck_assert_msg(strncmp(error, bad_yaml[_i].error, strlen(bad_yaml[_i].error)) == 0,
                   "error for %s: got \"%s\", expected \"%s...\"", bad_yaml[_i].yaml, error,
@@ -943,25 +507,24 @@ END_TEST
 
 START_TEST(github_workflow_is_valid_and_matches_the_cli)
 {
-    char *text;
-    struct yaml_node *root = parse_file_or_fail(GITHUB_FILE, &text);
-    struct ci_file cf = {.path = GITHUB_FILE, .variables = yaml_get(root, "env")};
+    struct ts_yaml *root = parse_file_or_fail(GITHUB_FILE);
+    struct ci_file cf = {.path = GITHUB_FILE, .variables = ts_yaml_get(root, "env")};
     check_variables(&cf);
-    ck_assert_ptr_nonnull(yaml_get_scalar(root, "name"));
-    ck_assert_ptr_nonnull(yaml_get(root, "on"));
-    const struct yaml_node *jobs = yaml_get(root, "jobs");
-    ck_assert_msg(jobs && jobs->kind == YAML_MAP && jobs->n > 0, "no jobs");
+    ck_assert_ptr_nonnull(ts_yaml_get_scalar(root, "name"));
+    ck_assert_ptr_nonnull(ts_yaml_get(root, "on"));
+    const struct ts_yaml *jobs = ts_yaml_get(root, "jobs");
+    ck_assert_msg(jobs && jobs->kind == TS_YAML_MAP && jobs->n > 0, "no jobs");
 
     bool published_junit = false, uploaded = false;
     for (size_t j = 0; j < jobs->n; j++) {
-        const struct yaml_node *job = jobs->values[j];
-        ck_assert_msg(yaml_get_scalar(job, "runs-on"), "job %s: no runs-on", jobs->keys[j]);
-        const struct yaml_node *steps = yaml_get(job, "steps");
-        ck_assert_msg(steps && steps->kind == YAML_SEQ, "job %s: no steps", jobs->keys[j]);
+        const struct ts_yaml *job = jobs->values[j];
+        ck_assert_msg(ts_yaml_get_scalar(job, "runs-on"), "job %s: no runs-on", jobs->keys[j]);
+        const struct ts_yaml *steps = ts_yaml_get(job, "steps");
+        ck_assert_msg(steps && steps->kind == TS_YAML_SEQ, "job %s: no steps", jobs->keys[j]);
         for (size_t s = 0; s < steps->n; s++) {
-            const struct yaml_node *step = steps->values[s];
-            const char *run = yaml_get_scalar(step, "run");
-            const char *uses = yaml_get_scalar(step, "uses");
+            const struct ts_yaml *step = steps->values[s];
+            const char *run = ts_yaml_get_scalar(step, "run");
+            const char *uses = ts_yaml_get_scalar(step, "uses");
             ck_assert_msg((run != NULL) != (uses != NULL),
                           "step at line %d needs exactly one of run and uses", step->line);
             if (run) {
@@ -969,15 +532,16 @@ START_TEST(github_workflow_is_valid_and_matches_the_cli)
                 continue;
             }
             ck_assert_msg(strchr(uses, '@'), "line %d: pin the action's version", step->line);
-            const struct yaml_node *with = yaml_get(step, "with");
-            const char *when = yaml_get_scalar(step, "if");
+            const struct ts_yaml *with = ts_yaml_get(step, "with");
+            const char *when = ts_yaml_get_scalar(step, "if");
             if (strncmp(uses, "mikepenz/action-junit-report@", 29) == 0) {
-                ck_assert_str_eq(yaml_get_scalar(with, "report_paths"), RESULTS_DIR "/junit.xml");
+                ck_assert_str_eq(ts_yaml_get_scalar(with, "report_paths"),
+                                 RESULTS_DIR "/junit.xml");
                 ck_assert_msg(when && strcmp(when, "always()") == 0, "report only on success");
                 published_junit = true;
             }
             if (strncmp(uses, "actions/upload-artifact@", 24) == 0) {
-                ck_assert_str_eq(yaml_get_scalar(with, "path"), RESULTS_DIR "/");
+                ck_assert_str_eq(ts_yaml_get_scalar(with, "path"), RESULTS_DIR "/");
                 ck_assert_msg(when && strcmp(when, "always()") == 0, "artifacts only on success");
                 uploaded = true;
             }
@@ -986,67 +550,63 @@ START_TEST(github_workflow_is_valid_and_matches_the_cli)
     check_calls(&cf);
     ck_assert_msg(published_junit, "the JUnit report is not published");
     ck_assert_msg(uploaded, "the results are not uploaded");
-    yaml_free(root);
-    free(text);
+    ts_yaml_free(root);
 }
 END_TEST
 
-static void check_script_list(struct ci_file *cf, const struct yaml_node *list)
+static void check_script_list(struct ci_file *cf, const struct ts_yaml *list)
 {
     if (!list)
         return;
-    ck_assert_msg(list->kind == YAML_SEQ, "%s: line %d: a script is a list", cf->path, list->line);
+    ck_assert_msg(list->kind == TS_YAML_SEQ, "%s: line %d: a script is a list", cf->path,
+                  list->line);
     for (size_t i = 0; i < list->n; i++) {
-        ck_assert_int_eq(list->values[i]->kind, YAML_SCALAR);
+        ck_assert_int_eq(list->values[i]->kind, TS_YAML_SCALAR);
         check_commands(cf, list->values[i]->scalar);
     }
 }
 
 START_TEST(gitlab_job_is_valid_and_matches_the_cli)
 {
-    char *text;
-    struct yaml_node *root = parse_file_or_fail(GITLAB_FILE, &text);
-    const struct yaml_node *job = yaml_get(root, "connfault");
-    ck_assert_msg(job && job->kind == YAML_MAP, "no job \"connfault\"");
-    struct ci_file cf = {.path = GITLAB_FILE, .variables = yaml_get(job, "variables")};
+    struct ts_yaml *root = parse_file_or_fail(GITLAB_FILE);
+    const struct ts_yaml *job = ts_yaml_get(root, "connfault");
+    ck_assert_msg(job && job->kind == TS_YAML_MAP, "no job \"connfault\"");
+    struct ci_file cf = {.path = GITLAB_FILE, .variables = ts_yaml_get(job, "variables")};
     check_variables(&cf);
-    ck_assert_ptr_nonnull(yaml_get_scalar(job, "image"));
-    check_script_list(&cf, yaml_get(job, "before_script"));
-    ck_assert_ptr_nonnull(yaml_get(job, "script"));
-    check_script_list(&cf, yaml_get(job, "script"));
+    ck_assert_ptr_nonnull(ts_yaml_get_scalar(job, "image"));
+    check_script_list(&cf, ts_yaml_get(job, "before_script"));
+    ck_assert_ptr_nonnull(ts_yaml_get(job, "script"));
+    check_script_list(&cf, ts_yaml_get(job, "script"));
     check_calls(&cf);
 
-    const struct yaml_node *artifacts = yaml_get(job, "artifacts");
-    ck_assert_str_eq(yaml_get_scalar(artifacts, "when"), "always");
-    ck_assert_str_eq(yaml_get_scalar(yaml_get(artifacts, "reports"), "junit"),
+    const struct ts_yaml *artifacts = ts_yaml_get(job, "artifacts");
+    ck_assert_str_eq(ts_yaml_get_scalar(artifacts, "when"), "always");
+    ck_assert_str_eq(ts_yaml_get_scalar(ts_yaml_get(artifacts, "reports"), "junit"),
                      RESULTS_DIR "/junit.xml");
-    const struct yaml_node *paths = yaml_get(artifacts, "paths");
-    ck_assert_msg(paths && paths->kind == YAML_SEQ && paths->n == 1, "artifacts: paths");
+    const struct ts_yaml *paths = ts_yaml_get(artifacts, "paths");
+    ck_assert_msg(paths && paths->kind == TS_YAML_SEQ && paths->n == 1, "artifacts: paths");
     ck_assert_str_eq(paths->values[0]->scalar, RESULTS_DIR "/");
-    yaml_free(root);
-    free(text);
+    ts_yaml_free(root);
 }
 END_TEST
 
 /* ---- tests: ci/connfault-ci against the reference server ------------------------------- */
 
 struct ci_run {
-    char dir[64]; /* temp dir: results in dir/out, the script's output in dir/log */
+    char dir[64]; /* temp dir: results in dir/out, the GitHub step summary in dir */
     char out[96];
-    char path[160];
-    int status; /* exit status, -1 if killed */
+    char *output; /* what the script printed (stdout and stderr) */
+    int status;   /* exit status; 128 + signal if killed */
 };
 
-/* Runs ci/connfault-ci with args (NULL-terminated) and waits, bounded, in its own process
- * group so that a timeout takes the server with it. */
+/* Runs ci/connfault-ci with args (NULL-terminated) and waits, bounded: a timeout kills its
+ * process group, the server with it. */
 static void ci_run(struct ci_run *r, const char *const *args)
 {
-    snprintf(r->dir, sizeof(r->dir), "/tmp/test_ci_files.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(r->dir));
+    ck_assert_int_eq(ts_tmpdir_create(r->dir, sizeof(r->dir), "test_ci_files"), 0);
     snprintf(r->out, sizeof(r->out), "%s/out", r->dir);
-    char log[96], summary[96];
-    snprintf(log, sizeof(log), "%s/log", r->dir);
-    snprintf(summary, sizeof(summary), "%s/step-summary.md", r->dir);
+    char summary[128];
+    snprintf(summary, sizeof(summary), "GITHUB_STEP_SUMMARY=%s/step-summary.md", r->dir);
 
     const char *argv[32] = {CI_SCRIPT, "--connfault", CONNFAULT_BIN, "--out", r->out};
     size_t argc = 5;
@@ -1054,52 +614,30 @@ static void ci_run(struct ci_run *r, const char *const *args)
         argv[argc++] = args[i];
     argv[argc] = NULL;
 
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        setpgid(0, 0);
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
-            _exit(127);
-        setenv("GITHUB_STEP_SUMMARY", summary, 1);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    setpgid(pid, pid);
-    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    ck_assert_int_ge(pidfd, 0);
-    struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
-    int ready;
-    do
-        ready = poll(&pfd, 1, CI_RUN_TIMEOUT_MS);
-    while (ready < 0 && errno == EINTR);
-    close(pidfd);
-    if (ready == 0)
-        kill(-pid, SIGKILL);
-    int wstatus;
-    ck_assert_int_eq(waitpid(pid, &wstatus, 0), pid);
-    r->status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
+    struct ts_proc p;
+    const struct ts_run_opts opts = {
+        .timeout_ms = CI_RUN_TIMEOUT_MS, .env = TS_ARGV(summary), .merge_stderr = true};
+    ck_assert_int_eq(ts_run(&p, argv, &opts), 0);
+    r->status = p.status;
+    r->output = p.out;
+    p.out = NULL;
+    ts_proc_free(&p);
 }
 
 static char *ci_run_file(const struct ci_run *r, const char *name)
 {
     char path[256];
     snprintf(path, sizeof(path), "%s/%s", r->out, name);
-    char *text = read_whole_file(path);
-    if (!text) {
-        char log[128];
-        snprintf(log, sizeof(log), "%s/log", r->dir);
-        char *output = read_whole_file(log);
-        ck_abort_msg("no %s; connfault-ci said:\n%s", name, output ? output : "(nothing)");
-    }
+    char *text = ts_slurp(path, NULL);
+    ck_assert_msg(text != NULL, "no %s; connfault-ci said:\n%s", name, r->output);
     return text;
 }
 
 static void ci_run_cleanup(struct ci_run *r)
 {
-    char command[160];
-    snprintf(command, sizeof(command), "rm -rf '%s'", r->dir);
-    ck_assert_int_eq(system(command), 0);
+    ck_assert_int_eq(ts_tmpdir_remove(r->dir), 0);
+    free(r->output);
+    r->output = NULL;
 }
 
 #define SERVER_CMD CONNFAULT_SERVER_BIN " --port {port} --header-timeout 1 --send-timeout 1 -q"
@@ -1107,12 +645,13 @@ static void ci_run_cleanup(struct ci_run *r)
 START_TEST(connfault_ci_passes_the_correct_server)
 {
     /* A scenario file of the user's, found through a glob, next to a built-in name. */
-    char mine[] = "/tmp/test_ci_scenarios.XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(mine));
-    char command[512], scenarios[256];
-    snprintf(command, sizeof(command), "cp '%s/scenarios/half-close.ini' '%s/mine.ini'",
-             CONNFAULT_SOURCE_DIR, mine);
-    ck_assert_int_eq(system(command), 0);
+    char mine[64], path[128], scenarios[256];
+    ck_assert_int_eq(ts_tmpdir_create(mine, sizeof(mine), "test_ci_scenarios"), 0);
+    char *ini = ts_slurp(CONNFAULT_SOURCE_DIR "/scenarios/half-close.ini", NULL);
+    ck_assert_ptr_nonnull(ini);
+    snprintf(path, sizeof(path), "%s/mine.ini", mine);
+    ck_assert_int_eq(ts_write_file(path, ini), 0);
+    free(ini);
     snprintf(scenarios, sizeof(scenarios), "connect-close %s/*.ini", mine);
 
     struct ci_run r;
@@ -1134,7 +673,7 @@ START_TEST(connfault_ci_passes_the_correct_server)
     ck_assert_ptr_nonnull(strstr(summary, "ok      alive")); /* -v went through to connfault */
 
     /* The traffic is kept where this connfault captures (--capture in its help). */
-    char *help = command_output("'" CONNFAULT_BIN "' run --help 2>&1");
+    char *help = command_output(TS_ARGV(CONNFAULT_BIN, "run", "--help"));
     if (strstr(help, "--capture DIR")) {
         char captures[128];
         snprintf(captures, sizeof(captures), "%s/captures", r.out);
@@ -1150,15 +689,14 @@ START_TEST(connfault_ci_passes_the_correct_server)
 
     char step_summary[128];
     snprintf(step_summary, sizeof(step_summary), "%s/step-summary.md", r.dir);
-    char *md = read_whole_file(step_summary);
+    char *md = ts_slurp(step_summary, NULL);
     ck_assert_msg(md && strstr(md, "## connfault: passed"), "no GitHub step summary");
     free(md);
     free(junit);
     free(json);
     free(summary);
     ci_run_cleanup(&r);
-    snprintf(command, sizeof(command), "rm -rf '%s'", mine);
-    ck_assert_int_eq(system(command), 0);
+    ck_assert_int_eq(ts_tmpdir_remove(mine), 0);
 }
 END_TEST
 
@@ -1230,6 +768,8 @@ int main(void)
     tcase_add_test(files, github_workflow_is_valid_and_matches_the_cli);
     tcase_add_test(files, gitlab_job_is_valid_and_matches_the_cli);
     tcase_add_test(files, man_pages_document_every_flag_of_the_help);
+    tcase_add_loop_test(files, scripts_answer_help_and_refuse_unknown_options, 0, (int)NSCRIPTS);
+    tcase_add_test(files, every_script_is_tested);
     suite_add_tcase(s, files);
     TCase *runs = tcase_create("connfault-ci runs");
     tcase_set_timeout(runs, CI_RUN_TIMEOUT_MS / 1000 + 30);

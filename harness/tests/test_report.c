@@ -1,10 +1,11 @@
 /* Tests for the report writers: human lines and the totals line CI reads, JUnit XML that is
- * well-formed (a small checker here, and xmllint when installed), JSON that parses (a small
- * recursive-descent parser here) with the documented fields, and nasty strings escaped. */
+ * well-formed (a small checker here, and xmllint when installed), JSON that parses (the strict
+ * parser of tests/support) with the documented fields, and nasty strings escaped. */
 #include "report.h"
+#include "json_writer.h" /* cf_utf8_sequence */
+#include "support.h"
 
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -82,47 +83,27 @@ static void build_report(struct run_report *rep)
     snprintf(skip->reason, sizeof(skip->reason), "needs root & <sandbox>");
 }
 
-static char *read_whole_file(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
-    char *data = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&data, &len);
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-        fwrite(buf, 1, n, mem);
-    fclose(f);
-    fclose(mem);
-    return data;
-}
-
 static char test_dir[64];
 
 static void temp_dir_create(void)
 {
-    snprintf(test_dir, sizeof(test_dir), "/tmp/connfault-report-XXXXXX");
-    if (mkdtemp(test_dir) == NULL) {
-        perror("mkdtemp");
+    int rc = ts_tmpdir_create(test_dir, sizeof(test_dir), "connfault-report");
+    if (rc < 0) {
+        fprintf(stderr, "temp dir: %s\n", strerror(-rc));
         exit(1);
     }
 }
 
 static void temp_dir_remove(void)
 {
-    DIR *d = opendir(test_dir);
-    if (d != NULL) {
-        struct dirent *e;
-        char path[512];
-        while ((e = readdir(d)) != NULL) {
-            snprintf(path, sizeof(path), "%s/%s", test_dir, e->d_name);
-            if (e->d_name[0] != '.')
-                unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(test_dir);
+    ts_tmpdir_remove(test_dir);
+}
+
+static char *read_whole_file(const char *path)
+{
+    char *text = ts_slurp(path, NULL);
+    ck_assert_msg(text != NULL, "%s: %s", path, strerror(errno));
+    return text;
 }
 
 static bool file_exists(const char *path)
@@ -130,31 +111,11 @@ static bool file_exists(const char *path)
     return access(path, F_OK) == 0;
 }
 
-/* ---- UTF-8 check shared by the XML and JSON checkers ---- */
-
+/* Length of the valid UTF-8 sequence at s, 0 if there is none. */
 static size_t utf8_len(const unsigned char *s)
 {
     unsigned long cp;
-    size_t need;
-    if (s[0] < 0x80)
-        return 1;
-    if ((s[0] & 0xe0) == 0xc0)
-        need = 2, cp = s[0] & 0x1f;
-    else if ((s[0] & 0xf0) == 0xe0)
-        need = 3, cp = s[0] & 0x0f;
-    else if ((s[0] & 0xf8) == 0xf0)
-        need = 4, cp = s[0] & 0x07;
-    else
-        return 0;
-    for (size_t i = 1; i < need; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    static const unsigned long min[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min[need] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return need;
+    return cf_utf8_sequence(s, strnlen((const char *)s, 4), &cp);
 }
 
 /* ---- a tiny XML well-formedness checker ---- */
@@ -293,219 +254,41 @@ static void xml_check(const char *doc, struct xml_stats *st)
     ck_assert_int_eq(roots, 1);
 }
 
-/* ---- a tiny JSON parser (strict RFC 8259) building a tree to query ---- */
+/* ---- JSON: parsed by tests/support, asserted on here ---- */
 
-enum json_type { J_NULL, J_BOOL, J_NUMBER, J_STRING, J_ARRAY, J_OBJECT };
-
-struct json {
-    enum json_type type;
-    bool boolean;
-    char *text; /* number as written, or decoded string */
-    size_t n;   /* children */
-    struct json **items;
-    char **keys; /* objects */
-};
-
-static void json_free(struct json *j)
+static struct ts_json *json_parse(const char *doc)
 {
-    if (j == NULL)
-        return;
-    for (size_t i = 0; i < j->n; i++) {
-        json_free(j->items[i]);
-        if (j->keys)
-            free(j->keys[i]);
-    }
-    free(j->items);
-    free(j->keys);
-    free(j->text);
-    free(j);
-}
-
-static const char *json_ws(const char *p)
-{
-    return p + strspn(p, " \t\n\r");
-}
-
-static void json_put_utf8(FILE *out, unsigned long cp)
-{
-    if (cp < 0x80) {
-        fputc((int)cp, out);
-    } else if (cp < 0x800) {
-        fputc((int)(0xc0 | cp >> 6), out);
-        fputc((int)(0x80 | (cp & 0x3f)), out);
-    } else if (cp < 0x10000) {
-        fputc((int)(0xe0 | cp >> 12), out);
-        fputc((int)(0x80 | ((cp >> 6) & 0x3f)), out);
-        fputc((int)(0x80 | (cp & 0x3f)), out);
-    } else {
-        fputc((int)(0xf0 | cp >> 18), out);
-        fputc((int)(0x80 | ((cp >> 12) & 0x3f)), out);
-        fputc((int)(0x80 | ((cp >> 6) & 0x3f)), out);
-        fputc((int)(0x80 | (cp & 0x3f)), out);
-    }
-}
-
-static const char *json_string(const char *p, char **out)
-{
-    size_t len = 0;
-    FILE *mem = open_memstream(out, &len);
-    ck_assert_int_eq(*p, '"');
-    for (p++; *p != '"'; p++) {
-        unsigned char c = (unsigned char)*p;
-        ck_assert_msg(c >= 0x20, "raw control character 0x%02x in a JSON string", c);
-        if (c == '\\') {
-            p++;
-            const char *simple = strchr("\"\\/bfnrtu", *p);
-            ck_assert_msg(*p && simple, "bad JSON escape \\%c", *p);
-            if (*p == 'u') {
-                char hex[5] = {0};
-                memcpy(hex, p + 1, 4);
-                ck_assert_uint_eq(strspn(hex, "0123456789abcdefABCDEF"), 4);
-                unsigned long cp = strtoul(hex, NULL, 16);
-                ck_assert_msg(cp < 0xd800 || cp > 0xdfff, "lone surrogate");
-                json_put_utf8(mem, cp);
-                p += 4;
-            } else {
-                static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-                fputc(to[strchr(from, *p) - from], mem);
-            }
-        } else {
-            size_t n = utf8_len((const unsigned char *)p);
-            ck_assert_msg(n > 0, "invalid UTF-8 in a JSON string");
-            fwrite(p, 1, n, mem);
-            p += n - 1;
-        }
-    }
-    fclose(mem);
-    return p + 1;
-}
-
-static const char *json_number(const char *p, char **text)
-{
-    const char *start = p;
-    if (*p == '-')
-        p++;
-    ck_assert_msg(*p >= '0' && *p <= '9', "bad number at %.20s", start);
-    if (*p == '0')
-        p++;
-    else
-        p += strspn(p, "0123456789");
-    if (*p == '.') {
-        p++;
-        ck_assert_msg(*p >= '0' && *p <= '9', "bad fraction at %.20s", start);
-        p += strspn(p, "0123456789");
-    }
-    if (*p == 'e' || *p == 'E') {
-        p++;
-        if (*p == '+' || *p == '-')
-            p++;
-        ck_assert_msg(*p >= '0' && *p <= '9', "bad exponent at %.20s", start);
-        p += strspn(p, "0123456789");
-    }
-    *text = strndup(start, (size_t)(p - start));
-    return p;
-}
-
-static const char *json_value(const char *p, struct json **out, int depth);
-
-static const char *json_container(const char *p, struct json *j, int depth)
-{
-    bool object = *p == '{';
-    char close = object ? '}' : ']';
-    p = json_ws(p + 1);
-    if (*p == close)
-        return p + 1;
-    for (;;) {
-        j->items = realloc(j->items, (j->n + 1) * sizeof(*j->items));
-        if (object) {
-            j->keys = realloc(j->keys, (j->n + 1) * sizeof(*j->keys));
-            ck_assert_msg(*p == '"', "expected a key at %.20s", p);
-            p = json_ws(json_string(p, &j->keys[j->n]));
-            for (size_t i = 0; i < j->n; i++)
-                ck_assert_msg(strcmp(j->keys[i], j->keys[j->n]) != 0, "key %s twice", j->keys[i]);
-            ck_assert_msg(*p == ':', "expected ':' at %.20s", p);
-            p = json_ws(p + 1);
-        }
-        p = json_ws(json_value(p, &j->items[j->n++], depth + 1));
-        if (*p == close)
-            return p + 1;
-        ck_assert_msg(*p == ',', "expected ',' or '%c' at %.20s", close, p);
-        p = json_ws(p + 1);
-    }
-}
-
-static const char *json_value(const char *p, struct json **out, int depth)
-{
-    struct json *j = calloc(1, sizeof(*j));
-    ck_assert_ptr_nonnull(j);
-    ck_assert_int_lt(depth, 32);
-    *out = j;
-    if (*p == '{' || *p == '[') {
-        j->type = *p == '{' ? J_OBJECT : J_ARRAY;
-        return json_container(p, j, depth);
-    }
-    if (*p == '"') {
-        j->type = J_STRING;
-        return json_string(p, &j->text);
-    }
-    if (strncmp(p, "true", 4) == 0 || strncmp(p, "null", 4) == 0) {
-        j->type = *p == 't' ? J_BOOL : J_NULL;
-        j->boolean = *p == 't';
-        return p + 4;
-    }
-    if (strncmp(p, "false", 5) == 0) {
-        j->type = J_BOOL;
-        return p + 5;
-    }
-    j->type = J_NUMBER;
-    return json_number(p, &j->text);
-}
-
-static struct json *json_parse(const char *doc)
-{
-    struct json *root;
-    const char *end = json_ws(json_value(json_ws(doc), &root, 0));
-    ck_assert_msg(*end == '\0', "trailing text after JSON: %.20s", end);
+    char error[256];
+    struct ts_json *root = ts_json_parse(doc, error, sizeof(error));
+    ck_assert_msg(root != NULL, "invalid JSON: %s", error);
     return root;
 }
 
-static struct json *json_get(const struct json *j, const char *key)
+/* The member key of object, which must be there. */
+static const struct ts_json *json_get(const struct ts_json *object, const char *key)
 {
-    ck_assert_int_eq(j->type, J_OBJECT);
-    for (size_t i = 0; i < j->n; i++)
-        if (strcmp(j->keys[i], key) == 0)
-            return j->items[i];
-    ck_abort_msg("no key \"%s\"", key);
-    return NULL;
+    const struct ts_json *value = ts_json_get(object, key);
+    ck_assert_msg(value != NULL, "no key \"%s\"", key);
+    return value;
 }
 
-static bool json_has(const struct json *j, const char *key)
+static const struct ts_json *json_at(const struct ts_json *array, size_t i)
 {
-    for (size_t i = 0; i < j->n; i++)
-        if (strcmp(j->keys[i], key) == 0)
-            return true;
-    return false;
+    const struct ts_json *item = ts_json_at(array, i);
+    ck_assert_msg(item != NULL, "no item %zu", i);
+    return item;
 }
 
-static struct json *json_at(const struct json *j, size_t i)
+static const char *json_str(const struct ts_json *object, const char *key)
 {
-    ck_assert_int_eq(j->type, J_ARRAY);
-    ck_assert_uint_lt(i, j->n);
-    return j->items[i];
+    ck_assert_int_eq(json_get(object, key)->type, TS_JSON_STRING);
+    return ts_json_str(object, key);
 }
 
-static const char *json_str(const struct json *j, const char *key)
+static const char *json_num(const struct ts_json *object, const char *key)
 {
-    const struct json *v = json_get(j, key);
-    ck_assert_int_eq(v->type, J_STRING);
-    return v->text;
-}
-
-static const char *json_num(const struct json *j, const char *key)
-{
-    const struct json *v = json_get(j, key);
-    ck_assert_int_eq(v->type, J_NUMBER);
-    return v->text;
+    ck_assert_int_eq(json_get(object, key)->type, TS_JSON_NUMBER);
+    return ts_json_num(object, key);
 }
 
 /* ---- tests ---- */
@@ -650,6 +433,35 @@ START_TEST(test_junit)
 }
 END_TEST
 
+/* The failing and the skipped scenario of build_report(), as report.json has them. */
+static void check_json_fail_and_skip(const struct ts_json *fail, const struct ts_json *skip)
+{
+    ck_assert_str_eq(json_str(fail, "name"), "fail<&>\"'");
+    ck_assert_str_eq(json_str(fail, "verdict"), "fail");
+    ck_assert_str_eq(json_str(fail, "capture"), "/tmp/cap.pcap");
+    const struct ts_json *diag = json_get(fail, "diagnosis");
+    ck_assert_str_eq(json_str(diag, "text"),
+                     "line one\n  RST after FIN " NASTY_DECODED "\nline three");
+    ck_assert_str_eq(json_str(diag, "summary"), "blocked in recvfrom");
+    ck_assert_str_eq(json_str(json_get(diag, "detail"), "state"), "S");
+    const struct ts_json *fds = json_at(json_get(fail, "checks"), 0);
+    ck_assert_str_eq(json_str(fds, "name"), "fds");
+    ck_assert_str_eq(json_str(fds, "status"), "failed");
+    ck_assert_int_eq(json_get(fds, "ok")->type, TS_JSON_BOOL);
+    ck_assert(!json_get(fds, "ok")->boolean);
+    ck_assert_str_eq(json_str(fds, "summary"), "fds 5 -> 40 " NASTY_DECODED);
+    ck_assert_int_eq(json_get(fds, "nan")->type, TS_JSON_NULL);
+    ck_assert_int_eq(json_get(fds, "inf")->type, TS_JSON_NULL);
+    ck_assert_str_eq(json_num(fds, "half"), "0.5");
+    ck_assert_str_eq(json_str(fds, "text"), NASTY_DECODED);
+    ck_assert_str_eq(json_num(fds, "field_ok"), "1");
+
+    ck_assert_str_eq(json_str(skip, "verdict"), "skip");
+    ck_assert_str_eq(json_str(skip, "reason"), "needs root & <sandbox>");
+    ck_assert_uint_eq(json_get(skip, "checks")->n, 0);
+    ck_assert_ptr_null(ts_json_get(skip, "extra"));
+}
+
 START_TEST(test_json)
 {
     struct run_report rep;
@@ -660,65 +472,42 @@ START_TEST(test_json)
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     ck_assert(!file_exists(tmp));
     char *doc = read_whole_file(path);
-    struct json *root = json_parse(doc);
+    struct ts_json *root = json_parse(doc);
 
     ck_assert_str_eq(json_num(root, "seed"), "18446744073709551615");
     ck_assert_double_eq_tol(strtod(json_num(root, "duration_s"), NULL), 12.34, 1e-9);
-    struct json *target = json_get(root, "target");
+    const struct ts_json *target = json_get(root, "target");
     ck_assert_str_eq(json_str(target, "kind"), "cmd");
     ck_assert_str_eq(json_str(target, "description"), "./server --flag " NASTY_DECODED);
     ck_assert_str_eq(json_str(target, "host"), "127.0.0.1");
     ck_assert_str_eq(json_num(target, "port"), "8080");
 
-    struct json *scenarios = json_get(root, "scenarios");
+    const struct ts_json *scenarios = json_get(root, "scenarios");
     ck_assert_uint_eq(scenarios->n, 3);
-    struct json *pass = json_at(scenarios, 0), *fail = json_at(scenarios, 1),
-                *skip = json_at(scenarios, 2);
+    const struct ts_json *pass = json_at(scenarios, 0), *fail = json_at(scenarios, 1),
+                         *skip = json_at(scenarios, 2);
     ck_assert_str_eq(json_str(pass, "name"), "rst-mid-response");
     ck_assert_str_eq(json_str(pass, "verdict"), "pass");
     ck_assert_str_eq(json_str(pass, "reason"), "");
-    ck_assert_int_eq(json_get(pass, "capture")->type, J_NULL);
-    ck_assert_int_eq(json_get(pass, "diagnosis")->type, J_NULL);
-    struct json *clients = json_get(pass, "clients");
+    ck_assert_int_eq(json_get(pass, "capture")->type, TS_JSON_NULL);
+    ck_assert_int_eq(json_get(pass, "diagnosis")->type, TS_JSON_NULL);
+    const struct ts_json *clients = json_get(pass, "clients");
     ck_assert_str_eq(json_num(clients, "started"), "300");
     ck_assert_str_eq(json_num(clients, "connected"), "299");
     ck_assert_str_eq(json_num(clients, "failed_connect"), "1");
     ck_assert_str_eq(json_num(clients, "completed"), "298");
-    struct json *checks = json_get(pass, "checks");
+    const struct ts_json *checks = json_get(pass, "checks");
     ck_assert_uint_eq(checks->n, 3);
     ck_assert_str_eq(json_str(json_at(checks, 0), "status"), "ok");
     ck_assert(json_get(json_at(checks, 0), "ok")->boolean);
     ck_assert_double_eq_tol(strtod(json_num(json_at(checks, 0), "p50_ms"), NULL), 1.1, 1e-12);
     ck_assert_str_eq(json_num(json_at(checks, 1), "fds_peak"), "-57");
     ck_assert_str_eq(json_str(json_at(checks, 2), "status"), "not_checked");
-    ck_assert_int_eq(json_get(json_at(checks, 2), "ok")->type, J_NULL);
+    ck_assert_int_eq(json_get(json_at(checks, 2), "ok")->type, TS_JSON_NULL);
 
-    ck_assert_str_eq(json_str(fail, "name"), "fail<&>\"'");
-    ck_assert_str_eq(json_str(fail, "verdict"), "fail");
-    ck_assert_str_eq(json_str(fail, "capture"), "/tmp/cap.pcap");
-    struct json *diag = json_get(fail, "diagnosis");
-    ck_assert_str_eq(json_str(diag, "text"),
-                     "line one\n  RST after FIN " NASTY_DECODED "\nline three");
-    ck_assert_str_eq(json_str(diag, "summary"), "blocked in recvfrom");
-    ck_assert_str_eq(json_str(json_get(diag, "detail"), "state"), "S");
-    struct json *fds = json_at(json_get(fail, "checks"), 0);
-    ck_assert_str_eq(json_str(fds, "name"), "fds");
-    ck_assert_str_eq(json_str(fds, "status"), "failed");
-    ck_assert_int_eq(json_get(fds, "ok")->type, J_BOOL);
-    ck_assert(!json_get(fds, "ok")->boolean);
-    ck_assert_str_eq(json_str(fds, "summary"), "fds 5 -> 40 " NASTY_DECODED);
-    ck_assert_int_eq(json_get(fds, "nan")->type, J_NULL);
-    ck_assert_int_eq(json_get(fds, "inf")->type, J_NULL);
-    ck_assert_str_eq(json_num(fds, "half"), "0.5");
-    ck_assert_str_eq(json_str(fds, "text"), NASTY_DECODED);
-    ck_assert_str_eq(json_num(fds, "field_ok"), "1");
+    check_json_fail_and_skip(fail, skip);
 
-    ck_assert_str_eq(json_str(skip, "verdict"), "skip");
-    ck_assert_str_eq(json_str(skip, "reason"), "needs root & <sandbox>");
-    ck_assert_uint_eq(json_get(skip, "checks")->n, 0);
-    ck_assert(!json_has(skip, "extra"));
-
-    json_free(root);
+    ts_json_free(root);
     free(doc);
     unlink(path);
     run_report_free(&rep);
@@ -732,9 +521,9 @@ START_TEST(test_empty_report_files)
     snprintf(path, sizeof(path), "%s/empty.json", test_dir);
     ck_assert_int_eq(report_write_json(path, &rep, err, sizeof(err)), 0);
     char *doc = read_whole_file(path);
-    struct json *root = json_parse(doc);
+    struct ts_json *root = json_parse(doc);
     ck_assert_uint_eq(json_get(root, "scenarios")->n, 0);
-    json_free(root);
+    ts_json_free(root);
     free(doc);
     unlink(path);
 
@@ -799,6 +588,54 @@ START_TEST(test_fields_and_names)
 }
 END_TEST
 
+/* The JSON checker the tests above rely on must say no to what is not JSON. */
+static const struct {
+    const char *doc, *error;
+} bad_json[] = {
+    {"{\"a\":1,\"a\":2}", "offset 7: key twice"},
+    {"[1,]", "offset 3: bad value"},
+    {"01", "offset 1: trailing text"},
+    {"\"\\ud800\"", "offset 2: lone surrogate"},
+    {"\"a\x01\"", "offset 2: raw control character"},
+    {"\"a\xff\"", "offset 2: invalid UTF-8"},
+    {"\"abc", "offset 4: unterminated string"},
+    {"{\"a\" 1}", "offset 5: expected ':'"},
+    {"[1 2]", "offset 3: expected ',' or ']'"},
+    {"1.", "offset 0: bad fraction"},
+    {"", "offset 0: bad value"},
+    {"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+     "offset 32: nested too deep"},
+};
+
+START_TEST(test_json_checker_reads_values)
+{
+    char error[256];
+    struct ts_json *root;
+    root = ts_json_parse(" {\"k\": [true, null, -1.5e3, \"\\u00e9\"]} ", error, sizeof(error));
+    ck_assert_msg(root != NULL, "%s", error);
+    const struct ts_json *k = ts_json_get(root, "k");
+    ck_assert_uint_eq(ts_json_count(k), 4);
+    ck_assert_int_eq(ts_json_at(k, 0)->boolean, true);
+    ck_assert_int_eq(ts_json_type(ts_json_at(k, 1)), TS_JSON_NULL);
+    ck_assert_str_eq(ts_json_at(k, 2)->text, "-1.5e3");
+    ck_assert_str_eq(ts_json_at(k, 3)->text, "\xc3\xa9");
+    ck_assert_int_eq(ts_json_type(ts_json_at(k, 4)), TS_JSON_MISSING);
+    ts_json_free(root);
+}
+END_TEST
+
+START_TEST(test_json_checker_rejects_invalid_documents)
+{
+    char error[256];
+    struct ts_json *root = ts_json_parse(bad_json[_i].doc, error, sizeof(error));
+    ts_json_free(root);
+    /* The message must begin with the expected offset and words. */
+    ck_assert_msg(root == NULL && strstr(error, bad_json[_i].error) == error,
+                  "%s: expected \"%s...\", got %s", bad_json[_i].doc, bad_json[_i].error,
+                  root ? "a tree" : error);
+}
+END_TEST
+
 static Suite *report_suite(void)
 {
     Suite *s = suite_create("report");
@@ -806,6 +643,9 @@ static Suite *report_suite(void)
     tcase_add_test(tc, test_human_lines);
     tcase_add_test(tc, test_totals_line);
     tcase_add_test(tc, test_fields_and_names);
+    tcase_add_test(tc, test_json_checker_reads_values);
+    tcase_add_loop_test(tc, test_json_checker_rejects_invalid_documents, 0,
+                        (int)(sizeof(bad_json) / sizeof(bad_json[0])));
     suite_add_tcase(s, tc);
     tc = tcase_create("files");
     tcase_add_unchecked_fixture(tc, temp_dir_create, temp_dir_remove);

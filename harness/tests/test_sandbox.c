@@ -5,29 +5,21 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "cf_time.h"
 #include "sandbox.h"
+#include "support.h"
 
 #ifndef CONNFAULT_BIN
 #define CONNFAULT_BIN "connfault"
 #endif
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* A connected pair on loopback: client bound to from_ip, server side accepted. */
 static void connect_pair(const char *from_ip, int *client, int *server, struct sockaddr_in *caddr)
@@ -110,46 +102,12 @@ START_TEST(dropped_host_is_silent_other_host_is_not)
 }
 END_TEST
 
-struct result {
-    int status;
-    char out[32768];
-};
-
-/* Run argv (optionally as nobody via setpriv) with a deadline; stdout+stderr captured. */
-static void run(char *const argv[], uint64_t timeout_ms, struct result *r)
+/* Run argv within timeout_ms: stdout and stderr together in res->out. */
+static void run(const char *const *argv, int timeout_ms, struct ts_proc *res)
 {
-    int pipefd[2];
-    ck_assert_int_eq(pipe2(pipefd, O_CLOEXEC), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(pipefd[1], 1);
-        dup2(pipefd[1], 2);
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    close(pipefd[1]);
-    size_t len = 0;
-    uint64_t deadline = now_ms() + timeout_ms;
-    for (;;) {
-        struct pollfd p = {.fd = pipefd[0], .events = POLLIN};
-        uint64_t now = now_ms();
-        if (now >= deadline || poll(&p, 1, (int)(deadline - now)) <= 0)
-            break;
-        ssize_t n = read(pipefd[0], r->out + len, sizeof(r->out) - 1 - len);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
-    r->out[len] = '\0';
-    close(pipefd[0]);
-    if (now_ms() >= deadline)
-        kill(pid, SIGKILL);
-    int status;
-    waitpid(pid, &status, 0);
-    r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    const struct ts_run_opts opts = {.timeout_ms = timeout_ms, .merge_stderr = true};
+    ck_assert_int_eq(ts_run(res, argv, &opts), 0);
 }
-
-static struct result res;
 
 START_TEST(unprivileged_user_gets_a_sandbox_or_a_skip_with_reason)
 {
@@ -157,19 +115,10 @@ START_TEST(unprivileged_user_gets_a_sandbox_or_a_skip_with_reason)
         printf("SKIP unprivileged test: needs root to become nobody\n");
         return;
     }
-    char *argv[] = {"setpriv",
-                    "--reuid=nobody",
-                    "--regid=nogroup",
-                    "--clear-groups",
-                    "env",
-                    "TMPDIR=/tmp",
-                    CONNFAULT_BIN,
-                    "run",
-                    "--seed",
-                    "1",
-                    "drop-idle",
-                    NULL};
-    run(argv, 60000, &res);
+    struct ts_proc res;
+    run(TS_ARGV("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "env",
+                "TMPDIR=/tmp", CONNFAULT_BIN, "run", "--seed", "1", "drop-idle"),
+        60000, &res);
     ck_assert_msg(res.status == 0, "status %d:\n%s", res.status, res.out);
     bool passed = strstr(res.out, "PASS  drop-idle") != NULL;
     bool skipped =
@@ -177,17 +126,20 @@ START_TEST(unprivileged_user_gets_a_sandbox_or_a_skip_with_reason)
     ck_assert_msg(passed || skipped, "neither a pass nor a reasoned skip:\n%s", res.out);
     printf("unprivileged drop-idle: %s\n",
            passed ? "PASS (user namespace)" : "SKIP (reason given)");
+    ts_proc_free(&res);
 }
 END_TEST
 
 START_TEST(no_sandbox_skips_with_reason_and_exits_0)
 {
-    char *argv[] = {CONNFAULT_BIN, "run", "--no-sandbox", "drop-mid-response", "cable-pull", NULL};
-    run(argv, 30000, &res);
+    struct ts_proc res;
+    run(TS_ARGV(CONNFAULT_BIN, "run", "--no-sandbox", "drop-mid-response", "cable-pull"), 30000,
+        &res);
     ck_assert_msg(res.status == 0, "status %d:\n%s", res.status, res.out);
     ck_assert_ptr_nonnull(strstr(res.out, "SKIP  drop-mid-response"));
     ck_assert_ptr_nonnull(strstr(res.out, "--no-sandbox"));
     ck_assert_ptr_nonnull(strstr(res.out, "0 passed, 0 failed, 2 skipped"));
+    ts_proc_free(&res);
 }
 END_TEST
 
@@ -243,49 +195,50 @@ static bool tmpdir_of(const char *base, pid_t pid)
 START_TEST(killed_harness_leaves_nothing_after_cleanup)
 {
     /* A TMPDIR of its own: other harnesses (tests running in parallel) sweep /tmp too. */
-    char base[] = "/tmp/connfault-test-XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(base));
+    char base[64];
+    ck_assert_int_eq(ts_tmpdir_create(base, sizeof(base), "connfault-test"), 0);
     setenv("TMPDIR", base, 1);
-    pid_t harness = fork();
-    if (harness == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        dup2(null, 1);
-        dup2(null, 2);
-        execl(CONNFAULT_BIN, CONNFAULT_BIN, "run", "--seed", "1", "cable-pull", "drop-idle",
-              (char *)NULL);
-        _exit(127);
-    }
+    struct ts_proc harness_run;
+    const struct ts_run_opts opts = {.timeout_ms = 60000, .merge_stderr = true};
+    ck_assert_int_eq(
+        ts_proc_start(&harness_run,
+                      TS_ARGV(CONNFAULT_BIN, "run", "--seed", "1", "cable-pull", "drop-idle"),
+                      &opts),
+        0);
+    pid_t harness = harness_run.pid;
     /* Mid-scenario: the target is running (and the clients with it). */
     pid_t target = 0;
-    uint64_t deadline = now_ms() + 15000;
-    while (!target && now_ms() < deadline) {
+    uint64_t deadline = cf_now_ms() + 15000;
+    while (!target && cf_now_ms() < deadline) {
         target = target_child(harness);
         poll(NULL, 0, 20);
     }
     ck_assert_msg(target > 0, "the harness started no target");
     /* Kill it mid-scenario: once the target holds client connections (faults under way). */
-    deadline = now_ms() + 15000;
-    while (count_fds(target) < 20 && now_ms() < deadline)
+    deadline = cf_now_ms() + 15000;
+    while (count_fds(target) < 20 && cf_now_ms() < deadline)
         poll(NULL, 0, 20);
     ck_assert_msg(count_fds(target) >= 20, "the fault phase never began");
     ck_assert_int_eq(kill(harness, SIGKILL), 0);
-    waitpid(harness, NULL, 0);
+    ck_assert_int_eq(ts_proc_finish(&harness_run), 0);
+    ts_proc_free(&harness_run);
     /* The target dies with the harness (PR_SET_PDEATHSIG), and its namespace with it. */
-    deadline = now_ms() + 5000;
-    while (kill(target, 0) == 0 && now_ms() < deadline)
+    deadline = cf_now_ms() + 5000;
+    while (kill(target, 0) == 0 && cf_now_ms() < deadline)
         poll(NULL, 0, 20);
     ck_assert_msg(kill(target, 0) < 0 && errno == ESRCH, "target %d outlived the harness",
                   (int)target);
     ck_assert_msg(tmpdir_of(base, harness), "expected a leftover temp dir after SIGKILL");
-    char *argv[] = {CONNFAULT_BIN, "cleanup", NULL};
-    run(argv, 10000, &res);
+    struct ts_proc res;
+    run(TS_ARGV(CONNFAULT_BIN, "cleanup"), 10000, &res);
     ck_assert_int_eq(res.status, 0);
     ck_assert_msg(!tmpdir_of(base, harness), "cleanup left the temp dir:\n%s", res.out);
     ck_assert_int_eq(rmdir(base), 0); /* empty: nothing else was left either */
+    ts_proc_free(&res);
     /* Nothing in the host's firewall, ever: no table of ours in this namespace. */
-    char *nft[] = {"nft", "list", "tables", NULL};
-    run(nft, 10000, &res);
+    run(TS_ARGV("nft", "list", "tables"), 10000, &res);
     ck_assert_msg(strstr(res.out, "connfault_") == NULL, "leftover table:\n%s", res.out);
+    ts_proc_free(&res);
 }
 END_TEST
 
