@@ -789,51 +789,41 @@ static uint64_t flow_time(const struct flow_build *b, uint64_t ts)
     return ts > b->first_ts ? ts - b->first_ts : 0;
 }
 
-static int client_packet(struct reader *r, struct flow_build *b, const struct tcp_packet *t,
-                         uint64_t ts)
+/* The client's data at stream offset off: kept whole, within the reader's limits. */
+static int client_data(struct reader *r, struct flow_build *b, const struct tcp_packet *t,
+                       int64_t off, uint64_t now)
 {
-    uint64_t now = flow_time(b, ts);
-    int64_t off;
+    uint64_t added;
+    if (t->payload_captured < t->payload_len)
+        return reader_error(r, -EINVAL,
+                            "client data cut off by the capture's snap length (%u of %u "
+                            "bytes captured): replay needs every byte the client sent "
+                            "(capture with -s 0)",
+                            t->payload_captured, t->payload_len);
+    int64_t lo = b->stream.ncov ? b->stream.cov[0].start : off;
+    int64_t hi = b->stream.ncov ? b->stream.cov[b->stream.ncov - 1].end : off;
+    lo = off < lo ? off : lo;
+    hi = off + t->payload_len > hi ? off + t->payload_len : hi;
+    if ((uint64_t)(hi - lo) > r->lim->max_flow_bytes)
+        return reader_error(r, -E2BIG,
+                            "a connection's client stream spans more than %llu "
+                            "bytes (the limit)",
+                            (unsigned long long)r->lim->max_flow_bytes);
+    size_t before = b->stream.cap;
+    if (stream_add(&b->stream, off, t->payload, t->payload_len, now, &added) < 0)
+        return reader_error(r, -ENOMEM, "out of memory");
+    r->total_bytes += b->stream.cap - before;
+    if (r->total_bytes > r->lim->max_total_bytes)
+        return reader_error(r, -E2BIG,
+                            "the client streams take more than %llu bytes (the "
+                            "limit)",
+                            (unsigned long long)r->lim->max_total_bytes);
+    return 0;
+}
 
-    if (t->flags & TCP_SYN) {
-        off = seq_offset(&b->cseq, t->seq);
-        if (!b->client_syn) {
-            b->client_syn = true;
-            b->client_isn = t->seq;
-            b->client_isn_off = off;
-            b->client_wscale = t->wscale;
-        }
-        off += 1; /* data on a SYN (TCP Fast Open) follows the SYN's own number */
-    } else {
-        off = seq_offset(&b->cseq, t->seq);
-    }
-    if (t->payload_len > 0) {
-        uint64_t added;
-        if (t->payload_captured < t->payload_len)
-            return reader_error(r, -EINVAL,
-                                "client data cut off by the capture's snap length (%u of %u "
-                                "bytes captured): replay needs every byte the client sent "
-                                "(capture with -s 0)",
-                                t->payload_captured, t->payload_len);
-        int64_t lo = b->stream.ncov ? b->stream.cov[0].start : off;
-        int64_t hi = b->stream.ncov ? b->stream.cov[b->stream.ncov - 1].end : off;
-        lo = off < lo ? off : lo;
-        hi = off + t->payload_len > hi ? off + t->payload_len : hi;
-        if ((uint64_t)(hi - lo) > r->lim->max_flow_bytes)
-            return reader_error(r, -E2BIG,
-                                "a connection's client stream spans more than %llu "
-                                "bytes (the limit)",
-                                (unsigned long long)r->lim->max_flow_bytes);
-        size_t before = b->stream.cap;
-        if (stream_add(&b->stream, off, t->payload, t->payload_len, now, &added) < 0)
-            return reader_error(r, -ENOMEM, "out of memory");
-        r->total_bytes += b->stream.cap - before;
-        if (r->total_bytes > r->lim->max_total_bytes)
-            return reader_error(r, -E2BIG,
-                                "the client streams take more than %llu bytes (the "
-                                "limit)",
-                                (unsigned long long)r->lim->max_total_bytes);
-    }
+/* What the client's acknowledgements and windows say of how it read the server's data. */
+static void client_acks_and_window(struct flow_build *b, const struct tcp_packet *t, uint64_t now)
+{
     if ((t->flags & TCP_ACK) && !(t->flags & TCP_RST)) {
         int64_t ack = seq_offset(&b->sseq, t->ack);
         if (b->server_fin && ack > b->server_fin_off) /* acknowledging the FIN: not data */
@@ -855,6 +845,29 @@ static int client_packet(struct reader *r, struct flow_build *b, const struct tc
         }
         b->zero_window = t->window == 0;
     }
+}
+
+static int client_packet(struct reader *r, struct flow_build *b, const struct tcp_packet *t,
+                         uint64_t ts)
+{
+    uint64_t now = flow_time(b, ts);
+    int64_t off = seq_offset(&b->cseq, t->seq);
+
+    if (t->flags & TCP_SYN) {
+        if (!b->client_syn) {
+            b->client_syn = true;
+            b->client_isn = t->seq;
+            b->client_isn_off = off;
+            b->client_wscale = t->wscale;
+        }
+        off += 1; /* data on a SYN (TCP Fast Open) follows the SYN's own number */
+    }
+    if (t->payload_len > 0) {
+        int rc = client_data(r, b, t, off, now);
+        if (rc < 0)
+            return rc;
+    }
+    client_acks_and_window(b, t, now);
     if ((t->flags & TCP_FIN) && !b->client_fin && !b->client_rst) {
         b->client_fin = true;
         b->client_fin_us = now;
