@@ -352,8 +352,10 @@ static const struct {
     const char *path;
     bool passes_options_on; /* to `connfault run`, which judges them after a whole build */
 } scripts[] = {
-    {"ci/connfault-ci", false}, {"ci/setup", false},       {".ci/run-suite", true},
-    {".ci/test", false},        {".ci/fuzz-smoke", false}, {".ci/check-leftovers", false},
+    {"ci/connfault-ci", false},      {"ci/setup", false},
+    {".ci/run-suite", true},         {".ci/test", false},
+    {".ci/fuzz-smoke", false},       {".ci/check-leftovers", false},
+    {".ci/check-code-shape", false},
 };
 #define NSCRIPTS (sizeof(scripts) / sizeof(scripts[0]))
 
