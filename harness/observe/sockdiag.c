@@ -214,8 +214,8 @@ static void sockdiag_count_state(const struct sockdiag_sock *sock, void *ctx)
     struct sockdiag_state_count *count = ctx;
     if (sock->inode == 0 || sock->state < 1 || sock->state >= TCP_STATE_MAX)
         return;
-    const uint64_t *found = bsearch(&sock->inode, count->sorted_inodes, count->n, sizeof(uint64_t),
-                                    cf_compare_u64);
+    const uint64_t *found =
+        bsearch(&sock->inode, count->sorted_inodes, count->n, sizeof(uint64_t), cf_compare_u64);
     if (found == NULL || count->seen[found - count->sorted_inodes])
         return;
     count->seen[found - count->sorted_inodes] = true;
