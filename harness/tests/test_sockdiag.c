@@ -71,6 +71,16 @@ static int client_connect(int port)
     return fd;
 }
 
+/* A listener with one connection, accepted: returns the accepted socket. */
+static int connection_open(int *listener, int *client, int *port)
+{
+    *listener = listener_open(BACKLOG, port);
+    *client = client_connect(*port);
+    int accepted = accept4(*listener, NULL, NULL, SOCK_CLOEXEC);
+    ck_assert_int_ge(accepted, 0);
+    return accepted;
+}
+
 /* The handshake's last step reaches the listener asynchronously (in softirq), so the queue is
  * polled until it shows every client, within a deadline. The retries also ride out a table walk
  * that misses the row while other processes churn sockets. */
@@ -218,11 +228,8 @@ static struct sockdiag_sock wait_row(enum sockdiag_source source, uint64_t inode
 
 START_TEST(test_table_rows_carry_addresses_and_queues)
 {
-    int port;
-    int listener = listener_open(BACKLOG, &port);
-    int client = client_connect(port);
-    int accepted = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
-    ck_assert_int_ge(accepted, 0);
+    int port, listener, client;
+    int accepted = connection_open(&listener, &client, &port);
     ck_assert_int_eq(send(client, "hello", 5, 0), 5);
     char local[64], peer[64], text[64];
     endpoint_text(accepted, false, local, sizeof(local));
@@ -380,11 +387,8 @@ static int fallback_child(const uint64_t *inodes, size_t n, int port)
 
 START_TEST(test_falls_back_to_proc_without_netlink)
 {
-    int port;
-    int listener = listener_open(BACKLOG, &port);
-    int client = client_connect(port);
-    int accepted = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
-    ck_assert_int_ge(accepted, 0);
+    int port, listener, client;
+    int accepted = connection_open(&listener, &client, &port);
     uint64_t inodes[] = {inode_of(listener), inode_of(client), inode_of(accepted)};
 
     pid_t pid = fork();
