@@ -214,12 +214,13 @@ static struct sockdiag_sock wait_row(enum sockdiag_source source, uint64_t inode
         const struct sockdiag_sock *listener = sockdiag_table_find(rows, n, listener_inode);
         for (size_t i = 1; i < n; i++)
             ck_assert_uint_lt(rows[i - 1].inode, rows[i].inode);
+        bool both = row != NULL && listener != NULL;
         struct sockdiag_sock found = row ? *row : (struct sockdiag_sock){0};
         if (listener != NULL)
             *listener_row = *listener;
-        free(rows);
-        if ((row != NULL && row->rqueue == rqueue && listener != NULL) || cf_now_ms() > deadline) {
-            ck_assert_msg(row != NULL && listener != NULL, "rows not found");
+        free(rows); /* row and listener point into it */
+        if ((both && found.rqueue == rqueue) || cf_now_ms() > deadline) {
+            ck_assert_msg(both, "rows not found");
             return found;
         }
         poll(NULL, 0, 1);
