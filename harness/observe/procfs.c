@@ -17,14 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The few fields of /proc/PID/stat we use. */
-struct procfs_stat {
-    char state;
-    pid_t ppid;
-    uint64_t utime_ticks;
-    uint64_t stime_ticks;
-};
-
 /* ENOENT from a /proc/PID path means the process is gone. */
 static int procfs_gone_errno(int err)
 {
@@ -56,7 +48,7 @@ static int procfs_read_small(const char *path, char *buf, size_t size)
     return len < 0 ? procfs_gone_errno((int)-len) : 0;
 }
 
-static int procfs_parse_stat(const char *text, struct procfs_stat *st)
+int procfs_parse_stat(const char *text, struct procfs_stat *st)
 {
     const char *p = strrchr(text, ')');
     if (p == NULL || p[1] != ' ' || p[2] == '\0')
@@ -81,11 +73,14 @@ static int procfs_parse_stat(const char *text, struct procfs_stat *st)
     return 0;
 }
 
-static int procfs_read_stat(pid_t pid, struct procfs_stat *st)
+int procfs_read_stat(pid_t pid, pid_t tid, struct procfs_stat *st)
 {
-    char path[64];
+    char path[96];
     char text[1024]; /* the fields we need end well before 1 KiB */
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if (tid == 0)
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    else
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
     int rc = procfs_read_small(path, text, sizeof(text));
     if (rc < 0)
         return rc;
@@ -199,7 +194,7 @@ static int procfs_scan_parents(struct procfs_parent_link **links, size_t *count)
     while (rc == 0 && (entry = readdir(proc)) != NULL) {
         pid_t pid = procfs_parse_pid(entry->d_name);
         struct procfs_stat st;
-        if (pid == 0 || procfs_read_stat(pid, &st) < 0)
+        if (pid == 0 || procfs_read_stat(pid, 0, &st) < 0)
             continue; /* not a process, or gone since readdir */
         if (len == cap) {
             struct procfs_parent_link *bigger = realloc(all, 2 * cap * sizeof(*all));
@@ -448,26 +443,30 @@ int procfs_tree_socket_inodes(pid_t root, uint64_t **inodes, size_t *n)
     return procfs_tree_scan(root, &unused, inodes, n);
 }
 
+uint64_t procfs_stat_cpu_ns(const struct procfs_stat *st)
+{
+    long ticks_per_second = sysconf(_SC_CLK_TCK); /* 100 on every Linux; never fails there */
+    if (ticks_per_second <= 0)
+        ticks_per_second = 100;
+    return (st->utime_ticks + st->stime_ticks) * 1000000000ULL / (uint64_t)ticks_per_second;
+}
+
 int procfs_tree_cpu_ns(pid_t root, uint64_t *ns)
 {
     *ns = 0;
-    long ticks_per_second = sysconf(_SC_CLK_TCK);
-    if (ticks_per_second <= 0)
-        return -EINVAL;
-
     pid_t pids[PROCFS_MAX_TREE];
     size_t n;
     int rc = procfs_tree(root, pids, PROCFS_MAX_TREE, &n);
-    uint64_t ticks = 0;
+    uint64_t total = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         struct procfs_stat st;
-        int step = procfs_read_stat(pids[i], &st);
+        int step = procfs_read_stat(pids[i], 0, &st);
         if (step == 0)
-            ticks += st.utime_ticks + st.stime_ticks;
+            total += procfs_stat_cpu_ns(&st);
         rc = procfs_tree_step_result(root, pids[i], step);
     }
     if (rc == 0)
-        *ns = ticks * 1000000000ULL / (uint64_t)ticks_per_second;
+        *ns = total;
     return rc;
 }
 
@@ -561,7 +560,7 @@ int procfs_rlimit_nofile(pid_t pid, uint64_t *soft, uint64_t *hard)
 int procfs_state(pid_t pid, char *state)
 {
     struct procfs_stat st;
-    int rc = procfs_read_stat(pid, &st);
+    int rc = procfs_read_stat(pid, 0, &st);
     if (rc == 0)
         *state = st.state;
     return rc;

@@ -44,4 +44,23 @@ int procfs_rlimit_nofile(pid_t pid, uint64_t *soft, uint64_t *hard); /* /proc/PI
 /* 'R', 'S', 'D', 'Z', ... from /proc/PID/stat; -ESRCH if gone. */
 int procfs_state(pid_t pid, char *state);
 
+/* The few fields of /proc/PID/stat the harness uses. */
+struct procfs_stat {
+    char state; /* 'R', 'S', 'D', 'Z', ... */
+    pid_t ppid;
+    uint64_t utime_ticks; /* in sysconf(_SC_CLK_TCK) ticks */
+    uint64_t stime_ticks;
+};
+
+/* The one /proc/PID/stat parser. The process name (field 2) is whatever the process chose,
+ * including ')' and spaces ("a) b"), so the fields are read from after the LAST ')'.
+ * -EINVAL for text that is not a stat line. */
+int procfs_parse_stat(const char *text, struct procfs_stat *st);
+
+/* /proc/PID/stat (tid 0) or /proc/PID/task/TID/stat (one thread), parsed; -ESRCH if gone. */
+int procfs_read_stat(pid_t pid, pid_t tid, struct procfs_stat *st);
+
+/* utime + stime in ns. */
+uint64_t procfs_stat_cpu_ns(const struct procfs_stat *st);
+
 #endif

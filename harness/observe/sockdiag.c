@@ -1,4 +1,4 @@
-/* sockdiag: TCP states of sockets, read from the kernel's socket tables.
+/* sockdiag: TCP sockets (states, addresses, queues), read from the kernel's socket tables.
  *
  * Netlink inet_diag is the primary source: one dump gives every TCP socket of the network
  * namespace in binary, including the backlog of listeners. /proc/net/tcp{,6} is the fallback
@@ -8,12 +8,14 @@
 #include "sockdiag_internal.h"
 #include "sort_util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -40,14 +42,35 @@ const char *tcp_state_name(int state)
     return names[state];
 }
 
+static void sockdiag_endpoint_set(struct sockdiag_endpoint *end, int family, const uint32_t *addr,
+                                  uint16_t port_be)
+{
+    end->family = family;
+    memset(end->addr, 0, sizeof(end->addr));
+    memcpy(end->addr, addr, family == AF_INET6 ? 16 : 4);
+    end->port = ntohs(port_be);
+}
+
 static void sockdiag_from_inet_diag(const struct inet_diag_msg *msg, struct sockdiag_sock *sock)
 {
     sock->inode = msg->idiag_inode;
     sock->state = msg->idiag_state;
-    sock->local_port = ntohs(msg->id.idiag_sport);
+    sockdiag_endpoint_set(&sock->local, msg->idiag_family, msg->id.idiag_src, msg->id.idiag_sport);
+    sockdiag_endpoint_set(&sock->peer, msg->idiag_family, msg->id.idiag_dst, msg->id.idiag_dport);
     sock->rqueue = msg->idiag_rqueue;
     sock->wqueue = msg->idiag_wqueue;
     sock->wqueue_known = true;
+}
+
+void sockdiag_format_endpoint(const struct sockdiag_endpoint *end, char *buf, size_t size)
+{
+    char host[INET6_ADDRSTRLEN];
+    if (inet_ntop(end->family, end->addr, host, sizeof(host)) == NULL)
+        snprintf(host, sizeof(host), "?");
+    if (end->family == AF_INET6)
+        snprintf(buf, size, "[%s]:%u", host, end->port);
+    else
+        snprintf(buf, size, "%s:%u", host, end->port);
 }
 
 /* Handles one buffer of replies. Returns 1 when the dump is done, 0 for "more
@@ -129,29 +152,50 @@ static int sockdiag_walk_netlink(uint32_t states, sockdiag_visit_fn visit, void 
     return rc;
 }
 
+/* An address as /proc/net/tcp{,6} prints it: the 32-bit words of the address in network
+ * byte order, each printed as a host-order number in 8 hex digits (8 digits for IPv4, 32 for
+ * IPv6). */
+static bool sockdiag_proc_parse_endpoint(const char *hex, unsigned port,
+                                         struct sockdiag_endpoint *end)
+{
+    size_t len = strlen(hex);
+    if (len != 8 && len != 32)
+        return false;
+    *end = (struct sockdiag_endpoint){.family = len == 8 ? AF_INET : AF_INET6, .port = port};
+    for (size_t i = 0; i < len / 8; i++) {
+        char word_hex[9];
+        memcpy(word_hex, hex + 8 * i, 8);
+        word_hex[8] = '\0';
+        uint32_t word = (uint32_t)strtoul(word_hex, NULL, 16);
+        memcpy(end->addr + 4 * i, &word, sizeof(word));
+    }
+    return true;
+}
+
 bool sockdiag_proc_parse_line(const char *line, struct sockdiag_sock *out)
 {
     /* A row, with its fields: sl local rem st tx:rx tr:when retrnsmt uid timeout inode ...
      *   "12: 0100007F:1F90 0100007F:A1B2 08 00000000:00000001 00:00000000 00000000  1000
      *        0 123456 1 ..."
      * Addresses are 8 hex digits in tcp, 32 in tcp6; ports and the state are hex. */
-    unsigned port, state, tx_queue, rx_queue;
+    char local[33], peer[33];
+    unsigned local_port, peer_port, state, tx_queue, rx_queue;
     uint64_t inode;
     int fields = sscanf(line,
-                        " %*d: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x %x:%x %*x:%*x %*x %*u %*d"
+                        " %*d: %32[0-9A-Fa-f]:%x %32[0-9A-Fa-f]:%x %x %x:%x %*x:%*x %*x %*u %*d"
                         " %" SCNu64,
-                        &port, &state, &tx_queue, &rx_queue, &inode);
-    if (fields != 5)
+                        local, &local_port, peer, &peer_port, &state, &tx_queue, &rx_queue, &inode);
+    if (fields != 8)
         return false;
     *out = (struct sockdiag_sock){
         .inode = inode,
         .state = (int)state,
-        .local_port = port,
         .rqueue = rx_queue, /* for LISTEN: the accept-queue length */
         .wqueue = tx_queue, /* for LISTEN: not the backlog, which /proc does not show */
         .wqueue_known = false,
     };
-    return true;
+    return sockdiag_proc_parse_endpoint(local, local_port, &out->local) &&
+           sockdiag_proc_parse_endpoint(peer, peer_port, &out->peer);
 }
 
 int sockdiag_proc_scan(FILE *table, sockdiag_visit_fn visit, void *ctx)
@@ -214,8 +258,8 @@ static void sockdiag_count_state(const struct sockdiag_sock *sock, void *ctx)
     struct sockdiag_state_count *count = ctx;
     if (sock->inode == 0 || sock->state < 1 || sock->state >= TCP_STATE_MAX)
         return;
-    const uint64_t *found = bsearch(&sock->inode, count->sorted_inodes, count->n, sizeof(uint64_t),
-                                    cf_compare_u64);
+    const uint64_t *found =
+        bsearch(&sock->inode, count->sorted_inodes, count->n, sizeof(uint64_t), cf_compare_u64);
     if (found == NULL || count->seen[found - count->sorted_inodes])
         return;
     count->seen[found - count->sorted_inodes] = true;
@@ -265,6 +309,88 @@ int sockdiag_tcp_states(const uint64_t *inodes, size_t n, struct tcp_states *out
     return sockdiag_tcp_states_from(SOCKDIAG_SOURCE_AUTO, inodes, n, out);
 }
 
+/* The rows of a whole table, for sockdiag_tcp_table. */
+struct sockdiag_rows {
+    struct sockdiag_sock *rows;
+    size_t n, cap;
+    bool out_of_memory;
+};
+
+static void sockdiag_collect_row(const struct sockdiag_sock *sock, void *ctx)
+{
+    struct sockdiag_rows *all = ctx;
+    if (sock->inode == 0 || all->out_of_memory)
+        return; /* TIME_WAIT and request sockets belong to no fd */
+    if (all->n == all->cap) {
+        size_t cap = all->cap ? 2 * all->cap : 256;
+        struct sockdiag_sock *bigger = realloc(all->rows, cap * sizeof(*bigger));
+        if (bigger == NULL) {
+            all->out_of_memory = true;
+            return;
+        }
+        all->rows = bigger;
+        all->cap = cap;
+    }
+    all->rows[all->n++] = *sock;
+}
+
+static void sockdiag_reset_rows(void *ctx)
+{
+    struct sockdiag_rows *all = ctx;
+    all->n = 0;
+    all->out_of_memory = false;
+}
+
+static int sockdiag_compare_row(const void *a, const void *b)
+{
+    return cf_compare_u64(&((const struct sockdiag_sock *)a)->inode,
+                          &((const struct sockdiag_sock *)b)->inode);
+}
+
+/* Sorts by inode and drops repeats (a row read twice while the table changed). */
+static size_t sockdiag_sort_rows(struct sockdiag_sock *rows, size_t n)
+{
+    if (n == 0)
+        return 0;
+    qsort(rows, n, sizeof(*rows), sockdiag_compare_row);
+    size_t kept = 1;
+    for (size_t i = 1; i < n; i++) {
+        if (rows[i].inode != rows[kept - 1].inode)
+            rows[kept++] = rows[i];
+    }
+    return kept;
+}
+
+int sockdiag_tcp_table_from(enum sockdiag_source source, struct sockdiag_sock **rows, size_t *n)
+{
+    struct sockdiag_rows all = {0};
+    int rc =
+        sockdiag_walk(source, SOCKDIAG_ALL_STATES, sockdiag_collect_row, sockdiag_reset_rows, &all);
+    if (rc == 0 && all.out_of_memory)
+        rc = -ENOMEM;
+    if (rc < 0) {
+        free(all.rows);
+        all = (struct sockdiag_rows){0};
+    }
+    *rows = all.rows;
+    *n = sockdiag_sort_rows(all.rows, all.n);
+    return rc;
+}
+
+int sockdiag_tcp_table(struct sockdiag_sock **rows, size_t *n)
+{
+    return sockdiag_tcp_table_from(SOCKDIAG_SOURCE_AUTO, rows, n);
+}
+
+const struct sockdiag_sock *sockdiag_table_find(const struct sockdiag_sock *rows, size_t n,
+                                                uint64_t inode)
+{
+    if (n == 0)
+        return NULL;
+    struct sockdiag_sock key = {.inode = inode};
+    return bsearch(&key, rows, n, sizeof(key), sockdiag_compare_row);
+}
+
 struct sockdiag_listener {
     unsigned port;
     bool found;
@@ -277,7 +403,7 @@ struct sockdiag_listener {
 static void sockdiag_find_listener(const struct sockdiag_sock *sock, void *ctx)
 {
     struct sockdiag_listener *listener = ctx;
-    if (listener->found || sock->state != SOCKDIAG_LISTEN || sock->local_port != listener->port)
+    if (listener->found || sock->state != SOCKDIAG_LISTEN || sock->local.port != listener->port)
         return;
     listener->found = true;
     listener->queued = sock->rqueue;

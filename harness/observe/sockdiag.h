@@ -1,9 +1,10 @@
-/* sockdiag: TCP states of a set of sockets (by inode), through NETLINK_SOCK_DIAG
- * (inet_diag dump of AF_INET and AF_INET6 in the caller's network namespace), with
+/* sockdiag: the TCP sockets of the caller's network namespace (their states, addresses and
+ * queues), through NETLINK_SOCK_DIAG (inet_diag dump of AF_INET and AF_INET6), with
  * /proc/net/tcp and /proc/net/tcp6 as the fallback where netlink is refused. */
 #ifndef CONNFAULT_SOCKDIAG_H
 #define CONNFAULT_SOCKDIAG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,6 +15,38 @@ struct tcp_states {
     unsigned matched;              /* inodes found in a TCP table */
     unsigned listening;            /* of which in LISTEN */
 };
+
+/* One end of a TCP socket. */
+struct sockdiag_endpoint {
+    int family;       /* AF_INET or AF_INET6 */
+    uint8_t addr[16]; /* network byte order: 4 bytes used for AF_INET */
+    unsigned port;    /* host byte order */
+};
+
+/* One row of a TCP table. For LISTEN sockets rqueue is the accept-queue length and wqueue the
+ * backlog limit (netlink only: /proc/net/tcp does not show the backlog, so there wqueue_known is
+ * false). Otherwise rqueue counts bytes received and not yet read, wqueue bytes sent and not
+ * yet acknowledged. */
+struct sockdiag_sock {
+    uint64_t inode; /* 0 for TIME_WAIT, SYN_RECV and orphaned sockets */
+    int state;
+    struct sockdiag_endpoint local;
+    struct sockdiag_endpoint peer;
+    unsigned rqueue;
+    unsigned wqueue;
+    bool wqueue_known;
+};
+
+/* Every TCP socket some fd holds (inode != 0), sorted by inode, each inode once. *rows is
+ * malloc'd (NULL when *n is 0); the caller frees it. Returns 0 or -errno. */
+int sockdiag_tcp_table(struct sockdiag_sock **rows, size_t *n);
+
+/* The row of inode in a table from sockdiag_tcp_table, or NULL. */
+const struct sockdiag_sock *sockdiag_table_find(const struct sockdiag_sock *rows, size_t n,
+                                                uint64_t inode);
+
+/* "127.0.0.1:8080" or "[::1]:8080" into buf (cut short if size is too small). */
+void sockdiag_format_endpoint(const struct sockdiag_endpoint *end, char *buf, size_t size);
 
 /* Count the TCP states of the sockets whose inodes are given (sorted or not).
  * Sockets that are in no TCP table (e.g. reset and not yet closed, or UNIX sockets)

@@ -5,22 +5,11 @@
 #define CONNFAULT_SOCKDIAG_INTERNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "sockdiag.h"
-
-/* One row of a TCP table. For LISTEN sockets rqueue is the accept-queue length and wqueue the
- * backlog limit (netlink only: /proc/net/tcp does not show the backlog, so there wqueue_known is
- * false). */
-struct sockdiag_sock {
-    uint64_t inode; /* 0 for TIME_WAIT, SYN_RECV and orphaned sockets */
-    int state;
-    unsigned local_port;
-    unsigned rqueue;
-    unsigned wqueue;
-    bool wqueue_known;
-};
 
 typedef void (*sockdiag_visit_fn)(const struct sockdiag_sock *sock, void *ctx);
 
@@ -33,6 +22,7 @@ enum sockdiag_source {
 /* The public functions with the source forced. */
 int sockdiag_tcp_states_from(enum sockdiag_source source, const uint64_t *inodes, size_t n,
                              struct tcp_states *out);
+int sockdiag_tcp_table_from(enum sockdiag_source source, struct sockdiag_sock **rows, size_t *n);
 int sockdiag_listen_queue_from(enum sockdiag_source source, int port, unsigned *queued,
                                unsigned *backlog);
 

@@ -2,6 +2,7 @@
 #include "target.h"
 #include "cf_time.h"
 
+#include "procfs.h"
 #include "sockdiag.h"
 
 #include <errno.h>
@@ -141,18 +142,11 @@ bool target_alive(struct target *t)
         }
         return !t->exited;
     }
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)t->pid);
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        t->exited = true;
-        return false;
-    }
-    /* A zombie is not serving anyone. */
-    char state = 0;
-    int scanned = fscanf(f, "%*d (%*[^)]) %c", &state);
-    fclose(f);
-    if (scanned == 1 && (state == 'Z' || state == 'X'))
+    /* A zombie is not serving anyone. A stat line that does not parse says nothing either way:
+     * the process is there. */
+    struct procfs_stat st;
+    int rc = procfs_read_stat(t->pid, 0, &st);
+    if ((rc < 0 && rc != -EINVAL) || (rc == 0 && (st.state == 'Z' || st.state == 'X')))
         t->exited = true;
     return !t->exited;
 }

@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include "diagnose.h"
+#include "diagnose_internal.h"
+#include "json_writer.h"
 #include "procfs.h"
 #include "sockdiag.h"
 
@@ -35,6 +37,7 @@
 #define NR_RECVFROM    45
 #define NR_SENDMSG     46
 #define NR_EPOLL_WAIT  232
+#define NR_PAUSE       34
 
 struct server {
     pid_t pid;
@@ -576,6 +579,87 @@ START_TEST(test_missing_target)
 }
 END_TEST
 
+/* JSON text must be UTF-8 (RFC 8259): every byte sequence of d->json is a valid one, and no
+ * control character appears raw. */
+static void assert_json_is_utf8(const struct diagnosis *d)
+{
+    const unsigned char *s = (const unsigned char *)d->json;
+    size_t len = strlen(d->json);
+    for (size_t i = 0; i < len;) {
+        unsigned long cp;
+        size_t n = cf_utf8_sequence(s + i, len - i, &cp);
+        if (n == 0 || cp < 0x20)
+            fail_with_report(d, "valid UTF-8 JSON text");
+        i += n;
+    }
+}
+
+/* A process may name its threads with any bytes: a name that is not UTF-8 still gives valid
+ * JSON, with U+FFFD for the bad bytes. */
+START_TEST(test_thread_name_not_utf8_gives_valid_json)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        prctl(PR_SET_NAME, "bad\xff\xfe\"x\xc3");
+        for (;;)
+            pause(); /* named first: once in pause(), the name is set */
+    }
+    ck_assert(wait_syscall(pid, NR_PAUSE));
+
+    struct diagnosis d;
+    diagnose_ok(pid, 0, false, BUDGET_MS, &d);
+    assert_json_is_utf8(&d);
+    assert_contains(&d, d.json, "\"comm\":\"bad\\ufffd\\ufffd\\\"x\\ufffd\"");
+    diagnosis_free(&d);
+    kill(pid, SIGKILL);
+    ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+}
+END_TEST
+
+/* The helper's records (diagnose_internal.h) as the parent reads them: every type, a string
+ * field with spaces, errno counts, and a last line cut short by a kill, which is dropped. */
+START_TEST(test_helper_records_read_into_the_model)
+{
+    struct diagnose_options opt = {0};
+    struct diag_thread thread = {.tid = 101};
+    struct diag_process proc = {.pid = 100, .threads = &thread, .nthreads = 1, .threads_total = 1};
+    struct diag_ctx ctx = {.opt = &opt, .procs = &proc, .nprocs = 1, .procs_total = 1};
+    char records[] = "F\t101\t7f00\t1\t12\tinner fn\tsrc/a.c\tlibx.so\n"
+                     "F\t101\t7f10\t0\t0\tmain\t\tprog\n"
+                     "S\t101\t43\t5\t24:4\n"
+                     "S\t101\t232\t9\n"
+                     "W\t100\t300\n"
+                     "T\t101\t1\n"
+                     "P\t100\tfirst reason\n"
+                     "P\t100\tsecond reason\n"
+                     "U\t999\tabout a thread nobody knows\n"
+                     "Q\t101\tunknown type\n"
+                     "U\t101\tcut sh";
+    diag_read_records(&ctx, records);
+
+    ck_assert_uint_eq(thread.nframes, 2);
+    ck_assert_uint_eq(thread.frames[0].pc, 0x7f00);
+    ck_assert(thread.frames[0].inlined);
+    ck_assert_int_eq(thread.frames[0].line, 12);
+    ck_assert_str_eq(thread.frames[0].function, "inner fn");
+    ck_assert_str_eq(thread.frames[0].file, "src/a.c");
+    ck_assert_str_eq(thread.frames[0].module, "libx.so");
+    ck_assert_str_eq(thread.frames[1].file, "");
+    ck_assert_uint_eq(thread.ntraced, 2);
+    ck_assert_int_eq(thread.traced[0].nr, 232); /* most frequent first */
+    ck_assert_uint_eq(thread.traced[1].count, 5);
+    ck_assert_uint_eq(diag_count_errors(&thread.traced[1], EMFILE), 4);
+    ck_assert(ctx.traced_any);
+    ck_assert_uint_eq(proc.trace_window_ms, 300);
+    ck_assert(thread.stopped_for_trace && !thread.not_stopped && ctx.ptrace_ok);
+    ck_assert_str_eq(proc.ptrace_error, "first reason");
+    ck_assert_str_eq(thread.unwind_error, ""); /* the cut-off line */
+    free(thread.frames);
+}
+END_TEST
+
 static Suite *diagnose_suite(void)
 {
     Suite *s = suite_create("diagnose");
@@ -594,7 +678,12 @@ static Suite *diagnose_suite(void)
     tcase_add_test(safety, test_tiny_budget_is_respected);
     tcase_add_test(safety, test_without_ptrace_rights_says_so);
     tcase_add_test(safety, test_missing_target);
+    tcase_add_test(safety, test_thread_name_not_utf8_gives_valid_json);
     suite_add_tcase(s, safety);
+
+    TCase *records = tcase_create("records");
+    tcase_add_test(records, test_helper_records_read_into_the_model);
+    suite_add_tcase(s, records);
     return s;
 }
 

@@ -15,6 +15,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -24,6 +25,7 @@
 
 #include "cf_time.h"
 #include "procfs.h"
+#include "target.h"
 
 /* procfs.c's fallback tree walk (scanning /proc/N/stat for parents), exposed for tests. */
 int procfs_tree_by_stat_scan(pid_t root, pid_t *pids, size_t max, size_t *n);
@@ -559,6 +561,65 @@ START_TEST(test_own_fds_counted_by_type)
 }
 END_TEST
 
+/* The name of a process is its own choice: ") " in it must not shift the fields after it. */
+START_TEST(test_stat_parsed_from_last_paren)
+{
+    struct procfs_stat st;
+    ck_assert_int_eq(procfs_parse_stat("42 (a) b) S 7 42 42 0 -1 4194560 1 0 0 0 11 22 0 0", &st),
+                     0);
+    ck_assert_int_eq(st.state, 'S');
+    ck_assert_int_eq(st.ppid, 7);
+    ck_assert_uint_eq(st.utime_ticks, 11);
+    ck_assert_uint_eq(st.stime_ticks, 22);
+    ck_assert_int_eq(procfs_parse_stat("42 (no closing paren S 7", &st), -EINVAL);
+    ck_assert_int_eq(procfs_parse_stat("42 (x) S", &st), -EINVAL);
+}
+END_TEST
+
+/* A child named "a) b": its state, parent and liveness as every reader of /proc/PID/stat sees
+ * them (procfs, the target's liveness check), asleep and then as a zombie. */
+START_TEST(test_paren_in_process_name)
+{
+    int go[2], named[2];
+    ck_assert_int_eq(pipe(go), 0);
+    ck_assert_int_eq(pipe(named), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        char byte = 0;
+        prctl(PR_SET_NAME, "a) b");
+        close(go[1]);
+        if (write(named[1], &byte, 1) != 1 || read(go[0], &byte, 1) < 0)
+            _exit(1);
+        _exit(0);
+    }
+    close(go[0]);
+    close(named[1]);
+    char byte;
+    ck_assert_int_eq(read(named[0], &byte, 1), 1);
+    struct procfs_stat st;
+    ck_assert_int_eq(procfs_read_stat(pid, 0, &st), 0);
+    ck_assert_int_eq(st.ppid, getpid());
+    ck_assert_int_eq(procfs_read_stat(pid, pid, &st), 0); /* the thread's own stat file */
+    ck_assert_int_eq(st.ppid, getpid());
+    struct target t;
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    char err[128];
+    ck_assert_int_eq(target_attach(&t, pid, &addr, err, sizeof(err)), 0);
+    ck_assert(target_alive(&t));
+
+    close(go[1]); /* the child exits; WNOWAIT leaves the zombie in place */
+    siginfo_t info;
+    ck_assert_int_eq(waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT), 0);
+    char state;
+    ck_assert_int_eq(procfs_state(pid, &state), 0);
+    ck_assert_int_eq(state, 'Z');
+    ck_assert(!target_alive(&t));
+    ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+    close(named[0]);
+}
+END_TEST
+
 static Suite *procfs_suite(void)
 {
     Suite *suite = suite_create("procfs");
@@ -574,6 +635,8 @@ static Suite *procfs_suite(void)
     tcase_add_test(tc, test_state_sleeping_then_zombie);
     tcase_add_test(tc, test_reaped_pid_is_esrch);
     tcase_add_test(tc, test_own_fds_counted_by_type);
+    tcase_add_test(tc, test_stat_parsed_from_last_paren);
+    tcase_add_test(tc, test_paren_in_process_name);
     suite_add_tcase(suite, tc);
     return suite;
 }

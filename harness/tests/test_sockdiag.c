@@ -71,6 +71,16 @@ static int client_connect(int port)
     return fd;
 }
 
+/* A listener with one connection, accepted: returns the accepted socket. */
+static int connection_open(int *listener, int *client, int *port)
+{
+    *listener = listener_open(BACKLOG, port);
+    *client = client_connect(*port);
+    int accepted = accept4(*listener, NULL, NULL, SOCK_CLOEXEC);
+    ck_assert_int_ge(accepted, 0);
+    return accepted;
+}
+
 /* The handshake's last step reaches the listener asynchronously (in softirq), so the queue is
  * polled until it shows every client, within a deadline. The retries also ride out a table walk
  * that misses the row while other processes churn sockets. */
@@ -173,6 +183,75 @@ START_TEST(test_accepted_sockets_go_to_close_wait)
 
     for (int i = 0; i < CLIENTS; i++)
         close(accepted[i]);
+    close(listener);
+}
+END_TEST
+
+/* "127.0.0.1:PORT" of a socket's own end (getsockname) or its peer's. */
+static void endpoint_text(int fd, bool peer, char *buf, size_t size)
+{
+    struct sockaddr_in addr;
+    socklen_t len = sizeof(addr);
+    int rc = peer ? getpeername(fd, (struct sockaddr *)&addr, &len)
+                  : getsockname(fd, (struct sockaddr *)&addr, &len);
+    ck_assert_int_eq(rc, 0);
+    char host[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &addr.sin_addr, host, sizeof(host));
+    snprintf(buf, size, "%s:%u", host, ntohs(addr.sin_port));
+}
+
+/* Polls the table until the accepted socket shows the 5 unread bytes (the table walk is not a
+ * snapshot, and the bytes travel through softirq), then returns its row. */
+static struct sockdiag_sock wait_row(enum sockdiag_source source, uint64_t inode, unsigned rqueue,
+                                     struct sockdiag_sock *listener_row, uint64_t listener_inode)
+{
+    uint64_t deadline = cf_now_ms() + DEADLINE_MS;
+    for (;;) {
+        struct sockdiag_sock *rows;
+        size_t n;
+        ck_assert_int_eq(sockdiag_tcp_table_from(source, &rows, &n), 0);
+        const struct sockdiag_sock *row = sockdiag_table_find(rows, n, inode);
+        const struct sockdiag_sock *listener = sockdiag_table_find(rows, n, listener_inode);
+        for (size_t i = 1; i < n; i++)
+            ck_assert_uint_lt(rows[i - 1].inode, rows[i].inode);
+        bool both = row != NULL && listener != NULL;
+        struct sockdiag_sock found = row ? *row : (struct sockdiag_sock){0};
+        if (listener != NULL)
+            *listener_row = *listener;
+        free(rows); /* row and listener point into it */
+        if ((both && found.rqueue == rqueue) || cf_now_ms() > deadline) {
+            ck_assert_msg(both, "rows not found");
+            return found;
+        }
+        poll(NULL, 0, 1);
+    }
+}
+
+START_TEST(test_table_rows_carry_addresses_and_queues)
+{
+    int port, listener, client;
+    int accepted = connection_open(&listener, &client, &port);
+    ck_assert_int_eq(send(client, "hello", 5, 0), 5);
+    char local[64], peer[64], text[64];
+    endpoint_text(accepted, false, local, sizeof(local));
+    endpoint_text(accepted, true, peer, sizeof(peer));
+    for (size_t s = 0; s < sizeof(sources) / sizeof(sources[0]); s++) {
+        struct sockdiag_sock listen_row = {0};
+        struct sockdiag_sock row =
+            wait_row(sources[s], inode_of(accepted), 5, &listen_row, inode_of(listener));
+        ck_assert_int_eq(row.state, TCP_ESTABLISHED);
+        ck_assert_uint_eq(row.rqueue, 5);
+        sockdiag_format_endpoint(&row.local, text, sizeof(text));
+        ck_assert_str_eq(text, local);
+        sockdiag_format_endpoint(&row.peer, text, sizeof(text));
+        ck_assert_str_eq(text, peer);
+        ck_assert_int_eq(listen_row.state, TCP_LISTEN);
+        ck_assert_uint_eq(listen_row.local.port, (unsigned)port);
+        ck_assert_uint_eq(listen_row.wqueue_known ? listen_row.wqueue : BACKLOG, BACKLOG);
+    }
+    ck_assert_ptr_null(sockdiag_table_find(NULL, 0, 1));
+    close(client);
+    close(accepted);
     close(listener);
 }
 END_TEST
@@ -309,11 +388,8 @@ static int fallback_child(const uint64_t *inodes, size_t n, int port)
 
 START_TEST(test_falls_back_to_proc_without_netlink)
 {
-    int port;
-    int listener = listener_open(BACKLOG, &port);
-    int client = client_connect(port);
-    int accepted = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
-    ck_assert_int_ge(accepted, 0);
+    int port, listener, client;
+    int accepted = connection_open(&listener, &client, &port);
     uint64_t inodes[] = {inode_of(listener), inode_of(client), inode_of(accepted)};
 
     pid_t pid = fork();
@@ -373,9 +449,16 @@ static void assert_row(const struct sockdiag_sock *row, uint64_t inode, int stat
 {
     ck_assert_uint_eq(row->inode, inode);
     ck_assert_int_eq(row->state, state);
-    ck_assert_uint_eq(row->local_port, port);
+    ck_assert_uint_eq(row->local.port, port);
     ck_assert_uint_eq(row->rqueue, rqueue);
     ck_assert(!row->wqueue_known);
+}
+
+static void assert_endpoint(const struct sockdiag_endpoint *end, const char *want)
+{
+    char text[64];
+    sockdiag_format_endpoint(end, text, sizeof(text));
+    ck_assert_str_eq(text, want);
 }
 
 START_TEST(test_proc_parser_on_canned_table)
@@ -392,6 +475,10 @@ START_TEST(test_proc_parser_on_canned_table)
     assert_row(&all.rows[2], 4244, TCP_CLOSE_WAIT, 8080, 10);
     assert_row(&all.rows[3], 0, TCP_TIME_WAIT, 8080, 0);
     assert_row(&all.rows[4], 99999, TCP_LISTEN, 80, 0);
+    assert_endpoint(&all.rows[1].local, "127.0.0.1:8080");
+    assert_endpoint(&all.rows[1].peer, "127.0.0.1:50000");
+    assert_endpoint(&all.rows[4].local, "[::1]:80");
+    assert_endpoint(&all.rows[4].peer, "[::]:0");
 
     struct sockdiag_sock row;
     ck_assert(!sockdiag_proc_parse_line("", &row));
@@ -411,6 +498,7 @@ static Suite *sockdiag_suite(void)
     tcase_add_test(tc, test_listen_queue_without_listener);
     tcase_add_test(tc, test_listen_queue_ipv6);
     tcase_add_test(tc, test_falls_back_to_proc_without_netlink);
+    tcase_add_test(tc, test_table_rows_carry_addresses_and_queues);
     suite_add_tcase(suite, tc);
 
     TCase *parsing = tcase_create("parsing");
