@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cf_list.h"
 #include "http_parser.h"
 #include "server.h"
 
@@ -36,12 +37,12 @@ static void conn_on_timer(struct loop_timer *timer);
 
 static struct conn *conn_of_source(struct event_source *src)
 {
-    return (struct conn *)((char *)src - offsetof(struct conn, src));
+    return container_of(src, struct conn, src);
 }
 
 static struct conn *conn_of_timer(struct loop_timer *timer)
 {
-    return (struct conn *)((char *)timer - offsetof(struct conn, timer));
+    return container_of(timer, struct conn, timer);
 }
 
 /* ---- lists ---------------------------------------------------------------------------- */

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "bug_modes.h"
+#include "cf_list.h"
 #include "conn.h"
 #include "server.h"
 
@@ -44,12 +45,12 @@ static const char busy_response[] = "HTTP/1.1 503 Service Unavailable\r\n"
 
 static struct listener *listener_of_source(struct event_source *src)
 {
-    return (struct listener *)((char *)src - offsetof(struct listener, src));
+    return container_of(src, struct listener, src);
 }
 
 static struct listener *listener_of_timer(struct loop_timer *timer)
 {
-    return (struct listener *)((char *)timer - offsetof(struct listener, resume_timer));
+    return container_of(timer, struct listener, resume_timer);
 }
 
 /* Best effort: one non-blocking send of a canned 503, then close. */

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cf_list.h"
 #include "conn.h"
 
 #define MIN_INPUT_BUFFER 16384
@@ -68,7 +69,7 @@ static void server_begin_stop(struct server *srv)
 
 static void server_on_signal(struct event_source *src, uint32_t events)
 {
-    struct server *srv = (struct server *)((char *)src - offsetof(struct server, signal_src));
+    struct server *srv = container_of(src, struct server, signal_src);
     struct signalfd_siginfo info;
     (void)events;
     while (read(srv->signal_fd, &info, sizeof(info)) == (ssize_t)sizeof(info))
