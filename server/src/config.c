@@ -266,10 +266,5 @@ enum config_result config_parse_args(struct server_config *cfg, int argc, char *
         snprintf(err, errlen, "unexpected argument '%s' (try --help)", argv[optind]);
         return CONFIG_ERROR;
     }
-    if (cfg->bug == BUG_NO_TIMEOUTS) {
-        /* The bug: nothing ever times out. Kept here so the connection code has one path. */
-        cfg->header_timeout_ms = cfg->idle_timeout_ms = cfg->send_timeout_ms = 0;
-        cfg->tcp_user_timeout_ms = 0;
-    }
     return CONFIG_OK;
 }

@@ -47,5 +47,4 @@ void loop_timer_cancel(struct event_loop *loop, struct loop_timer *timer);
  * dispatched, or -errno (EINTR is not an error: 0). */
 int event_loop_turn(struct event_loop *loop, int max_wait_ms);
 
-
 #endif
