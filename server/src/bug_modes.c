@@ -1,6 +1,7 @@
 /* bug_modes: faithful reproductions of field reports. Do not copy these patterns. */
 #include "bug_modes.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,33 +109,139 @@ static bool bug_emfile_do_nothing(struct listener *lst)
     return false;
 }
 
+/* ---- what each mode changes ----------------------------------------------------------- */
+
+static void apply_accept_once(struct listener_opts *lo, struct conn_opts *co)
+{
+    (void)co;
+    lo->events = EPOLLIN | EPOLLET;
+    lo->accept = bug_accept_once;
+}
+
+static void apply_blocking(struct listener_opts *lo, struct conn_opts *co)
+{
+    lo->tcp_nodelay = false; /* the listener sets no options for its sockets to inherit */
+    lo->tcp_user_timeout_ms = 0;
+    co->serve = bug_serve_blocking;
+}
+
+static void apply_leak_on_error(struct listener_opts *lo, struct conn_opts *co)
+{
+    (void)lo;
+    co->close_fd = bug_forget_close;
+}
+
+/* --bug sigpipe: a send to a client that went away raises SIGPIPE, which kills us. */
+static void apply_sigpipe(struct listener_opts *lo, struct conn_opts *co)
+{
+    (void)lo;
+    co->send_flags = 0;
+    co->ignore_sigpipe = false;
+}
+
+static void apply_emfile_spin(struct listener_opts *lo, struct conn_opts *co)
+{
+    (void)co;
+    lo->out_of_fds = bug_emfile_do_nothing;
+}
+
+/* --bug no-timeouts: nothing ever times out, so vanished or stalled clients keep their fds. */
+static void apply_no_timeouts(struct listener_opts *lo, struct conn_opts *co)
+{
+    co->header_timeout_ms = co->idle_timeout_ms = co->send_timeout_ms = 0;
+    lo->tcp_user_timeout_ms = 0;
+}
+
+/* ---- the catalogue ---------------------------------------------------------------------
+ * Symptoms are printed by --help after a 21-column name; continuation lines are indented to
+ * match. The man page (connfault-server.1) says the same in its BUG MODES section. */
+
+struct bug_info {
+    enum bug_mode bug;
+    const char *name;
+    const char *symptom;
+    void (*apply)(struct listener_opts *lo, struct conn_opts *co);
+};
+
+static const struct bug_info bug_table[] = {
+    {BUG_ACCEPT_ONCE, "accept-once",
+     "edge-triggered listener accepts one connection per event (and returns early when \"too\n"
+     "                     many connections\"): dead connections pile up in the backlog and new\n"
+     "                     clients are never served (field report: epoll server stops after "
+     "EPIPE)",
+     apply_accept_once},
+    {BUG_BLOCKING, "blocking",
+     "blocking client sockets, no timeouts, each client served to the end in the event\n"
+     "                     handler: one silent or slow client stops the whole server (field "
+     "report:\n"
+     "                     hang on cable pull)",
+     apply_blocking},
+    {BUG_LEAK_ON_ERROR, "leak-on-error",
+     "forgets close() on EPIPE/ECONNRESET/EOF: fds leak, sockets pile up in CLOSE_WAIT",
+     apply_leak_on_error},
+    {BUG_SIGPIPE, "sigpipe",
+     "write() without MSG_NOSIGNAL, SIGPIPE not ignored: a client that goes away mid-response\n"
+     "                     kills the server",
+     apply_sigpipe},
+    {BUG_EMFILE_SPIN, "emfile-spin",
+     "level-triggered listener returns on EMFILE without accepting: 100% CPU while out of\n"
+     "                     fds, nothing accepted",
+     apply_emfile_spin},
+    {BUG_NO_TIMEOUTS, "no-timeouts",
+     "header, idle and send timeouts and TCP_USER_TIMEOUT off: vanished or stalled clients\n"
+     "                     hold fds forever",
+     apply_no_timeouts},
+};
+
+#define BUG_TABLE_LEN (sizeof(bug_table) / sizeof(bug_table[0]))
+
+static const struct bug_info *bug_info_of(enum bug_mode bug)
+{
+    for (size_t i = 0; i < BUG_TABLE_LEN; i++)
+        if (bug_table[i].bug == bug)
+            return &bug_table[i];
+    return NULL;
+}
+
+int bug_mode_parse(const char *name, enum bug_mode *bug)
+{
+    for (size_t i = 0; i < BUG_TABLE_LEN; i++) {
+        if (strcmp(name, bug_table[i].name) == 0) {
+            *bug = bug_table[i].bug;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+const char *bug_mode_name(enum bug_mode bug)
+{
+    const struct bug_info *info = bug_info_of(bug);
+    return info ? info->name : "none";
+}
+
+void bug_modes_usage(FILE *out)
+{
+    for (size_t i = 0; i < BUG_TABLE_LEN; i++)
+        fprintf(out, "  %-18s %s\n", bug_table[i].name, bug_table[i].symptom);
+}
+
+void bug_modes_list(char *buf, size_t len)
+{
+    size_t used = 0;
+    if (len > 0)
+        buf[0] = '\0';
+    for (size_t i = 0; i < BUG_TABLE_LEN && used < len; i++) {
+        int n = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", bug_table[i].name);
+        if (n < 0)
+            return;
+        used += (size_t)n;
+    }
+}
+
 void bug_modes_apply(enum bug_mode bug, struct listener_opts *lo, struct conn_opts *co)
 {
-    switch (bug) {
-    case BUG_NONE:
-        return;
-    case BUG_ACCEPT_ONCE:
-        lo->events = EPOLLIN | EPOLLET;
-        lo->accept = bug_accept_once;
-        return;
-    case BUG_BLOCKING: /* and the listener sets no options for its sockets to inherit */
-        lo->tcp_nodelay = false;
-        lo->tcp_user_timeout_ms = 0;
-        co->serve = bug_serve_blocking;
-        return;
-    case BUG_LEAK_ON_ERROR:
-        co->close_fd = bug_forget_close;
-        return;
-    case BUG_SIGPIPE: /* a send to a client that went away kills the process */
-        co->send_flags = 0;
-        co->ignore_sigpipe = false;
-        return;
-    case BUG_EMFILE_SPIN:
-        lo->out_of_fds = bug_emfile_do_nothing;
-        return;
-    case BUG_NO_TIMEOUTS: /* vanished or stalled clients hold their fds forever */
-        co->header_timeout_ms = co->idle_timeout_ms = co->send_timeout_ms = 0;
-        lo->tcp_user_timeout_ms = 0;
-        return;
-    }
+    const struct bug_info *info = bug_info_of(bug);
+    if (info)
+        info->apply(lo, co);
 }

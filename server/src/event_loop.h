@@ -3,8 +3,9 @@
  * An fd is registered with a struct event_source, whose callback gets the epoll events.
  * Timers are struct loop_timer, kept in a min-heap, fired after the I/O events of each
  * turn. Objects that may be closed while a batch of events is being dispatched must not
- * be freed until the batch is over (see server.c: connections are freed after each turn),
- * so a later event of the same batch never touches freed memory or a reused fd.
+ * be freed until the batch is over (see conn.h: the server calls conn_pool_free_closed
+ * after each turn), so a later event of the same batch never touches freed memory or a
+ * reused fd.
  */
 #ifndef CONNFAULT_EVENT_LOOP_H
 #define CONNFAULT_EVENT_LOOP_H
