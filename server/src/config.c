@@ -6,44 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct bug_info {
-    enum bug_mode bug;
-    const char *name;
-    const char *symptom;
-};
-
-static const struct bug_info bug_table[] = {
-    {BUG_ACCEPT_ONCE, "accept-once",
-     "edge-triggered listener accepts one connection per event (and returns early when \"too\n"
-     "                     many connections\"): dead connections pile up in the backlog and new\n"
-     "                     clients are never served (field report: epoll server stops after "
-     "EPIPE)"},
-    {BUG_BLOCKING, "blocking",
-     "blocking client sockets, no timeouts, each client served to the end in the event\n"
-     "                     handler: one silent or slow client stops the whole server (field "
-     "report:\n"
-     "                     hang on cable pull)"},
-    {BUG_LEAK_ON_ERROR, "leak-on-error",
-     "forgets close() on EPIPE/ECONNRESET/EOF: fds leak, sockets pile up in CLOSE_WAIT"},
-    {BUG_SIGPIPE, "sigpipe",
-     "write() without MSG_NOSIGNAL, SIGPIPE not ignored: a client that goes away mid-response\n"
-     "                     kills the server"},
-    {BUG_EMFILE_SPIN, "emfile-spin",
-     "level-triggered listener returns on EMFILE without accepting: 100% CPU while out of\n"
-     "                     fds, nothing accepted"},
-    {BUG_NO_TIMEOUTS, "no-timeouts",
-     "header, idle and send timeouts and TCP_USER_TIMEOUT off: vanished or stalled clients\n"
-     "                     hold fds forever"},
-};
-
-const char *bug_mode_name(enum bug_mode bug)
-{
-    for (size_t i = 0; i < sizeof(bug_table) / sizeof(bug_table[0]); i++)
-        if (bug_table[i].bug == bug)
-            return bug_table[i].name;
-    return "none";
-}
-
 void config_defaults(struct server_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -96,8 +58,7 @@ static void config_usage(FILE *out)
             "When ready, prints \"listening on ADDR:PORT\" as the first line of stdout.\n"
             "\n"
             "Bug modes (--bug NAME) and the symptom each produces:\n");
-    for (size_t i = 0; i < sizeof(bug_table) / sizeof(bug_table[0]); i++)
-        fprintf(out, "  %-18s %s\n", bug_table[i].name, bug_table[i].symptom);
+    bug_modes_usage(out);
 }
 
 static int parse_unsigned(const char *text, unsigned long max, unsigned long *out)
@@ -124,17 +85,6 @@ static int parse_seconds(const char *text, uint64_t *ms)
     if (s > 0 && *ms == 0)
         *ms = 1;
     return 0;
-}
-
-static int parse_bug(const char *text, enum bug_mode *bug)
-{
-    for (size_t i = 0; i < sizeof(bug_table) / sizeof(bug_table[0]); i++) {
-        if (strcmp(text, bug_table[i].name) == 0) {
-            *bug = bug_table[i].bug;
-            return 0;
-        }
-    }
-    return -EINVAL;
 }
 
 enum {
@@ -214,12 +164,11 @@ static int config_apply(struct server_config *cfg, int opt, const char *name, co
         timeout = &cfg->shutdown_timeout_ms;
         break;
     case OPT_BUG:
-        if (parse_bug(value, &cfg->bug) == 0)
+        if (bug_mode_parse(value, &cfg->bug) == 0)
             return 0;
-        snprintf(err, errlen,
-                 "--bug: unknown mode '%s' (accept-once, blocking, leak-on-error, sigpipe, "
-                 "emfile-spin, no-timeouts)",
-                 value);
+        char names[128];
+        bug_modes_list(names, sizeof(names));
+        snprintf(err, errlen, "--bug: unknown mode '%s' (%s)", value, names);
         return -EINVAL;
     }
     if (timeout && parse_seconds(value, timeout) == 0)
@@ -265,11 +214,6 @@ enum config_result config_parse_args(struct server_config *cfg, int argc, char *
     if (optind < argc) {
         snprintf(err, errlen, "unexpected argument '%s' (try --help)", argv[optind]);
         return CONFIG_ERROR;
-    }
-    if (cfg->bug == BUG_NO_TIMEOUTS) {
-        /* The bug: nothing ever times out. Kept here so the connection code has one path. */
-        cfg->header_timeout_ms = cfg->idle_timeout_ms = cfg->send_timeout_ms = 0;
-        cfg->tcp_user_timeout_ms = 0;
     }
     return CONFIG_OK;
 }

@@ -7,17 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Known bugs the server can reproduce on demand (--bug NAME), so the harness can show it
- * catches them. Each lives in bug_modes.c or behind one `if` at the place it changes. */
-enum bug_mode {
-    BUG_NONE,
-    BUG_ACCEPT_ONCE,
-    BUG_BLOCKING,
-    BUG_LEAK_ON_ERROR,
-    BUG_SIGPIPE,
-    BUG_EMFILE_SPIN,
-    BUG_NO_TIMEOUTS,
-};
+#include "bug_modes.h"
 
 struct server_config {
     char bind_addr[64];
@@ -30,8 +20,8 @@ struct server_config {
     uint64_t send_timeout_ms;
     uint64_t tcp_user_timeout_ms;
     uint64_t shutdown_timeout_ms;
-    enum bug_mode bug;
-    int verbosity; /* 0 quiet, 1 normal, 2 verbose */
+    enum bug_mode bug; /* BUG_NONE, or the --bug mode: see bug_modes.h */
+    int verbosity;     /* 0 quiet, 1 normal, 2 verbose */
 };
 
 enum config_result {
@@ -43,6 +33,5 @@ enum config_result {
 void config_defaults(struct server_config *cfg);
 enum config_result config_parse_args(struct server_config *cfg, int argc, char **argv, FILE *out,
                                      char *err, size_t errlen);
-const char *bug_mode_name(enum bug_mode bug);
 
 #endif

@@ -1,4 +1,4 @@
-/* conn: the life of one client connection.
+/* conn: the life of one client connection, and the pool of them all.
  *
  * States: READING (waiting for, or receiving, a request head) and WRITING (a response is
  * being sent). Epoll is level-triggered: READING asks for EPOLLIN, WRITING for EPOLLOUT
@@ -17,104 +17,80 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "http_parser.h"
-#include "server.h"
+#include "log.h"
+#include "response.h"
 
 /* Bytes a connection may write in one turn before letting others run. */
 #define WRITE_BUDGET_PER_TURN (1u << 20)
 /* A request body (allowed, ignored) larger than this is answered with 413 and closed. */
 #define MAX_DISCARDED_BODY (1u << 20)
+#define MIN_INPUT_BUFFER   16384
+
+enum conn_state { CONN_READING, CONN_WRITING, CONN_CLOSED };
+
+struct conn {
+    struct event_source src;
+    struct loop_timer timer;
+    struct conn_pool *pool;
+    struct cf_list node;      /* in pool->all */
+    struct cf_list idle_node; /* in pool->idle while idle, else unlinked */
+    struct conn *next_closed; /* in pool->closed */
+    int fd;
+    enum conn_state state;
+    uint32_t interest;    /* epoll events asked for */
+    bool request_started; /* bytes of the next request have arrived */
+    uint32_t requests;    /* answered so far */
+    uint64_t since_ms;    /* start of the running deadline */
+    char *in;             /* bytes kept between reads (partial or pipelined requests) */
+    uint32_t in_len;
+    uint32_t in_parsed;    /* of those, already scanned by the parser */
+    uint64_t discard_left; /* request body bytes still to skip */
+    struct response *resp; /* while answering; NULL when idle, so idle connections stay small */
+};
 
 static void conn_on_event(struct event_source *src, uint32_t events);
 static void conn_on_timer(struct loop_timer *timer);
-
-static struct conn *conn_of_source(struct event_source *src)
-{
-    return (struct conn *)((char *)src - offsetof(struct conn, src));
-}
-
-static struct conn *conn_of_timer(struct loop_timer *timer)
-{
-    return (struct conn *)((char *)timer - offsetof(struct conn, timer));
-}
-
-/* ---- lists ---------------------------------------------------------------------------- */
-
-static void list_append_all(struct conn_list *list, struct conn *c)
-{
-    c->next = NULL;
-    c->prev = list->tail;
-    if (list->tail)
-        list->tail->next = c;
-    else
-        list->head = c;
-    list->tail = c;
-}
-
-static void list_remove_all(struct conn_list *list, struct conn *c)
-{
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        list->head = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    else
-        list->tail = c->prev;
-}
+static void conn_close(struct conn *c, enum close_reason why);
 
 /* Idle: waiting for a request and holding nothing but the socket. Oldest first, so
  * eviction under fd pressure takes the connection that has waited longest. */
 static void conn_set_idle(struct conn *c, bool idle)
 {
-    struct conn_list *list = &c->srv->idle;
-    if (idle == c->idle_listed)
+    if (idle == cf_list_linked(&c->idle_node))
         return;
-    if (idle) {
-        c->idle_next = NULL;
-        c->idle_prev = list->tail;
-        if (list->tail)
-            list->tail->idle_next = c;
-        else
-            list->head = c;
-        list->tail = c;
-    } else {
-        if (c->idle_prev)
-            c->idle_prev->idle_next = c->idle_next;
-        else
-            list->head = c->idle_next;
-        if (c->idle_next)
-            c->idle_next->idle_prev = c->idle_prev;
-        else
-            list->tail = c->idle_prev;
-    }
-    c->idle_listed = idle;
+    if (idle)
+        cf_list_push_back(&c->pool->idle, &c->idle_node);
+    else
+        cf_list_remove(&c->idle_node);
 }
 
 /* ---- timers --------------------------------------------------------------------------- */
 
 static uint64_t conn_deadline(const struct conn *c, enum close_reason *why)
 {
-    const struct server_config *cfg = &c->srv->cfg;
+    const struct conn_pool *pool = c->pool;
     uint64_t timeout;
     if (c->state == CONN_WRITING) {
         *why = CLOSE_SEND_TIMEOUT;
-        timeout = cfg->send_timeout_ms;
+        timeout = pool->opts.send_timeout_ms;
     } else if (c->request_started || c->requests == 0 || c->discard_left > 0) {
         *why = CLOSE_HEADER_TIMEOUT;
-        timeout = cfg->header_timeout_ms;
+        timeout = pool->opts.header_timeout_ms;
     } else {
         *why = CLOSE_IDLE_TIMEOUT;
-        timeout = cfg->idle_timeout_ms;
+        timeout = pool->opts.idle_timeout_ms;
     }
-    if (c->srv->stopping && c->srv->stop_deadline_ms < c->since_ms + timeout)
-        return c->srv->stop_deadline_ms;
+    if (pool->stopping && pool->stop_deadline_ms < c->since_ms + timeout)
+        return pool->stop_deadline_ms;
     return timeout ? c->since_ms + timeout : 0;
 }
 
@@ -122,7 +98,7 @@ static void conn_update_timer(struct conn *c)
 {
     enum close_reason why;
     uint64_t deadline = conn_deadline(c, &why);
-    struct event_loop *loop = &c->srv->loop;
+    struct event_loop *loop = c->pool->loop;
     if (deadline == 0)
         loop_timer_cancel(loop, &c->timer);
     else if (!timer_node_armed(&c->timer.node) || deadline < c->timer.node.deadline_ms)
@@ -131,16 +107,16 @@ static void conn_update_timer(struct conn *c)
 
 static void conn_on_timer(struct loop_timer *timer)
 {
-    struct conn *c = conn_of_timer(timer);
+    struct conn *c = container_of(timer, struct conn, timer);
     enum close_reason why;
     uint64_t deadline = conn_deadline(c, &why);
     if (deadline == 0)
         return;
-    if (deadline > c->srv->loop.now_ms) {
-        loop_timer_arm(&c->srv->loop, &c->timer, deadline);
+    if (deadline > c->pool->loop->now_ms) {
+        loop_timer_arm(c->pool->loop, &c->timer, deadline);
         return;
     }
-    conn_close(c, c->srv->stopping ? CLOSE_SHUTDOWN : why);
+    conn_close(c, c->pool->stopping ? CLOSE_SHUTDOWN : why);
 }
 
 /* ---- response state ------------------------------------------------------------------
@@ -153,11 +129,11 @@ static void conn_on_timer(struct loop_timer *timer)
 
 static struct response *conn_take_response(struct conn *c)
 {
-    struct server *srv = c->srv;
-    if (!c->resp && srv->spare_responses) {
-        c->resp = srv->spare_responses;
-        srv->spare_responses = c->resp->next_free;
-        srv->nspare_responses--;
+    struct conn_pool *pool = c->pool;
+    if (!c->resp && pool->spare_responses) {
+        c->resp = pool->spare_responses;
+        pool->spare_responses = c->resp->next_free;
+        pool->nspare_responses--;
     } else if (!c->resp) {
         c->resp = malloc(sizeof(*c->resp));
     }
@@ -166,13 +142,13 @@ static struct response *conn_take_response(struct conn *c)
 
 static void conn_release_response(struct conn *c)
 {
-    struct server *srv = c->srv;
+    struct conn_pool *pool = c->pool;
     if (!c->resp)
         return;
-    if (srv->nspare_responses < MAX_SPARE_RESPONSES) {
-        c->resp->next_free = srv->spare_responses;
-        srv->spare_responses = c->resp;
-        srv->nspare_responses++;
+    if (pool->nspare_responses < MAX_SPARE_RESPONSES) {
+        c->resp->next_free = pool->spare_responses;
+        pool->spare_responses = c->resp;
+        pool->nspare_responses++;
     } else {
         free(c->resp);
     }
@@ -185,8 +161,8 @@ static int conn_set_interest(struct conn *c, uint32_t events)
 {
     if (c->interest == events)
         return 0;
-    int rc = c->interest == 0 ? event_loop_add(&c->srv->loop, c->fd, events, &c->src)
-                              : event_loop_mod(&c->srv->loop, c->fd, events, &c->src);
+    int rc = c->interest == 0 ? event_loop_add(c->pool->loop, c->fd, events, &c->src)
+                              : event_loop_mod(c->pool->loop, c->fd, events, &c->src);
     if (rc == 0)
         c->interest = events;
     return rc;
@@ -194,30 +170,31 @@ static int conn_set_interest(struct conn *c, uint32_t events)
 
 static void conn_on_readable(struct conn *c);
 
-void conn_accepted(struct server *srv, int fd)
+void conn_accepted(struct conn_pool *pool, int fd)
 {
     struct conn *c = calloc(1, sizeof(*c));
     if (!c) {
         close(fd);
-        server_log(srv, 0, "out of memory for a new connection");
+        log_at(pool->opts.verbosity, 0, "out of memory for a new connection");
         return;
     }
     c->src.on_event = conn_on_event;
     loop_timer_init(&c->timer, conn_on_timer);
-    c->srv = srv;
+    cf_list_init(&c->idle_node);
+    c->pool = pool;
     c->fd = fd;
     c->state = CONN_READING;
-    c->since_ms = srv->loop.now_ms;
-    list_append_all(&srv->all, c);
-    srv->nconns++;
+    c->since_ms = pool->loop->now_ms;
+    cf_list_push_back(&pool->all, &c->node);
+    pool->nconns++;
     conn_set_idle(c, true);
-    server_log(srv, 2, "fd %d: accepted (%u open)", fd, srv->nconns);
+    log_at(pool->opts.verbosity, 2, "fd %d: accepted (%u open)", fd, pool->nconns);
     /* The request has often arrived by the time we accept: answer it now, and join the
      * epoll set only if we have to wait (saves an epoll_ctl and a loop turn per
      * short-lived connection). */
     conn_on_readable(c);
     if (c->state == CONN_READING && conn_set_interest(c, EPOLLIN) < 0) {
-        server_log(srv, 0, "epoll_ctl(ADD): %s", strerror(errno));
+        log_at(pool->opts.verbosity, 0, "epoll_ctl(ADD): %s", strerror(errno));
         conn_close(c, CLOSE_ERROR);
         return;
     }
@@ -225,46 +202,36 @@ void conn_accepted(struct server *srv, int fd)
         conn_update_timer(c);
 }
 
-/* With --bug leak-on-error the server "forgets" close() when the peer went away: the fd
- * stays open (taken out of epoll so it does not spin), the socket stays in CLOSE_WAIT. */
-static bool conn_bug_forgets_close(const struct conn *c, enum close_reason why)
+void conn_close_fd(struct conn_pool *pool, int fd, enum close_reason why)
 {
-    return c->srv->cfg.bug == BUG_LEAK_ON_ERROR &&
-           (why == CLOSE_PEER_EOF || why == CLOSE_PEER_RESET || why == CLOSE_PEER_GONE);
+    (void)pool;
+    (void)why;
+    close(fd); /* also leaves the epoll set */
 }
 
-void conn_close(struct conn *c, enum close_reason why)
+static void conn_close(struct conn *c, enum close_reason why)
 {
-    struct server *srv = c->srv;
+    struct conn_pool *pool = c->pool;
     if (c->state == CONN_CLOSED)
         return;
-    server_log(srv, 2, "fd %d: closed (%s)", c->fd, close_reason_name(why));
+    log_at(pool->opts.verbosity, 2, "fd %d: closed (%s)", c->fd, close_reason_name(why));
     if (why == CLOSE_SEND_TIMEOUT || why == CLOSE_PEER_TIMED_OUT) {
         /* The peer is not taking data: a plain close would leave the unsent bytes (and an
          * orphaned socket) in the kernel, retrying for minutes. A reset frees it now. */
         struct linger lg = {.l_onoff = 1, .l_linger = 0};
         setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     }
-    if (conn_bug_forgets_close(c, why))
-        event_loop_del(&srv->loop, c->fd);
-    else
-        close(c->fd);
+    pool->opts.close_fd(pool, c->fd, why);
     c->fd = -1;
     c->state = CONN_CLOSED;
     conn_release_response(c);
-    loop_timer_cancel(&srv->loop, &c->timer);
+    loop_timer_cancel(pool->loop, &c->timer);
     conn_set_idle(c, false);
-    list_remove_all(&srv->all, c);
-    srv->nconns--;
+    cf_list_remove(&c->node);
+    pool->nconns--;
     /* Freed after this turn: a later event of the same epoll batch may still name it. */
-    c->next_closed = srv->closed;
-    srv->closed = c;
-}
-
-void conn_free(struct conn *c)
-{
-    free(c->in);
-    free(c);
+    c->next_closed = pool->closed;
+    pool->closed = c;
 }
 
 /* ---- writing -------------------------------------------------------------------------- */
@@ -285,10 +252,8 @@ static enum close_reason close_reason_for_errno(int err)
 
 static ssize_t conn_send(struct conn *c, struct iovec *iov, int iovcnt)
 {
-    if (c->srv->cfg.bug == BUG_SIGPIPE)
-        return writev(c->fd, iov, iovcnt); /* the bug: no MSG_NOSIGNAL (and SIGPIPE not ignored) */
     struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
-    return sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+    return sendmsg(c->fd, &msg, c->pool->opts.send_flags);
 }
 
 enum write_result { WRITE_DONE, WRITE_BLOCKED, WRITE_CLOSED };
@@ -312,7 +277,7 @@ static enum write_result conn_write(struct conn *c)
             return WRITE_CLOSED;
         }
         response_advance(c->resp, (size_t)w);
-        c->since_ms = c->srv->loop.now_ms; /* progress: the send deadline starts over */
+        c->since_ms = c->pool->loop->now_ms; /* progress: the send deadline starts over */
         budget = (size_t)w >= budget ? 0 : budget - (size_t)w;
     }
     return WRITE_DONE;
@@ -325,7 +290,7 @@ static enum write_result conn_respond(struct conn *c)
 {
     c->state = CONN_WRITING;
     c->request_started = false;
-    c->since_ms = c->srv->loop.now_ms;
+    c->since_ms = c->pool->loop->now_ms;
     enum write_result r = conn_write(c);
     if (r == WRITE_BLOCKED) {
         if (conn_set_interest(c, EPOLLOUT) < 0) {
@@ -348,7 +313,7 @@ static bool conn_response_finished(struct conn *c)
         return false;
     }
     c->state = CONN_READING;
-    c->since_ms = c->srv->loop.now_ms;
+    c->since_ms = c->pool->loop->now_ms;
     return true;
 }
 
@@ -370,12 +335,12 @@ static ssize_t conn_process(struct conn *c, const char *buf, size_t len)
         if (!c->request_started) {
             c->request_started = true;
             if (c->requests > 0)
-                c->since_ms = c->srv->loop.now_ms; /* head deadline starts at its first byte */
+                c->since_ms = c->pool->loop->now_ms; /* head deadline starts at its first byte */
         }
         struct http_request req;
         size_t prev = c->in_parsed > off ? c->in_parsed - off : 0;
         enum http_parse_result r =
-            http_parse_request(buf + off, len - off, prev, c->srv->cfg.max_header_bytes, &req);
+            http_parse_request(buf + off, len - off, prev, c->pool->opts.max_header_bytes, &req);
         if (r == HTTP_PARSE_INCOMPLETE) {
             c->in_parsed = (uint32_t)len;
             break;
@@ -387,15 +352,15 @@ static ssize_t conn_process(struct conn *c, const char *buf, size_t len)
             return -1;
         }
         if (r != HTTP_PARSE_OK) {
-            response_error(resp, (int)r, server_date(c->srv));
+            response_error(resp, (int)r, conn_pool_date(c->pool));
             off = len; /* what follows a malformed head cannot be trusted */
         } else if (req.content_length > MAX_DISCARDED_BODY) {
-            response_error(resp, 413, server_date(c->srv));
+            response_error(resp, 413, conn_pool_date(c->pool));
             off = len;
         } else {
             off += req.head_len;
             c->discard_left = req.content_length;
-            response_for_request(resp, &req, server_date(c->srv), c->srv->stopping);
+            response_for_request(resp, &req, conn_pool_date(c->pool), c->pool->stopping);
         }
         enum write_result w = conn_respond(c);
         if (w == WRITE_CLOSED || (w == WRITE_DONE && !conn_response_finished(c)))
@@ -415,7 +380,7 @@ static int conn_keep_input(struct conn *c, const char *buf, size_t used, size_t 
         return 0;
     }
     if (!c->in) {
-        c->in = malloc(c->srv->in_cap);
+        c->in = malloc(c->pool->in_cap);
         if (!c->in)
             return -ENOMEM;
     }
@@ -437,12 +402,12 @@ static void conn_process_buffered(struct conn *c)
 
 static void conn_on_readable(struct conn *c)
 {
-    struct server *srv = c->srv;
+    struct conn_pool *pool = c->pool;
     /* Most requests arrive whole and are answered at once: read them into the shared
      * scratch buffer, and give the connection a buffer of its own only for leftovers. */
-    char *buf = c->in ? c->in : srv->scratch;
+    char *buf = c->in ? c->in : pool->scratch;
     size_t len = c->in ? c->in_len : 0;
-    ssize_t n = recv(c->fd, buf + len, srv->in_cap - len, 0);
+    ssize_t n = recv(c->fd, buf + len, pool->in_cap - len, 0);
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
             return;
@@ -489,7 +454,7 @@ static void conn_on_writable(struct conn *c)
 
 static void conn_on_event(struct event_source *src, uint32_t events)
 {
-    struct conn *c = conn_of_source(src);
+    struct conn *c = container_of(src, struct conn, src);
     (void)events; /* errors and hang-ups show up as the result of recv or send */
     if (c->state == CONN_READING)
         conn_on_readable(c);
@@ -498,15 +463,95 @@ static void conn_on_event(struct event_source *src, uint32_t events)
     /* CONN_CLOSED: a stale event from the batch in which it was closed; ignore it. */
 }
 
-void conn_begin_shutdown(struct conn *c)
+/* Stop: idle connections close now, busy ones after their current response. */
+static void conn_begin_shutdown(struct conn *c)
 {
-    if (c->state == CONN_READING && c->idle_listed) {
+    if (c->state == CONN_READING && cf_list_linked(&c->idle_node)) {
         conn_close(c, CLOSE_SHUTDOWN);
         return;
     }
     if (c->state == CONN_WRITING)
         c->resp->close_after = true;
     conn_update_timer(c);
+}
+
+/* ---- the pool ------------------------------------------------------------------------- */
+
+int conn_pool_init(struct conn_pool *pool, struct event_loop *loop, const struct conn_opts *opts)
+{
+    memset(pool, 0, sizeof(*pool));
+    pool->opts = *opts;
+    pool->loop = loop;
+    cf_list_init(&pool->all);
+    cf_list_init(&pool->idle);
+    pool->date_second = -1;
+    pool->in_cap = opts->max_header_bytes + 1 > MIN_INPUT_BUFFER ? opts->max_header_bytes + 1
+                                                                 : MIN_INPUT_BUFFER;
+    if (opts->ignore_sigpipe)
+        signal(SIGPIPE, SIG_IGN);
+    pool->scratch = malloc(pool->in_cap);
+    return pool->scratch ? 0 : -ENOMEM;
+}
+
+void conn_pool_free_closed(struct conn_pool *pool)
+{
+    while (pool->closed) {
+        struct conn *c = pool->closed;
+        pool->closed = c->next_closed;
+        free(c->in);
+        free(c);
+    }
+}
+
+void conn_pool_free(struct conn_pool *pool)
+{
+    if (!pool->loop)
+        return; /* never initialised */
+    struct cf_list *node;
+    while ((node = cf_list_first(&pool->all)) != NULL)
+        conn_close(container_of(node, struct conn, node), CLOSE_SHUTDOWN);
+    conn_pool_free_closed(pool);
+    free(pool->scratch);
+    while (pool->spare_responses) {
+        struct response *r = pool->spare_responses;
+        pool->spare_responses = r->next_free;
+        free(r);
+    }
+    pool->loop = NULL;
+}
+
+bool conn_pool_full(const struct conn_pool *pool)
+{
+    return pool->nconns >= pool->opts.max_conns;
+}
+
+bool conn_pool_evict_idle(struct conn_pool *pool)
+{
+    struct cf_list *node = cf_list_first(&pool->idle);
+    if (!node)
+        return false;
+    conn_close(container_of(node, struct conn, idle_node), CLOSE_EVICTED);
+    return true;
+}
+
+void conn_pool_shutdown(struct conn_pool *pool, uint64_t deadline_ms)
+{
+    pool->stopping = true;
+    pool->stop_deadline_ms = deadline_ms;
+    struct cf_list *node, *next;
+    cf_list_for_each_safe(node, next, &pool->all)
+        conn_begin_shutdown(container_of(node, struct conn, node));
+}
+
+const char *conn_pool_date(struct conn_pool *pool)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME_COARSE, &now);
+    if (now.tv_sec != pool->date_second) {
+        pool->date_second = now.tv_sec;
+        response_format_date(pool->date, sizeof(pool->date), now.tv_sec);
+    }
+    return pool->date;
 }
 
 const char *close_reason_name(enum close_reason why)

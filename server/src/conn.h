@@ -1,16 +1,22 @@
-/* conn: one client connection: read, parse, answer, write, time out, close. */
+/* conn: client connections (read, parse, answer, write, time out, close) and the pool that
+ * owns them.
+ *
+ * The pool knows nothing of the server around it: its owner gives it the event loop and a
+ * struct conn_opts, hands it accepted sockets through opts.serve, and calls
+ * conn_pool_free_closed after every loop turn. */
 #ifndef CONNFAULT_CONN_H
 #define CONNFAULT_CONN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+#include "cf_list.h"
 #include "event_loop.h"
-#include "response.h"
 
-struct server;
-
-enum conn_state { CONN_READING, CONN_WRITING, CONN_CLOSED };
+struct conn;
+struct conn_pool;
+struct response;
 
 enum close_reason {
     CLOSE_DONE,           /* response sent, Connection: close or the request asked for it */
@@ -26,33 +32,62 @@ enum close_reason {
     CLOSE_ERROR, /* any other error */
 };
 
-struct conn {
-    struct event_source src;
-    struct loop_timer timer;
-    struct server *srv;
-    struct conn *prev, *next;           /* in srv->all */
-    struct conn *idle_prev, *idle_next; /* in srv->idle, while idle */
-    struct conn *next_closed;           /* in srv->closed */
-    int fd;
-    enum conn_state state;
-    uint32_t interest; /* epoll events asked for */
-    bool idle_listed;
-    bool request_started; /* bytes of the next request have arrived */
-    uint32_t requests;    /* answered so far */
-    uint64_t since_ms;    /* start of the running deadline */
-    char *in;             /* bytes kept between reads (partial or pipelined requests) */
-    uint32_t in_len;
-    uint32_t in_parsed;    /* of those, already scanned by the parser */
-    uint64_t discard_left; /* request body bytes still to skip */
-    struct response *resp; /* while answering; NULL when idle, so idle connections stay small */
+/* What the pool does. The owner fills it from the configuration with the correct behaviour
+ * (the values and functions named below); bug_modes_apply may then swap in a wrong one. */
+struct conn_opts {
+    unsigned max_conns; /* conn_pool_full at this many open connections */
+    unsigned max_header_bytes;
+    uint64_t header_timeout_ms; /* each timeout: 0 turns it off */
+    uint64_t idle_timeout_ms;
+    uint64_t send_timeout_ms;
+    int send_flags;      /* MSG_NOSIGNAL: a client that goes away costs an EPIPE... */
+    bool ignore_sigpipe; /* ...and conn_pool_init ignores SIGPIPE, never the process */
+    int verbosity;
+    /* Takes over an accepted, non-blocking socket (closes it on failure): conn_accepted. */
+    void (*serve)(struct conn_pool *pool, int fd);
+    /* Lets go of the fd of a connection being closed: conn_close_fd. */
+    void (*close_fd)(struct conn_pool *pool, int fd, enum close_reason why);
 };
 
-/* Take over an accepted, non-blocking socket. Closes fd on failure. */
-void conn_accepted(struct server *srv, int fd);
-void conn_close(struct conn *c, enum close_reason why);
-void conn_free(struct conn *c);
-/* Stop: idle connections close now, busy ones after their current response. */
-void conn_begin_shutdown(struct conn *c);
+struct conn_pool {
+    struct conn_opts opts;
+    struct event_loop *loop;
+    struct cf_list all;  /* every open connection, oldest first */
+    struct cf_list idle; /* waiting for a request: the first to go when fds run out */
+    struct conn *closed; /* closed this turn, freed after it (see event_loop.h) */
+    unsigned nconns;
+    char *scratch;                    /* one read buffer for all connections (single thread) */
+    size_t in_cap;                    /* size of scratch and of a connection's own buffer */
+    struct response *spare_responses; /* freed responses kept for reuse (see conn.c) */
+    unsigned nspare_responses;
+    char date[40]; /* cached Date header value */
+    long long date_second;
+    bool stopping; /* conn_pool_shutdown was called */
+    uint64_t stop_deadline_ms;
+};
+
+/* 0, or -ENOMEM. Keeps loop and a copy of opts. conn_pool_free is safe after a failure, and
+ * on a zeroed pool that was never initialised. */
+int conn_pool_init(struct conn_pool *pool, struct event_loop *loop, const struct conn_opts *opts);
+/* Closes every connection (CLOSE_SHUTDOWN) and frees everything. */
+void conn_pool_free(struct conn_pool *pool);
+/* Frees the connections closed during the last turn; call it between turns. */
+void conn_pool_free_closed(struct conn_pool *pool);
+
+bool conn_pool_full(const struct conn_pool *pool);
+/* Closes the connection idle longest (CLOSE_EVICTED). False if none is idle. */
+bool conn_pool_evict_idle(struct conn_pool *pool);
+/* Stop: idle connections close now, busy ones after their current response, and none
+ * lives past deadline_ms. */
+void conn_pool_shutdown(struct conn_pool *pool, uint64_t deadline_ms);
+/* The Date header value for now, formatted at most once a second. */
+const char *conn_pool_date(struct conn_pool *pool);
+
+/* The correct opts.serve: a connection served by the event loop. */
+void conn_accepted(struct conn_pool *pool, int fd);
+/* The correct opts.close_fd: close(2). */
+void conn_close_fd(struct conn_pool *pool, int fd, enum close_reason why);
+
 const char *close_reason_name(enum close_reason why);
 
 #endif

@@ -1,6 +1,7 @@
 /* event_loop: epoll + a timer heap. */
 #include "event_loop.h"
 
+#include "cf_list.h"
 #include "cf_time.h"
 
 #include <errno.h>
@@ -93,8 +94,7 @@ int event_loop_turn(struct event_loop *loop, int max_wait_ms)
     }
     struct timer_node *node;
     while ((node = timer_heap_pop_expired(&loop->timers, loop->now_ms)) != NULL) {
-        struct loop_timer *timer =
-            (struct loop_timer *)((char *)node - offsetof(struct loop_timer, node));
+        struct loop_timer *timer = container_of(node, struct loop_timer, node);
         timer->on_timer(timer);
     }
     return n;

@@ -3,8 +3,9 @@
  * An fd is registered with a struct event_source, whose callback gets the epoll events.
  * Timers are struct loop_timer, kept in a min-heap, fired after the I/O events of each
  * turn. Objects that may be closed while a batch of events is being dispatched must not
- * be freed until the batch is over (see server.c: connections are freed after each turn),
- * so a later event of the same batch never touches freed memory or a reused fd.
+ * be freed until the batch is over (see conn.h: the server calls conn_pool_free_closed
+ * after each turn), so a later event of the same batch never touches freed memory or a
+ * reused fd.
  */
 #ifndef CONNFAULT_EVENT_LOOP_H
 #define CONNFAULT_EVENT_LOOP_H
@@ -46,6 +47,5 @@ void loop_timer_cancel(struct event_loop *loop, struct loop_timer *timer);
  * dispatch the events, then fire the expired timers. Returns the number of events
  * dispatched, or -errno (EINTR is not an error: 0). */
 int event_loop_turn(struct event_loop *loop, int max_wait_ms);
-
 
 #endif

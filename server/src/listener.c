@@ -30,9 +30,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "bug_modes.h"
-#include "conn.h"
-#include "server.h"
+#include "cf_list.h"
+#include "log.h"
 
 #define ACCEPT_BATCH      128
 #define LISTENER_PAUSE_MS 100
@@ -41,16 +40,6 @@ static const char busy_response[] = "HTTP/1.1 503 Service Unavailable\r\n"
                                     "Server: connfault\r\nContent-Type: text/plain\r\n"
                                     "Content-Length: 24\r\nConnection: close\r\n\r\n"
                                     "503 Service Unavailable\n";
-
-static struct listener *listener_of_source(struct event_source *src)
-{
-    return (struct listener *)((char *)src - offsetof(struct listener, src));
-}
-
-static struct listener *listener_of_timer(struct loop_timer *timer)
-{
-    return (struct listener *)((char *)timer - offsetof(struct listener, resume_timer));
-}
 
 /* Best effort: one non-blocking send of a canned 503, then close. */
 static void listener_refuse(int fd)
@@ -64,31 +53,26 @@ static void listener_pause(struct listener *lst)
 {
     if (lst->paused)
         return;
-    event_loop_del(&lst->srv->loop, lst->fd);
+    event_loop_del(lst->loop, lst->fd);
     lst->paused = true;
-    loop_timer_arm(&lst->srv->loop, &lst->resume_timer, lst->srv->loop.now_ms + LISTENER_PAUSE_MS);
+    loop_timer_arm(lst->loop, &lst->resume_timer, lst->loop->now_ms + LISTENER_PAUSE_MS);
 }
 
 static void listener_on_resume(struct loop_timer *timer)
 {
-    struct listener *lst = listener_of_timer(timer);
+    struct listener *lst = container_of(timer, struct listener, resume_timer);
     if (!lst->paused || lst->fd < 0)
         return;
     lst->paused = false;
-    if (event_loop_add(&lst->srv->loop, lst->fd, EPOLLIN, &lst->src) < 0)
+    if (event_loop_add(lst->loop, lst->fd, lst->opts.events, &lst->src) < 0)
         listener_pause(lst);
 }
 
-/* Out of fds. Returns true if the caller may try accept() again now. */
-static bool listener_out_of_fds(struct listener *lst)
+/* Out of fds: steps 1 to 3 above. Returns true if the caller may try accept() again now. */
+bool listener_make_room(struct listener *lst)
 {
-    struct server *srv = lst->srv;
-    if (srv->cfg.bug == BUG_EMFILE_SPIN)
-        return false; /* the bug: do nothing; level-triggered epoll wakes us again at once */
-    if (srv->idle.head) {
-        conn_close(srv->idle.head, CLOSE_EVICTED);
+    if (lst->opts.evict_idle(lst))
         return true;
-    }
     if (lst->reserve_fd >= 0) {
         close(lst->reserve_fd);
         int fd = accept4(lst->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -98,14 +82,14 @@ static bool listener_out_of_fds(struct listener *lst)
         if (fd >= 0 && lst->reserve_fd >= 0)
             return true;
     }
-    server_log(srv, 1, "out of file descriptors: pausing accept for %d ms", LISTENER_PAUSE_MS);
+    log_at(lst->opts.verbosity, 1, "out of file descriptors: pausing accept for %d ms",
+           LISTENER_PAUSE_MS);
     listener_pause(lst);
     return false;
 }
 
-static void listener_accept_batch(struct listener *lst)
+void listener_accept_batch(struct listener *lst)
 {
-    struct server *srv = lst->srv;
     for (int i = 0; i < ACCEPT_BATCH && !lst->paused; i++) {
         int fd = accept4(lst->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
@@ -118,68 +102,61 @@ static void listener_accept_batch(struct listener *lst)
                 continue;
             case EMFILE:
             case ENFILE:
-                if (!listener_out_of_fds(lst))
+                if (!lst->opts.out_of_fds(lst))
                     return;
                 continue;
             default: /* ENOBUFS, ENOMEM: the kernel is short; back off instead of spinning */
-                server_log(srv, 0, "accept: %s", strerror(errno));
+                log_at(lst->opts.verbosity, 0, "accept: %s", strerror(errno));
                 listener_pause(lst);
                 return;
             }
         }
-        if (srv->nconns >= srv->cfg.max_conns) {
+        if (lst->opts.full(lst)) {
             listener_refuse(fd);
             continue;
         }
-        if (srv->cfg.bug == BUG_BLOCKING)
-            bug_serve_blocking(srv, fd);
-        else
-            conn_accepted(srv, fd);
+        lst->opts.take(lst, fd);
     }
 }
 
 static void listener_on_event(struct event_source *src, uint32_t events)
 {
-    struct listener *lst = listener_of_source(src);
+    struct listener *lst = container_of(src, struct listener, src);
     (void)events;
-    if (lst->srv->cfg.bug == BUG_ACCEPT_ONCE)
-        bug_accept_once(lst->srv, lst->fd);
-    else
-        listener_accept_batch(lst);
+    lst->opts.accept(lst);
 }
 
 /* Options set on the listener are inherited by every accepted socket on Linux, which
  * saves two setsockopt calls per connection. */
-static int listener_socket_options(int fd, const struct server_config *cfg)
+static int listener_socket_options(int fd, const struct listener_opts *opts)
 {
     int one = 1;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
         return -errno;
-    if (cfg->bug == BUG_BLOCKING)
-        return 0;
-    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+    if (opts->tcp_nodelay && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
         return -errno;
     /* A peer that vanished (cable pulled: no FIN, no RST) while we had data in flight is
      * given up after this long, instead of after ~15 minutes of retransmissions. */
-    unsigned user_timeout = (unsigned)cfg->tcp_user_timeout_ms;
+    unsigned user_timeout = (unsigned)opts->tcp_user_timeout_ms;
     if (user_timeout &&
         setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout)) < 0)
         return -errno;
     return 0;
 }
 
-int listener_open(struct listener *lst, struct server *srv, char *err, size_t errlen)
+int listener_open(struct listener *lst, struct event_loop *loop, const struct listener_opts *opts,
+                  char *err, size_t errlen)
 {
-    const struct server_config *cfg = &srv->cfg;
     memset(lst, 0, sizeof(*lst));
-    lst->srv = srv;
+    lst->opts = *opts;
+    lst->loop = loop;
     lst->src.on_event = listener_on_event;
     loop_timer_init(&lst->resume_timer, listener_on_resume);
     lst->reserve_fd = -1;
 
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port)};
-    if (inet_pton(AF_INET, cfg->bind_addr, &addr.sin_addr) != 1) {
-        snprintf(err, errlen, "--bind: '%s' is not an IPv4 address", cfg->bind_addr);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opts->port)};
+    if (inet_pton(AF_INET, opts->bind_addr, &addr.sin_addr) != 1) {
+        snprintf(err, errlen, "--bind: '%s' is not an IPv4 address", opts->bind_addr);
         return -EINVAL;
     }
     lst->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -187,7 +164,7 @@ int listener_open(struct listener *lst, struct server *srv, char *err, size_t er
         snprintf(err, errlen, "socket: %s", strerror(errno));
         return -errno;
     }
-    int rc = listener_socket_options(lst->fd, cfg);
+    int rc = listener_socket_options(lst->fd, opts);
     if (rc < 0) {
         snprintf(err, errlen, "setsockopt: %s", strerror(-rc));
         goto fail;
@@ -195,7 +172,7 @@ int listener_open(struct listener *lst, struct server *srv, char *err, size_t er
     if (bind(lst->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
         listen(lst->fd, SOMAXCONN) < 0) {
         rc = -errno;
-        snprintf(err, errlen, "cannot listen on %s:%d: %s", cfg->bind_addr, cfg->port,
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", opts->bind_addr, opts->port,
                  strerror(errno));
         goto fail;
     }
@@ -203,8 +180,7 @@ int listener_open(struct listener *lst, struct server *srv, char *err, size_t er
     getsockname(lst->fd, (struct sockaddr *)&addr, &len);
     lst->port = ntohs(addr.sin_port);
     lst->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    uint32_t events = cfg->bug == BUG_ACCEPT_ONCE ? EPOLLIN | EPOLLET : EPOLLIN;
-    rc = event_loop_add(&srv->loop, lst->fd, events, &lst->src);
+    rc = event_loop_add(loop, lst->fd, opts->events, &lst->src);
     if (rc < 0) {
         snprintf(err, errlen, "epoll_ctl: %s", strerror(-rc));
         goto fail;
@@ -225,6 +201,6 @@ void listener_close(struct listener *lst)
         close(lst->reserve_fd);
         lst->reserve_fd = -1;
     }
-    if (lst->srv)
-        loop_timer_cancel(&lst->srv->loop, &lst->resume_timer);
+    if (lst->loop)
+        loop_timer_cancel(lst->loop, &lst->resume_timer);
 }

@@ -1,5 +1,4 @@
 /* connfault-server: entry point. Parses flags, starts the server, reports readiness. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -20,10 +19,6 @@ int main(int argc, char **argv)
     case CONFIG_OK:
         break;
     }
-    /* A client that goes away must cost us an EPIPE, never the process. */
-    if (cfg.bug != BUG_SIGPIPE)
-        signal(SIGPIPE, SIG_IGN);
-
     static struct server srv; /* large (buffers are separate), kept off the stack */
     if (server_init(&srv, &cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "connfault-server: %s\n", err);

@@ -6,50 +6,16 @@
 
 #include <errno.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
-#include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
-#include "conn.h"
-
-#define MIN_INPUT_BUFFER 16384
-
-void server_log(const struct server *srv, int level, const char *fmt, ...)
-{
-    if (level > srv->cfg.verbosity)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("connfault-server: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
-const char *server_date(struct server *srv)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME_COARSE, &now);
-    if (now.tv_sec != srv->date_second) {
-        srv->date_second = now.tv_sec;
-        response_format_date(srv->date, sizeof(srv->date), now.tv_sec);
-    }
-    return srv->date;
-}
-
-static void server_free_closed(struct server *srv)
-{
-    while (srv->closed) {
-        struct conn *c = srv->closed;
-        srv->closed = c->next_closed;
-        conn_free(c);
-    }
-}
+#include "bug_modes.h"
+#include "cf_list.h"
+#include "log.h"
 
 static void server_begin_stop(struct server *srv)
 {
@@ -57,18 +23,15 @@ static void server_begin_stop(struct server *srv)
         return;
     srv->stopping = true;
     srv->stop_deadline_ms = srv->loop.now_ms + srv->cfg.shutdown_timeout_ms;
-    server_log(srv, 1, "stopping: %u connection(s) open, %llu ms to finish", srv->nconns,
-               (unsigned long long)srv->cfg.shutdown_timeout_ms);
+    log_at(srv->cfg.verbosity, 1, "stopping: %u connection(s) open, %llu ms to finish",
+           srv->conns.nconns, (unsigned long long)srv->cfg.shutdown_timeout_ms);
     listener_close(&srv->listener);
-    for (struct conn *c = srv->all.head, *next; c; c = next) {
-        next = c->next;
-        conn_begin_shutdown(c);
-    }
+    conn_pool_shutdown(&srv->conns, srv->stop_deadline_ms);
 }
 
 static void server_on_signal(struct event_source *src, uint32_t events)
 {
-    struct server *srv = (struct server *)((char *)src - offsetof(struct server, signal_src));
+    struct server *srv = container_of(src, struct server, signal_src);
     struct signalfd_siginfo info;
     (void)events;
     while (read(srv->signal_fd, &info, sizeof(info)) == (ssize_t)sizeof(info))
@@ -90,23 +53,73 @@ static int server_watch_signals(struct server *srv)
     return event_loop_add(&srv->loop, srv->signal_fd, EPOLLIN, &srv->signal_src);
 }
 
+/* ---- the listener's side of the connection pool --------------------------------------- */
+
+static bool server_full(struct listener *lst)
+{
+    return conn_pool_full(&container_of(lst, struct server, listener)->conns);
+}
+
+static void server_take(struct listener *lst, int fd)
+{
+    struct conn_pool *pool = &container_of(lst, struct server, listener)->conns;
+    pool->opts.serve(pool, fd);
+}
+
+static bool server_evict_idle(struct listener *lst)
+{
+    return conn_pool_evict_idle(&container_of(lst, struct server, listener)->conns);
+}
+
+/* The correct behaviour for cfg, then the bug mode's changes (bug_modes.c: the one place
+ * where bug modes are chosen). */
+static void server_options(const struct server_config *cfg, struct listener_opts *lo,
+                           struct conn_opts *co)
+{
+    *lo = (struct listener_opts){
+        .bind_addr = cfg->bind_addr,
+        .port = cfg->port,
+        .tcp_nodelay = true,
+        .tcp_user_timeout_ms = cfg->tcp_user_timeout_ms,
+        .events = EPOLLIN,
+        .verbosity = cfg->verbosity,
+        .accept = listener_accept_batch,
+        .out_of_fds = listener_make_room,
+        .full = server_full,
+        .take = server_take,
+        .evict_idle = server_evict_idle,
+    };
+    *co = (struct conn_opts){
+        .max_conns = cfg->max_conns,
+        .max_header_bytes = cfg->max_header_bytes,
+        .header_timeout_ms = cfg->header_timeout_ms,
+        .idle_timeout_ms = cfg->idle_timeout_ms,
+        .send_timeout_ms = cfg->send_timeout_ms,
+        .send_flags = MSG_NOSIGNAL,
+        .ignore_sigpipe = true,
+        .verbosity = cfg->verbosity,
+        .serve = conn_accepted,
+        .close_fd = conn_close_fd,
+    };
+    bug_modes_apply(cfg->bug, lo, co);
+}
+
 int server_init(struct server *srv, const struct server_config *cfg, char *err, size_t errlen)
 {
     memset(srv, 0, sizeof(*srv));
     srv->cfg = *cfg;
     srv->signal_fd = -1;
     srv->listener.fd = srv->listener.reserve_fd = -1;
-    srv->date_second = -1;
-    srv->in_cap =
-        cfg->max_header_bytes + 1 > MIN_INPUT_BUFFER ? cfg->max_header_bytes + 1 : MIN_INPUT_BUFFER;
+    struct listener_opts lo;
+    struct conn_opts co;
+    server_options(&srv->cfg, &lo, &co);
     int rc = event_loop_init(&srv->loop);
     if (rc < 0) {
         snprintf(err, errlen, "epoll: %s", strerror(-rc));
         srv->loop.epfd = -1;
         return rc;
     }
-    srv->scratch = malloc(srv->in_cap);
-    if (!srv->scratch) {
+    if (conn_pool_init(&srv->conns, &srv->loop, &co) < 0) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
@@ -115,36 +128,28 @@ int server_init(struct server *srv, const struct server_config *cfg, char *err, 
         snprintf(err, errlen, "signalfd: %s", strerror(-rc));
         return rc;
     }
-    return listener_open(&srv->listener, srv, err, errlen);
+    return listener_open(&srv->listener, &srv->loop, &lo, err, errlen);
 }
 
 int server_run(struct server *srv)
 {
     for (;;) {
         int rc = event_loop_turn(&srv->loop, srv->stopping ? 50 : -1);
-        server_free_closed(srv);
+        conn_pool_free_closed(&srv->conns);
         if (rc < 0) {
-            server_log(srv, 0, "epoll_wait: %s", strerror(-rc));
+            log_at(srv->cfg.verbosity, 0, "epoll_wait: %s", strerror(-rc));
             return rc;
         }
-        if (srv->stopping && (srv->nconns == 0 || srv->loop.now_ms >= srv->stop_deadline_ms))
+        if (srv->stopping && (srv->conns.nconns == 0 || srv->loop.now_ms >= srv->stop_deadline_ms))
             return 0;
     }
 }
 
 void server_free(struct server *srv)
 {
-    while (srv->all.head)
-        conn_close(srv->all.head, CLOSE_SHUTDOWN);
-    server_free_closed(srv);
+    conn_pool_free(&srv->conns);
     listener_close(&srv->listener);
     if (srv->signal_fd >= 0)
         close(srv->signal_fd);
     event_loop_free(&srv->loop);
-    free(srv->scratch);
-    while (srv->spare_responses) {
-        struct response *r = srv->spare_responses;
-        srv->spare_responses = r->next_free;
-        free(r);
-    }
 }

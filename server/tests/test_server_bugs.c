@@ -1,7 +1,7 @@
 /* Every --bug mode of connfault-server really shows its symptom, and the same steps against the
  * correct server do not. Each scenario below runs once with the bug and once without; it returns
  * what it observed and the two tests assert opposite outcomes, so neither the bug nor the fix can
- * pass by accident. */
+ * pass by accident. The first tests check the catalogue itself (bug_modes.c). */
 #include <check.h>
 #include <errno.h>
 #include <netinet/tcp.h>
@@ -10,10 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bug_modes.h"
+#include "conn.h"
+#include "listener.h"
 #include "support_server.h"
 
 #define TEST_TIMEOUT_S 20
@@ -63,6 +67,62 @@ static void close_all(int *fds, int count)
         }
     }
 }
+
+/* ---- the catalogue ---- */
+
+/* The correct options, as server.c sets them (values are placeholders where modes do not care). */
+static void correct_options(struct listener_opts *lo, struct conn_opts *co)
+{
+    memset(lo, 0, sizeof(*lo)); /* padding too: the test compares bytes */
+    memset(co, 0, sizeof(*co));
+    lo->tcp_nodelay = true;
+    lo->tcp_user_timeout_ms = 10000;
+    lo->events = EPOLLIN;
+    lo->accept = listener_accept_batch;
+    lo->out_of_fds = listener_make_room;
+    co->header_timeout_ms = co->idle_timeout_ms = co->send_timeout_ms = 10000;
+    co->send_flags = MSG_NOSIGNAL;
+    co->ignore_sigpipe = true;
+    co->serve = conn_accepted;
+    co->close_fd = conn_close_fd;
+}
+
+START_TEST(every_bug_mode_has_a_name_and_changes_the_options)
+{
+    struct listener_opts lo_ok, lo;
+    struct conn_opts co_ok, co;
+    correct_options(&lo_ok, &co_ok);
+    for (int bug = BUG_NONE; bug < BUG_MODE_COUNT; bug++) {
+        memcpy(&lo, &lo_ok, sizeof(lo));
+        memcpy(&co, &co_ok, sizeof(co));
+        bug_modes_apply((enum bug_mode)bug, &lo, &co);
+        bool changed = memcmp(&lo, &lo_ok, sizeof(lo)) != 0 || memcmp(&co, &co_ok, sizeof(co)) != 0;
+        ck_assert_msg(changed == (bug != BUG_NONE), "mode %d (%s) %s the options", bug,
+                      bug_mode_name((enum bug_mode)bug), changed ? "changes" : "does not change");
+        if (bug == BUG_NONE)
+            continue;
+        enum bug_mode parsed = BUG_NONE;
+        ck_assert_int_eq(bug_mode_parse(bug_mode_name((enum bug_mode)bug), &parsed), 0);
+        ck_assert_int_eq(parsed, bug);
+    }
+}
+END_TEST
+
+START_TEST(unknown_bug_mode_is_refused_with_the_list)
+{
+    enum bug_mode parsed = BUG_SIGPIPE;
+    ck_assert_int_eq(bug_mode_parse("none", &parsed), -EINVAL);
+    ck_assert_int_eq(bug_mode_parse("", &parsed), -EINVAL);
+    ck_assert_int_eq(parsed, BUG_SIGPIPE);
+    ck_assert_str_eq(bug_mode_name(BUG_NONE), "none");
+    char names[128];
+    bug_modes_list(names, sizeof(names));
+    ck_assert_str_eq(names, "accept-once, blocking, leak-on-error, sigpipe, emfile-spin, "
+                            "no-timeouts");
+    bug_modes_list(names, 10); /* cut, still a string */
+    ck_assert_uint_eq(strlen(names), 9);
+}
+END_TEST
 
 /* ---- accept-once: a backlog that never drains ---- */
 
@@ -324,6 +384,10 @@ END_TEST
 static Suite *bugs_suite(void)
 {
     Suite *suite = suite_create("server_bugs");
+    TCase *catalogue = tcase_create("catalogue");
+    tcase_add_test(catalogue, every_bug_mode_has_a_name_and_changes_the_options);
+    tcase_add_test(catalogue, unknown_bug_mode_is_refused_with_the_list);
+    suite_add_tcase(suite, catalogue);
     TCase *tc = tcase_create("bugs");
     tcase_add_checked_fixture(tc, NULL, fixture_teardown);
     tcase_set_timeout(tc, TEST_TIMEOUT_S);
