@@ -493,21 +493,6 @@ static int command_run(int argc, char **argv)
     return run_main(&o, argv + optind, argc - optind);
 }
 
-/* A scenario whose fault clients are the capture's flows. */
-static void replay_scenario(struct scenario *sc, const struct replay_set *set)
-{
-    uint64_t span_ms =
-        set->speed > 0 ? (uint64_t)((double)set->duration_us / 1000.0 / set->speed) : 0;
-    memset(sc, 0, sizeof(*sc));
-    snprintf(sc->name, sizeof(sc->name), "%s", set->name);
-    /* Bound on the fault phase: the capture's span, and time for the last ends (waits for
-     * the server's bytes: up to 2 s past each flow's end). */
-    sc->duration_ms = (unsigned)(span_ms < 3600000 ? span_ms : 3600000) + 5000;
-    for (size_t i = 0; i < set->nflows; i++)
-        sc->needs_sandbox |= set->flows[i].end == FLOW_END_SILENT;
-    sc->replay = set;
-}
-
 static int command_replay(int argc, char **argv)
 {
     struct option table[sizeof(run_options_table) / sizeof(run_options_table[0]) + 3];
@@ -545,11 +530,9 @@ static int command_replay(int argc, char **argv)
         return 0;
     }
     set.speed = r.speed;
-    struct scenario sc;
-    replay_scenario(&sc, &set);
     o.reference_server = find_reference_server(server_path, sizeof(server_path));
     prepare_to_run();
-    rc = run_replay(&o, &sc);
+    rc = run_replay(&o, &set);
     replay_set_free(&set);
     return rc;
 }
