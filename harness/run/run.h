@@ -66,7 +66,9 @@ int run_list(void);
 
 /* ---- one scenario, as a library call ----------------------------------------------------
  * What run_main() does for each scenario, for callers that run scenarios of their own making
- * (e.g. over and over, each a little smaller): no printing, no exiting, no global state.
+ * (e.g. over and over, each a little smaller): no exiting, no global state, and no printing
+ * (the live status goes to a callback) except the capture's notes on stderr when the options
+ * ask for captures (capture_dir, capture_failures) and one cannot be made or kept.
  *
  *   env = run_env_new(&opt, err, len);          once: target command or attached pid, temp dir
  *   run_env_sandbox(env);                       once, before the first target starts, if any
