@@ -1,5 +1,7 @@
 /* run: `connfault run`: for each scenario, start (or attach to) the target, take a
- * baseline, throw the scenario's clients at it while probing, let it settle, judge it. */
+ * baseline, throw the scenario's clients at it while probing, let it settle, judge it.
+ * Files: run.c the whole run (loop, totals, reports), env.c what the scenarios share,
+ * setup.c and phases.c one scenario's phases (phases.h), prober.c, measure.c, checks.c. */
 #ifndef CONNFAULT_RUN_H
 #define CONNFAULT_RUN_H
 
@@ -54,11 +56,67 @@ struct run_report;
  * (free with run_report_free). For self-tests that inspect verdicts and numbers. */
 int run_collect(const struct run_options *opt, char **names, int nnames, struct run_report *rep);
 
-struct scenario;
-/* `connfault replay`: run_main() for one scenario built by the caller (sc->replay set). */
-int run_replay(const struct run_options *opt, struct scenario *sc);
+struct replay_set;
+/* `connfault replay`: run_main() for one scenario whose fault clients are the capture's flows
+ * (set->speed applies). */
+int run_replay(const struct run_options *opt, const struct replay_set *set);
 
 /* `connfault list`. Returns an exit status. */
 int run_list(void);
+
+/* ---- one scenario, as a library call ----------------------------------------------------
+ * What run_main() does for each scenario, for callers that run scenarios of their own making
+ * (e.g. over and over, each a little smaller): no exiting, no global state, and no printing
+ * (the live status goes to a callback) except the capture's notes on stderr when the options
+ * ask for captures (capture_dir, capture_failures) and one cannot be made or kept.
+ *
+ *   env = run_env_new(&opt, err, len);          once: target command or attached pid, temp dir
+ *   run_env_sandbox(env);                       once, before the first target starts, if any
+ *                                               scenario needs silent drops
+ *   run_scenario_once(env, &sc, &res, err, len) per scenario
+ *   run_env_free(env);
+ */
+struct run_env;
+struct scenario;
+struct scenario_result;
+struct scenario_vars;
+
+/* NULL with a message in err (attaching to --target-pid failed, no temp dir). opt must
+ * outlive the env. */
+struct run_env *run_env_new(const struct run_options *opt, char *err, size_t errlen);
+
+/* Enter the network sandbox silent drops need (once; later calls repeat the answer).
+ * NULL when ready, else why scenarios that need it will be skipped. */
+const char *run_env_sandbox(struct run_env *env);
+
+/* The live status of the scenario running, a few times a second; NULL when its measured
+ * phases are over (a status line can be cleared then). */
+struct run_progress {
+    const char *scenario, *phase; /* phase: "faults", "settling" */
+    uint64_t clients_started, clients_done, clients_total;
+    unsigned probes, probes_ok;
+};
+typedef void run_progress_fn(void *arg, const struct run_progress *p);
+void run_env_set_progress(struct run_env *env, run_progress_fn *fn, void *arg);
+
+/* What the options make of a scenario file's placeholders (for scenario_load). */
+void run_env_scenario_vars(const struct run_env *env, struct scenario_vars *vars);
+
+void run_env_free(struct run_env *env);
+
+enum run_status {
+    RUN_DONE = 0,         /* *res holds the verdict (pass, fail, or skip with its reason) */
+    RUN_SETUP_ERROR = -1, /* err says why: the target did not start or answer, no engine... */
+    RUN_INTERRUPTED = -2, /* *opt->interrupted was set; *res is incomplete */
+};
+
+/* Run one scenario against the env's target (a fresh one when the harness starts it) and
+ * fill *res, which then owns its diagnosis strings (see run_result_free, or hand it to a
+ * struct run_report). Returns an enum run_status. */
+int run_scenario_once(struct run_env *env, const struct scenario *sc, struct scenario_result *res,
+                      char *err, size_t errlen);
+
+/* Free what one result owns (not res itself). */
+void run_result_free(struct scenario_result *res);
 
 #endif

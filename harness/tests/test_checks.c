@@ -1,11 +1,19 @@
-/* Unit tests for checks.c (the rules behind each verdict) and escape.c. */
+/* Unit tests for checks.c (the rules behind each verdict), escape.c, the scenario catalogue
+ * and run/'s library call (the parts that need no target). */
 #include <check.h>
+#include <arpa/inet.h>
 #include <netinet/tcp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "catalogue.h"
 #include "checks.h"
 #include "escape.h"
+#include "run.h"
+#include "scenario.h"
 
 static const struct check_limits limits = {
     .cpu_max_pct = 20, .memory_slack_kb = 32 * 1024, .probe_timeout_ms = 2000, .grace_ms = 5000};
@@ -175,6 +183,75 @@ START_TEST(escapes_decode_and_errors_name_the_column)
 }
 END_TEST
 
+START_TEST(catalogue_resolves_names_and_paths)
+{
+    ck_assert(!catalogue_is_path("slowloris"));
+    ck_assert(catalogue_is_path("./mine"));
+    ck_assert(catalogue_is_path("mine.ini"));
+    char err[512], **paths = NULL;
+    char *names[] = {"slowloris", "/no/such/dir/mine.ini"};
+    ck_assert_int_eq(catalogue_resolve(names, 2, &paths, err, sizeof(err)), 2);
+    ck_assert_ptr_nonnull(strstr(paths[0], "/slowloris.ini"));
+    ck_assert_str_eq(paths[1], "/no/such/dir/mine.ini"); /* a path is not opened here */
+    catalogue_free(paths, 2);
+    char *unknown[] = {"slowloris", "no-such-scenario"};
+    ck_assert_int_eq(catalogue_resolve(unknown, 2, &paths, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "unknown scenario 'no-such-scenario'"));
+}
+END_TEST
+
+START_TEST(catalogue_with_no_names_is_every_builtin_sorted)
+{
+    char err[512], **paths = NULL;
+    int n = catalogue_resolve(NULL, 0, &paths, err, sizeof(err));
+    ck_assert_int_ge(n, 6);
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(paths[i]);
+        ck_assert_str_eq(paths[i] + len - 4, ".ini");
+        if (i > 0)
+            ck_assert_int_lt(strcmp(paths[i - 1], paths[i]), 0);
+    }
+    catalogue_free(paths, n);
+}
+END_TEST
+
+static volatile sig_atomic_t never_interrupted;
+
+/* The library call decides a skip without starting anything, and reports it in the result. */
+START_TEST(library_call_skips_a_scenario_it_cannot_run)
+{
+    struct run_options o;
+    run_options_defaults(&o, &never_interrupted);
+    o.no_sandbox = true;
+    o.reference_server = "/bin/false";
+    char err[512];
+    struct run_env *env = run_env_new(&o, err, sizeof(err));
+    ck_assert_ptr_nonnull(env);
+    ck_assert_ptr_nonnull(strstr(run_env_sandbox(env), "--no-sandbox"));
+    struct scenario sc = {.needs_sandbox = true};
+    snprintf(sc.name, sizeof(sc.name), "silent");
+    struct scenario_result res;
+    ck_assert_int_eq(run_scenario_once(env, &sc, &res, err, sizeof(err)), RUN_DONE);
+    ck_assert_int_eq(res.verdict, VERDICT_SKIP);
+    ck_assert_str_eq(res.name, "silent");
+    ck_assert_ptr_nonnull(strstr(res.reason, "--no-sandbox"));
+    run_result_free(&res);
+    run_env_free(env);
+}
+END_TEST
+
+START_TEST(library_call_env_fails_with_a_reason)
+{
+    struct run_options o;
+    run_options_defaults(&o, &never_interrupted);
+    o.target_pid = INT32_MAX; /* above any pid_max */
+    o.addr.sin_port = htons(1);
+    char err[512] = "";
+    ck_assert_ptr_null(run_env_new(&o, err, sizeof(err)));
+    ck_assert_ptr_nonnull(strstr(err, "no such process"));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("checks");
@@ -189,6 +266,12 @@ int main(void)
     tcase_add_test(tc, no_probes_is_not_checked_never_passed);
     tcase_add_test(tc, escapes_decode_and_errors_name_the_column);
     suite_add_tcase(s, tc);
+    TCase *lib = tcase_create("library");
+    tcase_add_test(lib, catalogue_resolves_names_and_paths);
+    tcase_add_test(lib, catalogue_with_no_names_is_every_builtin_sorted);
+    tcase_add_test(lib, library_call_skips_a_scenario_it_cannot_run);
+    tcase_add_test(lib, library_call_env_fails_with_a_reason);
+    suite_add_tcase(s, lib);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

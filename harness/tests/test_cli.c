@@ -122,6 +122,32 @@ START_TEST(bad_values_name_the_flag)
 }
 END_TEST
 
+/* A usage error (exit status 2) whose message contains expect. */
+static void expect_usage_error(char *const argv[], const char *expect)
+{
+    run(argv, 10000, &res);
+    ck_assert_int_eq(res.status, 2);
+    ck_assert_msg(strstr(res.err, expect) != NULL, "expected \"%s\" in stderr: %s", expect,
+                  res.err);
+}
+
+/* Every bad value names the flag and what it accepts (zero used to fail silently). */
+START_TEST(bad_values_name_the_allowed_range)
+{
+    char *a1[] = {CONNFAULT_BIN, "run", "--target-pid", "0", NULL};
+    expect_usage_error(
+        a1, "--target-pid: invalid value '0' (expected a whole number from 1 to 2147483647)");
+    char *a2[] = {CONNFAULT_BIN, "run", "--cpu-threshold", "0", NULL};
+    expect_usage_error(a2, "--cpu-threshold: invalid value '0'");
+    char *a3[] = {CONNFAULT_BIN, "replay", "--server-port", "0", "x.pcap", NULL};
+    expect_usage_error(a3, "--server-port: invalid value '0'");
+    char *a4[] = {CONNFAULT_BIN, "run", "--cpu-window", "0.05", NULL};
+    expect_usage_error(a4, "(expected seconds from 0.1 to 86400");
+    char *a5[] = {CONNFAULT_BIN, "run", "--speed", "2", NULL}; /* replay's only */
+    expect_usage_error(a5, "unknown option '--speed'");
+}
+END_TEST
+
 START_TEST(unknown_scenario_is_a_usage_error)
 {
     char *argv[] = {CONNFAULT_BIN, "run", "no-such-scenario", NULL};
@@ -295,6 +321,7 @@ int main(void)
     tcase_add_test(fast, unknown_flag_is_a_usage_error);
     tcase_add_test(fast, non_loopback_host_is_refused);
     tcase_add_test(fast, bad_values_name_the_flag);
+    tcase_add_test(fast, bad_values_name_the_allowed_range);
     tcase_add_test(fast, unknown_scenario_is_a_usage_error);
     tcase_add_test(fast, scenario_file_error_names_file_and_line);
     tcase_add_test(fast, list_names_every_builtin_scenario);

@@ -1,0 +1,135 @@
+/* env: what one run sets up once for all its scenarios (see run.h, run_internal.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "run_internal.h"
+#include "scenario.h"
+
+/* Timeouts the reference server runs with in the suite: short, so that the grace period
+ * (default 5 s) covers them with room to spare. */
+#define REFERENCE_FLAGS                                                                            \
+    "--port {port} --header-timeout 1 --idle-timeout 2 --send-timeout 1 --tcp-user-timeout 2 "     \
+    "--shutdown-timeout 1 --quiet"
+
+static void build_probe_request(struct run_env *env)
+{
+    const struct run_options *o = env->opt;
+    if (o->probe_raw) {
+        size_t n = o->probe_raw_len < sizeof(env->probe_request) ? o->probe_raw_len
+                                                                 : sizeof(env->probe_request);
+        memcpy(env->probe_request, o->probe_raw, n);
+        env->probe_request_len = n;
+        return;
+    }
+    int n = snprintf(env->probe_request, sizeof(env->probe_request),
+                     "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", o->probe_path,
+                     env->host_header);
+    env->probe_request_len = n > 0 && (size_t)n < sizeof(env->probe_request) ? (size_t)n : 0;
+}
+
+static void build_host_header(struct run_env *env)
+{
+    const struct run_options *o = env->opt;
+    char host[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &o->addr.sin_addr, host, sizeof(host));
+    if (o->addr.sin_port)
+        snprintf(env->host_header, sizeof(env->host_header), "%s:%d", host,
+                 ntohs(o->addr.sin_port));
+    else
+        snprintf(env->host_header, sizeof(env->host_header), "%s", host);
+}
+
+/* The command template and the temp dir for the targets the harness starts. */
+static int prepare_started_target(struct run_env *env, char *err, size_t errlen)
+{
+    const struct run_options *o = env->opt;
+    if (o->target_cmd)
+        snprintf(env->command, sizeof(env->command), "%s", o->target_cmd);
+    else
+        snprintf(env->command, sizeof(env->command), "exec '%s' " REFERENCE_FLAGS "%s%s",
+                 o->reference_server, o->bug ? " --bug " : "", o->bug ? o->bug : "");
+    const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    snprintf(env->tmpdir, sizeof(env->tmpdir), "%s/connfault-%d.XXXXXX", base, (int)getpid());
+    if (!mkdtemp(env->tmpdir)) {
+        int rc = -errno;
+        snprintf(err, errlen, "mkdtemp %s: %s", env->tmpdir, strerror(errno));
+        env->tmpdir[0] = '\0';
+        return rc;
+    }
+    return 0;
+}
+
+struct run_env *run_env_new(const struct run_options *opt, char *err, size_t errlen)
+{
+    struct run_env *env = calloc(1, sizeof(*env));
+    if (!env) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    env->opt = opt;
+    build_host_header(env);
+    build_probe_request(env);
+    env->limits = (struct check_limits){.cpu_max_pct = opt->cpu_max_pct,
+                                        .memory_slack_kb = opt->memory_slack_kb,
+                                        .probe_timeout_ms = opt->probe_timeout_ms,
+                                        .grace_ms = opt->grace_ms};
+    int rc = opt->target_pid
+                 ? target_attach(&env->attached, opt->target_pid, &opt->addr, err, errlen)
+                 : prepare_started_target(env, err, errlen);
+    if (rc < 0) {
+        free(env);
+        return NULL;
+    }
+    env->capture = (struct capture_plan){.dir = opt->capture_dir,
+                                         .tmpdir = env->tmpdir,
+                                         .on_failure = opt->capture_failures,
+                                         .verbosity = opt->verbosity};
+    return env;
+}
+
+const char *run_env_sandbox(struct run_env *env)
+{
+    if (env->sandbox.ready || env->no_sandbox)
+        return env->no_sandbox;
+    if (env->opt->no_sandbox)
+        env->no_sandbox = "--no-sandbox: silent drop needs connfault's own network namespace";
+    else if (env->opt->target_pid)
+        env->no_sandbox = "silent drop needs the target inside connfault's own network namespace; "
+                          "an attached process (--target-pid) is not: start it with --target-cmd";
+    else if (sandbox_enter(&env->sandbox) < 0)
+        env->no_sandbox = env->sandbox.why_not;
+    return env->no_sandbox;
+}
+
+void run_env_set_progress(struct run_env *env, run_progress_fn *fn, void *arg)
+{
+    env->on_progress = fn;
+    env->progress_arg = arg;
+}
+
+void run_env_scenario_vars(const struct run_env *env, struct scenario_vars *vars)
+{
+    const struct run_options *o = env->opt;
+    memset(vars, 0, sizeof(*vars));
+    vars->host = env->host_header;
+    vars->probe_path = o->probe_path;
+    vars->large_path = o->large_path;
+    vars->request_raw = o->request_raw;
+    vars->request_raw_len = o->request_raw_len;
+    vars->probe_raw = o->probe_raw;
+    vars->probe_raw_len = o->probe_raw_len;
+}
+
+void run_env_free(struct run_env *env)
+{
+    if (!env)
+        return;
+    sandbox_free(&env->sandbox);
+    if (env->tmpdir[0])
+        rmdir(env->tmpdir);
+    free(env);
+}

@@ -1,0 +1,255 @@
+/* The phases between setup and teardown, and one scenario start to end (see phases.h). */
+#include "phases.h"
+
+#include <arpa/inet.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "measure.h"
+#include "pcap_flows.h"
+
+void phase_progress(struct scenario_run *r, const char *phase)
+{
+    if (!r->env->on_progress)
+        return;
+    if (!phase) {
+        r->env->on_progress(r->env->progress_arg, NULL);
+        return;
+    }
+    struct run_progress pr = {.scenario = r->sc->name,
+                              .phase = phase,
+                              .probes = r->s.probes,
+                              .probes_ok = r->s.probes_ok};
+    for (size_t i = 0; i < r->sc->ngroups; i++) {
+        struct engine_group_stats st;
+        engine_group_stats(r->e, i, &st);
+        pr.clients_started += st.started;
+        pr.clients_done += st.ended;
+        pr.clients_total += r->sc->groups[i].count;
+    }
+    r->env->on_progress(r->env->progress_arg, &pr);
+}
+
+enum phase_status phase_baseline(struct scenario_run *r)
+{
+    if (!target_alive(r->t)) {
+        measure_target_gone(r->t, &r->s); /* an attached target that died in an earlier one */
+        return PHASE_JUDGE;
+    }
+    if (!prober_once(&r->p, r->e)) {
+        snprintf(r->err, r->errlen, "the first probe, before any fault, failed: %s",
+                 r->p.cur.done ? r->p.cur.error : "no result");
+        return PHASE_SETUP_ERROR;
+    }
+    r->s.probes = r->s.probes_ok = 0; /* the first probe checks set-up; it is not a sample */
+    r->s.nlatencies = 0;
+    measure_baseline(r->t->pid, &r->s);
+    return PHASE_GO_ON;
+}
+
+/* Every client host goes dark at once: its packets are dropped both ways, then its sockets
+ * are discarded (their resets never arrive). The probes' host is not touched. */
+static void cable_pull(struct scenario_run *r)
+{
+    struct in_addr host;
+    inet_pton(AF_INET, RUN_FAULT_CLIENT_HOST, &host);
+    sandbox_drop_host(&r->env->sandbox, host);
+    for (size_t i = 0; i < r->sc->ngroups; i++)
+        if (r->sc->groups[i].host.s_addr)
+            sandbox_drop_host(&r->env->sandbox, r->sc->groups[i].host);
+    engine_vanish_all(r->e);
+}
+
+/* Run the clients until all are done or the scenario's duration ends. */
+void phase_faults(struct scenario_run *r)
+{
+    const struct scenario *sc = r->sc;
+    for (size_t i = 0; i < sc->ngroups; i++)
+        engine_add_group(r->e, &sc->groups[i]);
+    if (sc->replay)
+        engine_add_replay(r->e, sc->replay->flows, sc->replay->nflows, sc->replay->speed);
+    uint64_t start = engine_now_ms(), deadline = start + sc->duration_ms;
+    uint64_t next_fd = start, next_progress = start;
+    struct fd_counts fc;
+    bool pulled = false;
+    r->p.faults_start_ms = r->p.next_at_ms = start;
+    while (!*r->env->opt->interrupted) {
+        uint64_t now = engine_now_ms();
+        if (sc->cable_pull_ms && !pulled && now >= start + sc->cable_pull_ms) {
+            cable_pull(r);
+            pulled = true;
+        }
+        bool pull_pending = sc->cable_pull_ms && !pulled; /* held clients wait for it */
+        if (now >= deadline || (engine_groups_done(r->e) && !pull_pending) || !target_alive(r->t))
+            break;
+        engine_run(r->e, now + RUN_SLICE_MS);
+        now = engine_now_ms();
+        prober_tick(&r->p, r->e, now);
+        if (now >= next_fd) {
+            measure_sample(r->t->pid, &r->s, &fc, NULL, NULL);
+            next_fd = now + RUN_FD_SAMPLE_MS;
+        }
+        if (now >= next_progress) {
+            phase_progress(r, "faults");
+            next_progress = now + RUN_PROGRESS_MS;
+        }
+    }
+    engine_cut_off(r->e);
+}
+
+static void diagnose_now(struct target *t, bool busy, struct stuck_report *stuck)
+{
+    if (stuck->made || !target_alive(t))
+        return;
+    struct diagnose_options dopt = {
+        .port = ntohs(t->addr.sin_port), .sample_syscalls = busy, .budget_ms = 3000};
+    stuck->made = diagnose_target(t->pid, &dopt, &stuck->d) == 0;
+}
+
+/* While settling: is it back? Fds every sample, socket states when due. */
+struct settle_state {
+    uint64_t start, next_fd, next_sock;
+    bool fds_ok, sockets_ok;
+};
+
+static void settle_sample(struct scenario_run *r, struct settle_state *st, uint64_t now)
+{
+    struct scenario_samples *s = &r->s;
+    bool sockets_due = now >= st->next_sock;
+    if (now < st->next_fd && !sockets_due)
+        return;
+    int sockets_rc = 0;
+    int rc = measure_sample(r->t->pid, s, &s->fds_final, sockets_due ? &s->sockets_final : NULL,
+                            &sockets_rc);
+    if (rc < 0)
+        s->fds_unknown = measure_errno_reason(rc);
+    st->fds_ok = rc == 0 && s->fds_final.total <= s->fds_baseline.total;
+    if (st->fds_ok && s->fds_settled_s < 0)
+        s->fds_settled_s = (double)(now - st->start) / 1000.0;
+    st->next_fd = now + RUN_FD_SAMPLE_MS;
+    if (sockets_due) {
+        if (sockets_rc < 0)
+            s->sockets_unknown = measure_errno_reason(sockets_rc);
+        st->sockets_ok = sockets_rc == 0 && s->sockets_final.count[TCP_CLOSE_WAIT] == 0;
+        st->next_sock = now + RUN_SOCKET_SAMPLE_MS;
+    }
+}
+
+/* Measure CPU over the window, and wait (up to the grace) for fds to return to the
+ * baseline and CLOSE_WAIT sockets to go. Probes go on meanwhile. */
+static void settle_wait(struct scenario_run *r)
+{
+    const struct run_options *o = r->env->opt;
+    uint64_t start = engine_now_ms(), next_progress = start;
+    uint64_t grace_end = start + (o->grace_ms > o->cpu_window_ms ? o->grace_ms : o->cpu_window_ms);
+    struct settle_state st = {.start = start, .next_fd = start, .next_sock = start};
+    struct cpu_window cpu;
+    measure_cpu_begin(&cpu, r->t->pid, start, o->cpu_window_ms);
+    r->s.fds_settled_s = -1;
+    r->s.fds_final = r->s.fds_baseline;
+    while (!*o->interrupted && target_alive(r->t)) {
+        uint64_t now = engine_now_ms();
+        if (measure_cpu_end(&cpu, r->t->pid, now, &r->s) && cpu.rc == 0 &&
+            r->s.cpu_pct >= r->env->limits.cpu_max_pct)
+            diagnose_now(r->t, true, &r->stuck); /* while it spins */
+        settle_sample(r, &st, now);
+        if (now >= next_progress) {
+            phase_progress(r, "settling");
+            next_progress = now + RUN_PROGRESS_MS;
+        }
+        if ((cpu.done && st.fds_ok && st.sockets_ok) || now >= grace_end)
+            break;
+        engine_run(r->e, now + RUN_SLICE_MS);
+        prober_tick(&r->p, r->e, engine_now_ms());
+    }
+}
+
+enum phase_status phase_settle(struct scenario_run *r)
+{
+    settle_wait(r);
+    prober_drain(&r->p, r->e);
+    enum phase_status status = PHASE_GO_ON;
+    if (!*r->env->opt->interrupted && target_alive(r->t))
+        measure_final_fds(r->t->pid, &r->s);
+    if (*r->env->opt->interrupted) {
+        status = PHASE_INTERRUPTED;
+    } else if (target_alive(r->t)) {
+        prober_once(&r->p, r->e); /* the last word: it must still answer */
+        measure_final_rss(r->t->pid, &r->s);
+    }
+    if (!target_alive(r->t))
+        measure_target_gone(r->t, &r->s);
+    return status;
+}
+
+static const struct check_result *failed_check(const struct scenario_result *r, const char *name)
+{
+    for (size_t i = 0; i < r->nchecks; i++)
+        if (strcmp(r->checks[i].name, name) == 0 && r->checks[i].status == CHECK_FAILED)
+            return &r->checks[i];
+    return NULL;
+}
+
+/* Hand the diagnosis to the result (it owns the strings from here on). */
+static void attach_diagnosis(struct scenario_result *res, struct stuck_report *stuck)
+{
+    if (!stuck->made)
+        return;
+    res->diagnosis = stuck->d.text;
+    res->diagnosis_summary = stuck->d.summary;
+    res->diagnosis_json = stuck->d.json;
+    stuck->d.text = stuck->d.summary = stuck->d.json = NULL;
+    size_t used = strlen(res->reason);
+    if (res->diagnosis_summary && used + 4 < sizeof(res->reason))
+        snprintf(res->reason + used, sizeof(res->reason) - used, "; %s", res->diagnosis_summary);
+}
+
+static void add_client_stats(struct scenario_result *res, const struct engine_group_stats *st)
+{
+    res->clients_started += st->started;
+    res->clients_connected += st->connected;
+    res->clients_failed_connect += st->connect_failed;
+    res->clients_completed += st->ended;
+}
+
+void phase_judge(struct scenario_run *r)
+{
+    struct scenario_result *res = r->res;
+    checks_evaluate(&r->s, &r->env->limits, res);
+    if (failed_check(res, "accepting") || failed_check(res, "cpu")) {
+        diagnose_now(r->t, failed_check(res, "cpu") != NULL, &r->stuck);
+        attach_diagnosis(res, &r->stuck);
+    }
+    struct engine_group_stats st;
+    for (size_t i = 0; i < r->sc->ngroups; i++) {
+        engine_group_stats(r->e, i, &st);
+        add_client_stats(res, &st);
+    }
+    engine_replay_stats(r->e, &st);
+    add_client_stats(res, &st);
+}
+
+int run_scenario_once(struct run_env *env, const struct scenario *sc, struct scenario_result *res,
+                      char *err, size_t errlen)
+{
+    struct scenario_run r = {
+        .env = env, .sc = sc, .res = res, .err = err, .errlen = errlen, .t0 = engine_now_ms()};
+    enum phase_status status = phase_setup(&r);
+    if (status == PHASE_SKIPPED)
+        return RUN_DONE;
+    if (status == PHASE_SETUP_ERROR)
+        return RUN_SETUP_ERROR;
+    status = phase_baseline(&r);
+    if (status == PHASE_GO_ON) {
+        phase_faults(&r);
+        status = phase_settle(&r);
+    }
+    phase_progress(&r, NULL);
+    if (status == PHASE_GO_ON || status == PHASE_JUDGE)
+        phase_judge(&r);
+    phase_teardown(&r);
+    return status == PHASE_SETUP_ERROR   ? RUN_SETUP_ERROR
+           : status == PHASE_INTERRUPTED ? RUN_INTERRUPTED
+                                         : RUN_DONE;
+}

@@ -1,0 +1,69 @@
+/* phases: the life of one scenario against one target, one function per phase:
+ *
+ *   setup    sandbox rules cleared, target started (or checked), engine and capture ready
+ *   baseline first probe (must pass: else a set-up error), fds and RSS before any fault
+ *   faults   clients run; probes every probe_interval; fds sampled; cable pulled if asked
+ *   settle   probes go on; the CPU window; wait up to the grace for fds and sockets to come
+ *            back; then the final readings and the final probe
+ *   judge    checks.c's verdict, a diagnosis of a stuck target, the clients' totals
+ *   teardown capture kept or dropped, held clients released, target stopped
+ *
+ * The harness never closes held or silent clients itself before judging: the server has to
+ * release them on its own, within the grace. */
+#ifndef CONNFAULT_PHASES_H
+#define CONNFAULT_PHASES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "diagnose.h"
+#include "engine.h"
+#include "prober.h"
+#include "run_internal.h"
+
+enum phase_status {
+    PHASE_GO_ON,       /* on to the next phase */
+    PHASE_JUDGE,       /* straight to judging (the target is already gone) */
+    PHASE_SKIPPED,     /* res says why; nothing to tear down */
+    PHASE_SETUP_ERROR, /* err says why */
+    PHASE_INTERRUPTED, /* *opt->interrupted was set */
+};
+
+/* Where is it stuck? Taken while the fault is still live (clients held, target running),
+ * once per scenario: at the moment the CPU check fails (a spin may not last), else before
+ * teardown when accepting failed. Bounded in time; never on passing scenarios. */
+struct stuck_report {
+    struct diagnosis d;
+    bool made;
+};
+
+struct scenario_run {
+    struct run_env *env;
+    const struct scenario *sc;
+    struct scenario_result *res;
+    char *err;
+    size_t errlen;
+    struct target owned, *t; /* t: &owned, or the env's attached target */
+    struct engine *e;
+    struct capture *cap;
+    char capture_path[sizeof(((struct scenario_result *)0)->capture_path)];
+    struct scenario_samples s;
+    struct prober p;
+    struct stuck_report stuck;
+    uint64_t t0;
+};
+
+/* setup.c */
+enum phase_status phase_setup(struct scenario_run *r);
+void phase_teardown(struct scenario_run *r);
+
+/* phases.c */
+enum phase_status phase_baseline(struct scenario_run *r);
+void phase_faults(struct scenario_run *r);
+enum phase_status phase_settle(struct scenario_run *r);
+void phase_judge(struct scenario_run *r);
+
+/* The live status line, if the env has a listener; phase NULL: the phases are over. */
+void phase_progress(struct scenario_run *r, const char *phase);
+
+#endif

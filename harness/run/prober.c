@@ -1,0 +1,67 @@
+/* prober: probes between and through the faults (see prober.h). */
+#include "prober.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "run_internal.h"
+
+/* How long past its own timeout a probe may take to report (the engine's slices). */
+#define PROBER_DRAIN_SLACK_MS 500
+
+static void prober_record(struct prober *p, uint64_t now)
+{
+    struct scenario_samples *s = p->samples;
+    if (s->nlatencies == p->capacity) {
+        size_t cap = p->capacity ? p->capacity * 2 : 64;
+        uint64_t *grown = realloc(s->latencies_us, cap * sizeof(*grown));
+        if (!grown)
+            return;
+        s->latencies_us = grown;
+        p->capacity = cap;
+    }
+    s->latencies_us[s->nlatencies++] = p->cur.latency_us;
+    s->probes++;
+    if (p->cur.ok) {
+        s->probes_ok++;
+    } else if (s->probes - s->probes_ok == 1) {
+        snprintf(s->first_failure, sizeof(s->first_failure), "%s", p->cur.error);
+        uint64_t started = now - p->cur.latency_us / 1000;
+        s->first_failure_at_s =
+            p->faults_start_ms ? ((double)started - (double)p->faults_start_ms) / 1000.0 : -0.0;
+    }
+}
+
+void prober_tick(struct prober *p, struct engine *e, uint64_t now)
+{
+    if (p->active && p->cur.done) {
+        prober_record(p, now);
+        p->active = false;
+        p->next_at_ms = now + p->interval_ms;
+    }
+    if (!p->active && now >= p->next_at_ms) {
+        memset(&p->cur, 0, sizeof(p->cur));
+        if (engine_probe(e, p->request, p->request_len, p->expect, p->expect_len, p->timeout_ms,
+                         &p->cur) == 0)
+            p->active = true;
+    }
+}
+
+void prober_drain(struct prober *p, struct engine *e)
+{
+    uint64_t deadline = engine_now_ms() + p->timeout_ms + PROBER_DRAIN_SLACK_MS;
+    while (p->active && !p->cur.done && engine_now_ms() < deadline)
+        engine_run(e, engine_now_ms() + RUN_SLICE_MS);
+    if (p->active && p->cur.done)
+        prober_record(p, engine_now_ms());
+    p->active = false;
+}
+
+bool prober_once(struct prober *p, struct engine *e)
+{
+    p->next_at_ms = 0;
+    prober_tick(p, e, engine_now_ms());
+    prober_drain(p, e);
+    return p->cur.done && p->cur.ok;
+}

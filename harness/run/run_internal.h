@@ -1,0 +1,38 @@
+/* run_internal: what the files of run/ share and its tests may look at; not for other
+ * folders (they use run.h). */
+#ifndef CONNFAULT_RUN_INTERNAL_H
+#define CONNFAULT_RUN_INTERNAL_H
+
+#include "capture.h"
+#include "checks.h"
+#include "run.h"
+#include "sandbox.h"
+#include "target.h"
+
+#define RUN_SLICE_MS             20   /* the engine runs in slices this long between samples */
+#define RUN_FD_SAMPLE_MS         50   /* fd tables are read this often */
+#define RUN_SOCKET_SAMPLE_MS     200  /* socket states (sock_diag) this often, while settling */
+#define RUN_PROGRESS_MS          250  /* the live status line is redrawn this often */
+#define RUN_TARGET_STOP_GRACE_MS 2000 /* SIGTERM to SIGKILL for a started target */
+
+/* The fault clients' host; probes come from 127.0.0.1, a second host that keeps probing. */
+#define RUN_FAULT_CLIENT_HOST "127.0.0.2"
+
+/* What stays the same from one scenario to the next (run_env_new .. run_env_free). */
+struct run_env {
+    const struct run_options *opt;
+    struct check_limits limits;
+    char tmpdir[256];   /* the started targets' logs, and captures awaiting a verdict */
+    char command[4096]; /* target command template ({port}); empty when attached */
+    struct target attached;
+    char probe_request[2048];
+    size_t probe_request_len;
+    char host_header[64];
+    struct sandbox sandbox; /* ready when a scenario needs silent drops and we could enter it */
+    const char *no_sandbox; /* why scenarios that need it are skipped, or NULL */
+    struct capture_plan capture;
+    run_progress_fn *on_progress; /* or NULL */
+    void *progress_arg;
+};
+
+#endif

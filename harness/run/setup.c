@@ -1,0 +1,170 @@
+/* setup and teardown of one scenario (see phases.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "phases.h"
+#include "procfs.h"
+
+static enum phase_status skip(struct scenario_result *res, const char *why)
+{
+    res->verdict = VERDICT_SKIP;
+    snprintf(res->reason, sizeof(res->reason), "%s", why);
+    return PHASE_SKIPPED;
+}
+
+/* A started target that never accepted: say how it ended, or that it did not answer. */
+static void describe_start_failure(struct scenario_run *r, const struct sockaddr_in *addr, int rc)
+{
+    if (rc == -ESRCH) {
+        char how[160], last[200];
+        target_describe_exit(r->t, how, sizeof(how));
+        target_last_log_line(r->t, last, sizeof(last));
+        snprintf(r->err, r->errlen, "target %s before accepting a connection%s%s%s", how,
+                 last[0] ? " (last output: \"" : "", last, last[0] ? "\")" : "");
+    } else {
+        snprintf(r->err, r->errlen,
+                 "target did not accept a connection on %s:%d within %.1fs (--ready-timeout)",
+                 inet_ntoa(addr->sin_addr), ntohs(addr->sin_port),
+                 (double)r->env->opt->ready_timeout_ms / 1000.0);
+    }
+}
+
+/* Stop a started target and remove its log (read by now, or never to be). */
+static void stop_target(struct target *t)
+{
+    if (!t->owned)
+        return;
+    target_stop(t, RUN_TARGET_STOP_GRACE_MS);
+    if (t->log_path[0])
+        unlink(t->log_path);
+}
+
+/* A fresh target for each scenario, so one scenario's damage cannot leak into the next
+ * (and fd-exhaustion can lower the fd limit). */
+static int start_target(struct scenario_run *r)
+{
+    struct sockaddr_in addr = r->env->opt->addr;
+    if (addr.sin_port == 0) {
+        int port;
+        int rc = target_pick_port(&addr.sin_addr, &port);
+        if (rc < 0) {
+            snprintf(r->err, r->errlen, "cannot find a free port: %s", strerror(-rc));
+            return rc;
+        }
+        addr.sin_port = htons((uint16_t)port);
+    }
+    char log[512];
+    snprintf(log, sizeof(log), "%s/%s.log", r->env->tmpdir, r->sc->name);
+    int rc =
+        target_start(r->t, r->env->command, &addr, r->sc->rlimit_nofile, log, r->err, r->errlen);
+    if (rc == 0)
+        rc = target_wait_listening(r->t, r->env->opt->ready_timeout_ms);
+    else
+        r->t->owned = false; /* never started: nothing to stop */
+    if (rc < 0 && r->t->owned) {
+        describe_start_failure(r, &addr, rc);
+        stop_target(r->t);
+    }
+    return rc;
+}
+
+/* An attached target cannot have its fd limit lowered: a scenario that exhausts fds runs
+ * only if its clients can reach the limit the target has. NULL, or why it is skipped. */
+static const char *attached_cannot_exhaust(struct scenario_run *r, char *why, size_t len)
+{
+    uint64_t soft = 0, hard = 0;
+    unsigned clients = 0;
+    for (size_t i = 0; i < r->sc->ngroups; i++)
+        clients += r->sc->groups[i].count;
+    int rc = procfs_rlimit_nofile(r->t->pid, &soft, &hard);
+    if (rc == 0 && soft < clients)
+        return NULL;
+    snprintf(why, len,
+             rc < 0 ? "cannot read the target's fd limit from /proc"
+                    : "the target's RLIMIT_NOFILE (%llu) is more than this scenario's "
+                      "%u clients can exhaust",
+             (unsigned long long)soft, clients);
+    return why;
+}
+
+static void setup_prober(struct scenario_run *r)
+{
+    const struct run_options *o = r->env->opt;
+    r->p = (struct prober){.samples = &r->s,
+                           .request = r->env->probe_request,
+                           .request_len = r->env->probe_request_len,
+                           .expect = o->probe_expect,
+                           .expect_len = o->probe_expect_len,
+                           .timeout_ms = o->probe_timeout_ms,
+                           .interval_ms = o->probe_interval_ms};
+    if (r->sc->probe_raw) { /* the scenario knows its protocol better than the defaults */
+        r->p.request = r->sc->probe_raw;
+        r->p.request_len = r->sc->probe_raw_len;
+        r->p.expect = r->sc->probe_expect;
+        r->p.expect_len = r->sc->probe_expect_len;
+    }
+}
+
+static int drop_connection(void *sandbox, const struct sockaddr_in *client)
+{
+    return sandbox_drop_connection(sandbox, client);
+}
+
+static int setup_engine(struct scenario_run *r)
+{
+    struct engine_config ecfg = {.target = r->t->addr, .seed = r->env->opt->seed};
+    /* Fault clients come from their own loopback address (a "client host"), probes from
+     * 127.0.0.1, so the two are told apart in captures and rules. */
+    inet_pton(AF_INET, RUN_FAULT_CLIENT_HOST, &ecfg.source);
+    if (r->env->sandbox.ready) {
+        ecfg.drop = drop_connection;
+        ecfg.drop_ctx = &r->env->sandbox;
+    }
+    r->e = engine_new(&ecfg, r->err, r->errlen);
+    return r->e ? 0 : -1;
+}
+
+enum phase_status phase_setup(struct scenario_run *r)
+{
+    const struct scenario *sc = r->sc;
+    char why[200];
+    memset(r->res, 0, sizeof(*r->res));
+    snprintf(r->res->name, sizeof(r->res->name), "%s", sc->name);
+    if (sc->needs_sandbox && r->env->no_sandbox)
+        return skip(r->res, r->env->no_sandbox);
+    if (sc->needs_sandbox && sandbox_clear(&r->env->sandbox) < 0) {
+        snprintf(r->err, r->errlen, "%s", r->env->sandbox.why_not);
+        return PHASE_SETUP_ERROR;
+    }
+    r->t = r->env->opt->target_pid ? &r->env->attached : &r->owned;
+    if (!r->env->opt->target_pid && start_target(r) < 0)
+        return PHASE_SETUP_ERROR;
+    if (r->env->opt->target_pid && sc->rlimit_nofile &&
+        attached_cannot_exhaust(r, why, sizeof(why)))
+        return skip(r->res, why);
+    setup_prober(r);
+    if (setup_engine(r) < 0) {
+        stop_target(r->t);
+        return PHASE_SETUP_ERROR;
+    }
+    r->cap =
+        capture_plan_begin(&r->env->capture, sc->name, r->env->opt->seed,
+                           ntohs(r->t->addr.sin_port), r->capture_path, sizeof(r->capture_path));
+    return PHASE_GO_ON;
+}
+
+/* Before engine_free(): the resets it sends for held clients are the harness tidying up,
+ * not part of the scenario, and must not be in the capture. */
+void phase_teardown(struct scenario_run *r)
+{
+    capture_plan_end(&r->env->capture, r->cap, r->capture_path, r->res);
+    diagnosis_free(&r->stuck.d); /* if made but not attached (interrupted) */
+    engine_free(r->e);
+    stop_target(r->t);
+    free(r->s.latencies_us);
+    r->res->duration_s = (double)(engine_now_ms() - r->t0) / 1000.0;
+}

@@ -1,0 +1,143 @@
+/* catalogue: finding, naming and listing scenario files (see catalogue.h). */
+#include "catalogue.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "scenario.h"
+
+#define SCENARIO_SUFFIX ".ini"
+
+bool catalogue_is_path(const char *name)
+{
+    return strchr(name, '/') != NULL || strstr(name, SCENARIO_SUFFIX) != NULL;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool is_scenario_file(const char *name)
+{
+    size_t len = strlen(name), slen = strlen(SCENARIO_SUFFIX);
+    return len > slen && strcmp(name + len - slen, SCENARIO_SUFFIX) == 0;
+}
+
+/* "DIR/NAME" in a new string, or NULL. */
+static char *join(const char *dir, const char *name, const char *suffix)
+{
+    size_t len = strlen(dir) + strlen(name) + strlen(suffix) + 2;
+    char *path = malloc(len);
+    if (path)
+        snprintf(path, len, "%s/%s%s", dir, name, suffix);
+    return path;
+}
+
+int catalogue_builtin(char ***out)
+{
+    const char *dir = scenario_builtin_dir();
+    DIR *d = opendir(dir);
+    if (!d)
+        return -errno;
+    char **paths = NULL;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!is_scenario_file(de->d_name))
+            continue;
+        char **grown = realloc(paths, (size_t)(n + 1) * sizeof(*paths));
+        if (!grown)
+            break;
+        paths = grown;
+        if (!(paths[n] = join(dir, de->d_name, "")))
+            break;
+        n++;
+    }
+    closedir(d);
+    qsort(paths, (size_t)n, sizeof(*paths), compare_names);
+    *out = paths;
+    return n;
+}
+
+void catalogue_free(char **paths, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(paths[i]);
+    free(paths);
+}
+
+/* One name's file: a path as given, a built-in name only if its file is there. */
+static char *resolve_one(const char *name, char *err, size_t errlen)
+{
+    char *path = catalogue_is_path(name) ? strdup(name)
+                                         : join(scenario_builtin_dir(), name, SCENARIO_SUFFIX);
+    if (!path) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (!catalogue_is_path(name) && access(path, R_OK) != 0) {
+        snprintf(err, errlen,
+                 "unknown scenario '%s' (`connfault list` shows the built-in ones; give a path "
+                 "for a file of your own)",
+                 name);
+        free(path);
+        return NULL;
+    }
+    return path;
+}
+
+int catalogue_resolve(char **names, int nnames, char ***out, char *err, size_t errlen)
+{
+    if (nnames == 0) {
+        int n = catalogue_builtin(out);
+        if (n <= 0) {
+            snprintf(err, errlen, "no built-in scenarios in %s", scenario_builtin_dir());
+            return -1;
+        }
+        return n;
+    }
+    char **paths = calloc((size_t)nnames, sizeof(*paths));
+    if (!paths) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < nnames; i++) {
+        if (!(paths[i] = resolve_one(names[i], err, errlen))) {
+            catalogue_free(paths, i);
+            return -1;
+        }
+    }
+    *out = paths;
+    return nnames;
+}
+
+int catalogue_list(FILE *out, FILE *errs, const char *prog)
+{
+    char **paths = NULL;
+    int n = catalogue_builtin(&paths);
+    if (n <= 0) {
+        fprintf(errs, "%s: no built-in scenarios in %s\n", prog, scenario_builtin_dir());
+        return -1;
+    }
+    /* Placeholders need some value to expand to; a listing shows only names. */
+    struct scenario_vars vars = {
+        .host = "127.0.0.1", .probe_path = "/", .large_path = "/bytes/1048576"};
+    int status = 0;
+    for (int i = 0; i < n; i++) {
+        struct scenario sc;
+        char err[512];
+        if (scenario_load(paths[i], &vars, &sc, err, sizeof(err)) < 0) {
+            fprintf(errs, "%s: %s\n", prog, err);
+            status = -1;
+            continue;
+        }
+        fprintf(out, "%-20s %s\n", sc.name, sc.description ? sc.description : "");
+        scenario_free(&sc);
+    }
+    catalogue_free(paths, n);
+    return status;
+}

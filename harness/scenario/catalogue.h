@@ -1,0 +1,30 @@
+/* catalogue: where scenarios come from. The built-in ones are the *.ini files of
+ * scenario_builtin_dir(); a name on the command line is either one of them ("slowloris") or
+ * a path to a file of the user's own (it contains a '/' or ".ini"). */
+#ifndef CONNFAULT_CATALOGUE_H
+#define CONNFAULT_CATALOGUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* Is this name a file path rather than a built-in name? */
+bool catalogue_is_path(const char *name);
+
+/* The built-in scenario files, sorted by path. Returns the count (*out owned by the caller,
+ * free with catalogue_free), or -errno when the directory cannot be read. */
+int catalogue_builtin(char ***out);
+
+/* The files the names stand for, in order (none = every built-in one). Returns the count
+ * (*out: free with catalogue_free), or -1 with a message for the user in err (an unknown
+ * built-in name, no built-in scenarios, no memory). Files given by path are not opened. */
+int catalogue_resolve(char **names, int nnames, char ***out, char *err, size_t errlen);
+
+void catalogue_free(char **paths, int n);
+
+/* `connfault list`: one line per built-in scenario ("NAME  description") on out. A file that
+ * does not load is named on errs as "PROG: FILE:LINE: message" and skipped. Returns 0, or -1
+ * if any file failed to load or there are none. */
+int catalogue_list(FILE *out, FILE *errs, const char *prog);
+
+#endif
