@@ -3,7 +3,8 @@
  *
  * The replay starts its flows in capture order at their times. A replay client:
  *   CONNECTING -> RUNNING (segments sent at their captured times, reading) -> the captured
- *   end: CLOSED (vanished ones too, after the drop rule), or HELD (stopped reading)
+ *   end: CLOSED, or HELD (stopped reading, or vanished: silenced and kept like a fault
+ *   client's END_DROP)
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -119,13 +120,12 @@ static void replay_close_gently(struct replay_client *c)
     replay_close(c, false);
 }
 
-/* FLOW_END_SILENT: silenced through the drop rule, then closed with a reset that never
- * arrives; without a sandbox, held. */
+/* FLOW_END_SILENT: vanish like a fault client's END_DROP (the fd is kept, see
+ * tcp_conn_vanish); without a sandbox, held. */
 static void replay_vanish(struct replay_client *c)
 {
     replay_hold(c);
-    if (engine_client_vanish(&c->base, &c->replay->stats))
-        replay_close(c, true);
+    engine_client_vanish(&c->base, &c->replay->stats);
 }
 
 static void replay_end_action(struct replay_client *c)

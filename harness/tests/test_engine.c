@@ -19,6 +19,7 @@
 
 #include "engine.h"
 #include "engine_internal.h"
+#include "pcap_flows.h"
 
 #define DEADLINE_MS 10000
 
@@ -850,6 +851,47 @@ START_TEST(drop_vanishes_and_keeps_the_socket)
 }
 END_TEST
 
+/* Regression: a replayed flow that ends silently used to close its socket (with a reset) right
+ * after adding the drop rule, so a new connection could take its port and be dropped too. It
+ * now vanishes as a fault client's END_DROP does: the fd is kept until engine_free. */
+START_TEST(replay_silent_end_keeps_the_socket)
+{
+    static unsigned char data[] = "x";
+    static struct flow_segment seg = {.offset = 0, .len = 1, .time_us = 0};
+    struct replay_flow flow = {.family = AF_INET,
+                               .data = data,
+                               .data_len = 1,
+                               .segs = &seg,
+                               .nsegs = 1,
+                               .end = FLOW_END_SILENT};
+    struct test_server ts;
+    struct ts_report rep;
+    struct drop_log log = {0};
+    struct engine *e;
+    struct engine_group_stats st;
+    int fds_before = count_open_fds();
+
+    ts_start(&ts, TS_SILENT);
+    e = engine_with_drop(ts.port, &log);
+    ck_assert_int_eq(engine_add_replay(e, &flow, 1, 0), 0);
+    run_until_done(e);
+    engine_replay_stats(e, &st);
+    ck_assert_uint_eq(log.calls, 1);
+    ck_assert_uint_eq(ntohl(log.last.sin_addr.s_addr), INADDR_LOOPBACK);
+    ck_assert_uint_eq(st.ended, 1);
+    ck_assert_uint_eq(st.dropped, 1);
+    ck_assert_uint_eq(st.holding, 0);
+    expect_vanished_and_kept(e, &ts, 1);
+    engine_cut_off(e); /* a vanished flow is not held again */
+    engine_replay_stats(e, &st);
+    ck_assert_uint_eq(st.holding, 0);
+    engine_free(e);
+    RUN_UNTIL_SERVER(NULL, &ts, rep, rep.resets == 1);
+    ts_stop(&ts, &rep);
+    ck_assert_int_eq(count_open_fds(), fds_before);
+}
+END_TEST
+
 START_TEST(cut_off_turns_busy_clients_into_holders)
 {
     struct test_server ts;
@@ -1273,6 +1315,7 @@ static Suite *engine_suite(void)
     tcase_add_test(clients, hold_keeps_the_socket_until_engine_free);
     tcase_add_test(clients, drop_is_held_for_now);
     tcase_add_test(clients, drop_vanishes_and_keeps_the_socket);
+    tcase_add_test(clients, replay_silent_end_keeps_the_socket);
     tcase_add_test(clients, cut_off_turns_busy_clients_into_holders);
     tcase_add_test(clients, concurrency_is_never_exceeded);
     tcase_add_test(clients, rate_spaces_the_starts);
