@@ -22,8 +22,10 @@ struct engine_config {
     struct sockaddr_in target; /* the server under test (loopback) */
     struct in_addr source;     /* bind fault clients to this address; INADDR_ANY = kernel picks */
     uint64_t seed;
-    /* END_DROP: make this client connection vanish (drop all its packets) before its socket
-     * is discarded. 0 on success. NULL: END_DROP clients are held like END_HOLD. */
+    /* END_DROP, and a replayed flow that ends silently: make this client connection vanish
+     * (drop all its packets). Its socket is then kept, unused, until engine_vanish_all() or
+     * engine_free() (closed, its port could go to a new client that would be dropped too).
+     * 0 on success. NULL: such clients are held like END_HOLD. */
     int (*drop)(void *ctx, const struct sockaddr_in *client);
     void *drop_ctx;
 };

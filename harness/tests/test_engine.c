@@ -17,9 +17,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "client_timers.h"
 #include "engine.h"
 #include "engine_internal.h"
+#include "pcap_flows.h"
 
 #define DEADLINE_MS 10000
 
@@ -387,9 +387,8 @@ static void ts_stop(struct test_server *ts, struct ts_report *rep)
 
 /* ---- engine helpers --------------------------------------------------------------------- */
 
-static struct engine *engine_for(uint16_t port, uint64_t seed)
+static struct engine *engine_with(uint16_t port, struct engine_config cfg)
 {
-    struct engine_config cfg = {.seed = seed};
     char err[128];
     struct engine *e;
 
@@ -400,6 +399,11 @@ static struct engine *engine_for(uint16_t port, uint64_t seed)
     e = engine_new(&cfg, err, sizeof(err));
     ck_assert_msg(e != NULL, "%s", err);
     return e;
+}
+
+static struct engine *engine_for(uint16_t port, uint64_t seed)
+{
+    return engine_with(port, (struct engine_config){.seed = seed});
 }
 
 static struct client_group group_of(const char *request, unsigned count)
@@ -780,6 +784,114 @@ START_TEST(drop_is_held_for_now)
 }
 END_TEST
 
+/* A stand-in for the sandbox's drop rule: records the call, drops nothing (so the resets a
+ * vanished socket sends at last still reach the test server and can be counted). */
+struct drop_log {
+    unsigned calls;
+    struct sockaddr_in last;
+};
+
+static int drop_record(void *ctx, const struct sockaddr_in *client)
+{
+    struct drop_log *log = ctx;
+
+    log->calls++;
+    log->last = *client;
+    return 0;
+}
+
+static struct engine *engine_with_drop(uint16_t port, struct drop_log *log)
+{
+    return engine_with(port,
+                       (struct engine_config){.seed = 1, .drop = drop_record, .drop_ctx = log});
+}
+
+/* A vanished connection keeps its fd after the drop rule: the server sees neither FIN nor
+ * RST until the harness lets go (engine_vanish_all or engine_free). */
+static void expect_vanished_and_kept(struct engine *e, struct test_server *ts, unsigned n)
+{
+    struct ts_report rep;
+
+    RUN_UNTIL_SERVER(e, ts, rep, rep.bytes_in == n);
+    run_for(e, 50);
+    ts_snapshot(ts, &rep);
+    ck_assert_uint_eq(rep.open_now, n);
+    ck_assert_uint_eq(rep.eofs + rep.resets, 0);
+}
+
+START_TEST(drop_vanishes_and_keeps_the_socket)
+{
+    struct test_server ts;
+    struct ts_report rep;
+    struct drop_log log = {0};
+    struct engine *e;
+    struct client_group g = group_of("x", 2);
+    struct engine_group_stats st;
+    int fds_before = count_open_fds();
+
+    ts_start(&ts, TS_SILENT);
+    e = engine_with_drop(ts.port, &log);
+    g.end = END_DROP;
+    engine_add_group(e, &g);
+    run_until_done(e);
+    engine_group_stats(e, 0, &st);
+    ck_assert_uint_eq(log.calls, 2);
+    ck_assert_uint_eq(st.ended, 2);
+    ck_assert_uint_eq(st.dropped, 2);
+    ck_assert_uint_eq(st.holding, 0);
+    expect_vanished_and_kept(e, &ts, 2);
+    engine_vanish_all(e); /* counted once, not again */
+    engine_group_stats(e, 0, &st);
+    ck_assert_uint_eq(st.dropped, 2);
+    ck_assert_uint_eq(st.holding, 0);
+    RUN_UNTIL_SERVER(e, &ts, rep, rep.resets == 2);
+    engine_free(e);
+    ts_stop(&ts, &rep);
+    ck_assert_int_eq(count_open_fds(), fds_before);
+}
+END_TEST
+
+/* Regression: a replayed flow that ends silently used to close its socket (with a reset) right
+ * after adding the drop rule, so a new connection could take its port and be dropped too. It
+ * now vanishes as a fault client's END_DROP does: the fd is kept until engine_free. */
+START_TEST(replay_silent_end_keeps_the_socket)
+{
+    static unsigned char data[] = "x";
+    static struct flow_segment seg = {.offset = 0, .len = 1, .time_us = 0};
+    struct replay_flow flow = {.family = AF_INET,
+                               .data = data,
+                               .data_len = 1,
+                               .segs = &seg,
+                               .nsegs = 1,
+                               .end = FLOW_END_SILENT};
+    struct test_server ts;
+    struct ts_report rep;
+    struct drop_log log = {0};
+    struct engine *e;
+    struct engine_group_stats st;
+    int fds_before = count_open_fds();
+
+    ts_start(&ts, TS_SILENT);
+    e = engine_with_drop(ts.port, &log);
+    ck_assert_int_eq(engine_add_replay(e, &flow, 1, 0), 0);
+    run_until_done(e);
+    engine_replay_stats(e, &st);
+    ck_assert_uint_eq(log.calls, 1);
+    ck_assert_uint_eq(ntohl(log.last.sin_addr.s_addr), INADDR_LOOPBACK);
+    ck_assert_uint_eq(st.ended, 1);
+    ck_assert_uint_eq(st.dropped, 1);
+    ck_assert_uint_eq(st.holding, 0);
+    expect_vanished_and_kept(e, &ts, 1);
+    engine_cut_off(e); /* a vanished flow is not held again */
+    engine_replay_stats(e, &st);
+    ck_assert_uint_eq(st.holding, 0);
+    engine_free(e);
+    RUN_UNTIL_SERVER(NULL, &ts, rep, rep.resets == 1);
+    ts_stop(&ts, &rep);
+    ck_assert_int_eq(count_open_fds(), fds_before);
+}
+END_TEST
+
 START_TEST(cut_off_turns_busy_clients_into_holders)
 {
     struct test_server ts;
@@ -1091,43 +1203,6 @@ START_TEST(out_of_fds_is_retried_without_spinning)
 }
 END_TEST
 
-/* ---- the timer heap -------------------------------------------------------------------- */
-
-START_TEST(timer_heap_pops_in_order_after_moves_and_cancels)
-{
-    enum { N = 300 };
-    static struct client_timer timers[N];
-    struct client_timers heap;
-    struct client_timer *tm;
-    uint64_t last = 0;
-    unsigned popped = 0, armed = 0;
-
-    client_timers_init(&heap);
-    ck_assert_int_eq(client_timers_reserve(&heap, N), 0);
-    for (unsigned i = 0; i < N; i++) {
-        client_timer_init(&timers[i], &timers[i]);
-        client_timers_arm(&heap, &timers[i], engine_draw(5, 0, i, 1, (struct range){1, 1000}));
-    }
-    for (unsigned i = 0; i < N; i += 3) /* move some earlier or later */
-        client_timers_arm(&heap, &timers[i], engine_draw(6, 0, i, 1, (struct range){1, 1000}));
-    for (unsigned i = 1; i < N; i += 4)
-        client_timers_cancel(&heap, &timers[i]);
-    client_timers_cancel(&heap, &timers[1]); /* twice: harmless */
-    for (unsigned i = 0; i < N; i++)
-        armed += client_timer_armed(&timers[i]);
-    ck_assert_ptr_null(client_timers_pop_due(&heap, 0));
-    while ((tm = client_timers_pop_due(&heap, 1000))) {
-        ck_assert_uint_ge(tm->due_ms, last);
-        ck_assert(!client_timer_armed(tm));
-        last = tm->due_ms;
-        popped++;
-    }
-    ck_assert_uint_eq(popped, armed);
-    ck_assert_ptr_null(client_timers_peek(&heap));
-    client_timers_free(&heap);
-}
-END_TEST
-
 /* ---- probes ----------------------------------------------------------------------------- */
 
 START_TEST(probe_ok_with_length_chunked_and_prefix)
@@ -1239,6 +1314,8 @@ static Suite *engine_suite(void)
     tcase_add_test(clients, read_all_of_a_non_http_request_ends_at_eof);
     tcase_add_test(clients, hold_keeps_the_socket_until_engine_free);
     tcase_add_test(clients, drop_is_held_for_now);
+    tcase_add_test(clients, drop_vanishes_and_keeps_the_socket);
+    tcase_add_test(clients, replay_silent_end_keeps_the_socket);
     tcase_add_test(clients, cut_off_turns_busy_clients_into_holders);
     tcase_add_test(clients, concurrency_is_never_exceeded);
     tcase_add_test(clients, rate_spaces_the_starts);
@@ -1249,7 +1326,6 @@ static Suite *engine_suite(void)
     tcase_add_test(clients, connect_that_never_completes_times_out);
     tcase_add_test(clients, source_address_is_bound);
     tcase_add_test(clients, out_of_fds_is_retried_without_spinning);
-    tcase_add_test(clients, timer_heap_pops_in_order_after_moves_and_cancels);
     tcase_add_test(probes, probe_ok_with_length_chunked_and_prefix);
     tcase_add_test(probes, probe_refused);
     tcase_add_test(probes, probe_timeout_names_the_step);
