@@ -573,10 +573,44 @@ static int parse_unsigned(const char *text, unsigned long long max, unsigned lon
     return errno || end == text || *end || text[0] == '-' || *out > max ? -1 : 0;
 }
 
+/* One option's value into o; false when it is out of range. */
+static bool apply_option(int opt, const char *arg, struct bench_options *o,
+                         unsigned long long *port, const char **addr)
+{
+    unsigned long long v = 0;
+    switch (opt) {
+    case 'p':
+        return parse_unsigned(arg, 65535, port) == 0 && *port != 0;
+    case 'a':
+        *addr = arg;
+        return true;
+    case 'n':
+        return parse_unsigned(arg, 10000000, &v) == 0 && (o->count = (unsigned)v) != 0;
+    case 'c':
+        return parse_unsigned(arg, 10000, &v) == 0 && (o->concurrency = (unsigned)v) != 0;
+    case 'r':
+        return parse_unsigned(arg, MAX_ROUNDS, &v) == 0 && (o->rounds = (unsigned)v) != 0;
+    case 's':
+        if (parse_unsigned(arg, UINT64_MAX, &v) < 0)
+            return false;
+        o->seed = v;
+        return true;
+    case 'S':
+        return parse_unsigned(arg, 1u << 30, &v) == 0 && (o->server_pid = (long)v) != 0;
+    case 't':
+        return parse_unsigned(arg, 86400, &v) == 0 && (o->deadline_s = (unsigned)v) != 0;
+    case 'l':
+        o->run_loop[LOOP_ENGINE] = strcmp(arg, "engine") == 0;
+        o->run_loop[LOOP_MINIMAL] = strcmp(arg, "minimal") == 0;
+        return o->run_loop[LOOP_ENGINE] || o->run_loop[LOOP_MINIMAL];
+    }
+    return false;
+}
+
 static int parse_options(int argc, char **argv, struct bench_options *o)
 {
     const char *addr = "127.0.0.1";
-    unsigned long long v, port = 0;
+    unsigned long long port = 0;
     int opt;
 
     *o = (struct bench_options){.count = 20000,
@@ -586,50 +620,11 @@ static int parse_options(int argc, char **argv, struct bench_options *o)
                                 .deadline_s = 300,
                                 .run_loop = {true, true}};
     while ((opt = getopt(argc, argv, "p:a:n:c:r:s:S:t:l:h")) != -1) {
-        bool bad = false;
-        switch (opt) {
-        case 'p':
-            bad = parse_unsigned(optarg, 65535, &port) < 0 || port == 0;
-            break;
-        case 'a':
-            addr = optarg;
-            break;
-        case 'n':
-            bad = parse_unsigned(optarg, 10000000, &v) < 0 || v == 0;
-            o->count = (unsigned)v;
-            break;
-        case 'c':
-            bad = parse_unsigned(optarg, 10000, &v) < 0 || v == 0;
-            o->concurrency = (unsigned)v;
-            break;
-        case 'r':
-            bad = parse_unsigned(optarg, MAX_ROUNDS, &v) < 0 || v == 0;
-            o->rounds = (unsigned)v;
-            break;
-        case 's':
-            bad = parse_unsigned(optarg, UINT64_MAX, &v) < 0;
-            o->seed = v;
-            break;
-        case 'S':
-            bad = parse_unsigned(optarg, 1u << 30, &v) < 0 || v == 0;
-            o->server_pid = (long)v;
-            break;
-        case 't':
-            bad = parse_unsigned(optarg, 86400, &v) < 0 || v == 0;
-            o->deadline_s = (unsigned)v;
-            break;
-        case 'l':
-            bad = strcmp(optarg, "engine") != 0 && strcmp(optarg, "minimal") != 0;
-            o->run_loop[LOOP_ENGINE] = strcmp(optarg, "engine") == 0;
-            o->run_loop[LOOP_MINIMAL] = strcmp(optarg, "minimal") == 0;
-            break;
-        case 'h':
+        if (opt == 'h') {
             usage(stdout);
             exit(0);
-        default:
-            bad = true;
         }
-        if (bad) {
+        if (!apply_option(opt, optarg, o, &port, &addr)) {
             usage(stderr);
             return -1;
         }
