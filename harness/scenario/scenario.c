@@ -39,6 +39,7 @@
 #define SCENARIO_MAX_CONCURRENCY 100000
 #define SCENARIO_MAX_MS          3600000 /* one hour: longer is a typo, not a fault phase */
 #define SCENARIO_DEFAULT_MS      5000
+#define SCENARIO_MAX_CATCHES     64
 
 enum section_kind { SECTION_NONE, SECTION_SCENARIO, SECTION_CLIENTS };
 
@@ -52,6 +53,7 @@ enum key_id {
     KEY_PROBE_RAW,
     KEY_PROBE_EXPECT,
     KEY_CABLE_PULL,
+    KEY_CATCHES,
     /* [clients NAME] */
     KEY_COUNT,
     KEY_CONCURRENCY,
@@ -635,6 +637,86 @@ static void set_host(struct parse_ctx *ctx, void *base, struct strbuf *v)
                    v->data);
 }
 
+/* The checks of run/checks.c, by the names its results carry. */
+static const char *const check_names[] = {"accepting", "alive",  "fds", "sockets",
+                                          "cpu",       "memory", NULL};
+
+static bool is_bug_name(const char *s, size_t len, size_t max)
+{
+    if (len == 0 || len > max)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!(s[i] >= 'a' && s[i] <= 'z') && !(s[i] >= '0' && s[i] <= '9') && s[i] != '-')
+            return false;
+    return true;
+}
+
+/* One "BUG:CHECK" of the catches list (blanks around it already removed). */
+static int catch_add(struct parse_ctx *ctx, struct scenario *sc, const char *item, size_t len)
+{
+    char shown[64];
+    struct scenario_catch c = {0};
+    const char *colon = memchr(item, ':', len);
+    size_t bug_len = colon ? (size_t)(colon - item) : 0, check_len = len - bug_len - 1;
+    if (colon == NULL || bug_len == 0 || check_len == 0) {
+        parse_fail(ctx, ctx->lineno,
+                   "catches: expected BUG:CHECK, like accept-once:accepting; got \"%s\"",
+                   quote_for_message(item, len, shown, sizeof(shown)));
+        return -1;
+    }
+    if (!is_bug_name(item, bug_len, sizeof(c.bug) - 1)) {
+        parse_fail(ctx, ctx->lineno,
+                   "catches: bug mode \"%s\" is not 1 to %zu lowercase letters, digits or '-'",
+                   quote_for_message(item, bug_len, shown, sizeof(shown)), sizeof(c.bug) - 1);
+        return -1;
+    }
+    int check = -1;
+    for (int i = 0; check_names[i] != NULL; i++)
+        if (span_equals(colon + 1, check_len, check_names[i]))
+            check = i;
+    if (check < 0) {
+        parse_fail(ctx, ctx->lineno,
+                   "catches: unknown check \"%s\"; expected accepting, alive, fds, sockets, cpu "
+                   "or memory",
+                   quote_for_message(colon + 1, check_len, shown, sizeof(shown)));
+        return -1;
+    }
+    memcpy(c.bug, item, bug_len);
+    snprintf(c.check, sizeof(c.check), "%s", check_names[check]);
+    for (size_t i = 0; i < sc->ncatches; i++) {
+        if (strcmp(sc->catches[i].bug, c.bug) == 0 && strcmp(sc->catches[i].check, c.check) == 0) {
+            parse_fail(ctx, ctx->lineno, "catches: %s:%s given twice", c.bug, c.check);
+            return -1;
+        }
+    }
+    if (sc->ncatches == SCENARIO_MAX_CATCHES) {
+        parse_fail(ctx, ctx->lineno, "catches: more than %d pairs", SCENARIO_MAX_CATCHES);
+        return -1;
+    }
+    sc->catches[sc->ncatches++] = c;
+    return 0;
+}
+
+/* "BUG:CHECK, BUG:CHECK, ...": what the scenario exists to catch. */
+static void set_catches(struct parse_ctx *ctx, void *base, struct strbuf *v)
+{
+    struct scenario *sc = base;
+    sc->catches = calloc(SCENARIO_MAX_CATCHES, sizeof(*sc->catches));
+    if (sc->catches == NULL) {
+        parse_fail(ctx, ctx->lineno, "catches: out of memory");
+        return;
+    }
+    const char *end = v->data + v->len;
+    for (const char *s = v->data;;) {
+        const char *comma = memchr(s, ',', (size_t)(end - s));
+        const char *item = skip_blank(s); /* stops at the comma or the end */
+        size_t len = trim_end(item, (size_t)((comma ? comma : end) - item));
+        if (catch_add(ctx, sc, item, len) < 0 || comma == NULL)
+            return;
+        s = comma + 1;
+    }
+}
+
 /* ---- the key table ---- */
 
 enum key_kind {
@@ -685,6 +767,7 @@ static const struct key_spec key_specs[KEY_NKEYS] = {
     [KEY_PROBE_EXPECT] = {"probe_expect", KIND_BYTES, IN_SCENARIO(probe_expect),
                           .len_offset = offsetof(struct scenario, probe_expect_len)},
     [KEY_CABLE_PULL] = {"cable_pull", KIND_DURATION, IN_SCENARIO(cable_pull_ms), .min = 1},
+    [KEY_CATCHES] = {"catches", KIND_CUSTOM, IN_SCENARIO(catches), .set = set_catches},
 
     [KEY_COUNT] = {"count", KIND_UINT, IN_GROUP(count), .min = 1, .max = SCENARIO_MAX_COUNT},
     [KEY_CONCURRENCY] = {"concurrency", KIND_UINT, IN_GROUP(concurrency), .min = 1,
@@ -1218,6 +1301,7 @@ void scenario_free(struct scenario *sc)
     free(sc->description);
     free(sc->probe_raw);
     free(sc->probe_expect);
+    free(sc->catches);
     memset(sc, 0, sizeof(*sc));
 }
 

@@ -349,6 +349,29 @@ START_TEST(test_file_formats)
 }
 END_TEST
 
+START_TEST(test_catches)
+{
+    struct scenario sc;
+    load_ok("[scenario]\ncatches = accept-once:accepting,blocking:accepting ,  no-timeouts:fds  "
+            "# comment\n[clients a]\ncount = 1\n",
+            NULL, &sc);
+    ck_assert_uint_eq(sc.ncatches, 3);
+    ck_assert_str_eq(sc.catches[0].bug, "accept-once");
+    ck_assert_str_eq(sc.catches[0].check, "accepting");
+    ck_assert_str_eq(sc.catches[1].bug, "blocking");
+    ck_assert_str_eq(sc.catches[1].check, "accepting");
+    ck_assert_str_eq(sc.catches[2].bug, "no-timeouts");
+    ck_assert_str_eq(sc.catches[2].check, "fds");
+    scenario_free(&sc);
+    ck_assert_ptr_null(sc.catches);
+
+    load_ok("[clients a]\ncount = 1\n", NULL, &sc);
+    ck_assert_ptr_null(sc.catches);
+    ck_assert_uint_eq(sc.ncatches, 0);
+    scenario_free(&sc);
+}
+END_TEST
+
 struct error_case {
     const char *content;
     const char *suffix; /* expected error after the file name */
@@ -460,6 +483,21 @@ static const struct error_case error_cases[] = {
      ":3: request_pad: the padded request would be longer than 1048576 bytes"},
     {"[clients a]\ncount = 1\npipeline = 1001\n",
      ":3: pipeline: expected a whole number from 1 to 1000; got \"1001\""},
+    {"[scenario]\ncatches = accept-once\n",
+     ":2: catches: expected BUG:CHECK, like accept-once:accepting; got \"accept-once\""},
+    {"[scenario]\ncatches = sigpipe:alive,\n",
+     ":2: catches: expected BUG:CHECK, like accept-once:accepting; got \"\""},
+    {"[scenario]\ncatches = sigpipe : alive\n",
+     ":2: catches: bug mode \"sigpipe \" is not 1 to 31 lowercase letters, digits or '-'"},
+    {"[scenario]\ncatches = Accept-Once:accepting\n",
+     ":2: catches: bug mode \"Accept-Once\" is not 1 to 31 lowercase letters, digits or '-'"},
+    {"[scenario]\ncatches = blocking:acepting\n",
+     ":2: catches: unknown check \"acepting\"; expected accepting, alive, fds, sockets, cpu or "
+     "memory"},
+    {"[scenario]\ncatches = blocking:fds, no-timeouts:fds, blocking:fds\n",
+     ":2: catches: blocking:fds given twice"},
+    {"[clients a]\ncount = 1\ncatches = blocking:fds\n",
+     ":3: catches: unknown key in [clients a]; see scenarios/README.md"},
 };
 
 START_TEST(test_error_messages)
@@ -603,6 +641,7 @@ static Suite *scenario_suite(void)
     tcase_add_test(tc, test_ranges_and_durations);
     tcase_add_test(tc, test_request_pad);
     tcase_add_test(tc, test_file_formats);
+    tcase_add_test(tc, test_catches);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");
