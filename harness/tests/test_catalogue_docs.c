@@ -325,48 +325,40 @@ START_TEST(every_server_bug_mode_is_caught)
 }
 END_TEST
 
-START_TEST(readme_tables_match)
-{
-    char *text = read_document("README.md");
-    struct doc_sets scenarios = {0}, bugs = {0};
-    for_each_line_in(text, "### Scenarios", "#", table_name_line, &scenarios);
-    expect_same("README.md's scenario table", &scenarios.names, &cat.scenarios);
-    for_each_line_in(text, "## connfault-server", "## ", readme_bug_line, &bugs);
-    expect_same("README.md's --bug table (modes)", &bugs.names, &cat.bugs);
-    expect_same("README.md's --bug table (caught by)", &bugs.pairs, &cat.pairs);
-    doc_sets_free(&scenarios);
-    doc_sets_free(&bugs);
-    free(text);
-}
-END_TEST
+/* Where each document lists the catalogue, and how to read its lines. */
+struct doc_check {
+    const char *document;     /* below the source tree; "*.1" are troff */
+    const char *from, *until; /* the lines after `from`, up to `until` */
+    void (*line)(const char *line, void *doc_sets);
+    bool names_bugs; /* the entries are bug modes (else scenarios) */
+    bool pairs;      /* the lines name the catch pairs too */
+};
 
-START_TEST(scenarios_readme_table_matches)
+static const struct doc_check doc_checks[] = {
+    {"README.md", "### Scenarios", "#", table_name_line, false, false},
+    {"README.md", "## connfault-server", "## ", readme_bug_line, true, true},
+    {"scenarios/README.md", "## Built-in scenarios", "#", table_name_line, false, false},
+    {"harness/connfault.1", ".SH SCENARIOS", ".SH", connfault_man_line, false, true},
+    {"server/connfault-server.1", ".SH BUG MODES", ".SH", server_man_line, true, true},
+};
+
+START_TEST(document_matches_catalogue)
 {
-    char *text = read_document("scenarios/README.md");
+    const struct doc_check *dc = &doc_checks[_i];
+    char *text = read_document(dc->document), what[128];
+    size_t len = strlen(dc->document);
+    if (len > 2 && strcmp(dc->document + len - 2, ".1") == 0)
+        troff_plain(text);
     struct doc_sets d = {0};
-    for_each_line_in(text, "## Built-in scenarios", "#", table_name_line, &d);
-    expect_same("scenarios/README.md's table of built-in scenarios", &d.names, &cat.scenarios);
+    for_each_line_in(text, dc->from, dc->until, dc->line, &d);
+    snprintf(what, sizeof(what), "%s after \"%s\" (%s)", dc->document, dc->from,
+             dc->names_bugs ? "bug modes" : "scenarios");
+    expect_same(what, &d.names, dc->names_bugs ? &cat.bugs : &cat.scenarios);
+    if (dc->pairs) {
+        snprintf(what, sizeof(what), "%s after \"%s\" (catch pairs)", dc->document, dc->from);
+        expect_same(what, &d.pairs, &cat.pairs);
+    }
     doc_sets_free(&d);
-    free(text);
-}
-END_TEST
-
-START_TEST(man_pages_match)
-{
-    char *text = read_document("harness/connfault.1");
-    troff_plain(text);
-    struct doc_sets scenarios = {0}, bugs = {0};
-    for_each_line_in(text, ".SH SCENARIOS", ".SH", connfault_man_line, &scenarios);
-    expect_same("connfault.1 SCENARIOS (names)", &scenarios.names, &cat.scenarios);
-    expect_same("connfault.1 SCENARIOS (Catches:)", &scenarios.pairs, &cat.pairs);
-    free(text);
-    text = read_document("server/connfault-server.1");
-    troff_plain(text);
-    for_each_line_in(text, ".SH BUG MODES", ".SH", server_man_line, &bugs);
-    expect_same("connfault-server.1 BUG MODES (names)", &bugs.names, &cat.bugs);
-    expect_same("connfault-server.1 BUG MODES (Caught by:)", &bugs.pairs, &cat.pairs);
-    doc_sets_free(&scenarios);
-    doc_sets_free(&bugs);
     free(text);
 }
 END_TEST
@@ -394,9 +386,8 @@ int main(void)
     TCase *tc = tcase_create("docs");
     tcase_add_checked_fixture(tc, catalogue_load, catalogue_unload);
     tcase_add_test(tc, every_server_bug_mode_is_caught);
-    tcase_add_test(tc, readme_tables_match);
-    tcase_add_test(tc, scenarios_readme_table_matches);
-    tcase_add_test(tc, man_pages_match);
+    tcase_add_loop_test(tc, document_matches_catalogue, 0,
+                        (int)(sizeof(doc_checks) / sizeof(doc_checks[0])));
     tcase_add_test(tc, parse_pairs_reads_both_shapes);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
