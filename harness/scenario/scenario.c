@@ -852,6 +852,48 @@ static const struct key_spec *key_find(enum section_kind section, const char *na
     return NULL;
 }
 
+/* One typo apart: a character changed, added or dropped, or two neighbours swapped. */
+static bool one_typo_apart(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), i = 0;
+    if (la < lb)
+        return one_typo_apart(b, a);
+    if (la - lb > 1)
+        return false;
+    while (i < lb && a[i] == b[i])
+        i++;
+    if (la > lb)
+        return strcmp(a + i + 1, b + i) == 0;
+    if (i == la)
+        return false; /* the same word */
+    return strcmp(a + i + 1, b + i + 1) == 0 ||
+           (i + 1 < la && a[i] == b[i + 1] && a[i + 1] == b[i] &&
+            strcmp(a + i + 2, b + i + 2) == 0);
+}
+
+/* An unknown key, with a hint: the section it belongs in, or the key it is a typo of. */
+static void fail_unknown_key(struct parse_ctx *ctx, const char *name, const char *group)
+{
+    enum section_kind other = group ? SECTION_SCENARIO : SECTION_CLIENTS;
+    const char *here = group ? "clients " : "scenario",
+               *there = group ? "scenario" : "clients NAME";
+    if (key_find(other, name) != NULL) {
+        parse_fail(ctx, ctx->lineno, "%s: belongs in [%s], not in [%s%s]", name, there, here,
+                   group ? group : "");
+        return;
+    }
+    for (size_t i = 0; i < KEY_NKEYS; i++) {
+        if (key_specs[i].section == ctx->section && one_typo_apart(name, key_specs[i].name)) {
+            parse_fail(ctx, ctx->lineno,
+                       "%s: unknown key in [%s%s] (did you mean %s?); see scenarios/README.md",
+                       name, here, group ? group : "", key_specs[i].name);
+            return;
+        }
+    }
+    parse_fail(ctx, ctx->lineno, "%s: unknown key in [%s%s]; see scenarios/README.md", name, here,
+               group ? group : "");
+}
+
 /* ---- end of a group: defaults and contradictions ---- */
 
 /* X-Pad goes before the blank line that ends the headers, or at the end if there is none. */
@@ -1135,8 +1177,7 @@ static int scenario_handle_pair(void *user, const char *section, const char *nam
     int *key_line = in_group ? d->key_line : ctx->scenario_key_line;
     const struct key_spec *k = key_find(ctx->section, name);
     if (k == NULL) {
-        parse_fail(ctx, ctx->lineno, "%s: unknown key in [%s%s]; see scenarios/README.md", name,
-                   in_group ? "clients " : "scenario", in_group ? d->g.name : "");
+        fail_unknown_key(ctx, name, in_group ? d->g.name : NULL);
         return 1;
     }
     size_t id = (size_t)(k - key_specs);

@@ -497,7 +497,25 @@ static const struct error_case error_cases[] = {
     {"[scenario]\ncatches = blocking:fds, no-timeouts:fds, blocking:fds\n",
      ":2: catches: blocking:fds given twice"},
     {"[clients a]\ncount = 1\ncatches = blocking:fds\n",
-     ":3: catches: unknown key in [clients a]; see scenarios/README.md"},
+     ":3: catches: belongs in [scenario], not in [clients a]"},
+    {"[scenario]\ncount = 3\n", ":2: count: belongs in [clients NAME], not in [scenario]"},
+    {"[clients a]\nconut = 1\n",
+     ":2: conut: unknown key in [clients a] (did you mean count?); see scenarios/README.md"},
+    {"[clients a]\ncount = 1\nrcvbu = 1\n",
+     ":3: rcvbu: unknown key in [clients a] (did you mean rcvbuf?); see scenarios/README.md"},
+    {"[clients a]\ncount = 1\nhosts = 127.0.0.2\n",
+     ":3: hosts: unknown key in [clients a] (did you mean host?); see scenarios/README.md"},
+    {"[scenario]\ndurration = 1s\n",
+     ":2: durration: unknown key in [scenario] (did you mean duration?); see scenarios/README.md"},
+    {"[scenario]\ndescriptoin = x\n",
+     ":2: descriptoin: unknown key in [scenario] (did you mean description?); see "
+     "scenarios/README.md"},
+    {"[clients a]\ncount = 1\nsnd = whole\n",
+     ":3: snd: unknown key in [clients a] (did you mean send?); see scenarios/README.md"},
+    {"[clients a]\ncount = 1\nsent = whole\n",
+     ":3: sent: unknown key in [clients a] (did you mean send?); see scenarios/README.md"},
+    {"[clients a]\ncount = 1\nsend_bits = 1\n",
+     ":3: send_bits: unknown key in [clients a]; see scenarios/README.md"},
 };
 
 START_TEST(test_error_messages)
