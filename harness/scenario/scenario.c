@@ -852,6 +852,15 @@ static const struct key_spec *key_find(enum section_kind section, const char *na
     return NULL;
 }
 
+const char *scenario_key_name(bool clients, size_t i)
+{
+    enum section_kind section = clients ? SECTION_CLIENTS : SECTION_SCENARIO;
+    for (size_t k = 0; k < KEY_NKEYS; k++)
+        if (key_specs[k].section == section && i-- == 0)
+            return key_specs[k].name;
+    return NULL;
+}
+
 /* One typo apart: a character changed, added or dropped, or two neighbours swapped. */
 static bool one_typo_apart(const char *a, const char *b)
 {

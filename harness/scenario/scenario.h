@@ -110,6 +110,10 @@ int scenario_load(const char *path, const struct scenario_vars *vars, struct sce
                   char *err, size_t errlen);
 void scenario_free(struct scenario *sc);
 
+/* The keys a scenario file may give under [scenario] (clients false) or [clients NAME]: the
+ * name of the i-th, or NULL past the last (so docs and tests can be checked against them). */
+const char *scenario_key_name(bool clients, size_t i);
+
 /* Directory holding the built-in scenarios: $CONNFAULT_SCENARIO_DIR, else the source tree's
  * scenarios/ (set at build time), else the installed share directory. */
 const char *scenario_builtin_dir(void);

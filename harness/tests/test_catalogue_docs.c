@@ -7,7 +7,8 @@
  *   exactly the modes, each with exactly its "caught by" pairs;
  * - scenarios/README.md's table of built-in scenarios names exactly them;
  * - connfault(1) lists exactly the scenarios (SCENARIOS), each with the pairs it catches;
- * - connfault-server(1) lists exactly the modes (BUG MODES), each with its pairs.
+ * - connfault-server(1) lists exactly the modes (BUG MODES), each with its pairs;
+ * and, from the same parser, that scenarios/README.md's key tables list exactly its keys.
  * A mismatch names the document and what is missing from it or extra in it. */
 #include "builtin_catalogue.h"
 #include "scenario.h"
@@ -71,8 +72,9 @@ static void names_missing(const struct names *a, const struct names *b, const ch
     }
 }
 
-/* The document (got) must name exactly the catalogue's set (want); duplicates are errors. */
-static void expect_same(const char *document, struct names *got, struct names *want)
+/* The document (got) must name exactly the set of source (want); duplicates are errors. */
+static void expect_same(const char *document, const char *source, struct names *got,
+                        struct names *want)
 {
     char msg[4096] = "";
     qsort(got->v, got->n, sizeof(got->v[0]), compare_strings);
@@ -83,9 +85,8 @@ static void expect_same(const char *document, struct names *got, struct names *w
             snprintf(msg + used, sizeof(msg) - used, "\n  twice: %s", got->v[i]);
     }
     names_missing(want, got, "missing", msg, sizeof(msg));
-    names_missing(got, want, "not in the catalogue", msg, sizeof(msg));
-    ck_assert_msg(msg[0] == '\0', "%s does not agree with the scenarios' catches keys:%s", document,
-                  msg);
+    names_missing(got, want, "extra", msg, sizeof(msg));
+    ck_assert_msg(msg[0] == '\0', "%s does not agree with %s:%s", document, source, msg);
     ck_assert_uint_gt(got->n, 0);
 }
 
@@ -93,6 +94,7 @@ static void expect_same(const char *document, struct names *got, struct names *w
 
 struct catalogue_sets {
     struct names scenarios, bugs, pairs; /* pairs: "SCENARIO catches BUG:CHECK" */
+    struct names keys[2];                /* the parser's keys: [scenario], [clients NAME] */
 };
 
 static struct catalogue_sets cat; /* made afresh for each test by the fixture */
@@ -121,6 +123,9 @@ static void catalogue_load(void)
         catalogue_sets_add(&builtin.sc[i]);
     builtin_catalogue_free(&builtin);
     ck_assert_msg(rc == 0, "%s", err);
+    for (int clients = 0; clients < 2; clients++)
+        for (size_t i = 0; scenario_key_name(clients, i) != NULL; i++)
+            names_add(&cat.keys[clients], "%s", scenario_key_name(clients, i));
 }
 
 static void catalogue_unload(void)
@@ -128,6 +133,8 @@ static void catalogue_unload(void)
     names_free(&cat.scenarios);
     names_free(&cat.bugs);
     names_free(&cat.pairs);
+    names_free(&cat.keys[0]);
+    names_free(&cat.keys[1]);
 }
 
 /* ---- reading documents ---- */
@@ -319,27 +326,34 @@ START_TEST(every_server_bug_mode_is_caught)
     ck_assert_int_eq(pclose(f), 0);
     struct doc_sets d = {0};
     for_each_line_in(help, "Bug modes", NULL, help_bug_line, &d);
-    expect_same("connfault-server --help (its bug modes)", &d.names, &cat.bugs);
+    expect_same("connfault-server --help (its bug modes)", "the scenarios' catches keys", &d.names,
+                &cat.bugs);
     doc_sets_free(&d);
     free(help);
 }
 END_TEST
 
 /* Where each document lists the catalogue, and how to read its lines. */
+enum doc_list { LISTS_SCENARIOS, LISTS_BUGS, LISTS_SCENARIO_KEYS, LISTS_CLIENT_KEYS };
+
 struct doc_check {
     const char *document;     /* below the source tree; "*.1" are troff */
     const char *from, *until; /* the lines after `from`, up to `until` */
     void (*line)(const char *line, void *doc_sets);
-    bool names_bugs; /* the entries are bug modes (else scenarios) */
-    bool pairs;      /* the lines name the catch pairs too */
+    enum doc_list lists;
+    bool pairs; /* the lines name the catch pairs too */
 };
 
 static const struct doc_check doc_checks[] = {
-    {"README.md", "### Scenarios", "#", table_name_line, false, false},
-    {"README.md", "## connfault-server", "## ", readme_bug_line, true, true},
-    {"scenarios/README.md", "## Built-in scenarios", "#", table_name_line, false, false},
-    {"harness/connfault.1", ".SH SCENARIOS", ".SH", connfault_man_line, false, true},
-    {"server/connfault-server.1", ".SH BUG MODES", ".SH", server_man_line, true, true},
+    {"README.md", "### Scenarios", "#", table_name_line, LISTS_SCENARIOS, false},
+    {"README.md", "## connfault-server", "## ", readme_bug_line, LISTS_BUGS, true},
+    {"scenarios/README.md", "## Built-in scenarios", "#", table_name_line, LISTS_SCENARIOS, false},
+    {"scenarios/README.md", "## Keys of `[scenario]`", "#", table_name_line, LISTS_SCENARIO_KEYS,
+     false},
+    {"scenarios/README.md", "## Keys of `[clients NAME]`", "#", table_name_line, LISTS_CLIENT_KEYS,
+     false},
+    {"harness/connfault.1", ".SH SCENARIOS", ".SH", connfault_man_line, LISTS_SCENARIOS, true},
+    {"server/connfault-server.1", ".SH BUG MODES", ".SH", server_man_line, LISTS_BUGS, true},
 };
 
 START_TEST(document_matches_catalogue)
@@ -351,12 +365,15 @@ START_TEST(document_matches_catalogue)
         troff_plain(text);
     struct doc_sets d = {0};
     for_each_line_in(text, dc->from, dc->until, dc->line, &d);
+    static const char *const list_names[] = {"scenarios", "bug modes", "keys", "keys"};
+    struct names *want[] = {&cat.scenarios, &cat.bugs, &cat.keys[0], &cat.keys[1]};
     snprintf(what, sizeof(what), "%s after \"%s\" (%s)", dc->document, dc->from,
-             dc->names_bugs ? "bug modes" : "scenarios");
-    expect_same(what, &d.names, dc->names_bugs ? &cat.bugs : &cat.scenarios);
+             list_names[dc->lists]);
+    expect_same(what, dc->lists >= LISTS_SCENARIO_KEYS ? "the parser's keys" : "the catalogue",
+                &d.names, want[dc->lists]);
     if (dc->pairs) {
         snprintf(what, sizeof(what), "%s after \"%s\" (catch pairs)", dc->document, dc->from);
-        expect_same(what, &d.pairs, &cat.pairs);
+        expect_same(what, "the scenarios' catches keys", &d.pairs, &cat.pairs);
     }
     doc_sets_free(&d);
     free(text);
