@@ -6,6 +6,11 @@
  * line before inih silently accepts or truncates it. Keys are checked as they come; what can
  * only be judged once a group is complete (missing count, contradicting keys) is checked when
  * the next section starts or the file ends, so the first error in file order is the one shown.
+ *
+ * Every key is one row of key_specs: its section, its kind (number, duration, range, word,
+ * bytes, or a setter of its own), its allowed range and the field it fills. Adding a key is
+ * adding a row (and its KEY_ id, and its line in scenarios/README.md, which a test checks);
+ * checks between keys go in group_check_send / group_finish / scenario_finish.
  */
 #include "scenario.h"
 
