@@ -6,6 +6,11 @@
  * line before inih silently accepts or truncates it. Keys are checked as they come; what can
  * only be judged once a group is complete (missing count, contradicting keys) is checked when
  * the next section starts or the file ends, so the first error in file order is the one shown.
+ *
+ * Every key is one row of key_specs: its section, its kind (number, duration, range, word,
+ * bytes, or a setter of its own), its allowed range and the field it fills. Adding a key is
+ * adding a row (and its KEY_ id, and its line in scenarios/README.md, which a test checks);
+ * checks between keys go in group_check_send / group_finish / scenario_finish.
  */
 #include "scenario.h"
 
@@ -13,6 +18,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <ini.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,54 +44,47 @@
 #define SCENARIO_MAX_CONCURRENCY 100000
 #define SCENARIO_MAX_MS          3600000 /* one hour: longer is a typo, not a fault phase */
 #define SCENARIO_DEFAULT_MS      5000
+#define SCENARIO_MAX_CATCHES     64
 
 enum section_kind { SECTION_NONE, SECTION_SCENARIO, SECTION_CLIENTS };
 
-enum scenario_key {
-    SK_DESCRIPTION,
-    SK_DURATION,
-    SK_RLIMIT_NOFILE,
-    SK_PROBE_RAW,
-    SK_PROBE_EXPECT,
-    SK_CABLE_PULL,
-    SK_COUNT_
-};
-
-enum group_key {
-    GK_COUNT,
-    GK_CONCURRENCY,
-    GK_RATE,
-    GK_START,
-    GK_REQUEST,
-    GK_REQUEST_RAW,
-    GK_REQUEST_PAD,
-    GK_PIPELINE,
-    GK_SEND,
-    GK_SEND_BYTES,
-    GK_TRICKLE_BYTES,
-    GK_TRICKLE_INTERVAL,
-    GK_TRICKLE_TAIL,
-    GK_READ,
-    GK_HOLD,
-    GK_END,
-    GK_RCVBUF,
-    GK_HOST,
-    GK_COUNT_
-};
-
-static const char *const scenario_key_names[SK_COUNT_] = {
-    "description", "duration", "rlimit_nofile", "probe_raw", "probe_expect", "cable_pull"};
-
-static const char *const group_key_names[GK_COUNT_] = {
-    "count",        "concurrency", "rate", "start",      "request",       "request_raw",
-    "request_pad",  "pipeline",    "send", "send_bytes", "trickle_bytes", "trickle_interval",
-    "trickle_tail", "read",        "hold", "end",        "rcvbuf",        "host",
+/* Every key of both sections: the index into key_specs (the table that says how each key is
+ * parsed and where its value goes) and into the key_line arrays. */
+enum key_id {
+    /* [scenario] */
+    KEY_DESCRIPTION,
+    KEY_DURATION,
+    KEY_RLIMIT_NOFILE,
+    KEY_PROBE_RAW,
+    KEY_PROBE_EXPECT,
+    KEY_CABLE_PULL,
+    KEY_CATCHES,
+    /* [clients NAME] */
+    KEY_COUNT,
+    KEY_CONCURRENCY,
+    KEY_RATE,
+    KEY_START,
+    KEY_REQUEST,
+    KEY_REQUEST_RAW,
+    KEY_REQUEST_PAD,
+    KEY_PIPELINE,
+    KEY_SEND,
+    KEY_SEND_BYTES,
+    KEY_TRICKLE_BYTES,
+    KEY_TRICKLE_INTERVAL,
+    KEY_TRICKLE_TAIL,
+    KEY_READ,
+    KEY_HOLD,
+    KEY_END,
+    KEY_RCVBUF,
+    KEY_HOST,
+    KEY_NKEYS
 };
 
 /* A group while its section is being read: the result plus where each key was given. */
 struct group_draft {
     struct client_group g;
-    int key_line[GK_COUNT_]; /* 0 = not given */
+    int key_line[KEY_NKEYS]; /* 0 = not given; only [clients] keys are ever set */
     uint64_t request_pad;
 };
 
@@ -104,7 +103,7 @@ struct parse_ctx {
 
     enum section_kind section;
     bool seen_scenario_section;
-    int scenario_key_line[SK_COUNT_];
+    int scenario_key_line[KEY_NKEYS]; /* only [scenario] keys are ever set */
     struct scenario *sc;
     struct group_draft *drafts;
     size_t ndrafts;
@@ -428,7 +427,7 @@ static int parse_value(struct parse_ctx *ctx, const char *key, const char *value
     return 0;
 }
 
-/* ---- one key of [scenario] ---- */
+/* ---- values of keys ---- */
 
 static void fail_expected(struct parse_ctx *ctx, const char *key, const char *expected,
                           const struct strbuf *v)
@@ -491,67 +490,22 @@ static bool value_to_range(struct parse_ctx *ctx, const char *key, const struct 
     return false;
 }
 
-/* Index of v in words, or -1 with ctx failed. */
+/* Index of v in the NULL-terminated words, or -1 with ctx failed. */
 static int value_to_choice(struct parse_ctx *ctx, const char *key, const struct strbuf *v,
-                           const char *const *words, size_t nwords, const char *expected)
+                           const char *const *words)
 {
-    for (size_t i = 0; i < nwords; i++)
+    char expected[128] = "one of ";
+    for (int i = 0; words[i] != NULL; i++) {
         if (span_equals(v->data, v->len, words[i]))
-            return (int)i;
+            return i;
+        size_t n = strlen(expected);
+        snprintf(expected + n, sizeof(expected) - n, "%s%s", i ? ", " : "", words[i]);
+    }
     fail_expected(ctx, key, expected, v);
     return -1;
 }
 
-static int take_bytes(struct parse_ctx *ctx, const char *key, struct strbuf *v, char **dst,
-                      size_t *dst_len);
-
-static void scenario_set_key(struct parse_ctx *ctx, enum scenario_key k, struct strbuf *v)
-{
-    struct scenario *sc = ctx->sc;
-    uint64_t n;
-    switch (k) {
-    case SK_DESCRIPTION:
-        for (size_t i = 0; i < v->len; i++) {
-            if ((unsigned char)v->data[i] < 0x20) {
-                parse_fail(ctx, ctx->lineno, "description: must be one line of text");
-                return;
-            }
-        }
-        if (v->len > SCENARIO_MAX_DESCRIPTION) {
-            parse_fail(ctx, ctx->lineno, "description: longer than %d characters",
-                       SCENARIO_MAX_DESCRIPTION);
-            return;
-        }
-        free(sc->description);
-        sc->description = strdup(v->data);
-        if (sc->description == NULL)
-            parse_fail(ctx, ctx->lineno, "description: out of memory");
-        return;
-    case SK_DURATION:
-        if (value_to_duration(ctx, "duration", v, 1, &n))
-            sc->duration_ms = (unsigned)n;
-        return;
-    case SK_RLIMIT_NOFILE:
-        if (value_to_uint(ctx, "rlimit_nofile", v, 8, 1048576, &n))
-            sc->rlimit_nofile = (unsigned)n;
-        return;
-    case SK_CABLE_PULL:
-        if (value_to_duration(ctx, "cable_pull", v, 1, &n))
-            sc->cable_pull_ms = (unsigned)n;
-        return;
-    case SK_PROBE_RAW:
-        take_bytes(ctx, "probe_raw", v, &sc->probe_raw, &sc->probe_raw_len);
-        return;
-    case SK_PROBE_EXPECT:
-        take_bytes(ctx, "probe_expect", v, &sc->probe_expect, &sc->probe_expect_len);
-        return;
-    case SK_COUNT_:
-        break;
-    }
-}
-
-/* ---- one key of [clients NAME] ---- */
-
+/* Moves v's bytes into *dst (freeing what was there); v starts again empty. */
 static int take_bytes(struct parse_ctx *ctx, const char *key, struct strbuf *v, char **dst,
                       size_t *dst_len)
 {
@@ -571,6 +525,41 @@ static int take_bytes(struct parse_ctx *ctx, const char *key, struct strbuf *v, 
     return 0;
 }
 
+/* ---- keys that need more than a number, a range, a word or bytes ---- */
+
+static void set_description(struct parse_ctx *ctx, void *base, struct strbuf *v)
+{
+    struct scenario *sc = base;
+    for (size_t i = 0; i < v->len; i++) {
+        if ((unsigned char)v->data[i] < 0x20) {
+            parse_fail(ctx, ctx->lineno, "description: must be one line of text");
+            return;
+        }
+    }
+    if (v->len > SCENARIO_MAX_DESCRIPTION) {
+        parse_fail(ctx, ctx->lineno, "description: longer than %d characters",
+                   SCENARIO_MAX_DESCRIPTION);
+        return;
+    }
+    free(sc->description);
+    sc->description = strdup(v->data);
+    if (sc->description == NULL)
+        parse_fail(ctx, ctx->lineno, "description: out of memory");
+}
+
+static void set_rate(struct parse_ctx *ctx, void *base, struct strbuf *v)
+{
+    struct group_draft *d = base;
+    char *end;
+    double rate = strtod(v->data, &end);
+    /* strtod also takes "nan", "inf" and hex: accept only plain decimal numbers */
+    if (v->len == 0 || end != v->data + v->len || strspn(v->data, "0123456789.") != v->len ||
+        !(rate >= 0 && rate <= 1e6))
+        fail_expected(ctx, "rate", "connections per second from 0 to 1000000 (0 = no limit)", v);
+    else
+        d->g.rate = rate;
+}
+
 static bool is_token_char(char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
@@ -578,8 +567,9 @@ static bool is_token_char(char c)
 }
 
 /* "large", "probe" or "METHOD PATH" (already placeholder-expanded) into the request bytes. */
-static void group_set_request(struct parse_ctx *ctx, struct group_draft *d, struct strbuf *v)
+static void set_request(struct parse_ctx *ctx, void *base, struct strbuf *v)
 {
+    struct group_draft *d = base;
     const struct scenario_vars *vars = &ctx->vars;
     struct strbuf req = {0};
     const char *raw = NULL;
@@ -626,108 +616,296 @@ static void group_set_request(struct parse_ctx *ctx, struct group_draft *d, stru
     free(req.data);
 }
 
-static void group_set_key(struct parse_ctx *ctx, struct group_draft *d, enum group_key k,
-                          struct strbuf *v)
+static void set_read(struct parse_ctx *ctx, void *base, struct strbuf *v)
 {
-    static const char *const send_words[] = {"whole", "partial", "trickle", "none"};
-    static const char *const end_words[] = {"close", "reset", "half-close", "hold", "drop"};
-    struct client_group *g = &d->g;
-    const char *key = group_key_names[k];
+    struct client_group *g = &((struct group_draft *)base)->g;
+    if (span_equals(v->data, v->len, "all"))
+        g->read = READ_ALL;
+    else if (span_equals(v->data, v->len, "none"))
+        g->read = READ_NONE;
+    else if (v->len > 0 && v->data[0] >= '0' && v->data[0] <= '9') {
+        g->read = READ_BYTES;
+        value_to_range(ctx, "read", v, false, 1, 1ull << 40, &g->read_bytes);
+    } else
+        fail_expected(ctx, "read", "all, none, N or A-B (bytes)", v);
+}
+
+static void set_host(struct parse_ctx *ctx, void *base, struct strbuf *v)
+{
+    struct client_group *g = &((struct group_draft *)base)->g;
+    /* Simulated client hosts are extra loopback addresses: never anything else. */
+    if (inet_pton(AF_INET, v->data, &g->host) != 1 || (ntohl(g->host.s_addr) >> 24) != 127 ||
+        ntohl(g->host.s_addr) == INADDR_LOOPBACK)
+        parse_fail(ctx, ctx->lineno,
+                   "host: expected a loopback address other than 127.0.0.1 (127.0.0.2 and "
+                   "up: probes use 127.0.0.1); got \"%s\"",
+                   v->data);
+}
+
+/* The checks of run/checks.c, by the names its results carry. */
+static const char *const check_names[] = {"accepting", "alive",  "fds", "sockets",
+                                          "cpu",       "memory", NULL};
+
+static bool is_bug_name(const char *s, size_t len, size_t max)
+{
+    if (len == 0 || len > max)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!(s[i] >= 'a' && s[i] <= 'z') && !(s[i] >= '0' && s[i] <= '9') && s[i] != '-')
+            return false;
+    return true;
+}
+
+/* One "BUG:CHECK" of the catches list (blanks around it already removed). */
+static int catch_add(struct parse_ctx *ctx, struct scenario *sc, const char *item, size_t len)
+{
+    char shown[64];
+    struct scenario_catch c = {0};
+    const char *colon = memchr(item, ':', len);
+    size_t bug_len = colon ? (size_t)(colon - item) : 0, check_len = len - bug_len - 1;
+    if (colon == NULL || bug_len == 0 || check_len == 0) {
+        parse_fail(ctx, ctx->lineno,
+                   "catches: expected BUG:CHECK, like accept-once:accepting; got \"%s\"",
+                   quote_for_message(item, len, shown, sizeof(shown)));
+        return -1;
+    }
+    if (!is_bug_name(item, bug_len, sizeof(c.bug) - 1)) {
+        parse_fail(ctx, ctx->lineno,
+                   "catches: bug mode \"%s\" is not 1 to %zu lowercase letters, digits or '-'",
+                   quote_for_message(item, bug_len, shown, sizeof(shown)), sizeof(c.bug) - 1);
+        return -1;
+    }
+    int check = -1;
+    for (int i = 0; check_names[i] != NULL; i++)
+        if (span_equals(colon + 1, check_len, check_names[i]))
+            check = i;
+    if (check < 0) {
+        parse_fail(ctx, ctx->lineno,
+                   "catches: unknown check \"%s\"; expected accepting, alive, fds, sockets, cpu "
+                   "or memory",
+                   quote_for_message(colon + 1, check_len, shown, sizeof(shown)));
+        return -1;
+    }
+    memcpy(c.bug, item, bug_len);
+    snprintf(c.check, sizeof(c.check), "%s", check_names[check]);
+    for (size_t i = 0; i < sc->ncatches; i++) {
+        if (strcmp(sc->catches[i].bug, c.bug) == 0 && strcmp(sc->catches[i].check, c.check) == 0) {
+            parse_fail(ctx, ctx->lineno, "catches: %s:%s given twice", c.bug, c.check);
+            return -1;
+        }
+    }
+    if (sc->ncatches == SCENARIO_MAX_CATCHES) {
+        parse_fail(ctx, ctx->lineno, "catches: more than %d pairs", SCENARIO_MAX_CATCHES);
+        return -1;
+    }
+    sc->catches[sc->ncatches++] = c;
+    return 0;
+}
+
+/* "BUG:CHECK, BUG:CHECK, ...": what the scenario exists to catch. */
+static void set_catches(struct parse_ctx *ctx, void *base, struct strbuf *v)
+{
+    struct scenario *sc = base;
+    sc->catches = calloc(SCENARIO_MAX_CATCHES, sizeof(*sc->catches));
+    if (sc->catches == NULL) {
+        parse_fail(ctx, ctx->lineno, "catches: out of memory");
+        return;
+    }
+    const char *end = v->data + v->len;
+    for (const char *s = v->data;;) {
+        const char *comma = memchr(s, ',', (size_t)(end - s));
+        const char *item = skip_blank(s); /* stops at the comma or the end */
+        size_t len = trim_end(item, (size_t)((comma ? comma : end) - item));
+        if (catch_add(ctx, sc, item, len) < 0 || comma == NULL)
+            return;
+        s = comma + 1;
+    }
+}
+
+/* ---- the key table ---- */
+
+enum key_kind {
+    KIND_UINT,     /* a whole number in [min, max] */
+    KIND_DURATION, /* one duration of at least min ms (and at most SCENARIO_MAX_MS) */
+    KIND_RANGE,    /* N or A-B, whole numbers in [min, max], into a struct range */
+    KIND_MS_RANGE, /* a duration or duration range in [min, max] ms, into a struct range */
+    KIND_CHOICE,   /* one of words; its index goes into an enum field */
+    KIND_BYTES,    /* any bytes, into an owned char * with its size_t length at len_offset */
+    KIND_CUSTOM,   /* set() parses and stores it */
+};
+
+struct key_spec {
+    const char *name;
+    enum key_kind kind;
+    enum section_kind section;
+    /* Where the value goes: a field of struct scenario ([scenario]) or of struct group_draft
+     * ([clients NAME]), as offset and size (numbers go into unsigned, int, enum or uint64_t). */
+    size_t offset, size;
+    size_t len_offset;        /* KIND_BYTES */
+    uint64_t min, max;        /* KIND_UINT, KIND_DURATION (min), KIND_RANGE, KIND_MS_RANGE */
+    const char *const *words; /* KIND_CHOICE, NULL-terminated, in the enum's order */
+    bool placeholders;        /* {host}, {probe_path}, {large_path} expand in the value */
+    void (*set)(struct parse_ctx *ctx, void *base, struct strbuf *v); /* KIND_CUSTOM */
+};
+
+/* Numbers are stored through memcpy of an unsigned: the same size as these fields. */
+_Static_assert(sizeof(enum send_mode) == sizeof(unsigned), "enum send_mode is not an unsigned");
+_Static_assert(sizeof(enum end_mode) == sizeof(unsigned), "enum end_mode is not an unsigned");
+_Static_assert(sizeof(int) == sizeof(unsigned), "int is not the size of unsigned");
+
+#define FIELD_OF(type, f) offsetof(type, f), sizeof(((type *)0)->f)
+#define IN_SCENARIO(f)    SECTION_SCENARIO, FIELD_OF(struct scenario, f)
+#define IN_GROUP(f)       SECTION_CLIENTS, FIELD_OF(struct group_draft, g.f)
+
+static const char *const send_words[] = {"whole", "partial", "trickle", "none", NULL};
+static const char *const end_words[] = {"close", "reset", "half-close", "hold", "drop", NULL};
+
+static const struct key_spec key_specs[KEY_NKEYS] = {
+    [KEY_DESCRIPTION] = {"description", KIND_CUSTOM, IN_SCENARIO(description),
+                         .set = set_description},
+    [KEY_DURATION] = {"duration", KIND_DURATION, IN_SCENARIO(duration_ms), .min = 1},
+    [KEY_RLIMIT_NOFILE] = {"rlimit_nofile", KIND_UINT, IN_SCENARIO(rlimit_nofile), .min = 8,
+                           .max = 1048576},
+    [KEY_PROBE_RAW] = {"probe_raw", KIND_BYTES, IN_SCENARIO(probe_raw),
+                       .len_offset = offsetof(struct scenario, probe_raw_len),
+                       .placeholders = true},
+    [KEY_PROBE_EXPECT] = {"probe_expect", KIND_BYTES, IN_SCENARIO(probe_expect),
+                          .len_offset = offsetof(struct scenario, probe_expect_len)},
+    [KEY_CABLE_PULL] = {"cable_pull", KIND_DURATION, IN_SCENARIO(cable_pull_ms), .min = 1},
+    [KEY_CATCHES] = {"catches", KIND_CUSTOM, IN_SCENARIO(catches), .set = set_catches},
+
+    [KEY_COUNT] = {"count", KIND_UINT, IN_GROUP(count), .min = 1, .max = SCENARIO_MAX_COUNT},
+    [KEY_CONCURRENCY] = {"concurrency", KIND_UINT, IN_GROUP(concurrency), .min = 1,
+                         .max = SCENARIO_MAX_CONCURRENCY},
+    [KEY_RATE] = {"rate", KIND_CUSTOM, IN_GROUP(rate), .set = set_rate},
+    [KEY_START] = {"start", KIND_DURATION, IN_GROUP(start_ms), .min = 0},
+    [KEY_REQUEST] = {"request", KIND_CUSTOM, IN_GROUP(request), .placeholders = true,
+                     .set = set_request},
+    [KEY_REQUEST_RAW] = {"request_raw", KIND_BYTES, IN_GROUP(request),
+                         .len_offset = offsetof(struct group_draft, g.request_len),
+                         .placeholders = true},
+    [KEY_REQUEST_PAD] = {"request_pad", KIND_UINT, SECTION_CLIENTS,
+                         FIELD_OF(struct group_draft, request_pad), .min = 1,
+                         .max = SCENARIO_MAX_REQUEST},
+    [KEY_PIPELINE] = {"pipeline", KIND_UINT, IN_GROUP(pipeline), .min = 1, .max = 1000},
+    [KEY_SEND] = {"send", KIND_CHOICE, IN_GROUP(send), .words = send_words},
+    [KEY_SEND_BYTES] = {"send_bytes", KIND_RANGE, IN_GROUP(send_bytes), .min = 1,
+                        .max = SCENARIO_MAX_REQUEST * 1000ull},
+    [KEY_TRICKLE_BYTES] = {"trickle_bytes", KIND_UINT, IN_GROUP(trickle_bytes), .min = 1,
+                           .max = 65536},
+    [KEY_TRICKLE_INTERVAL] = {"trickle_interval", KIND_DURATION, IN_GROUP(trickle_interval_ms),
+                              .min = 1},
+    [KEY_TRICKLE_TAIL] = {"trickle_tail", KIND_BYTES, IN_GROUP(trickle_tail),
+                          .len_offset = offsetof(struct group_draft, g.trickle_tail_len),
+                          .placeholders = true},
+    [KEY_READ] = {"read", KIND_CUSTOM, IN_GROUP(read), .set = set_read},
+    [KEY_HOLD] = {"hold", KIND_MS_RANGE, IN_GROUP(hold_ms), .min = 0, .max = SCENARIO_MAX_MS},
+    [KEY_END] = {"end", KIND_CHOICE, IN_GROUP(end), .words = end_words},
+    [KEY_RCVBUF] = {"rcvbuf", KIND_UINT, IN_GROUP(rcvbuf), .min = 1, .max = 64u << 20},
+    [KEY_HOST] = {"host", KIND_CUSTOM, IN_GROUP(host), .set = set_host},
+};
+
+static void store_number(void *field, size_t size, uint64_t n)
+{
+    if (size == sizeof(uint64_t)) {
+        memcpy(field, &n, sizeof(n));
+    } else {
+        unsigned u = (unsigned)n; /* the table's ranges keep n within the field */
+        memcpy(field, &u, sizeof(u));
+    }
+}
+
+/* Parses v as the table says and stores it in base (struct scenario or struct group_draft). */
+static void key_apply(struct parse_ctx *ctx, const struct key_spec *k, void *base, struct strbuf *v)
+{
+    void *field = (char *)base + k->offset;
     uint64_t n;
     int choice;
-    switch (k) {
-    case GK_COUNT:
-        if (value_to_uint(ctx, key, v, 1, SCENARIO_MAX_COUNT, &n))
-            g->count = (unsigned)n;
+    switch (k->kind) {
+    case KIND_UINT:
+        if (value_to_uint(ctx, k->name, v, k->min, k->max, &n))
+            store_number(field, k->size, n);
         break;
-    case GK_CONCURRENCY:
-        if (value_to_uint(ctx, key, v, 1, SCENARIO_MAX_CONCURRENCY, &n))
-            g->concurrency = (unsigned)n;
+    case KIND_DURATION:
+        if (value_to_duration(ctx, k->name, v, k->min, &n))
+            store_number(field, k->size, n);
         break;
-    case GK_RATE: {
-        char *end;
-        double rate = strtod(v->data, &end);
-        /* strtod also takes "nan", "inf" and hex: accept only plain decimal numbers */
-        if (v->len == 0 || end != v->data + v->len || strspn(v->data, "0123456789.") != v->len ||
-            !(rate >= 0 && rate <= 1e6))
-            fail_expected(ctx, key, "connections per second from 0 to 1000000 (0 = no limit)", v);
-        else
-            g->rate = rate;
+    case KIND_RANGE:
+    case KIND_MS_RANGE:
+        value_to_range(ctx, k->name, v, k->kind == KIND_MS_RANGE, k->min, k->max, field);
+        break;
+    case KIND_CHOICE:
+        choice = value_to_choice(ctx, k->name, v, k->words);
+        if (choice >= 0)
+            store_number(field, k->size, (uint64_t)choice);
+        break;
+    case KIND_BYTES:
+        take_bytes(ctx, k->name, v, field, (size_t *)(void *)((char *)base + k->len_offset));
+        break;
+    case KIND_CUSTOM:
+        k->set(ctx, base, v);
         break;
     }
-    case GK_START:
-        if (value_to_duration(ctx, key, v, 0, &n))
-            g->start_ms = (unsigned)n;
-        break;
-    case GK_REQUEST:
-        group_set_request(ctx, d, v);
-        break;
-    case GK_REQUEST_RAW:
-        take_bytes(ctx, key, v, &g->request, &g->request_len);
-        break;
-    case GK_REQUEST_PAD:
-        value_to_uint(ctx, key, v, 1, SCENARIO_MAX_REQUEST, &d->request_pad);
-        break;
-    case GK_PIPELINE:
-        if (value_to_uint(ctx, key, v, 1, 1000, &n))
-            g->pipeline = (unsigned)n;
-        break;
-    case GK_SEND:
-        choice =
-            value_to_choice(ctx, key, v, send_words, 4, "one of whole, partial, trickle, none");
-        if (choice >= 0)
-            g->send = (enum send_mode)choice;
-        break;
-    case GK_SEND_BYTES:
-        value_to_range(ctx, key, v, false, 1, SCENARIO_MAX_REQUEST * 1000ull, &g->send_bytes);
-        break;
-    case GK_TRICKLE_BYTES:
-        if (value_to_uint(ctx, key, v, 1, 65536, &n))
-            g->trickle_bytes = (unsigned)n;
-        break;
-    case GK_TRICKLE_INTERVAL:
-        if (value_to_duration(ctx, key, v, 1, &n))
-            g->trickle_interval_ms = (unsigned)n;
-        break;
-    case GK_TRICKLE_TAIL:
-        take_bytes(ctx, key, v, &g->trickle_tail, &g->trickle_tail_len);
-        break;
-    case GK_READ:
-        if (span_equals(v->data, v->len, "all"))
-            g->read = READ_ALL;
-        else if (span_equals(v->data, v->len, "none"))
-            g->read = READ_NONE;
-        else if (v->len > 0 && v->data[0] >= '0' && v->data[0] <= '9') {
-            g->read = READ_BYTES;
-            value_to_range(ctx, key, v, false, 1, 1ull << 40, &g->read_bytes);
-        } else
-            fail_expected(ctx, key, "all, none, N or A-B (bytes)", v);
-        break;
-    case GK_HOLD:
-        value_to_range(ctx, key, v, true, 0, SCENARIO_MAX_MS, &g->hold_ms);
-        break;
-    case GK_END:
-        choice = value_to_choice(ctx, key, v, end_words, 5,
-                                 "one of close, reset, half-close, hold, drop");
-        if (choice >= 0)
-            g->end = (enum end_mode)choice;
-        break;
-    case GK_RCVBUF:
-        if (value_to_uint(ctx, key, v, 1, 64u << 20, &n))
-            g->rcvbuf = (int)n;
-        break;
-    case GK_HOST:
-        /* Simulated client hosts are extra loopback addresses: never anything else. */
-        if (inet_pton(AF_INET, v->data, &g->host) != 1 || (ntohl(g->host.s_addr) >> 24) != 127 ||
-            ntohl(g->host.s_addr) == INADDR_LOOPBACK)
+}
+
+/* The key of this name in this section, or NULL. */
+static const struct key_spec *key_find(enum section_kind section, const char *name)
+{
+    for (size_t i = 0; i < KEY_NKEYS; i++)
+        if (key_specs[i].section == section && strcmp(key_specs[i].name, name) == 0)
+            return &key_specs[i];
+    return NULL;
+}
+
+const char *scenario_key_name(bool clients, size_t i)
+{
+    enum section_kind section = clients ? SECTION_CLIENTS : SECTION_SCENARIO;
+    for (size_t k = 0; k < KEY_NKEYS; k++)
+        if (key_specs[k].section == section && i-- == 0)
+            return key_specs[k].name;
+    return NULL;
+}
+
+/* One typo apart: a character changed, added or dropped, or two neighbours swapped. */
+static bool one_typo_apart(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), i = 0;
+    if (la < lb)
+        return one_typo_apart(b, a);
+    if (la - lb > 1)
+        return false;
+    while (i < lb && a[i] == b[i])
+        i++;
+    if (la > lb)
+        return strcmp(a + i + 1, b + i) == 0;
+    if (i == la)
+        return false; /* the same word */
+    return strcmp(a + i + 1, b + i + 1) == 0 ||
+           (i + 1 < la && a[i] == b[i + 1] && a[i + 1] == b[i] &&
+            strcmp(a + i + 2, b + i + 2) == 0);
+}
+
+/* An unknown key, with a hint: the section it belongs in, or the key it is a typo of. */
+static void fail_unknown_key(struct parse_ctx *ctx, const char *name, const char *group)
+{
+    enum section_kind other = group ? SECTION_SCENARIO : SECTION_CLIENTS;
+    const char *here = group ? "clients " : "scenario",
+               *there = group ? "scenario" : "clients NAME";
+    if (key_find(other, name) != NULL) {
+        parse_fail(ctx, ctx->lineno, "%s: belongs in [%s], not in [%s%s]", name, there, here,
+                   group ? group : "");
+        return;
+    }
+    for (size_t i = 0; i < KEY_NKEYS; i++) {
+        if (key_specs[i].section == ctx->section && one_typo_apart(name, key_specs[i].name)) {
             parse_fail(ctx, ctx->lineno,
-                       "host: expected a loopback address other than 127.0.0.1 (127.0.0.2 and "
-                       "up: probes use 127.0.0.1); got \"%s\"",
-                       v->data);
-        break;
-    case GK_COUNT_:
-        break;
+                       "%s: unknown key in [%s%s] (did you mean %s?); see scenarios/README.md",
+                       name, here, group ? group : "", key_specs[i].name);
+            return;
+        }
     }
+    parse_fail(ctx, ctx->lineno, "%s: unknown key in [%s%s]; see scenarios/README.md", name, here,
+               group ? group : "");
 }
 
 /* ---- end of a group: defaults and contradictions ---- */
@@ -742,14 +920,14 @@ static int group_apply_pad(struct parse_ctx *ctx, struct group_draft *d)
         at -= 2;
     size_t len = g->request_len + pad + 9; /* "X-Pad: " + pad + "\r\n" */
     if (len > SCENARIO_MAX_REQUEST) {
-        parse_fail(ctx, d->key_line[GK_REQUEST_PAD],
+        parse_fail(ctx, d->key_line[KEY_REQUEST_PAD],
                    "request_pad: the padded request would be longer than %u bytes",
                    SCENARIO_MAX_REQUEST);
         return -1;
     }
     char *req = malloc(len + 1);
     if (req == NULL) {
-        parse_fail(ctx, d->key_line[GK_REQUEST_PAD], "request_pad: out of memory");
+        parse_fail(ctx, d->key_line[KEY_REQUEST_PAD], "request_pad: out of memory");
         return -1;
     }
     memcpy(req, g->request, at);
@@ -764,56 +942,55 @@ static int group_apply_pad(struct parse_ctx *ctx, struct group_draft *d)
     return 0;
 }
 
-/* The first of the given keys that is set, or GK_COUNT_. */
-static enum group_key first_set(const struct group_draft *d, const enum group_key *keys, size_t n)
+/* The first of the given keys that is set, or KEY_NKEYS. */
+static enum key_id first_set(const struct group_draft *d, const enum key_id *keys, size_t n)
 {
-    enum group_key best = GK_COUNT_;
+    enum key_id best = KEY_NKEYS;
     for (size_t i = 0; i < n; i++)
-        if (d->key_line[keys[i]] && (best == GK_COUNT_ || d->key_line[keys[i]] < d->key_line[best]))
+        if (d->key_line[keys[i]] && (best == KEY_NKEYS || d->key_line[keys[i]] < d->key_line[best]))
             best = keys[i];
     return best;
 }
 
 static void group_check_send(struct parse_ctx *ctx, struct group_draft *d)
 {
-    static const char *const send_words[] = {"whole", "partial", "trickle", "none"};
-    static const enum group_key trickle_keys[] = {GK_TRICKLE_BYTES, GK_TRICKLE_INTERVAL,
-                                                  GK_TRICKLE_TAIL};
-    static const enum group_key request_keys[] = {GK_REQUEST, GK_REQUEST_RAW, GK_REQUEST_PAD,
-                                                  GK_PIPELINE};
+    static const enum key_id trickle_keys[] = {KEY_TRICKLE_BYTES, KEY_TRICKLE_INTERVAL,
+                                               KEY_TRICKLE_TAIL};
+    static const enum key_id request_keys[] = {KEY_REQUEST, KEY_REQUEST_RAW, KEY_REQUEST_PAD,
+                                               KEY_PIPELINE};
     const struct client_group *g = &d->g;
-    enum group_key k;
-    if (g->send != SEND_PARTIAL && d->key_line[GK_SEND_BYTES])
-        parse_fail(ctx, d->key_line[GK_SEND_BYTES],
+    enum key_id k;
+    if (g->send != SEND_PARTIAL && d->key_line[KEY_SEND_BYTES])
+        parse_fail(ctx, d->key_line[KEY_SEND_BYTES],
                    "send_bytes: only used with send = partial (send is %s)", send_words[g->send]);
-    if (g->send == SEND_PARTIAL && !d->key_line[GK_SEND_BYTES])
-        parse_fail(ctx, d->key_line[GK_SEND],
+    if (g->send == SEND_PARTIAL && !d->key_line[KEY_SEND_BYTES])
+        parse_fail(ctx, d->key_line[KEY_SEND],
                    "send: partial needs send_bytes = N or A-B (how much of the request)");
     k = first_set(d, trickle_keys, 3);
-    if (g->send != SEND_TRICKLE && k != GK_COUNT_)
+    if (g->send != SEND_TRICKLE && k != KEY_NKEYS)
         parse_fail(ctx, d->key_line[k], "%s: only used with send = trickle (send is %s)",
-                   group_key_names[k], send_words[g->send]);
+                   key_specs[k].name, send_words[g->send]);
     k = first_set(d, request_keys, 4);
-    if (g->send == SEND_NONE && k != GK_COUNT_)
+    if (g->send == SEND_NONE && k != KEY_NKEYS)
         parse_fail(ctx, d->key_line[k], "%s: unused because send = none (line %d)",
-                   group_key_names[k], d->key_line[GK_SEND]);
+                   key_specs[k].name, d->key_line[KEY_SEND]);
     if (g->trickle_tail != NULL && g->end == END_HALF_CLOSE)
-        parse_fail(ctx, d->key_line[GK_END],
+        parse_fail(ctx, d->key_line[KEY_END],
                    "end: half-close never happens: trickle_tail (line %d) keeps sending",
-                   d->key_line[GK_TRICKLE_TAIL]);
+                   d->key_line[KEY_TRICKLE_TAIL]);
 }
 
 static void group_finish(struct parse_ctx *ctx, struct group_draft *d)
 {
     struct client_group *g = &d->g;
-    if (!d->key_line[GK_COUNT]) {
+    if (!d->key_line[KEY_COUNT]) {
         parse_fail(ctx, g->line, "[clients %s]: missing count = N (required)", g->name);
         return;
     }
-    if (d->key_line[GK_REQUEST] && d->key_line[GK_REQUEST_RAW]) {
-        parse_fail(ctx, d->key_line[GK_REQUEST_RAW],
+    if (d->key_line[KEY_REQUEST] && d->key_line[KEY_REQUEST_RAW]) {
+        parse_fail(ctx, d->key_line[KEY_REQUEST_RAW],
                    "request_raw: conflicts with request (line %d); give one of them",
-                   d->key_line[GK_REQUEST]);
+                   d->key_line[KEY_REQUEST]);
         return;
     }
     if (g->request == NULL) {
@@ -821,7 +998,7 @@ static void group_finish(struct parse_ctx *ctx, struct group_draft *d)
         int line = ctx->lineno;
         ctx->lineno = g->line; /* an error here belongs to the group, not the current line */
         if (strbuf_append_str(&v, "large") == 0)
-            group_set_request(ctx, d, &v);
+            set_request(ctx, d, &v);
         ctx->lineno = line;
         free(v.data);
         if (ctx->failed)
@@ -830,7 +1007,7 @@ static void group_finish(struct parse_ctx *ctx, struct group_draft *d)
     if (d->request_pad && group_apply_pad(ctx, d) < 0)
         return;
     group_check_send(ctx, d);
-    if (!d->key_line[GK_CONCURRENCY])
+    if (!d->key_line[KEY_CONCURRENCY])
         g->concurrency = g->count < SCENARIO_MAX_CONCURRENCY ? g->count : SCENARIO_MAX_CONCURRENCY;
     if (g->concurrency > g->count)
         g->concurrency = g->count;
@@ -997,19 +1174,6 @@ static char *scenario_read_line(char *str, int num, void *stream)
     return str;
 }
 
-static int find_key(const char *const *names, int count, const char *key)
-{
-    for (int i = 0; i < count; i++)
-        if (strcmp(names[i], key) == 0)
-            return i;
-    return -1;
-}
-
-static bool key_has_placeholders(int key)
-{
-    return key == GK_REQUEST || key == GK_REQUEST_RAW || key == GK_TRICKLE_TAIL;
-}
-
 static int scenario_handle_pair(void *user, const char *section, const char *name,
                                 const char *value)
 {
@@ -1023,29 +1187,23 @@ static int scenario_handle_pair(void *user, const char *section, const char *nam
         return 1;
     }
     bool in_group = ctx->section == SECTION_CLIENTS;
-    int *key_line = in_group ? ctx->drafts[ctx->ndrafts - 1].key_line : ctx->scenario_key_line;
-    int key = in_group ? find_key(group_key_names, GK_COUNT_, name)
-                       : find_key(scenario_key_names, SK_COUNT_, name);
-    if (key < 0) {
-        parse_fail(ctx, ctx->lineno, "%s: unknown key in [%s%s]; see scenarios/README.md", name,
-                   in_group ? "clients " : "scenario",
-                   in_group ? ctx->drafts[ctx->ndrafts - 1].g.name : "");
+    struct group_draft *d = in_group ? &ctx->drafts[ctx->ndrafts - 1] : NULL;
+    int *key_line = in_group ? d->key_line : ctx->scenario_key_line;
+    const struct key_spec *k = key_find(ctx->section, name);
+    if (k == NULL) {
+        fail_unknown_key(ctx, name, in_group ? d->g.name : NULL);
         return 1;
     }
-    if (key_line[key]) {
+    size_t id = (size_t)(k - key_specs);
+    if (key_line[id]) {
         parse_fail(ctx, ctx->lineno, "%s: given twice in this section (first at line %d)", name,
-                   key_line[key]);
+                   key_line[id]);
         return 1;
     }
-    key_line[key] = ctx->lineno;
+    key_line[id] = ctx->lineno;
     struct strbuf v = {0};
-    bool placeholders = in_group ? key_has_placeholders(key) : key == SK_PROBE_RAW;
-    if (parse_value(ctx, name, value, placeholders, &v) == 0) {
-        if (in_group)
-            group_set_key(ctx, &ctx->drafts[ctx->ndrafts - 1], (enum group_key)key, &v);
-        else
-            scenario_set_key(ctx, (enum scenario_key)key, &v);
-    }
+    if (parse_value(ctx, name, value, k->placeholders, &v) == 0)
+        key_apply(ctx, k, in_group ? (void *)d : (void *)ctx->sc, &v);
     free(v.data);
     return 1;
 }
@@ -1080,16 +1238,16 @@ static void scenario_finish(struct parse_ctx *ctx)
     for (size_t i = 0; i < ctx->ndrafts; i++) {
         const struct group_draft *d = &ctx->drafts[i];
         if (d->g.start_ms >= sc->duration_ms)
-            parse_fail(ctx, d->key_line[GK_START],
+            parse_fail(ctx, d->key_line[KEY_START],
                        "start: %ums is not before the end of the fault phase (duration = %ums)",
                        d->g.start_ms, sc->duration_ms);
     }
     if (sc->cable_pull_ms && sc->cable_pull_ms >= sc->duration_ms)
-        parse_fail(ctx, ctx->scenario_key_line[SK_CABLE_PULL],
+        parse_fail(ctx, ctx->scenario_key_line[KEY_CABLE_PULL],
                    "cable_pull: %ums is not before the end of the fault phase (duration = %ums)",
                    sc->cable_pull_ms, sc->duration_ms);
     if (sc->probe_expect && !sc->probe_raw)
-        parse_fail(ctx, ctx->scenario_key_line[SK_PROBE_EXPECT],
+        parse_fail(ctx, ctx->scenario_key_line[KEY_PROBE_EXPECT],
                    "probe_expect: goes with probe_raw (the bytes the probe sends)");
     if (ctx->failed)
         return;
@@ -1198,6 +1356,7 @@ void scenario_free(struct scenario *sc)
     free(sc->description);
     free(sc->probe_raw);
     free(sc->probe_expect);
+    free(sc->catches);
     memset(sc, 0, sizeof(*sc));
 }
 

@@ -64,6 +64,14 @@ struct client_group {
     struct in_addr host; /* client host (loopback address); 0 = the engine's default */
 };
 
+/* One entry of the bug catalogue (the `catches` key): run against connfault-server --bug BUG,
+ * the scenario fails, and CHECK is among the checks that fail. The self-test runs every pair;
+ * README.md and the man pages list them, and a test holds them to it. */
+struct scenario_catch {
+    char bug[32];   /* a --bug mode: 1 to 31 lowercase letters, digits or '-' */
+    char check[16]; /* a check of the harness: accepting, alive, fds, sockets, cpu, memory */
+};
+
 struct scenario {
     char name[64];
     char *description;      /* one line, for `connfault list`; owned */
@@ -78,6 +86,8 @@ struct scenario {
     size_t probe_expect_len;
     struct client_group *groups; /* owned */
     size_t ngroups;
+    struct scenario_catch *catches; /* what it exists to catch, in file order, or NULL; owned */
+    size_t ncatches;
     /* `connfault replay`: the captured flows to replay as the fault clients (with or without
      * groups), or NULL; not owned, not touched by scenario_free. */
     const struct replay_set *replay;
@@ -99,6 +109,10 @@ struct scenario_vars {
 int scenario_load(const char *path, const struct scenario_vars *vars, struct scenario *out,
                   char *err, size_t errlen);
 void scenario_free(struct scenario *sc);
+
+/* The keys a scenario file may give under [scenario] (clients false) or [clients NAME]: the
+ * name of the i-th, or NULL past the last (so docs and tests can be checked against them). */
+const char *scenario_key_name(bool clients, size_t i);
 
 /* Directory holding the built-in scenarios: $CONNFAULT_SCENARIO_DIR, else the source tree's
  * scenarios/ (set at build time), else the installed share directory. */

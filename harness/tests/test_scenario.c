@@ -349,6 +349,29 @@ START_TEST(test_file_formats)
 }
 END_TEST
 
+START_TEST(test_catches)
+{
+    struct scenario sc;
+    load_ok("[scenario]\ncatches = accept-once:accepting,blocking:accepting ,  no-timeouts:fds  "
+            "# comment\n[clients a]\ncount = 1\n",
+            NULL, &sc);
+    ck_assert_uint_eq(sc.ncatches, 3);
+    ck_assert_str_eq(sc.catches[0].bug, "accept-once");
+    ck_assert_str_eq(sc.catches[0].check, "accepting");
+    ck_assert_str_eq(sc.catches[1].bug, "blocking");
+    ck_assert_str_eq(sc.catches[1].check, "accepting");
+    ck_assert_str_eq(sc.catches[2].bug, "no-timeouts");
+    ck_assert_str_eq(sc.catches[2].check, "fds");
+    scenario_free(&sc);
+    ck_assert_ptr_null(sc.catches);
+
+    load_ok("[clients a]\ncount = 1\n", NULL, &sc);
+    ck_assert_ptr_null(sc.catches);
+    ck_assert_uint_eq(sc.ncatches, 0);
+    scenario_free(&sc);
+}
+END_TEST
+
 struct error_case {
     const char *content;
     const char *suffix; /* expected error after the file name */
@@ -460,6 +483,39 @@ static const struct error_case error_cases[] = {
      ":3: request_pad: the padded request would be longer than 1048576 bytes"},
     {"[clients a]\ncount = 1\npipeline = 1001\n",
      ":3: pipeline: expected a whole number from 1 to 1000; got \"1001\""},
+    {"[scenario]\ncatches = accept-once\n",
+     ":2: catches: expected BUG:CHECK, like accept-once:accepting; got \"accept-once\""},
+    {"[scenario]\ncatches = sigpipe:alive,\n",
+     ":2: catches: expected BUG:CHECK, like accept-once:accepting; got \"\""},
+    {"[scenario]\ncatches = sigpipe : alive\n",
+     ":2: catches: bug mode \"sigpipe \" is not 1 to 31 lowercase letters, digits or '-'"},
+    {"[scenario]\ncatches = Accept-Once:accepting\n",
+     ":2: catches: bug mode \"Accept-Once\" is not 1 to 31 lowercase letters, digits or '-'"},
+    {"[scenario]\ncatches = blocking:acepting\n",
+     ":2: catches: unknown check \"acepting\"; expected accepting, alive, fds, sockets, cpu or "
+     "memory"},
+    {"[scenario]\ncatches = blocking:fds, no-timeouts:fds, blocking:fds\n",
+     ":2: catches: blocking:fds given twice"},
+    {"[clients a]\ncount = 1\ncatches = blocking:fds\n",
+     ":3: catches: belongs in [scenario], not in [clients a]"},
+    {"[scenario]\ncount = 3\n", ":2: count: belongs in [clients NAME], not in [scenario]"},
+    {"[clients a]\nconut = 1\n",
+     ":2: conut: unknown key in [clients a] (did you mean count?); see scenarios/README.md"},
+    {"[clients a]\ncount = 1\nrcvbu = 1\n",
+     ":3: rcvbu: unknown key in [clients a] (did you mean rcvbuf?); see scenarios/README.md"},
+    {"[clients a]\ncount = 1\nhosts = 127.0.0.2\n",
+     ":3: hosts: unknown key in [clients a] (did you mean host?); see scenarios/README.md"},
+    {"[scenario]\ndurration = 1s\n",
+     ":2: durration: unknown key in [scenario] (did you mean duration?); see scenarios/README.md"},
+    {"[scenario]\ndescriptoin = x\n",
+     ":2: descriptoin: unknown key in [scenario] (did you mean description?); see "
+     "scenarios/README.md"},
+    {"[clients a]\ncount = 1\nsnd = whole\n",
+     ":3: snd: unknown key in [clients a] (did you mean send?); see scenarios/README.md"},
+    {"[clients a]\ncount = 1\nsent = whole\n",
+     ":3: sent: unknown key in [clients a] (did you mean send?); see scenarios/README.md"},
+    {"[clients a]\ncount = 1\nsend_bits = 1\n",
+     ":3: send_bits: unknown key in [clients a]; see scenarios/README.md"},
 };
 
 START_TEST(test_error_messages)
@@ -603,6 +659,7 @@ static Suite *scenario_suite(void)
     tcase_add_test(tc, test_ranges_and_durations);
     tcase_add_test(tc, test_request_pad);
     tcase_add_test(tc, test_file_formats);
+    tcase_add_test(tc, test_catches);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");
