@@ -199,6 +199,42 @@ void capture_stop(struct capture *c, struct capture_stats *stats)
 
 /* ---- the run's policy ------------------------------------------------------------------- */
 
+/* dir/base.pcap, or dir/base-N.pcap for the first N from 2 that names no file yet. The name
+ * is reserved by creating the file (O_EXCL), so two runs sharing a folder cannot both take
+ * it. 0, or -errno. */
+static int capture_free_name(const char *dir, const char *base, char *path, size_t len)
+{
+    for (unsigned n = 1; n < 1000; n++) {
+        if (n == 1)
+            snprintf(path, len, "%s/%s.pcap", dir, base);
+        else
+            snprintf(path, len, "%s/%s-%u.pcap", dir, base, n);
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0) {
+            close(fd);
+            return 0;
+        }
+        if (errno != EEXIST)
+            return -errno;
+    }
+    return -EEXIST;
+}
+
+/* SCENARIO-TARGET-SEED, with only file-name-safe characters of the tag. */
+static void capture_base_name(const struct capture_plan *plan, const char *scenario, uint64_t seed,
+                              char *base, size_t len)
+{
+    char tag[64] = "";
+    size_t n = 0;
+    for (const char *p = plan->target_tag ? plan->target_tag : ""; *p && n + 1 < sizeof(tag); p++) {
+        bool safe = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                    (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-';
+        tag[n++] = safe ? *p : '_';
+    }
+    tag[n] = '\0';
+    snprintf(base, len, "%s%s%s-%llu", scenario, tag[0] ? "-" : "", tag, (unsigned long long)seed);
+}
+
 struct capture *capture_plan_begin(struct capture_plan *plan, const char *scenario, uint64_t seed,
                                    uint16_t port, char *path, size_t len)
 {
@@ -215,14 +251,23 @@ struct capture *capture_plan_begin(struct capture_plan *plan, const char *scenar
         fprintf(stderr, "connfault: --capture %s: %s\n", plan->dir, strerror(errno));
         return NULL;
     }
-    snprintf(path, len, "%s/%s-%llu.pcap", dir, scenario, (unsigned long long)seed);
-    rc = capture_start(&c, path, port, err, sizeof(err));
+    char base[256];
+    capture_base_name(plan, scenario, seed, base, sizeof(base));
+    rc = capture_free_name(dir, base, path, len);
+    if (rc < 0) {
+        snprintf(err, sizeof(err), "%s/%s.pcap: %s", dir, base, strerror(-rc));
+        path[0] = '\0'; /* not ours: never to be removed below */
+    } else {
+        rc = capture_start(&c, path, port, err, sizeof(err));
+    }
     if (rc < 0) {
         /* Once is enough: the next scenario would fail the same way. Without --capture,
          * capturing failures is a convenience: say so only when asked to be verbose. */
         plan->unavailable = true;
         if (plan->dir || plan->verbosity > 1)
             fprintf(stderr, "connfault: no captures: %s\n", err);
+        if (path[0])
+            unlink(path); /* the reserved name */
         path[0] = '\0';
         return NULL;
     }
@@ -284,10 +329,16 @@ void capture_plan_end(struct capture_plan *plan, struct capture *c, const char *
     }
     base = strrchr(path, '/');
     base = base ? base + 1 : path;
-    snprintf(kept, sizeof(kept), "%s/%s", CAPTURE_FAILURE_DIR, base);
-    if ((mkdir(CAPTURE_FAILURE_DIR, 0777) < 0 && errno != EEXIST) || move_file(path, kept) < 0) {
+    char stem[256];
+    snprintf(stem, sizeof(stem), "%.*s", (int)(strlen(base) - strlen(".pcap")), base);
+    int rc = mkdir(CAPTURE_FAILURE_DIR, 0777) < 0 && errno != EEXIST ? -errno : 0;
+    if (rc == 0)
+        rc = capture_free_name(CAPTURE_FAILURE_DIR, stem, kept, sizeof(kept));
+    if (rc == 0 && (rc = move_file(path, kept)) < 0)
+        unlink(kept);
+    if (rc < 0) {
         fprintf(stderr, "connfault: cannot keep the capture in %s/: %s\n", CAPTURE_FAILURE_DIR,
-                strerror(errno));
+                strerror(-rc));
         unlink(path);
         return;
     }

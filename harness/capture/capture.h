@@ -45,17 +45,23 @@ struct capture_plan {
     bool on_failure;    /* capture every scenario, keep failures' captures */
     bool unavailable;   /* could not capture once: do not try again */
     int verbosity;
+    /* Which target, in file names (e.g. "reference", "bug-accept-once", "nginx", "pid-4242"):
+     * runs against different targets into one folder must not overwrite each other. Only
+     * [A-Za-z0-9._-] is kept; NULL or "" leaves it out. */
+    const char *target_tag;
 };
 
 #define CAPTURE_FAILURE_DIR "connfault-captures"
 
-/* Begin a scenario's capture (name-seed.pcap). Returns NULL when not capturing; says once, on
- * stderr, why capturing is impossible (only with --capture or -v). path gets the file name. */
+/* Begin a scenario's capture (SCENARIO-TARGET-SEED.pcap; -2, -3... appended rather than
+ * overwrite an existing file). Returns NULL when not capturing; says once, on stderr, why
+ * capturing is impossible (only with --capture or -v). path gets the file name. */
 struct capture *capture_plan_begin(struct capture_plan *plan, const char *scenario, uint64_t seed,
                                    uint16_t port, char *path, size_t len);
 
 /* End it: stop, record the packet counts in res, and keep or remove the file according to
- * the plan and res->verdict (res->capture_path names the kept file). */
+ * the plan and res->verdict (res->capture_path names the kept file; a file already there
+ * under that name is never replaced). */
 void capture_plan_end(struct capture_plan *plan, struct capture *c, const char *path,
                       struct scenario_result *res);
 
