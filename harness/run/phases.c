@@ -148,6 +148,7 @@ static void settle_wait(struct scenario_run *r)
     measure_cpu_begin(&cpu, r->t->pid, start, o->cpu_window_ms);
     r->s.fds_settled_s = -1;
     r->s.fds_final = r->s.fds_baseline;
+    r->p.backoff_from_ms = start;
     while (!*o->interrupted && target_alive(r->t)) {
         uint64_t now = engine_now_ms();
         if (measure_cpu_end(&cpu, r->t->pid, now, &r->s) && cpu.rc == 0 &&

@@ -33,12 +33,25 @@ static void prober_record(struct prober *p, uint64_t now)
     }
 }
 
+uint64_t prober_next_interval(struct prober *p, uint64_t now)
+{
+    if (!p->backoff_from_ms || now < p->backoff_from_ms || !p->cur.ok) {
+        p->backoff_ms = p->interval_ms;
+        return p->interval_ms;
+    }
+    uint64_t next = p->backoff_ms ? p->backoff_ms * 2 : p->interval_ms * 2;
+    p->backoff_ms = next < PROBER_MAX_BACKOFF_MS ? next : PROBER_MAX_BACKOFF_MS;
+    if (p->backoff_ms < p->interval_ms)
+        p->backoff_ms = p->interval_ms; /* --probe-interval above the cap: never faster */
+    return p->backoff_ms;
+}
+
 void prober_tick(struct prober *p, struct engine *e, uint64_t now)
 {
     if (p->active && p->cur.done) {
         prober_record(p, now);
         p->active = false;
-        p->next_at_ms = now + p->interval_ms;
+        p->next_at_ms = now + prober_next_interval(p, now);
     }
     if (!p->active && now >= p->next_at_ms) {
         memset(&p->cur, 0, sizeof(p->cur));

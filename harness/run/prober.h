@@ -18,9 +18,20 @@ struct prober {
     bool active;
     uint64_t next_at_ms;
     uint64_t faults_start_ms; /* 0 before the faults start */
+    /* From this time on (the settling phase; 0: never), each answered probe doubles the
+     * interval to the next, up to PROBER_MAX_BACKOFF_MS, and a failed one brings it back to
+     * interval_ms: a long grace must not itself become a flood of connections (inetd's
+     * 256-spawns-a-minute limit), yet a hang that starts late is still seen within seconds. */
+    uint64_t backoff_from_ms;
+    uint64_t backoff_ms; /* the interval now in force while backing off */
     struct scenario_samples *samples;
     size_t capacity; /* of samples->latencies_us */
 };
+
+#define PROBER_MAX_BACKOFF_MS 4000
+
+/* The wait before the next probe, after p->cur ended at now (see backoff_from_ms). */
+uint64_t prober_next_interval(struct prober *p, uint64_t now);
 
 /* Finish the running probe if done; start the next one when it is due. */
 void prober_tick(struct prober *p, struct engine *e, uint64_t now);
