@@ -18,6 +18,7 @@ void config_defaults(struct server_config *cfg)
     cfg->send_timeout_ms = 10000;
     cfg->tcp_user_timeout_ms = 10000;
     cfg->shutdown_timeout_ms = 5000;
+    cfg->evict_grace_ms = 250;
     cfg->bug = BUG_NONE;
     cfg->verbosity = 1;
 }
@@ -45,6 +46,9 @@ static void config_usage(FILE *out)
             "                          unacknowledged for S (default 10)\n"
             "  --shutdown-timeout S    on SIGTERM/SIGINT, time allowed for in-flight responses\n"
             "                          (default 5)\n"
+            "  --evict-grace S         out of fds, an idle connection is closed to make room only\n"
+            "                          once idle for S: a new one's request may be on its way\n"
+            "                          (default 0.25)\n"
             "  --bug NAME              reproduce a known bug (see below)\n"
             "  -q, --quiet             log errors only\n"
             "  -v, --verbose           log every connection event\n"
@@ -97,6 +101,7 @@ enum {
     OPT_SEND_TIMEOUT,
     OPT_USER_TIMEOUT,
     OPT_SHUTDOWN_TIMEOUT,
+    OPT_EVICT_GRACE,
     OPT_BUG,
     OPT_VERSION,
 };
@@ -111,6 +116,7 @@ static const struct option long_options[] = {
     {"send-timeout", required_argument, NULL, OPT_SEND_TIMEOUT},
     {"tcp-user-timeout", required_argument, NULL, OPT_USER_TIMEOUT},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT},
+    {"evict-grace", required_argument, NULL, OPT_EVICT_GRACE},
     {"bug", required_argument, NULL, OPT_BUG},
     {"quiet", no_argument, NULL, 'q'},
     {"verbose", no_argument, NULL, 'v'},
@@ -162,6 +168,9 @@ static int config_apply(struct server_config *cfg, int opt, const char *name, co
         break;
     case OPT_SHUTDOWN_TIMEOUT:
         timeout = &cfg->shutdown_timeout_ms;
+        break;
+    case OPT_EVICT_GRACE:
+        timeout = &cfg->evict_grace_ms;
         break;
     case OPT_BUG:
         if (bug_mode_parse(value, &cfg->bug) == 0)

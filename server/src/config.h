@@ -20,6 +20,8 @@ struct server_config {
     uint64_t send_timeout_ms;
     uint64_t tcp_user_timeout_ms;
     uint64_t shutdown_timeout_ms;
+    /* Out of fds, a connection may be evicted once idle this long. */
+    uint64_t evict_grace_ms;
     enum bug_mode bug; /* BUG_NONE, or the --bug mode: see bug_modes.h */
     int verbosity;     /* 0 quiet, 1 normal, 2 verbose */
 };

@@ -17,6 +17,8 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,11 +48,12 @@ struct conn {
     struct conn *next_closed; /* in pool->closed */
     int fd;
     enum conn_state state;
-    uint32_t interest;    /* epoll events asked for */
-    bool request_started; /* bytes of the next request have arrived */
-    uint32_t requests;    /* answered so far */
-    uint64_t since_ms;    /* start of the running deadline */
-    char *in;             /* bytes kept between reads (partial or pipelined requests) */
+    uint32_t interest;      /* epoll events asked for */
+    bool request_started;   /* bytes of the next request have arrived */
+    uint32_t requests;      /* answered so far */
+    uint64_t since_ms;      /* start of the running deadline */
+    uint64_t idle_since_ms; /* when it last joined pool->idle */
+    char *in;               /* bytes kept between reads (partial or pipelined requests) */
     uint32_t in_len;
     uint32_t in_parsed;    /* of those, already scanned by the parser */
     uint64_t discard_left; /* request body bytes still to skip */
@@ -61,16 +64,19 @@ static void conn_on_event(struct event_source *src, uint32_t events);
 static void conn_on_timer(struct loop_timer *timer);
 static void conn_close(struct conn *c, enum close_reason why);
 
-/* Idle: waiting for a request and holding nothing but the socket. Oldest first, so
- * eviction under fd pressure takes the connection that has waited longest. */
+/* Idle: waiting for a request and holding nothing but the socket. Appended when it becomes
+ * idle, so the list is in idle_since_ms order, oldest first: eviction under fd pressure
+ * takes the connection that has waited longest. */
 static void conn_set_idle(struct conn *c, bool idle)
 {
     if (idle == cf_list_linked(&c->idle_node))
         return;
-    if (idle)
+    if (idle) {
+        c->idle_since_ms = c->pool->loop->now_ms;
         cf_list_push_back(&c->pool->idle, &c->idle_node);
-    else
+    } else {
         cf_list_remove(&c->idle_node);
+    }
 }
 
 /* ---- timers --------------------------------------------------------------------------- */
@@ -525,13 +531,50 @@ bool conn_pool_full(const struct conn_pool *pool)
     return pool->nconns >= pool->opts.max_conns;
 }
 
-bool conn_pool_evict_idle(struct conn_pool *pool)
+/* How long c has been idle: since it joined pool->idle, by the loop's clock. But one that
+ * never sent a byte has been idle since its handshake, which may be well before we
+ * accepted it (it waited in the backlog through a flood); TCP_INFO's time since the last
+ * data received counts from the handshake while none came. Asked only when it matters. */
+static uint64_t conn_idle_ms(const struct conn *c)
 {
-    struct cf_list *node = cf_list_first(&pool->idle);
-    if (!node)
-        return false;
-    conn_close(container_of(node, struct conn, idle_node), CLOSE_EVICTED);
-    return true;
+    const struct conn_pool *pool = c->pool;
+    uint64_t idle = pool->loop->now_ms - c->idle_since_ms;
+    struct tcp_info info;
+    socklen_t len = sizeof(info);
+    if (c->requests == 0 && idle < pool->opts.evict_grace_ms &&
+        getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 &&
+        info.tcpi_last_data_recv > idle)
+        idle = info.tcpi_last_data_recv;
+    return idle;
+}
+
+int conn_pool_evict_idle(struct conn_pool *pool, uint64_t *retry_ms)
+{
+    struct cf_list *node;
+    while ((node = cf_list_first(&pool->idle)) != NULL) {
+        struct conn *c = container_of(node, struct conn, idle_node);
+        uint64_t idle = conn_idle_ms(c);
+        if (idle < pool->opts.evict_grace_ms) {
+            /* Just connected (or just answered): it looks idle, but its request is usually
+             * on the way, and in a flood the clients queued behind it would bring it to the
+             * front within one accept batch. The caller waits out the grace instead. (The
+             * list is in loop-clock order, so a later one may be older by the kernel's
+             * count: waiting is the safe side, and lasts at most the grace.) */
+            *retry_ms = pool->loop->now_ms + (pool->opts.evict_grace_ms - idle);
+            return -EAGAIN;
+        }
+        /* Its request (or FIN) may have arrived during this turn, its event not yet
+         * handled: serve it rather than close it. */
+        conn_on_readable(c);
+        if (c->state == CONN_CLOSED)
+            return 0;
+        if (cf_list_first(&pool->idle) == node) {
+            conn_close(c, CLOSE_EVICTED);
+            return 0;
+        }
+        /* It had a request: no longer idle, or idle again at the back of the list. */
+    }
+    return -ENOENT;
 }
 
 void conn_pool_shutdown(struct conn_pool *pool, uint64_t deadline_ms)

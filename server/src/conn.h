@@ -40,6 +40,9 @@ struct conn_opts {
     uint64_t header_timeout_ms; /* each timeout: 0 turns it off */
     uint64_t idle_timeout_ms;
     uint64_t send_timeout_ms;
+    /* An idle connection is evicted (conn_pool_evict_idle) only once it has been idle this
+     * long: one just accepted, or just answered, may have its request on the way. */
+    uint64_t evict_grace_ms;
     int send_flags;      /* MSG_NOSIGNAL: a client that goes away costs an EPIPE... */
     bool ignore_sigpipe; /* ...and conn_pool_init ignores SIGPIPE, never the process */
     int verbosity;
@@ -75,8 +78,13 @@ void conn_pool_free(struct conn_pool *pool);
 void conn_pool_free_closed(struct conn_pool *pool);
 
 bool conn_pool_full(const struct conn_pool *pool);
-/* Closes the connection idle longest (CLOSE_EVICTED). False if none is idle. */
-bool conn_pool_evict_idle(struct conn_pool *pool);
+/* Frees an fd when they ran out: closes the connection idle longest (CLOSE_EVICTED) if it
+ * has been idle for at least opts.evict_grace_ms (one that never sent a byte: since its
+ * handshake, backlog wait included). One whose bytes turn out to have arrived is served
+ * instead, and the next one considered. 0 if an fd was freed; -EAGAIN if the one idle
+ * longest is younger than the grace, with *retry_ms the loop time at which it will not be;
+ * -ENOENT if none is idle. */
+int conn_pool_evict_idle(struct conn_pool *pool, uint64_t *retry_ms);
 /* Stop: idle connections close now, busy ones after their current response, and none
  * lives past deadline_ms. */
 void conn_pool_shutdown(struct conn_pool *pool, uint64_t deadline_ms);

@@ -10,6 +10,12 @@
  * once (100% CPU), and removing it for good stops the server. We do, in order:
  *  1. Evict the connection that has been idle longest (no request in progress; oldest
  *     first, like nginx's reusable connections): its fd is the one the new client needs.
+ *     Only one idle for at least the grace (--evict-grace; for a client that never sent a
+ *     byte, counted from its handshake) may go: a connection accepted a moment ago has
+ *     sent nothing yet either, but its request is usually on the way. If the oldest is
+ *     that fresh, stop watching the listener until it may go (at most the grace): the new
+ *     client waits in the backlog, then is served, instead of being refused or costing
+ *     another client its connection.
  *  2. If nothing is idle, use the reserve fd: an fd opened on /dev/null at start and held
  *     back for this moment (the libuv/libev trick). Close it, accept the waiting
  *     connection, answer 503 and close it, then open the reserve again. The client learns
@@ -49,13 +55,22 @@ static void listener_refuse(int fd)
     close(fd);
 }
 
-static void listener_pause(struct listener *lst)
+/* Stop watching the listener until resume_ms (loop time; at least the next millisecond,
+ * so a deadline already reached cannot make a busy loop). */
+static void listener_pause_until(struct listener *lst, uint64_t resume_ms)
 {
     if (lst->paused)
         return;
     event_loop_del(lst->loop, lst->fd);
     lst->paused = true;
-    loop_timer_arm(lst->loop, &lst->resume_timer, lst->loop->now_ms + LISTENER_PAUSE_MS);
+    if (resume_ms <= lst->loop->now_ms)
+        resume_ms = lst->loop->now_ms + 1;
+    loop_timer_arm(lst->loop, &lst->resume_timer, resume_ms);
+}
+
+static void listener_pause(struct listener *lst)
+{
+    listener_pause_until(lst, lst->loop->now_ms + LISTENER_PAUSE_MS);
 }
 
 static void listener_on_resume(struct loop_timer *timer)
@@ -71,8 +86,16 @@ static void listener_on_resume(struct loop_timer *timer)
 /* Out of fds: steps 1 to 3 above. Returns true if the caller may try accept() again now. */
 bool listener_make_room(struct listener *lst)
 {
-    if (lst->opts.evict_idle(lst))
+    uint64_t retry_ms = 0;
+    int rc = lst->opts.evict_idle(lst, &retry_ms);
+    if (rc == 0)
         return true;
+    if (rc == -EAGAIN) {
+        log_at(lst->opts.verbosity, 2, "out of file descriptors: pausing accept for %llu ms",
+               (unsigned long long)(retry_ms - lst->loop->now_ms));
+        listener_pause_until(lst, retry_ms);
+        return false;
+    }
     if (lst->reserve_fd >= 0) {
         close(lst->reserve_fd);
         int fd = accept4(lst->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);

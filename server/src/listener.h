@@ -33,7 +33,9 @@ struct listener_opts {
     /* The owner's side. */
     bool (*full)(struct listener *lst);         /* no room for one more connection */
     void (*take)(struct listener *lst, int fd); /* serve this accepted non-blocking socket */
-    bool (*evict_idle)(struct listener *lst);   /* closed an idle connection to free an fd */
+    /* Free an fd by closing an idle connection: 0 if one was closed; -EAGAIN if idle ones
+     * exist but none may go before *retry_ms (loop time); -ENOENT if none is idle. */
+    int (*evict_idle)(struct listener *lst, uint64_t *retry_ms);
 };
 
 struct listener {

@@ -66,9 +66,9 @@ static void server_take(struct listener *lst, int fd)
     pool->opts.serve(pool, fd);
 }
 
-static bool server_evict_idle(struct listener *lst)
+static int server_evict_idle(struct listener *lst, uint64_t *retry_ms)
 {
-    return conn_pool_evict_idle(&container_of(lst, struct server, listener)->conns);
+    return conn_pool_evict_idle(&container_of(lst, struct server, listener)->conns, retry_ms);
 }
 
 /* The correct behaviour for cfg, then the bug mode's changes (bug_modes.c: the one place
@@ -95,6 +95,7 @@ static void server_options(const struct server_config *cfg, struct listener_opts
         .header_timeout_ms = cfg->header_timeout_ms,
         .idle_timeout_ms = cfg->idle_timeout_ms,
         .send_timeout_ms = cfg->send_timeout_ms,
+        .evict_grace_ms = cfg->evict_grace_ms,
         .send_flags = MSG_NOSIGNAL,
         .ignore_sigpipe = true,
         .verbosity = cfg->verbosity,

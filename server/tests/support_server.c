@@ -1015,6 +1015,41 @@ int test_proc_tcp_state_count(pid_t pid, int tcp_state)
     return count + count_tcp_rows(table, tcp_state, inodes, n);
 }
 
+int test_proc_accept_queue(pid_t pid, int port)
+{
+    char table[64];
+    snprintf(table, sizeof table, "/proc/%d/net/tcp", (int)pid);
+    FILE *file = fopen(table, "r");
+    if (!file) {
+        return -errno;
+    }
+    char line[512];
+    int queued = -ENOENT;
+    while (fgets(line, sizeof line, file)) {
+        unsigned local_port, state;
+        unsigned long rx_queue;
+        /* sl local(ADDR:PORT) rem st tx:rx; the column titles do not parse */
+        if (sscanf(line, "%*s %*[0-9A-Fa-f]:%x %*s %x %*x:%lx", &local_port, &state, &rx_queue) ==
+                3 &&
+            state == TCP_LISTEN && (int)local_port == port) {
+            queued = (int)rx_queue;
+            break;
+        }
+    }
+    fclose(file);
+    return queued;
+}
+
+int test_proc_wait_accept_queue_empty(pid_t pid, int port, int timeout_ms)
+{
+    long deadline = test_now_ms() + timeout_ms;
+    int queued;
+    while ((queued = test_proc_accept_queue(pid, port)) > 0 && ms_left(deadline) > 0) {
+        pause_ms(POLL_INTERVAL_MS);
+    }
+    return queued;
+}
+
 long test_proc_cpu_ticks(pid_t pid)
 {
     char path[64], stat[1024];

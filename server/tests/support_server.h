@@ -150,6 +150,12 @@ int test_proc_wait_fd_count_at_least(pid_t pid, int minimum, int timeout_ms);
 /* Sockets of pid in tcp_state (TCP_CLOSE_WAIT, TCP_ESTABLISHED... from netinet/tcp.h). */
 int test_proc_tcp_state_count(pid_t pid, int tcp_state);
 
+/* Connections waiting in the accept queue of pid's IPv4 listening socket on port: completed by the
+ * kernel, not yet accept()ed (the rx_queue of a LISTEN row of /proc/PID/net/tcp). -ENOENT if pid
+ * does not listen on port. The _wait_ form waits for it to be empty and returns the last count. */
+int test_proc_accept_queue(pid_t pid, int port);
+int test_proc_wait_accept_queue_empty(pid_t pid, int port, int timeout_ms);
+
 long test_proc_cpu_ticks(pid_t pid); /* utime + stime, in sysconf(_SC_CLK_TCK) units */
 long test_proc_rss_kib(pid_t pid);
 

@@ -222,6 +222,72 @@ START_TEST(out_of_fds_recovers_without_spinning)
 }
 END_TEST
 
+/* Start the server with 64 fds and --evict-grace grace, connect count idle clients (into fds), and
+ * wait for it to have accepted them all, those idle longest making room for the rest. Returns its
+ * fd count at rest; *took_ms (may be NULL) gets how long the wait lasted. */
+static int fill_past_the_fds(struct test_server *server, const char *grace, int *fds, int count,
+                             long *took_ms)
+{
+    int baseline = start_server(server, TEST_ARGS("--evict-grace", grace), 64);
+    test_socket_connect_many(server->port, fds, count, TEST_PROMPT_MS);
+    long start = test_now_ms();
+    int queued = test_proc_wait_accept_queue_empty(server->pid, server->port, TEST_PROMPT_MS);
+    ck_assert_msg(queued == 0, "%d clients still queued out of fds after %d ms", queued,
+                  TEST_PROMPT_MS);
+    if (took_ms) {
+        *took_ms = test_now_ms() - start;
+    }
+    return baseline;
+}
+
+/* Out of fds, a client the server has just accepted has sent nothing yet, like the idle clients
+ * around it, but its request is on its way: a flood of clients queued behind it must not get it
+ * evicted in their place. (The grace is 2 s here, so that the test's own pace cannot matter.) */
+START_TEST(out_of_fds_spares_a_just_accepted_client)
+{
+    struct test_server server;
+    int idle[200];
+    int baseline = fill_past_the_fds(&server, "2", idle, 100, NULL);
+
+    struct test_client fresh;
+    int rc = test_client_connect(&fresh, server.port, TEST_PROMPT_MS);
+    ck_assert_msg(rc == 0, "connect: %s", strerror(-rc));
+    int queued = test_proc_wait_accept_queue_empty(server.pid, server.port, TEST_PROMPT_MS);
+    ck_assert_msg(queued == 0, "the new client was not accepted (%d queued)", queued);
+    long accepted_ms = test_now_ms();
+    test_socket_connect_many(server.port, idle + 100, 100, TEST_PROMPT_MS);
+
+    /* Evicting the longest idle at once, a server closes it within milliseconds of the flood. */
+    rc = test_socket_wait_closed(fresh.fd, 500, NULL);
+    ck_assert_msg(rc == -ETIMEDOUT, "evicted %ld ms after it was accepted, its request not sent",
+                  test_now_ms() - accepted_ms);
+    rc = test_client_send(&fresh, "GET / HTTP/1.1\r\nHost: t\r\n\r\n", TEST_PROMPT_MS);
+    ck_assert_msg(rc == 0, "send: %s", strerror(-rc));
+    struct test_response response;
+    rc = test_client_read_response(&fresh, false, TEST_PROMPT_MS, &response);
+    ck_assert_msg(rc == 0, "no response for the new client: %s", strerror(-rc));
+    ck_assert_int_eq(response.status, 200);
+    test_client_close(&fresh);
+    close_all(idle, 200);
+    expect_fds_back_to(&server, baseline);
+}
+END_TEST
+
+/* The grace counts from the handshake: clients that waited in the backlog longer than it (a flood
+ * of 300 against room for ~57) are evicted as soon as they are accepted, instead of each batch
+ * waiting out a grace of its own (5 s here). */
+START_TEST(out_of_fds_a_flood_older_than_the_grace_drains_at_once)
+{
+    struct test_server server;
+    int idle[300];
+    long took;
+    int baseline = fill_past_the_fds(&server, "1", idle, 300, &took);
+    ck_assert_msg(took < 3000, "the flood took %ld ms to be accepted", took);
+    close_all(idle, 300);
+    expect_fds_back_to(&server, baseline);
+}
+END_TEST
+
 START_TEST(vanished_peer_is_dropped_by_tcp_user_timeout)
 {
     /* Making a peer vanish needs a packet filter; doing it in a private network namespace (this
@@ -280,6 +346,8 @@ static Suite *faults_suite(void)
     tcase_add_test(tc, slowloris_is_closed_at_header_timeout);
     tcase_add_test(tc, idle_keep_alive_is_closed_at_idle_timeout);
     tcase_add_test(tc, out_of_fds_recovers_without_spinning);
+    tcase_add_test(tc, out_of_fds_spares_a_just_accepted_client);
+    tcase_add_test(tc, out_of_fds_a_flood_older_than_the_grace_drains_at_once);
     tcase_add_test(tc, vanished_peer_is_dropped_by_tcp_user_timeout);
     suite_add_tcase(suite, tc);
     return suite;
