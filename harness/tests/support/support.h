@@ -116,6 +116,8 @@ char *ts_slurp(const char *path, size_t *len);
 
 /* Create or truncate path (mode 0644) and write text. 0 or a negative errno. */
 int ts_write_file(const char *path, const char *text);
+/* The same for len bytes of data (NUL bytes and all). */
+int ts_write_bytes(const char *path, const void *data, size_t len);
 
 /* ---- JSON: strict RFC 8259 ---------------------------------------------------------------- */
 
