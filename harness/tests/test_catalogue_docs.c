@@ -395,9 +395,5 @@ int main(void)
                         (int)(sizeof(doc_checks) / sizeof(doc_checks[0])));
     tcase_add_test(tc, parse_pairs_reads_both_shapes);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ts_run_suite(s);
 }

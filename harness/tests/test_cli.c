@@ -235,9 +235,5 @@ int main(void)
     tcase_add_test(runs, target_cmd_with_port_placeholder);
     tcase_add_test(runs, target_pid_attaches_to_a_running_server);
     suite_add_tcase(s, runs);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(s);
 }

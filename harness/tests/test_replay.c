@@ -1000,11 +1000,5 @@ static Suite *replay_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(replay_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return ts_run_suite(replay_suite());
 }

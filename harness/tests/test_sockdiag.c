@@ -25,6 +25,7 @@
 #include "cf_time.h"
 #include "sockdiag.h"
 #include "sockdiag_internal.h"
+#include "support.h"
 
 #define CLIENTS     5
 #define BACKLOG     7
@@ -510,9 +511,5 @@ static Suite *sockdiag_suite(void)
 
 int main(void)
 {
-    SRunner *runner = srunner_create(sockdiag_suite());
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ts_run_suite(sockdiag_suite());
 }

@@ -7,6 +7,7 @@
  *                          temp dirs under /tmp removed recursively, whole files (files.c)
  *   ts_json_*              a strict JSON parser building a tree to query (json_check.c)
  *   ts_yaml_*              a YAML parser for the block-style subset CI files use (yaml_check.c)
+ *   ts_run_suite           a test program's main: run its Check suite (suite.c)
  *
  * Nothing here prints or calls Check's asserts: functions return a value (0, a pointer, a
  * count) or a negative errno / NULL with an error message, and the test asserts on it, so a
@@ -155,6 +156,15 @@ size_t ts_json_count(const struct ts_json *json); /* items or members; 0 for the
 const char *ts_json_str(const struct ts_json *object, const char *key); /* NULL: no string */
 const char *ts_json_num(const struct ts_json *object, const char *key); /* NULL: no number */
 int ts_json_bool(const struct ts_json *object, const char *key);        /* 1, 0, -1: none */
+
+/* ---- the test program ------------------------------------------------------------------- */
+
+typedef struct Suite Suite; /* check.h's */
+
+/* Run every test of suite (Check's CK_NORMAL output; CK_RUN_CASE and the other CK_*
+ * variables apply) and free it. EXIT_SUCCESS if none failed, else EXIT_FAILURE: main's
+ * return value. */
+int ts_run_suite(Suite *suite);
 
 /* ---- YAML: the block-style subset CI files are written in ---------------------------------- */
 
