@@ -46,10 +46,21 @@ struct server {
     int port;
 };
 
-/* One polling period between two looks at a condition. */
-static void pause_period(void)
+/* What a wait looks at (ts_wait_until's argument): the server, what it should reach, and
+ * what was seen. */
+struct watch {
+    pid_t pid;
+    long nr;           /* in_syscall */
+    char state;        /* in_state */
+    unsigned fd_limit; /* at_fd_limit */
+    struct fd_counts fds;
+    int port; /* listen_queue_filled */
+    unsigned queued, backlog;
+};
+
+static bool watch_until(bool (*cond)(void *), struct watch *w)
 {
-    poll(NULL, 0, POLL_PERIOD_MS);
+    return ts_wait_until(cond, w, WAIT_MS, POLL_PERIOD_MS);
 }
 
 /* ---- the server ---------------------------------------------------------------------------- */
@@ -89,15 +100,15 @@ static long current_syscall(pid_t pid)
     return ok && end != text ? nr : -1;
 }
 
+static bool in_syscall(void *arg)
+{
+    struct watch *w = arg;
+    return current_syscall(w->pid) == w->nr;
+}
+
 static bool wait_syscall(pid_t pid, long nr)
 {
-    uint64_t deadline = cf_now_ms() + WAIT_MS;
-    while (current_syscall(pid) != nr) {
-        if (cf_now_ms() >= deadline)
-            return false;
-        pause_period();
-    }
-    return true;
+    return watch_until(in_syscall, &(struct watch){.pid = pid, .nr = nr});
 }
 
 static char state_of(pid_t pid)
@@ -107,15 +118,30 @@ static char state_of(pid_t pid)
     return state;
 }
 
+static bool in_state(void *arg)
+{
+    struct watch *w = arg;
+    return state_of(w->pid) == w->state;
+}
+
 static bool wait_state(pid_t pid, char want)
 {
-    uint64_t deadline = cf_now_ms() + WAIT_MS;
-    while (state_of(pid) != want) {
-        if (cf_now_ms() >= deadline)
-            return false;
-        pause_period();
-    }
-    return true;
+    return watch_until(in_state, &(struct watch){.pid = pid, .state = want});
+}
+
+/* Holding fd_limit fds (or its fds unreadable: the caller's assertion says so). */
+static bool at_fd_limit(void *arg)
+{
+    struct watch *w = arg;
+    return procfs_fd_counts(w->pid, &w->fds) != 0 || w->fds.total >= w->fd_limit;
+}
+
+/* Back in epoll_wait with connections waiting in its listen queue. */
+static bool listen_queue_filled(void *arg)
+{
+    struct watch *w = arg;
+    return current_syscall(w->pid) == NR_EPOLL_WAIT &&
+           sockdiag_listen_queue(w->port, &w->queued, &w->backlog) == 0 && w->queued > 0;
 }
 
 /* ---- clients --------------------------------------------------------------------------------- */
@@ -427,11 +453,9 @@ START_TEST(test_emfile_spin_shows_accept4_emfile_loop)
     int clients[CLIENTS];
     for (int i = 0; i < CLIENTS; i++)
         clients[i] = client_connect(NULL, s.port, 0);
-    uint64_t deadline = cf_now_ms() + WAIT_MS;
-    struct fd_counts fds = {0};
-    while (procfs_fd_counts(s.pid, &fds) == 0 && fds.total < LIMIT && cf_now_ms() < deadline)
-        pause_period();
-    ck_assert_int_eq(fds.total, LIMIT);
+    struct watch w = {.pid = s.pid, .fd_limit = LIMIT};
+    watch_until(at_fd_limit, &w);
+    ck_assert_int_eq(w.fds.total, LIMIT);
 
     struct diagnosis d;
     diagnose_ok(s.pid, s.port, true, BUDGET_MS, &d);
@@ -474,15 +498,9 @@ START_TEST(test_accept_once_shows_backlog_while_sleeping)
     ck_assert_int_eq(kill(s.pid, SIGCONT), 0);
     ck_assert(wait_syscall(s.pid, NR_EPOLL_WAIT));
     int late = client_connect(NULL, s.port, 0);
-    unsigned queued = 0, backlog = 0;
-    uint64_t deadline = cf_now_ms() + WAIT_MS;
-    while (cf_now_ms() < deadline) {
-        if (current_syscall(s.pid) == NR_EPOLL_WAIT &&
-            sockdiag_listen_queue(s.port, &queued, &backlog) == 0 && queued > 0)
-            break;
-        pause_period();
-    }
-    ck_assert_uint_gt(queued, 0);
+    struct watch w = {.pid = s.pid, .port = s.port};
+    watch_until(listen_queue_filled, &w);
+    ck_assert_uint_gt(w.queued, 0);
 
     struct diagnosis d;
     diagnose_ok(s.pid, s.port, false, BUDGET_MS, &d);

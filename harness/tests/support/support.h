@@ -7,6 +7,7 @@
  *                          temp dirs under /tmp removed recursively, whole files (files.c)
  *   ts_json_*              a strict JSON parser building a tree to query (json_check.c)
  *   ts_yaml_*              a YAML parser for the block-style subset CI files use (yaml_check.c)
+ *   ts_wait_until          poll a condition until it holds or a deadline passes (wait.c)
  *   ts_run_suite           a test program's main: run its Check suite (suite.c)
  *
  * Nothing here prints or calls Check's asserts: functions return a value (0, a pointer, a
@@ -156,6 +157,13 @@ size_t ts_json_count(const struct ts_json *json); /* items or members; 0 for the
 const char *ts_json_str(const struct ts_json *object, const char *key); /* NULL: no string */
 const char *ts_json_num(const struct ts_json *object, const char *key); /* NULL: no number */
 int ts_json_bool(const struct ts_json *object, const char *key);        /* 1, 0, -1: none */
+
+/* ---- waiting -------------------------------------------------------------------------------- */
+
+/* Call cond(arg) until it returns true, every period_ms (a bare sleep between two looks, never
+ * instead of one), for at most timeout_ms. true once it held; false if the deadline passed
+ * first (cond is called once more at the deadline). cond may record what it saw in arg. */
+bool ts_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms, int period_ms);
 
 /* ---- the test program ------------------------------------------------------------------- */
 
