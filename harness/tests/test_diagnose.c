@@ -318,6 +318,18 @@ static bool has_frame(const struct ts_json *root, const char *function)
     return false;
 }
 
+/* The diagnosis shows function in a thread's backtrace. */
+static void expect_frame(const struct diagnosis *d, const char *function)
+{
+    struct ts_json *json = json_of(d);
+    bool found = has_frame(json, function);
+    ts_json_free(json);
+    char what[128];
+    snprintf(what, sizeof(what), "%s in a backtrace", function);
+    if (!found)
+        fail_with_report(d, what);
+}
+
 /* A thread in system call name on an fd whose peer is peer (any fd when peer is NULL). */
 static bool has_syscall(const struct ts_json *root, const char *name, const char *peer)
 {
@@ -532,9 +544,7 @@ START_TEST(test_healthy_server_within_budget_and_still_serving)
     /* The budget is a contract, not a performance figure: a bound, with room for slow CI. */
     ck_assert_msg(elapsed <= BUDGET_MS, "took %llu ms", (unsigned long long)elapsed);
     assert_contains(&d, d.summary, "epoll_wait");
-    struct ts_json *json = json_of(&d);
-    expect(&d, has_frame(json, "main"), "main in a backtrace");
-    ts_json_free(json);
+    expect_frame(&d, "main");
     ck_assert_int_ne(state_of(s.pid), 'T'); /* not left stopped */
     ck_assert_int_ne(state_of(s.pid), 't');
     ck_assert(server_serves(s.port));
@@ -555,9 +565,7 @@ START_TEST(test_stopped_target_stays_stopped)
     struct diagnosis d;
     diagnose_ok(s.pid, s.port, true, BUDGET_MS, &d);
     assert_contains(&d, d.summary, "stopped");
-    struct ts_json *json = json_of(&d);
-    expect(&d, has_frame(json, "main"), "main in a backtrace");
-    ts_json_free(json);
+    expect_frame(&d, "main");
     ck_assert_int_eq(state_of(s.pid), 'T'); /* not resumed by the detach */
     ck_assert_int_eq(kill(s.pid, SIGCONT), 0);
     ck_assert(server_serves(s.port));
