@@ -1,19 +1,20 @@
 /* support.h: what the harness tests share (harness/tests/support/, linked into every test).
  *
- *   ts_run, ts_proc_*      run a command (or a function in a child) with a bounded timeout,
- *                          capturing stdout, stderr and its exit status; wait for a server's
- *                          ready line (spawn.c)
- *   ts_tmpdir_*, ts_slurp, ts_write_file
+ *   ts_run, ts_proc_*, ts_server_start
+ *                          run a command (or a function in a child) with a bounded timeout,
+ *                          capturing stdout, stderr and its exit status; start a server and
+ *                          read its port from its ready line (spawn.c)
+ *   ts_tmpdir_*, ts_slurp, ts_write_file, ts_write_bytes
  *                          temp dirs under /tmp removed recursively, whole files (files.c)
  *   ts_json_*              a strict JSON parser building a tree to query (json_check.c)
  *   ts_yaml_*              a YAML parser for the block-style subset CI files use (yaml_check.c)
  *   ts_wait_until          poll a condition until it holds or a deadline passes (wait.c)
  *   ts_run_suite           a test program's main: run its Check suite (suite.c)
  *
- * Nothing here prints or calls Check's asserts: functions return a value (0, a pointer, a
- * count) or a negative errno / NULL with an error message, and the test asserts on it, so a
- * failure shows in the test's own words. Only an allocation failure aborts: no test recovers
- * from that. Include it as "support.h"; harness/CMakeLists.txt adds the include path.
+ * Nothing here prints or calls Check's asserts (ts_run_suite only runs the suite): functions return
+ * a value (0, a pointer, a count) or a negative errno / NULL with an error message, and the test
+ * asserts on it, so a failure shows in the test's own words. Only an allocation failure aborts: no
+ * test recovers from that. Include it as "support.h"; harness/CMakeLists.txt adds the include path.
  *
  * A typical test:
  *
