@@ -8,12 +8,20 @@
 #include <stddef.h>
 #include <stdio.h>
 
+/* Directory holding the built-in scenarios: $CONNFAULT_SCENARIO_DIR, else the source tree's
+ * scenarios/ (set at build time), else the installed share directory. */
+const char *scenario_builtin_dir(void);
+
 /* Is this name a file path rather than a built-in name? */
 bool catalogue_is_path(const char *name);
 
 /* The built-in scenario files, sorted by path. Returns the count (*out owned by the caller,
  * free with catalogue_free), or -errno when the directory cannot be read. */
 int catalogue_builtin(char ***out);
+
+/* The same for the scenario files (*.ini) of any directory (catalogue_builtin is this for
+ * scenario_builtin_dir()): for tests holding a given tree's files to something. */
+int catalogue_files(const char *dir, char ***out);
 
 /* The files the names stand for, in order (none = every built-in one). Returns the count
  * (*out: free with catalogue_free), or -1 with a message for the user in err (an unknown

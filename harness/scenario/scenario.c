@@ -24,16 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <limits.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#ifndef CONNFAULT_SOURCE_SCENARIO_DIR
-#define CONNFAULT_SOURCE_SCENARIO_DIR "scenarios"
-#endif
-#ifndef CONNFAULT_INSTALL_SCENARIO_DIR
-#define CONNFAULT_INSTALL_SCENARIO_DIR "/usr/local/share/connfault/scenarios"
-#endif
 
 #define SCENARIO_MAX_LINE        16384 /* characters, not counting the line end */
 #define SCENARIO_MAX_GROUPS      256
@@ -1358,39 +1348,4 @@ void scenario_free(struct scenario *sc)
     free(sc->probe_expect);
     free(sc->catches);
     memset(sc, 0, sizeof(*sc));
-}
-
-static bool is_directory(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* <dir of this executable>/../share/connfault/scenarios: an installation moved elsewhere, or
- * installed with `cmake --install --prefix` other than the configured one. */
-static const char *scenario_dir_next_to_executable(void)
-{
-    static char dir[PATH_MAX];
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n <= 0)
-        return NULL;
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    if (!slash)
-        return NULL;
-    *slash = '\0';
-    snprintf(dir, sizeof(dir), "%.4000s/../share/connfault/scenarios", self);
-    return is_directory(dir) ? dir : NULL;
-}
-
-const char *scenario_builtin_dir(void)
-{
-    const char *env = getenv("CONNFAULT_SCENARIO_DIR");
-    if (env != NULL && env[0] != '\0')
-        return env;
-    if (is_directory(CONNFAULT_SOURCE_SCENARIO_DIR))
-        return CONNFAULT_SOURCE_SCENARIO_DIR;
-    const char *next_to_us = scenario_dir_next_to_executable();
-    return next_to_us ? next_to_us : CONNFAULT_INSTALL_SCENARIO_DIR;
 }

@@ -114,8 +114,4 @@ void scenario_free(struct scenario *sc);
  * name of the i-th, or NULL past the last (so docs and tests can be checked against them). */
 const char *scenario_key_name(bool clients, size_t i);
 
-/* Directory holding the built-in scenarios: $CONNFAULT_SCENARIO_DIR, else the source tree's
- * scenarios/ (set at build time), else the installed share directory. */
-const char *scenario_builtin_dir(void);
-
 #endif

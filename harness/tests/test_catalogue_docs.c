@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "support.h"
+
 #ifndef CONNFAULT_SOURCE_DIR
 #define CONNFAULT_SOURCE_DIR "."
 #endif
@@ -139,27 +141,12 @@ static void catalogue_unload(void)
 
 /* ---- reading documents ---- */
 
-/* The whole of a stream (the documents hold no NUL byte). */
-static char *read_stream(FILE *f, const char *what)
-{
-    ck_assert_msg(f != NULL, "%s: cannot open", what);
-    char *text = NULL;
-    size_t cap = 0;
-    if (getdelim(&text, &cap, '\0', f) < 0) {
-        free(text);
-        text = strdup(""); /* an empty file */
-    }
-    ck_assert_ptr_nonnull(text);
-    return text;
-}
-
 static char *read_document(const char *relative)
 {
     char path[1024];
     snprintf(path, sizeof(path), "%s/%s", CONNFAULT_SOURCE_DIR, relative);
-    FILE *f = fopen(path, "r");
-    char *text = read_stream(f, path);
-    fclose(f);
+    char *text = ts_slurp(path, NULL);
+    ck_assert_msg(text != NULL, "%s: cannot open", path);
     return text;
 }
 
@@ -321,15 +308,16 @@ static void connfault_man_line(const char *line, void *ctx)
 
 START_TEST(every_server_bug_mode_is_caught)
 {
-    FILE *f = popen("'" CONNFAULT_SERVER_BIN "' --help", "r");
-    char *help = read_stream(f, CONNFAULT_SERVER_BIN " --help");
-    ck_assert_int_eq(pclose(f), 0);
+    struct ts_proc p;
+    ck_assert_int_eq(ts_run(&p, TS_ARGV(CONNFAULT_SERVER_BIN, "--help"), NULL), 0);
+    ck_assert_msg(p.status == 0, CONNFAULT_SERVER_BIN " --help: status %d: %s", p.status, p.err);
+    const char *help = p.out;
     struct doc_sets d = {0};
     for_each_line_in(help, "Bug modes", NULL, help_bug_line, &d);
     expect_same("connfault-server --help (its bug modes)", "the scenarios' catches keys", &d.names,
                 &cat.bugs);
     doc_sets_free(&d);
-    free(help);
+    ts_proc_free(&p);
 }
 END_TEST
 
@@ -407,9 +395,5 @@ int main(void)
                         (int)(sizeof(doc_checks) / sizeof(doc_checks[0])));
     tcase_add_test(tc, parse_pairs_reads_both_shapes);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ts_run_suite(s);
 }

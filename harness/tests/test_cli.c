@@ -1,16 +1,11 @@
 /* The connfault command line, end to end: exit statuses, error messages, report files,
  * refusing non-loopback targets, --target-cmd and --target-pid. */
 #include <check.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
+
+#include "support.h"
 
 #ifndef CONNFAULT_BIN
 #define CONNFAULT_BIN "connfault"
@@ -19,158 +14,87 @@
 #define CONNFAULT_SERVER_BIN "connfault-server"
 #endif
 
-struct result {
-    int status; /* exit status, or 128 + signal */
-    char out[65536];
-    char err[16384];
-};
+static struct ts_proc res; /* the last run's */
 
-static uint64_t now_ms(void)
+/* Run argv with a deadline; its status and output in res. */
+static void run(const char *const *argv, int timeout_ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    if (res.out)
+        ts_proc_free(&res);
+    const struct ts_run_opts opts = {.timeout_ms = timeout_ms};
+    ck_assert_int_eq(ts_run(&res, argv, &opts), 0);
+    ck_assert_msg(!res.timed_out, "%s did not finish within %d ms", argv[1], timeout_ms);
 }
 
-/* Run argv with a deadline; collect stdout and stderr. */
-static void run(char *const argv[], uint64_t timeout_ms, struct result *r)
+/* A usage error (exit status 2) whose message contains expect. */
+static void expect_usage_error(const char *const *argv, const char *expect)
 {
-    int out[2], err[2];
-    ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
-    ck_assert_int_eq(pipe2(err, O_CLOEXEC), 0);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        dup2(out[1], 1);
-        dup2(err[1], 2);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    close(out[1]);
-    close(err[1]);
-    size_t no = 0, ne = 0;
-    struct pollfd p[2] = {{.fd = out[0], .events = POLLIN}, {.fd = err[0], .events = POLLIN}};
-    uint64_t deadline = now_ms() + timeout_ms;
-    int open_pipes = 2;
-    while (open_pipes > 0 && now_ms() < deadline) {
-        if (poll(p, 2, (int)(deadline - now_ms())) <= 0)
-            continue;
-        for (int i = 0; i < 2; i++) {
-            if (p[i].fd < 0 || !p[i].revents)
-                continue;
-            char *buf = i == 0 ? r->out : r->err;
-            size_t *len = i == 0 ? &no : &ne;
-            size_t cap = i == 0 ? sizeof(r->out) : sizeof(r->err);
-            ssize_t n = read(p[i].fd, buf + *len, cap - 1 - *len);
-            if (n <= 0) {
-                close(p[i].fd);
-                p[i].fd = -1;
-                open_pipes--;
-            } else {
-                *len += (size_t)n;
-            }
-        }
-    }
-    r->out[no] = r->err[ne] = '\0';
-    if (open_pipes > 0)
-        kill(pid, SIGKILL);
-    int status;
-    waitpid(pid, &status, 0);
-    for (int i = 0; i < 2; i++)
-        if (p[i].fd >= 0)
-            close(p[i].fd);
-    r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    ck_assert_msg(open_pipes == 0, "%s did not finish within %llu ms", argv[1],
-                  (unsigned long long)timeout_ms);
+    run(argv, 10000);
+    ck_assert_int_eq(res.status, 2);
+    ck_assert_msg(strstr(res.err, expect) != NULL, "expected \"%s\" in stderr: %s", expect,
+                  res.err);
 }
-
-static struct result res;
 
 START_TEST(unknown_flag_is_a_usage_error)
 {
-    char *argv[] = {CONNFAULT_BIN, "run", "--no-such-flag", NULL};
-    run(argv, 10000, &res);
-    ck_assert_int_eq(res.status, 2);
-    ck_assert_ptr_nonnull(strstr(res.err, "unknown option '--no-such-flag'"));
+    expect_usage_error(TS_ARGV(CONNFAULT_BIN, "run", "--no-such-flag"),
+                       "unknown option '--no-such-flag'");
 }
 END_TEST
 
 START_TEST(non_loopback_host_is_refused)
 {
-    char *argv[] = {CONNFAULT_BIN, "run", "--host", "192.0.2.7", "--port", "80", NULL};
-    run(argv, 10000, &res);
-    ck_assert_int_eq(res.status, 2);
-    ck_assert_ptr_nonnull(strstr(res.err, "refused"));
+    expect_usage_error(TS_ARGV(CONNFAULT_BIN, "run", "--host", "192.0.2.7", "--port", "80"),
+                       "refused");
     ck_assert_ptr_nonnull(strstr(res.err, "loopback"));
 }
 END_TEST
 
 START_TEST(bad_values_name_the_flag)
 {
-    char *a1[] = {CONNFAULT_BIN, "run", "--grace", "soon", NULL};
-    run(a1, 10000, &res);
-    ck_assert_int_eq(res.status, 2);
-    ck_assert_ptr_nonnull(strstr(res.err, "--grace: invalid value 'soon'"));
-    char *a2[] = {CONNFAULT_BIN, "run", "--target-pid", "1", NULL};
-    run(a2, 10000, &res);
-    ck_assert_int_eq(res.status, 2);
-    ck_assert_ptr_nonnull(strstr(res.err, "--target-pid needs --port"));
-    char *a3[] = {CONNFAULT_BIN, "run", "--probe-raw", "PING\\q", NULL};
-    run(a3, 10000, &res);
-    ck_assert_int_eq(res.status, 2);
-    ck_assert_ptr_nonnull(strstr(res.err, "unknown escape"));
+    expect_usage_error(TS_ARGV(CONNFAULT_BIN, "run", "--grace", "soon"),
+                       "--grace: invalid value 'soon'");
+    expect_usage_error(TS_ARGV(CONNFAULT_BIN, "run", "--target-pid", "1"),
+                       "--target-pid needs --port");
+    expect_usage_error(TS_ARGV(CONNFAULT_BIN, "run", "--probe-raw", "PING\\q"), "unknown escape");
 }
 END_TEST
-
-/* A usage error (exit status 2) whose message contains expect. */
-static void expect_usage_error(char *const argv[], const char *expect)
-{
-    run(argv, 10000, &res);
-    ck_assert_int_eq(res.status, 2);
-    ck_assert_msg(strstr(res.err, expect) != NULL, "expected \"%s\" in stderr: %s", expect,
-                  res.err);
-}
 
 /* Every bad value names the flag and what it accepts (zero used to fail silently). */
 START_TEST(bad_values_name_the_allowed_range)
 {
-    char *a1[] = {CONNFAULT_BIN, "run", "--target-pid", "0", NULL};
     expect_usage_error(
-        a1, "--target-pid: invalid value '0' (expected a whole number from 1 to 2147483647)");
-    char *a2[] = {CONNFAULT_BIN, "run", "--cpu-threshold", "0", NULL};
-    expect_usage_error(a2, "--cpu-threshold: invalid value '0'");
-    char *a3[] = {CONNFAULT_BIN, "replay", "--server-port", "0", "x.pcap", NULL};
-    expect_usage_error(a3, "--server-port: invalid value '0'");
-    char *a4[] = {CONNFAULT_BIN, "run", "--cpu-window", "0.05", NULL};
-    expect_usage_error(a4, "(expected seconds from 0.1 to 86400");
-    char *a5[] = {CONNFAULT_BIN, "run", "--speed", "2", NULL}; /* replay's only */
-    expect_usage_error(a5, "unknown option '--speed'");
+        TS_ARGV(CONNFAULT_BIN, "run", "--target-pid", "0"),
+        "--target-pid: invalid value '0' (expected a whole number from 1 to 2147483647)");
+    expect_usage_error(TS_ARGV(CONNFAULT_BIN, "run", "--cpu-threshold", "0"),
+                       "--cpu-threshold: invalid value '0'");
+    expect_usage_error(TS_ARGV(CONNFAULT_BIN, "replay", "--server-port", "0", "x.pcap"),
+                       "--server-port: invalid value '0'");
+    expect_usage_error(TS_ARGV(CONNFAULT_BIN, "run", "--cpu-window", "0.05"),
+                       "(expected seconds from 0.1 to 86400");
+    /* --speed is replay's only */
+    expect_usage_error(TS_ARGV(CONNFAULT_BIN, "run", "--speed", "2"), "unknown option '--speed'");
 }
 END_TEST
 
 START_TEST(unknown_scenario_is_a_usage_error)
 {
-    char *argv[] = {CONNFAULT_BIN, "run", "no-such-scenario", NULL};
-    run(argv, 10000, &res);
-    ck_assert_int_eq(res.status, 2);
-    ck_assert_ptr_nonnull(strstr(res.err, "unknown scenario 'no-such-scenario'"));
+    expect_usage_error(TS_ARGV(CONNFAULT_BIN, "run", "no-such-scenario"),
+                       "unknown scenario 'no-such-scenario'");
 }
 END_TEST
 
 START_TEST(scenario_file_error_names_file_and_line)
 {
-    char dir[] = "/tmp/connfault-cli-XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    char path[256];
+    char dir[64], path[256];
+    ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "connfault-cli"), 0);
     snprintf(path, sizeof(path), "%s/broken.ini", dir);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs("[scenario]\ndescription = x\n[clients a]\ncount = 3\nend = sideways\n", f);
-    fclose(f);
-    char *argv[] = {CONNFAULT_BIN, "run", path, NULL};
-    run(argv, 10000, &res);
-    unlink(path);
-    rmdir(dir);
+    ck_assert_int_eq(
+        ts_write_file(path,
+                      "[scenario]\ndescription = x\n[clients a]\ncount = 3\nend = sideways\n"),
+        0);
+    run(TS_ARGV(CONNFAULT_BIN, "run", path), 10000);
+    ck_assert_int_eq(ts_tmpdir_remove(dir), 0);
     ck_assert_int_eq(res.status, 2);
     char expect[300];
     snprintf(expect, sizeof(expect), "%s:5:", path);
@@ -180,8 +104,7 @@ END_TEST
 
 START_TEST(list_names_every_builtin_scenario)
 {
-    char *argv[] = {CONNFAULT_BIN, "list", NULL};
-    run(argv, 10000, &res);
+    run(TS_ARGV(CONNFAULT_BIN, "list"), 10000);
     ck_assert_int_eq(res.status, 0);
     const char *names[] = {"abort-mid-response", "burst-abort", "fd-exhaustion",
                            "slowloris",          "zero-window", "rst-mid-response"};
@@ -192,58 +115,47 @@ END_TEST
 
 START_TEST(help_documents_exit_status)
 {
-    char *argv[] = {CONNFAULT_BIN, "run", "--help", NULL};
-    run(argv, 10000, &res);
+    run(TS_ARGV(CONNFAULT_BIN, "run", "--help"), 10000);
     ck_assert_int_eq(res.status, 0);
     ck_assert_ptr_nonnull(strstr(res.out, "Exit status"));
     ck_assert_ptr_nonnull(strstr(res.out, "--target-cmd"));
 }
 END_TEST
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 START_TEST(passing_run_exits_0_and_writes_reports)
 {
-    char *argv[] = {CONNFAULT_BIN,   "run",
-                    "--seed",        "7",
-                    "--junit",       "/tmp/connfault-cli-test.xml",
-                    "--json",        "/tmp/connfault-cli-test.json",
-                    "connect-close", NULL};
-    run(argv, 60000, &res);
+    char dir[64], xml_path[128], json_path[128];
+    ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "connfault-cli"), 0);
+    snprintf(xml_path, sizeof(xml_path), "%s/test.xml", dir);
+    snprintf(json_path, sizeof(json_path), "%s/test.json", dir);
+    run(TS_ARGV(CONNFAULT_BIN, "run", "--seed", "7", "--junit", xml_path, "--json", json_path,
+                "connect-close"),
+        60000);
     ck_assert_msg(res.status == 0, "status %d\nstdout:\n%s\nstderr:\n%s", res.status, res.out,
                   res.err);
     ck_assert_ptr_nonnull(strstr(res.out, "connect-close"));
     ck_assert_ptr_nonnull(strstr(res.out, "seed 7"));
     ck_assert_ptr_nonnull(strstr(res.out, "1 passed, 0 failed"));
-    char *xml = slurp("/tmp/connfault-cli-test.xml");
+    char *xml = ts_slurp(xml_path, NULL);
     ck_assert_ptr_nonnull(xml);
     ck_assert_ptr_nonnull(strstr(xml, "<testcase"));
     ck_assert_ptr_nonnull(strstr(xml, "connect-close"));
-    char *json = slurp("/tmp/connfault-cli-test.json");
+    char *json = ts_slurp(json_path, NULL);
     ck_assert_ptr_nonnull(json);
     ck_assert_ptr_nonnull(strstr(json, "\"seed\""));
     ck_assert_ptr_nonnull(strstr(json, "\"verdict\""));
-    unlink("/tmp/connfault-cli-test.xml");
-    unlink("/tmp/connfault-cli-test.json");
+    free(xml);
+    free(json);
+    ck_assert_int_eq(ts_tmpdir_remove(dir), 0);
 }
 END_TEST
 
 START_TEST(failing_run_exits_1)
 {
     /* --no-capture: a failing run would keep its capture in ./connfault-captures */
-    char *argv[] = {CONNFAULT_BIN, "run",     "--no-capture",     "--seed", "7",
-                    "--bug",       "sigpipe", "rst-mid-response", NULL};
-    run(argv, 60000, &res);
+    run(TS_ARGV(CONNFAULT_BIN, "run", "--no-capture", "--seed", "7", "--bug", "sigpipe",
+                "rst-mid-response"),
+        60000);
     ck_assert_msg(res.status == 1, "status %d\nstdout:\n%s\nstderr:\n%s", res.status, res.out,
                   res.err);
     ck_assert_ptr_nonnull(strstr(res.out, "FAIL"));
@@ -253,9 +165,8 @@ END_TEST
 
 START_TEST(target_that_exits_at_once_is_a_setup_error)
 {
-    char *argv[] = {CONNFAULT_BIN,           "run",           "--target-cmd",
-                    "echo starting; exit 3", "connect-close", NULL};
-    run(argv, 30000, &res);
+    run(TS_ARGV(CONNFAULT_BIN, "run", "--target-cmd", "echo starting; exit 3", "connect-close"),
+        30000);
     ck_assert_int_eq(res.status, 2);
     ck_assert_msg(strstr(res.err, "exited with status 3") != NULL, "stderr: %s", res.err);
 }
@@ -263,15 +174,10 @@ END_TEST
 
 START_TEST(target_cmd_with_port_placeholder)
 {
-    char *argv[] = {CONNFAULT_BIN,
-                    "run",
-                    "--seed",
-                    "3",
-                    "--target-cmd",
-                    CONNFAULT_SERVER_BIN " --port {port} --header-timeout 1 --send-timeout 1 -q",
-                    "half-close",
-                    NULL};
-    run(argv, 60000, &res);
+    run(TS_ARGV(CONNFAULT_BIN, "run", "--seed", "3", "--target-cmd",
+                CONNFAULT_SERVER_BIN " --port {port} --header-timeout 1 --send-timeout 1 -q",
+                "half-close"),
+        60000);
     ck_assert_msg(res.status == 0, "status %d\nstdout:\n%s\nstderr:\n%s", res.status, res.out,
                   res.err);
 }
@@ -280,34 +186,21 @@ END_TEST
 /* Attach: start a server ourselves, give connfault its pid and port. */
 START_TEST(target_pid_attaches_to_a_running_server)
 {
-    int out[2];
-    ck_assert_int_eq(pipe(out), 0);
-    pid_t srv = fork();
-    if (srv == 0) {
-        dup2(out[1], 1);
-        close(out[0]);
-        execl(CONNFAULT_SERVER_BIN, CONNFAULT_SERVER_BIN, "--port", "0", "--header-timeout", "1",
-              "-q", (char *)NULL);
-        _exit(127);
-    }
-    close(out[1]);
-    char line[128] = "";
-    struct pollfd p = {.fd = out[0], .events = POLLIN};
-    ck_assert_int_eq(poll(&p, 1, 5000), 1);
-    ssize_t n = read(out[0], line, sizeof(line) - 1);
-    ck_assert_int_gt(n, 0);
-    line[n] = '\0';
-    char *colon = strrchr(line, ':');
-    ck_assert_ptr_nonnull(colon);
+    struct ts_proc srv;
+    const struct ts_run_opts srv_opts = {.timeout_ms = 120000, .discard_stderr = true};
+    int srv_port;
+    ck_assert_int_eq(
+        ts_server_start(&srv,
+                        TS_ARGV(CONNFAULT_SERVER_BIN, "--port", "0", "--header-timeout", "1", "-q"),
+                        &srv_opts, &srv_port),
+        0);
     char port[16], pid[16];
-    snprintf(port, sizeof(port), "%d", atoi(colon + 1));
-    snprintf(pid, sizeof(pid), "%d", (int)srv);
-    char *argv[] = {CONNFAULT_BIN, "run", "--target-pid",  pid, "--port", port,
-                    "--seed",      "5",   "connect-close", NULL};
-    run(argv, 60000, &res);
-    kill(srv, SIGKILL);
-    waitpid(srv, NULL, 0);
-    close(out[0]);
+    snprintf(port, sizeof(port), "%d", srv_port);
+    snprintf(pid, sizeof(pid), "%d", (int)srv.pid);
+    run(TS_ARGV(CONNFAULT_BIN, "run", "--target-pid", pid, "--port", port, "--seed", "5",
+                "connect-close"),
+        60000);
+    ts_proc_free(&srv);
     ck_assert_msg(res.status == 0, "status %d\nstdout:\n%s\nstderr:\n%s", res.status, res.out,
                   res.err);
     ck_assert_ptr_nonnull(strstr(res.out, "PASS"));
@@ -335,9 +228,5 @@ int main(void)
     tcase_add_test(runs, target_cmd_with_port_placeholder);
     tcase_add_test(runs, target_pid_attaches_to_a_running_server);
     suite_add_tcase(s, runs);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(s);
 }

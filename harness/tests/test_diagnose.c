@@ -23,9 +23,10 @@
 
 #include "diagnose.h"
 #include "diagnose_internal.h"
-#include "json_writer.h"
+#include "cf_time.h"
 #include "procfs.h"
 #include "sockdiag.h"
+#include "support.h"
 
 #ifndef CONNFAULT_SERVER_BIN
 #error "CONNFAULT_SERVER_BIN must name the reference server binary"
@@ -40,83 +41,48 @@
 #define NR_PAUSE       34
 
 struct server {
+    struct ts_proc proc;
     pid_t pid;
     int port;
 };
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
+/* What a wait looks at (ts_wait_until's argument): the server, what it should reach, and
+ * what was seen. */
+struct watch {
+    pid_t pid;
+    long nr;           /* in_syscall */
+    char state;        /* in_state */
+    unsigned fd_limit; /* at_fd_limit */
+    struct fd_counts fds;
+    int port; /* listen_queue_filled */
+    unsigned queued, backlog;
+};
 
-/* One polling period between two looks at a condition. */
-static void pause_period(void)
+static bool watch_until(bool (*cond)(void *), struct watch *w)
 {
-    poll(NULL, 0, POLL_PERIOD_MS);
+    return ts_wait_until(cond, w, WAIT_MS, POLL_PERIOD_MS);
 }
 
 /* ---- the server ---------------------------------------------------------------------------- */
 
-static void server_exec(int out_fd, const char *bug, rlim_t nofile)
-{
-    /* A failed assertion skips server_stop: the server must not outlive its test. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (dup2(out_fd, STDOUT_FILENO) < 0)
-        _exit(120);
-    int null_fd = open("/dev/null", O_RDWR);
-    if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 || dup2(null_fd, STDERR_FILENO) < 0)
-        _exit(121);
-    close_range(3, ~0u, 0); /* the server's fd count must be its own */
-    if (nofile > 0) {
-        struct rlimit lim = {nofile, nofile};
-        if (setrlimit(RLIMIT_NOFILE, &lim) < 0)
-            _exit(122);
-    }
-    if (bug != NULL)
-        execl(CONNFAULT_SERVER_BIN, "connfault-server", "--port", "0", "--quiet", "--bug", bug,
-              (char *)NULL);
-    else
-        execl(CONNFAULT_SERVER_BIN, "connfault-server", "--port", "0", "--quiet", (char *)NULL);
-    _exit(123);
-}
-
-/* Starts the server and reads its "listening on 127.0.0.1:PORT" line. */
+/* Starts the server (with RLIMIT_NOFILE nofile unless 0) and reads its port from its ready
+ * line. It holds no fd of the test's, so its fd count is its own. */
 static void server_start(struct server *s, const char *bug, rlim_t nofile)
 {
-    int fds[2];
-    ck_assert_int_eq(pipe(fds), 0);
-    s->pid = fork();
-    ck_assert_int_ge(s->pid, 0);
-    if (s->pid == 0)
-        server_exec(fds[1], bug, nofile);
-    close(fds[1]);
-    char line[256] = "";
-    size_t len = 0;
-    uint64_t deadline = now_ms() + WAIT_MS;
-    while (strchr(line, '\n') == NULL && len < sizeof(line) - 1 && now_ms() < deadline) {
-        struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
-        if (poll(&pfd, 1, 100) <= 0)
-            continue;
-        ssize_t got = read(fds[0], line + len, sizeof(line) - 1 - len);
-        if (got <= 0)
-            break;
-        len += (size_t)got;
-        line[len] = '\0';
-    }
-    close(fds[0]);
-    ck_assert_msg(sscanf(line, "listening on 127.0.0.1:%d", &s->port) == 1,
-                  "server did not start: \"%s\"", line);
+    const struct ts_run_opts opts = {.discard_stderr = true, .nofile = nofile};
+    int rc =
+        bug ? ts_server_start(&s->proc,
+                              TS_ARGV(CONNFAULT_SERVER_BIN, "--port", "0", "--quiet", "--bug", bug),
+                              &opts, &s->port)
+            : ts_server_start(&s->proc, TS_ARGV(CONNFAULT_SERVER_BIN, "--port", "0", "--quiet"),
+                              &opts, &s->port);
+    ck_assert_msg(rc == 0, "server did not start (%s): \"%s\"", strerror(-rc), s->proc.out);
+    s->pid = s->proc.pid;
 }
 
 static void server_stop(struct server *s)
 {
-    kill(s->pid, SIGKILL);
-    uint64_t deadline = now_ms() + WAIT_MS;
-    int status;
-    while (waitpid(s->pid, &status, WNOHANG) == 0 && now_ms() < deadline)
-        pause_period();
+    ts_proc_free(&s->proc);
 }
 
 /* The first number of /proc/PID/syscall, -1 for "running" or unreadable. */
@@ -134,15 +100,15 @@ static long current_syscall(pid_t pid)
     return ok && end != text ? nr : -1;
 }
 
+static bool in_syscall(void *arg)
+{
+    struct watch *w = arg;
+    return current_syscall(w->pid) == w->nr;
+}
+
 static bool wait_syscall(pid_t pid, long nr)
 {
-    uint64_t deadline = now_ms() + WAIT_MS;
-    while (current_syscall(pid) != nr) {
-        if (now_ms() >= deadline)
-            return false;
-        pause_period();
-    }
-    return true;
+    return watch_until(in_syscall, &(struct watch){.pid = pid, .nr = nr});
 }
 
 static char state_of(pid_t pid)
@@ -152,15 +118,30 @@ static char state_of(pid_t pid)
     return state;
 }
 
+static bool in_state(void *arg)
+{
+    struct watch *w = arg;
+    return state_of(w->pid) == w->state;
+}
+
 static bool wait_state(pid_t pid, char want)
 {
-    uint64_t deadline = now_ms() + WAIT_MS;
-    while (state_of(pid) != want) {
-        if (now_ms() >= deadline)
-            return false;
-        pause_period();
-    }
-    return true;
+    return watch_until(in_state, &(struct watch){.pid = pid, .state = want});
+}
+
+/* Holding fd_limit fds (or its fds unreadable: the caller's assertion says so). */
+static bool at_fd_limit(void *arg)
+{
+    struct watch *w = arg;
+    return procfs_fd_counts(w->pid, &w->fds) != 0 || w->fds.total >= w->fd_limit;
+}
+
+/* Back in epoll_wait with connections waiting in its listen queue. */
+static bool listen_queue_filled(void *arg)
+{
+    struct watch *w = arg;
+    return current_syscall(w->pid) == NR_EPOLL_WAIT &&
+           sockdiag_listen_queue(w->port, &w->queued, &w->backlog) == 0 && w->queued > 0;
 }
 
 /* ---- clients --------------------------------------------------------------------------------- */
@@ -212,8 +193,8 @@ static bool server_serves(int port)
     client_send(fd, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     char reply[1024];
     size_t len = 0;
-    uint64_t deadline = now_ms() + WAIT_MS;
-    while (len < sizeof(reply) - 1 && now_ms() < deadline) {
+    uint64_t deadline = cf_now_ms() + WAIT_MS;
+    while (len < sizeof(reply) - 1 && cf_now_ms() < deadline) {
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
         if (poll(&pfd, 1, 100) <= 0)
             continue;
@@ -271,6 +252,115 @@ static void assert_no_zombies(void)
     ck_assert_int_eq(waitpid(-1, &status, WNOHANG), 0);
 }
 
+/* ---- the JSON report (diagnose/render_json.c) ------------------------------------------------ */
+
+/* d->json parsed by the strict parser: valid JSON text, hence valid UTF-8 with no raw control
+ * character (RFC 8259), or the test fails with the report. */
+static struct ts_json *json_of(const struct diagnosis *d)
+{
+    char error[256];
+    struct ts_json *root = ts_json_parse(d->json, error, sizeof(error));
+    if (root == NULL) {
+        fprintf(stderr, "%s\n", error);
+        fail_with_report(d, "valid JSON text");
+    }
+    return root;
+}
+
+static void expect(const struct diagnosis *d, bool ok, const char *what)
+{
+    if (!ok)
+        fail_with_report(d, what);
+}
+
+/* The i-th thread over all the report's processes, or NULL past the last. */
+static const struct ts_json *thread_at(const struct ts_json *root, size_t i)
+{
+    const struct ts_json *procs = ts_json_get(root, "processes");
+    for (size_t p = 0; p < ts_json_count(procs); p++) {
+        const struct ts_json *threads = ts_json_get(ts_json_at(procs, p), "threads");
+        if (i < ts_json_count(threads))
+            return ts_json_at(threads, i);
+        i -= ts_json_count(threads);
+    }
+    return NULL;
+}
+
+static bool str_is(const char *s, const char *want)
+{
+    return s != NULL && strcmp(s, want) == 0;
+}
+
+/* An item of array whose member key is the string value. */
+static bool has_item(const struct ts_json *array, const char *key, const char *value)
+{
+    for (size_t i = 0; i < ts_json_count(array); i++)
+        if (str_is(ts_json_str(ts_json_at(array, i), key), value))
+            return true;
+    return false;
+}
+
+/* A thread whose member key is the string value. */
+static bool has_thread(const struct ts_json *root, const char *key, const char *value)
+{
+    for (size_t i = 0; thread_at(root, i); i++)
+        if (str_is(ts_json_str(thread_at(root, i), key), value))
+            return true;
+    return false;
+}
+
+/* A thread with function in its backtrace. */
+static bool has_frame(const struct ts_json *root, const char *function)
+{
+    for (size_t i = 0; thread_at(root, i); i++)
+        if (has_item(ts_json_get(thread_at(root, i), "backtrace"), "function", function))
+            return true;
+    return false;
+}
+
+/* The diagnosis shows function in a thread's backtrace. */
+static void expect_frame(const struct diagnosis *d, const char *function)
+{
+    struct ts_json *json = json_of(d);
+    bool found = has_frame(json, function);
+    ts_json_free(json);
+    char what[128];
+    snprintf(what, sizeof(what), "%s in a backtrace", function);
+    if (!found)
+        fail_with_report(d, what);
+}
+
+/* A thread in system call name on an fd whose peer is peer (any fd when peer is NULL). */
+static bool has_syscall(const struct ts_json *root, const char *name, const char *peer)
+{
+    for (size_t i = 0; thread_at(root, i); i++) {
+        const struct ts_json *sc = ts_json_get(thread_at(root, i), "syscall");
+        if (str_is(ts_json_str(sc, "name"), name) &&
+            (!peer || has_item(ts_json_get(sc, "fds"), "peer", peer)))
+            return true;
+    }
+    return false;
+}
+
+/* A note containing text. */
+static bool has_note(const struct ts_json *root, const char *text)
+{
+    const struct ts_json *notes = ts_json_get(root, "notes");
+    for (size_t i = 0; i < ts_json_count(notes); i++) {
+        const struct ts_json *note = ts_json_at(notes, i);
+        if (ts_json_type(note) == TS_JSON_STRING && strstr(note->text, text))
+            return true;
+    }
+    return false;
+}
+
+/* A number member as a long, -1 when missing. */
+static long num_of(const struct ts_json *object, const char *key)
+{
+    const char *text = ts_json_num(object, key);
+    return text ? strtol(text, NULL, 10) : -1;
+}
+
 /* ---- tests ----------------------------------------------------------------------------------- */
 
 START_TEST(test_blocking_read_names_call_fd_peer_and_line)
@@ -300,10 +390,10 @@ START_TEST(test_blocking_read_names_call_fd_peer_and_line)
     link[len] = '\0';
     ck_assert_msg(strncmp(link, "socket:[", 8) == 0, "fd %ld is %s", fd, link);
 
-    snprintf(want, sizeof(want), "\"peer\":\"%s\"", peer);
-    assert_contains(&d, d.json, want);
-    assert_contains(&d, d.json, "\"function\":\"bug_serve_blocking\"");
-    assert_contains(&d, d.json, "\"name\":\"recvfrom\"");
+    struct ts_json *json = json_of(&d);
+    expect(&d, has_syscall(json, "recvfrom", peer), "a thread in recvfrom on the client's fd");
+    expect(&d, has_frame(json, "bug_serve_blocking"), "bug_serve_blocking in a backtrace");
+    ts_json_free(json);
 
     /* Left as it was: still blocked in the same read. */
     ck_assert(wait_syscall(s.pid, NR_RECVFROM));
@@ -341,21 +431,30 @@ START_TEST(test_blocking_send_names_call_and_send_queue)
 }
 END_TEST
 
-/* Names of the first two entries of the top-level "syscall_samples" list. */
-static void top_two_syscalls(const char *json, char *first, char *second, size_t size)
+/* The name of the i-th entry of the top-level "syscall_samples" list (most frequent first). */
+static const char *sample_name(const struct ts_json *root, size_t i)
 {
-    first[0] = second[0] = '\0';
-    const char *p = strstr(json, "\"listen_queue\":"); /* the top-level list follows it */
-    p = p ? strstr(p, "\"syscall_samples\":[") : NULL;
-    for (int i = 0; p != NULL && i < 2; i++) {
-        p = strstr(p, "{\"name\":\"");
-        if (p == NULL)
-            break;
-        p += 9;
-        size_t len = strcspn(p, "\"");
-        char *out = i == 0 ? first : second;
-        snprintf(out, size, "%.*s", (int)(len < size ? len : size - 1), p);
-    }
+    const char *name = ts_json_str(ts_json_at(ts_json_get(root, "syscall_samples"), i), "name");
+    return name ? name : "";
+}
+
+/* A sampled system call (all threads summed) that failed with errno. */
+static bool has_sample_errno(const struct ts_json *root, const char *errno_name)
+{
+    const struct ts_json *samples = ts_json_get(root, "syscall_samples");
+    for (size_t i = 0; i < ts_json_count(samples); i++)
+        if (has_item(ts_json_get(ts_json_at(samples, i), "errors"), "errno", errno_name))
+            return true;
+    return false;
+}
+
+/* Every thread's CPU use is known (a number, not null). */
+static bool cpu_known(const struct ts_json *root)
+{
+    for (size_t i = 0; thread_at(root, i); i++)
+        if (ts_json_type(ts_json_get(thread_at(root, i), "cpu_pct")) != TS_JSON_NUMBER)
+            return false;
+    return true;
 }
 
 START_TEST(test_emfile_spin_shows_accept4_emfile_loop)
@@ -366,16 +465,14 @@ START_TEST(test_emfile_spin_shows_accept4_emfile_loop)
     int clients[CLIENTS];
     for (int i = 0; i < CLIENTS; i++)
         clients[i] = client_connect(NULL, s.port, 0);
-    uint64_t deadline = now_ms() + WAIT_MS;
-    struct fd_counts fds = {0};
-    while (procfs_fd_counts(s.pid, &fds) == 0 && fds.total < LIMIT && now_ms() < deadline)
-        pause_period();
-    ck_assert_int_eq(fds.total, LIMIT);
+    struct watch w = {.pid = s.pid, .fd_limit = LIMIT};
+    watch_until(at_fd_limit, &w);
+    ck_assert_int_eq(w.fds.total, LIMIT);
 
     struct diagnosis d;
     diagnose_ok(s.pid, s.port, true, BUDGET_MS, &d);
-    char first[32], second[32];
-    top_two_syscalls(d.json, first, second, sizeof(first));
+    struct ts_json *json = json_of(&d);
+    const char *first = sample_name(json, 0), *second = sample_name(json, 1);
     bool dominating = (strcmp(first, "accept4") == 0 && strcmp(second, "epoll_wait") == 0) ||
                       (strcmp(first, "epoll_wait") == 0 && strcmp(second, "accept4") == 0);
     if (!dominating)
@@ -384,11 +481,12 @@ START_TEST(test_emfile_spin_shows_accept4_emfile_loop)
     assert_contains(&d, d.summary, "% CPU");
     assert_contains(&d, d.summary, "accept4 x");
     assert_contains(&d, d.summary, "EMFILE");
-    assert_contains(&d, d.json, "{\"errno\":\"EMFILE\"");
-    assert_contains(&d, d.json, "its RLIMIT_NOFILE is 64: accept() and open() fail with EMFILE");
-    assert_contains(&d, d.json, "accept4 fails with EMFILE");
-    if (strstr(d.json, "\"cpu_pct\":null") != NULL)
-        fail_with_report(&d, "the CPU use");
+    expect(&d, has_sample_errno(json, "EMFILE"), "a sampled call failing with EMFILE");
+    expect(&d, has_note(json, "its RLIMIT_NOFILE is 64: accept() and open() fail with EMFILE"),
+           "a note on RLIMIT_NOFILE");
+    expect(&d, has_note(json, "accept4 fails with EMFILE"), "a note on the accept4 loop");
+    expect(&d, cpu_known(json), "the CPU use");
+    ts_json_free(json);
     assert_no_zombies();
     diagnosis_free(&d);
     for (int i = 0; i < CLIENTS; i++)
@@ -412,25 +510,21 @@ START_TEST(test_accept_once_shows_backlog_while_sleeping)
     ck_assert_int_eq(kill(s.pid, SIGCONT), 0);
     ck_assert(wait_syscall(s.pid, NR_EPOLL_WAIT));
     int late = client_connect(NULL, s.port, 0);
-    unsigned queued = 0, backlog = 0;
-    uint64_t deadline = now_ms() + WAIT_MS;
-    while (now_ms() < deadline) {
-        if (current_syscall(s.pid) == NR_EPOLL_WAIT &&
-            sockdiag_listen_queue(s.port, &queued, &backlog) == 0 && queued > 0)
-            break;
-        pause_period();
-    }
-    ck_assert_uint_gt(queued, 0);
+    struct watch w = {.pid = s.pid, .port = s.port};
+    watch_until(listen_queue_filled, &w);
+    ck_assert_uint_gt(w.queued, 0);
 
     struct diagnosis d;
     diagnose_ok(s.pid, s.port, false, BUDGET_MS, &d);
     assert_contains(&d, d.summary, "blocked in epoll_wait(fd ");
     assert_contains(&d, d.summary, "edge-triggered");
     assert_contains(&d, d.summary, "waiting in the listen queue");
-    const char *lq = strstr(d.json, "\"listen_queue\":{");
-    ck_assert_ptr_nonnull(lq);
-    ck_assert_int_gt(number_after(lq, "\"queued\":"), 0);
-    ck_assert_int_gt(number_after(lq, "\"backlog\":"), 0);
+    struct ts_json *json = json_of(&d);
+    const struct ts_json *lq = ts_json_get(json, "listen_queue");
+    expect(&d, ts_json_type(lq) == TS_JSON_OBJECT, "a listen_queue object");
+    ck_assert_int_gt(num_of(lq, "queued"), 0);
+    ck_assert_int_gt(num_of(lq, "backlog"), 0);
+    ts_json_free(json);
     assert_no_zombies();
     diagnosis_free(&d);
     close(late);
@@ -443,14 +537,14 @@ START_TEST(test_healthy_server_within_budget_and_still_serving)
     struct server s;
     server_start(&s, NULL, 0);
     ck_assert(wait_syscall(s.pid, NR_EPOLL_WAIT));
-    uint64_t start = now_ms();
+    uint64_t start = cf_now_ms();
     struct diagnosis d;
     diagnose_ok(s.pid, s.port, true, BUDGET_MS, &d);
-    uint64_t elapsed = now_ms() - start;
+    uint64_t elapsed = cf_now_ms() - start;
     /* The budget is a contract, not a performance figure: a bound, with room for slow CI. */
     ck_assert_msg(elapsed <= BUDGET_MS, "took %llu ms", (unsigned long long)elapsed);
     assert_contains(&d, d.summary, "epoll_wait");
-    assert_contains(&d, d.json, "\"function\":\"main\"");
+    expect_frame(&d, "main");
     ck_assert_int_ne(state_of(s.pid), 'T'); /* not left stopped */
     ck_assert_int_ne(state_of(s.pid), 't');
     ck_assert(server_serves(s.port));
@@ -471,7 +565,7 @@ START_TEST(test_stopped_target_stays_stopped)
     struct diagnosis d;
     diagnose_ok(s.pid, s.port, true, BUDGET_MS, &d);
     assert_contains(&d, d.summary, "stopped");
-    assert_contains(&d, d.json, "\"function\":\"main\"");
+    expect_frame(&d, "main");
     ck_assert_int_eq(state_of(s.pid), 'T'); /* not resumed by the detach */
     ck_assert_int_eq(kill(s.pid, SIGCONT), 0);
     ck_assert(server_serves(s.port));
@@ -489,10 +583,10 @@ START_TEST(test_tiny_budget_is_respected)
     int clients[CLIENTS];
     for (int i = 0; i < CLIENTS; i++)
         clients[i] = client_connect(NULL, s.port, 0);
-    uint64_t start = now_ms();
+    uint64_t start = cf_now_ms();
     struct diagnosis d;
     diagnose_ok(s.pid, s.port, true, 150, &d);
-    uint64_t elapsed = now_ms() - start;
+    uint64_t elapsed = cf_now_ms() - start;
     ck_assert_msg(elapsed <= 150 + 600, "took %llu ms", (unsigned long long)elapsed);
     ck_assert_int_ne(state_of(s.pid), 't');
     ck_assert_int_ne(state_of(s.pid), 'T');
@@ -504,48 +598,26 @@ START_TEST(test_tiny_budget_is_respected)
 }
 END_TEST
 
-/* Runs a diagnosis as user nobody (no rights on the root-owned server) in a child process and
- * returns its JSON. */
-static char *diagnose_as_nobody(pid_t pid, int port)
+struct nobody_args {
+    pid_t pid;
+    int port;
+};
+
+/* In a child: a diagnosis as user nobody, its JSON on stdout. */
+static int diagnose_as_nobody(void *arg)
 {
-    int fds[2];
-    ck_assert_int_eq(pipe(fds), 0);
-    pid_t child = fork();
-    ck_assert_int_ge(child, 0);
-    if (child == 0) {
-        close(fds[0]);
-        if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
-            setresuid(65534, 65534, 65534) < 0)
-            _exit(2);
-        struct diagnose_options opt = {.port = port, .sample_syscalls = true, .budget_ms = 2000};
-        struct diagnosis d;
-        if (diagnose_target(pid, &opt, &d) != 0)
-            _exit(3);
-        size_t len = strlen(d.json);
-        bool ok = write(fds[1], d.json, len) == (ssize_t)len;
-        diagnosis_free(&d);
-        _exit(ok ? 0 : 4);
-    }
-    close(fds[1]);
-    size_t cap = 1 << 20, len = 0;
-    char *json = calloc(1, cap);
-    ck_assert_ptr_nonnull(json);
-    uint64_t deadline = now_ms() + WAIT_MS;
-    while (len < cap - 1 && now_ms() < deadline) {
-        struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
-        if (poll(&pfd, 1, 100) <= 0)
-            continue;
-        ssize_t got = read(fds[0], json + len, cap - 1 - len);
-        if (got <= 0)
-            break;
-        len += (size_t)got;
-    }
-    close(fds[0]);
-    int status = -1;
-    while (waitpid(child, &status, WNOHANG) == 0 && now_ms() < deadline)
-        pause_period();
-    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
-    return json;
+    const struct nobody_args *a = arg;
+    if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+        setresuid(65534, 65534, 65534) < 0)
+        return 2;
+    struct diagnose_options opt = {.port = a->port, .sample_syscalls = true, .budget_ms = 2000};
+    struct diagnosis d;
+    if (diagnose_target(a->pid, &opt, &d) != 0)
+        return 3;
+    size_t len = strlen(d.json);
+    bool ok = write(STDOUT_FILENO, d.json, len) == (ssize_t)len;
+    diagnosis_free(&d);
+    return ok ? 0 : 4;
 }
 
 START_TEST(test_without_ptrace_rights_says_so)
@@ -558,12 +630,24 @@ START_TEST(test_without_ptrace_rights_says_so)
     struct server s;
     server_start(&s, NULL, 0);
     ck_assert(wait_syscall(s.pid, NR_EPOLL_WAIT));
-    char *json = diagnose_as_nobody(s.pid, s.port);
-    ck_assert_msg(strstr(json, "no ptrace access to pid") != NULL, "%.400s", json);
-    ck_assert_msg(strstr(json, "\"ptrace\":false") != NULL, "%.400s", json);
-    ck_assert_msg(strstr(json, "\"state\":\"S\"") != NULL, "%.400s", json); /* /proc still seen */
-    ck_assert_msg(strstr(json, "\"listen_queue\":{") != NULL, "%.400s", json);
-    free(json);
+    /* No rights on the root-owned server: the diagnosis runs in a child as user nobody. */
+    struct nobody_args args = {s.pid, s.port};
+    const struct ts_run_opts opts = {.timeout_ms = WAIT_MS};
+    struct ts_proc child;
+    ck_assert_int_eq(ts_proc_call(&child, diagnose_as_nobody, &args, &opts), 0);
+    ck_assert_int_eq(ts_proc_finish(&child), 0);
+    ck_assert_msg(child.status == 0, "child status %d%s", child.status,
+                  child.timed_out ? " (timed out)" : "");
+    char error[256];
+    struct ts_json *json = ts_json_parse(child.out, error, sizeof(error));
+    ck_assert_msg(json != NULL, "%s: %.400s", error, child.out);
+    ck_assert_msg(has_note(json, "no ptrace access to pid"), "%.400s", child.out);
+    ck_assert_msg(ts_json_bool(json, "ptrace") == 0, "%.400s", child.out);
+    ck_assert_msg(has_thread(json, "state", "S"), "%.400s", child.out); /* /proc still seen */
+    ck_assert_msg(ts_json_type(ts_json_get(json, "listen_queue")) == TS_JSON_OBJECT, "%.400s",
+                  child.out);
+    ts_json_free(json);
+    ts_proc_free(&child);
     ck_assert(server_serves(s.port));
     server_stop(&s);
 }
@@ -579,42 +663,31 @@ START_TEST(test_missing_target)
 }
 END_TEST
 
-/* JSON text must be UTF-8 (RFC 8259): every byte sequence of d->json is a valid one, and no
- * control character appears raw. */
-static void assert_json_is_utf8(const struct diagnosis *d)
+/* In a child: named with bytes that are not UTF-8, then waits in pause() to be killed. */
+static int badly_named_pause(void *arg)
 {
-    const unsigned char *s = (const unsigned char *)d->json;
-    size_t len = strlen(d->json);
-    for (size_t i = 0; i < len;) {
-        unsigned long cp;
-        size_t n = cf_utf8_sequence(s + i, len - i, &cp);
-        if (n == 0 || cp < 0x20)
-            fail_with_report(d, "valid UTF-8 JSON text");
-        i += n;
-    }
+    (void)arg;
+    prctl(PR_SET_NAME, "bad\xff\xfe\"x\xc3");
+    while (pause() < 0) /* named first: once in pause(), the name is set */
+        ;
+    return 0;
 }
 
 /* A process may name its threads with any bytes: a name that is not UTF-8 still gives valid
  * JSON, with U+FFFD for the bad bytes. */
 START_TEST(test_thread_name_not_utf8_gives_valid_json)
 {
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        prctl(PR_SET_NAME, "bad\xff\xfe\"x\xc3");
-        for (;;)
-            pause(); /* named first: once in pause(), the name is set */
-    }
-    ck_assert(wait_syscall(pid, NR_PAUSE));
+    struct ts_proc named;
+    ck_assert_int_eq(ts_proc_call(&named, badly_named_pause, NULL, NULL), 0);
+    ck_assert(wait_syscall(named.pid, NR_PAUSE));
 
     struct diagnosis d;
-    diagnose_ok(pid, 0, false, BUDGET_MS, &d);
-    assert_json_is_utf8(&d);
-    assert_contains(&d, d.json, "\"comm\":\"bad\\ufffd\\ufffd\\\"x\\ufffd\"");
+    diagnose_ok(named.pid, 0, false, BUDGET_MS, &d);
+    struct ts_json *json = json_of(&d); /* strict: valid UTF-8, no raw control character */
+    expect(&d, has_thread(json, "comm", "bad\uFFFD\uFFFD\"x\uFFFD"), "U+FFFD for the bad bytes");
+    ts_json_free(json);
     diagnosis_free(&d);
-    kill(pid, SIGKILL);
-    ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+    ts_proc_free(&named);
 }
 END_TEST
 
@@ -689,9 +762,5 @@ static Suite *diagnose_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(diagnose_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ts_run_suite(diagnose_suite());
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "http_response.h"
+#include "support.h"
 
 /* Feed data in pieces of `piece` bytes until the framer reports something other than
  * INCOMPLETE or the data runs out. *consumed is the total used. */
@@ -301,11 +302,5 @@ static Suite *http_response_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(http_response_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ts_run_suite(http_response_suite());
 }

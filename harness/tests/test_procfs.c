@@ -26,6 +26,7 @@
 #include "cf_time.h"
 #include "procfs.h"
 #include "target.h"
+#include "support.h"
 
 /* procfs.c's fallback tree walk (scanning /proc/N/stat for parents), exposed for tests. */
 int procfs_tree_by_stat_scan(pid_t root, pid_t *pids, size_t max, size_t *n);
@@ -643,9 +644,5 @@ static Suite *procfs_suite(void)
 
 int main(void)
 {
-    SRunner *runner = srunner_create(procfs_suite());
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ts_run_suite(procfs_suite());
 }

@@ -14,18 +14,15 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pcap/pcap.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "pcap_flows.h"
+#include "support.h"
 
 #ifndef CONNFAULT_BIN
 #define CONNFAULT_BIN "connfault"
@@ -788,95 +785,56 @@ END_TEST
 
 /* ---- connfault replay, end to end ------------------------------------------------------- */
 
-struct result {
-    int status;
-    char out[65536];
-    char err[16384];
-};
+static struct ts_proc res; /* the last run's */
 
-static uint64_t now_ms(void)
+/* Run argv in dir (or here) with a deadline; its status and output in res. */
+static void run(const char *const *argv, const char *dir, int timeout_ms)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    if (res.out)
+        ts_proc_free(&res);
+    const struct ts_run_opts opts = {.timeout_ms = timeout_ms, .dir = dir};
+    ck_assert_int_eq(ts_run(&res, argv, &opts), 0);
+    ck_assert_msg(!res.timed_out, "%s did not finish within %d ms", argv[1], timeout_ms);
 }
 
-/* Run argv in dir (or here) with a deadline; collect its output. */
-static void run(char *const argv[], const char *dir, uint64_t timeout_ms, struct result *r)
+/* The report's checks, scenarios and verdicts (harness/REPORTS.md, "JSON"). */
+static bool report_has_verdict(const struct ts_json *report, const char *verdict)
 {
-    int out[2], err[2], open_pipes = 2, status;
-    size_t no = 0, ne = 0;
-    uint64_t deadline = now_ms() + timeout_ms;
-    pid_t pid;
-
-    ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
-    ck_assert_int_eq(pipe2(err, O_CLOEXEC), 0);
-    pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        dup2(out[1], 1);
-        dup2(err[1], 2);
-        if (dir && chdir(dir) < 0)
-            _exit(126);
-        execv(argv[0], argv);
-        _exit(127);
+    const struct ts_json *scenarios = ts_json_get(report, "scenarios");
+    for (size_t i = 0; i < ts_json_count(scenarios); i++) {
+        const char *v = ts_json_str(ts_json_at(scenarios, i), "verdict");
+        if (v && strcmp(v, verdict) == 0)
+            return true;
     }
-    close(out[1]);
-    close(err[1]);
-    struct pollfd p[2] = {{.fd = out[0], .events = POLLIN}, {.fd = err[0], .events = POLLIN}};
-    while (open_pipes > 0 && now_ms() < deadline) {
-        if (poll(p, 2, (int)(deadline - now_ms())) <= 0)
-            continue;
-        for (int i = 0; i < 2; i++) {
-            char *buf = i == 0 ? r->out : r->err;
-            size_t *len = i == 0 ? &no : &ne;
-            size_t cap = i == 0 ? sizeof(r->out) : sizeof(r->err);
-            ssize_t n;
-            if (p[i].fd < 0 || !p[i].revents)
-                continue;
-            n = read(p[i].fd, buf + *len, cap - 1 - *len);
-            if (n <= 0) {
-                close(p[i].fd);
-                p[i].fd = -1;
-                open_pipes--;
-            } else {
-                *len += (size_t)n;
-            }
+    return false;
+}
+
+/* A check of any scenario with this status, and this name unless name is NULL. */
+static bool report_has_check(const struct ts_json *report, const char *status, const char *name)
+{
+    const struct ts_json *scenarios = ts_json_get(report, "scenarios");
+    for (size_t i = 0; i < ts_json_count(scenarios); i++) {
+        const struct ts_json *checks = ts_json_get(ts_json_at(scenarios, i), "checks");
+        for (size_t k = 0; k < ts_json_count(checks); k++) {
+            const struct ts_json *check = ts_json_at(checks, k);
+            const char *st = ts_json_str(check, "status"), *nm = ts_json_str(check, "name");
+            if (st && strcmp(st, status) == 0 && (!name || (nm && strcmp(nm, name) == 0)))
+                return true;
         }
     }
-    r->out[no] = r->err[ne] = '\0';
-    if (open_pipes > 0)
-        kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-    for (int i = 0; i < 2; i++)
-        if (p[i].fd >= 0)
-            close(p[i].fd);
-    r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    ck_assert_msg(open_pipes == 0, "%s did not finish within %llu ms", argv[1],
-                  (unsigned long long)timeout_ms);
+    return false;
 }
 
-static struct result res;
-
-static char *slurp(const char *path)
+/* A scenario whose kept capture's path contains path. */
+static bool report_has_capture(const struct ts_json *report, const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = calloc(1, (size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
+    const struct ts_json *scenarios = ts_json_get(report, "scenarios");
+    for (size_t i = 0; i < ts_json_count(scenarios); i++) {
+        const char *capture = ts_json_str(ts_json_at(scenarios, i), "capture");
+        if (capture && strstr(capture, path))
+            return true;
     }
-    fclose(f);
-    return buf;
+    return false;
 }
 
 struct replay_case {
@@ -891,125 +849,90 @@ static const struct replay_case replay_cases[] = {
 };
 
 /* Replay captures/NAME.pcap (against the correct server when bug is NULL); the verdict and
- * the JSON report come back. Failing scenarios keep their capture in dir. */
-static char *replay(const char *name, const char *bug, const char *dir)
+ * the JSON report (parsed; its text in *text) come back. Failing scenarios keep their
+ * capture in dir. */
+static struct ts_json *replay(const char *name, const char *bug, const char *dir, char **text)
 {
-    char capture[512], json[512], *report;
+    char capture[512], json[512], error[256];
 
     snprintf(capture, sizeof(capture), "%s/captures/%s.pcap", CONNFAULT_SOURCE_DIR, name);
     snprintf(json, sizeof(json), "%s/report.json", dir);
-    char *argv[] = {CONNFAULT_BIN,
-                    "replay",
-                    "--seed",
-                    "11",
-                    "--json",
-                    json,
-                    bug ? "--bug" : capture,
-                    bug ? (char *)bug : NULL,
-                    bug ? capture : NULL,
-                    NULL};
-    run(argv, dir, 120000, &res);
-    report = slurp(json);
-    unlink(json);
-    ck_assert_msg(report != NULL, "no report; status %d\nstdout:\n%s\nstderr:\n%s", res.status,
+    run(TS_ARGV(CONNFAULT_BIN, "replay", "--seed", "11", "--json", json, bug ? "--bug" : capture,
+                bug, bug ? capture : NULL),
+        dir, 120000);
+    *text = ts_slurp(json, NULL);
+    ck_assert_msg(*text != NULL, "no report; status %d\nstdout:\n%s\nstderr:\n%s", res.status,
                   res.out, res.err);
+    struct ts_json *report = ts_json_parse(*text, error, sizeof(error));
+    ck_assert_msg(report != NULL, "report.json: %s\n%s", error, *text);
     return report;
-}
-
-static void remove_dir(const char *dir)
-{
-    char cmd[600];
-
-    /* only what the test made: a kept capture and its directory */
-    snprintf(cmd, sizeof(cmd), "%s/connfault-captures", dir);
-    char path[700];
-    struct stat st;
-    if (stat(cmd, &st) == 0) {
-        for (size_t i = 0; i < sizeof(replay_cases) / sizeof(replay_cases[0]); i++) {
-            snprintf(path, sizeof(path), "%s/%s-11.pcap", cmd, replay_cases[i].capture);
-            unlink(path);
-        }
-        rmdir(cmd);
-    }
-    rmdir(dir);
 }
 
 START_TEST(replay_passes_on_the_correct_server)
 {
     const struct replay_case *rc = &replay_cases[_i];
-    char dir[] = "/tmp/connfault-replay-XXXXXX";
-    char *report;
+    char dir[64], *text;
 
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    report = replay(rc->capture, NULL, dir);
-    if (strstr(report, "\"verdict\":\"skip\"")) { /* silent flows need the sandbox */
+    ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "connfault-replay"), 0);
+    struct ts_json *report = replay(rc->capture, NULL, dir, &text);
+    if (report_has_verdict(report, "skip")) { /* silent flows need the sandbox */
         fprintf(stderr, "%s: skipped: %s\n", rc->capture, res.out);
-        free(report);
-        remove_dir(dir);
-        return;
+    } else {
+        ck_assert_msg(res.status == 0, "%s: status %d\nstdout:\n%s\nstderr:\n%s", rc->capture,
+                      res.status, res.out, res.err);
+        ck_assert_msg(report_has_verdict(report, "pass"), "%s", text);
+        ck_assert_msg(!report_has_check(report, "failed", NULL), "%s", text);
     }
-    ck_assert_msg(res.status == 0, "%s: status %d\nstdout:\n%s\nstderr:\n%s", rc->capture,
-                  res.status, res.out, res.err);
-    ck_assert_ptr_nonnull(strstr(report, "\"verdict\":\"pass\""));
-    ck_assert_ptr_null(strstr(report, "\"status\":\"failed\""));
-    free(report);
-    remove_dir(dir);
+    ts_json_free(report);
+    free(text);
+    ck_assert_int_eq(ts_tmpdir_remove(dir), 0);
 }
 END_TEST
 
 START_TEST(replay_fails_the_bug)
 {
     const struct replay_case *rc = &replay_cases[_i];
-    char dir[] = "/tmp/connfault-replay-XXXXXX";
-    char needle[96], kept[600];
-    char *report;
+    char dir[64], kept[600], *text;
 
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    report = replay(rc->capture, rc->bug, dir);
-    if (strstr(report, "\"verdict\":\"skip\"")) {
+    ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "connfault-replay"), 0);
+    struct ts_json *report = replay(rc->capture, rc->bug, dir, &text);
+    if (report_has_verdict(report, "skip")) {
         fprintf(stderr, "%s: skipped: %s\n", rc->capture, res.out);
-        free(report);
-        remove_dir(dir);
-        return;
+    } else {
+        ck_assert_msg(res.status == 1, "%s --bug %s: status %d\nstdout:\n%s\nstderr:\n%s",
+                      rc->capture, rc->bug, res.status, res.out, res.err);
+        ck_assert_msg(report_has_check(report, "failed", rc->check),
+                      "%s --bug %s: %s did not fail:\n%s", rc->capture, rc->bug, rc->check, text);
+        /* With CAP_NET_RAW the failing replay's own traffic is kept, and the report says where. */
+        snprintf(kept, sizeof(kept), "connfault-captures/%s-11.pcap", rc->capture);
+        if (!report_has_capture(report, kept) && geteuid() == 0)
+            ck_abort_msg("no capture kept:\n%s", text);
     }
-    ck_assert_msg(res.status == 1, "%s --bug %s: status %d\nstdout:\n%s\nstderr:\n%s", rc->capture,
-                  rc->bug, res.status, res.out, res.err);
-    snprintf(needle, sizeof(needle), "{\"name\":\"%s\",\"status\":\"failed\"", rc->check);
-    ck_assert_msg(strstr(report, needle) != NULL, "%s --bug %s: %s did not fail:\n%s", rc->capture,
-                  rc->bug, rc->check, report);
-    /* With CAP_NET_RAW the failing replay's own traffic is kept, and the report says where. */
-    snprintf(kept, sizeof(kept), "connfault-captures/%s-11.pcap", rc->capture);
-    if (strstr(report, kept) == NULL && geteuid() == 0)
-        ck_abort_msg("no capture kept:\n%s", report);
-    free(report);
-    remove_dir(dir);
+    ts_json_free(report);
+    free(text);
+    ck_assert_int_eq(ts_tmpdir_remove(dir), 0);
 }
 END_TEST
 
 START_TEST(replay_dump_and_errors)
 {
-    char capture[512], bad[] = "/tmp/connfault-replay-bad-XXXXXX";
-    int fd;
+    char capture[512], dir[64], bad[128];
 
     snprintf(capture, sizeof(capture), "%s/captures/rst-mid-response.pcap", CONNFAULT_SOURCE_DIR);
-    char *dump[] = {CONNFAULT_BIN, "replay", "--dump", capture, NULL};
-    run(dump, NULL, 30000, &res);
+    run(TS_ARGV(CONNFAULT_BIN, "replay", "--dump", capture), NULL, 30000);
     ck_assert_msg(res.status == 0, "status %d: %s", res.status, res.err);
     ck_assert_ptr_nonnull(strstr(res.out, "TCP connections"));
     ck_assert_ptr_nonnull(strstr(res.out, "end reset"));
 
-    fd = mkstemp(bad);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(write(fd, "not a capture at all", 20), 20);
-    close(fd);
-    char *broken[] = {CONNFAULT_BIN, "replay", bad, NULL};
-    run(broken, NULL, 30000, &res);
-    unlink(bad);
+    ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "connfault-replay-bad"), 0);
+    snprintf(bad, sizeof(bad), "%s/bad.pcap", dir);
+    ck_assert_int_eq(ts_write_file(bad, "not a capture at all"), 0);
+    run(TS_ARGV(CONNFAULT_BIN, "replay", bad), NULL, 30000);
+    ck_assert_int_eq(ts_tmpdir_remove(dir), 0);
     ck_assert_int_eq(res.status, 2);
     ck_assert_ptr_nonnull(strstr(res.err, "not a readable pcap or pcapng file"));
 
-    char *speed[] = {CONNFAULT_BIN, "replay", "--speed", "fast", capture, NULL};
-    run(speed, NULL, 30000, &res);
+    run(TS_ARGV(CONNFAULT_BIN, "replay", "--speed", "fast", capture), NULL, 30000);
     ck_assert_int_eq(res.status, 2);
     ck_assert_ptr_nonnull(strstr(res.err, "--speed: invalid value 'fast'"));
 }
@@ -1018,24 +941,23 @@ END_TEST
 /* `run --capture DIR`: the scenario's traffic, readable by the replayer. */
 START_TEST(run_capture_writes_a_pcap)
 {
-    char dir[] = "/tmp/connfault-capture-XXXXXX", path[600];
+    char dir[64], path[600];
     struct replay_set s;
 
     if (geteuid() != 0) {
         fprintf(stderr, "run_capture_writes_a_pcap: not root (no CAP_NET_RAW): skipped\n");
         return;
     }
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    char *argv[] = {CONNFAULT_BIN, "run", "--seed", "5", "--capture", dir, "connect-close", NULL};
-    run(argv, NULL, 60000, &res);
+    ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "connfault-capture"), 0);
+    run(TS_ARGV(CONNFAULT_BIN, "run", "--seed", "5", "--capture", dir, "connect-close"), NULL,
+        60000);
     ck_assert_msg(res.status == 0, "status %d\n%s\n%s", res.status, res.out, res.err);
     snprintf(path, sizeof(path), "%s/connect-close-5.pcap", dir);
     ck_assert_msg(pcap_flows_read_file(path, NULL, &s, errbuf, sizeof(errbuf)) == 0, "%s", errbuf);
     ck_assert_uint_gt(s.nflows, 10); /* the scenario's clients and the probes */
     ck_assert_ptr_null(strstr(res.out, "lost by the capture"));
     replay_set_free(&s);
-    unlink(path);
-    rmdir(dir);
+    ck_assert_int_eq(ts_tmpdir_remove(dir), 0);
 }
 END_TEST
 
@@ -1078,11 +1000,5 @@ static Suite *replay_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(replay_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return ts_run_suite(replay_suite());
 }

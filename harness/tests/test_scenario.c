@@ -1,15 +1,17 @@
 /* Tests for the scenario parser: a file with every key parses to the exact struct, every
  * kind of mistake gives its exact "FILE:LINE: message", and the built-in scenarios load. */
+#include "catalogue.h"
 #include "scenario.h"
 
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "support.h"
 
 #ifndef CONNFAULT_SOURCE_DIR
 #define CONNFAULT_SOURCE_DIR "."
@@ -21,29 +23,16 @@ static char test_dir[64];
 
 static void temp_dir_create(void)
 {
-    snprintf(test_dir, sizeof(test_dir), "/tmp/connfault-scenario-XXXXXX");
-    if (mkdtemp(test_dir) == NULL) {
-        perror("mkdtemp");
+    int rc = ts_tmpdir_create(test_dir, sizeof(test_dir), "connfault-scenario");
+    if (rc < 0) {
+        fprintf(stderr, "temp dir: %s\n", strerror(-rc));
         exit(1);
     }
 }
 
 static void temp_dir_remove(void)
 {
-    DIR *d = opendir(test_dir);
-    if (d != NULL) {
-        struct dirent *e;
-        char path[512];
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(path, sizeof(path), "%s/%s", test_dir, e->d_name);
-            if (unlink(path) != 0)
-                rmdir(path);
-        }
-        closedir(d);
-    }
-    rmdir(test_dir);
+    ts_tmpdir_remove(test_dir);
 }
 
 /* Writes len bytes of content to test_dir/name; returns the path (static buffer). */
@@ -51,10 +40,7 @@ static const char *write_file_bytes(const char *name, const char *content, size_
 {
     static char path[512];
     snprintf(path, sizeof(path), "%s/%s", test_dir, name);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(content, 1, len, f), len);
-    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_int_eq(ts_write_bytes(path, content, len), 0);
     return path;
 }
 
@@ -607,25 +593,16 @@ START_TEST(test_builtin_dir)
 }
 END_TEST
 
-static bool has_suffix(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
 START_TEST(test_builtin_scenarios_load)
 {
     const char *dir = CONNFAULT_SOURCE_DIR "/scenarios";
     struct scenario_vars vars = {.host = "127.0.0.1:9", .probe_path = "/", .large_path = "/big"};
-    DIR *d = opendir(dir);
-    ck_assert_ptr_nonnull(d);
-    struct dirent *e;
-    int loaded = 0;
-    while ((e = readdir(d)) != NULL) {
-        if (!has_suffix(e->d_name, ".ini"))
-            continue;
-        char path[1024], err[512] = "", first[4] = "";
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+    char **paths = NULL;
+    int loaded = catalogue_files(dir, &paths);
+    ck_assert_int_ge(loaded, 0);
+    for (int i = 0; i < loaded; i++) {
+        const char *path = paths[i];
+        char err[512] = "";
         struct scenario sc;
         ck_assert_msg(scenario_load(path, &vars, &sc, err, sizeof(err)) == 0, "%s", err);
         ck_assert_msg(sc.description[0] != '\0', "%s: no description", path);
@@ -634,14 +611,12 @@ START_TEST(test_builtin_scenarios_load)
         ck_assert_msg(scenario_load(path, NULL, &sc, err, sizeof(err)) == 0, "%s", err);
         scenario_free(&sc);
         /* every built-in starts with its explanatory comment block */
-        FILE *f = fopen(path, "r");
-        ck_assert_ptr_nonnull(f);
-        ck_assert_ptr_nonnull(fgets(first, sizeof(first), f));
-        fclose(f);
-        ck_assert_msg(first[0] == '#', "%s: no comment block at the top", path);
-        loaded++;
+        char *text = ts_slurp(path, NULL);
+        ck_assert_ptr_nonnull(text);
+        ck_assert_msg(text[0] == '#', "%s: no comment block at the top", path);
+        free(text);
     }
-    closedir(d);
+    catalogue_free(paths, loaded);
     ck_assert_int_ge(loaded, 12);
 }
 END_TEST
@@ -681,9 +656,5 @@ static Suite *scenario_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(scenario_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ts_run_suite(scenario_suite());
 }

@@ -12,6 +12,7 @@
 #include "report.h"
 #include "run.h"
 #include "scenario.h"
+#include "support.h"
 
 #ifndef CONNFAULT_SERVER_BIN
 #define CONNFAULT_SERVER_BIN "connfault-server"
@@ -148,11 +149,8 @@ int main(int argc, char **argv)
     tcase_set_timeout(bugs, 60);
     tcase_add_loop_test(bugs, bug_mode_fails_the_check_that_catches_it, 0, (int)nbug_cases);
     suite_add_tcase(s, bugs);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int status = ts_run_suite(s);
     free(bug_cases);
     builtin_catalogue_free(&catalogue);
-    return failed ? 1 : 0;
+    return status;
 }

@@ -25,6 +25,7 @@
 #include "cf_time.h"
 #include "sockdiag.h"
 #include "sockdiag_internal.h"
+#include "support.h"
 
 #define CLIENTS     5
 #define BACKLOG     7
@@ -84,35 +85,52 @@ static int connection_open(int *listener, int *client, int *port)
 /* The handshake's last step reaches the listener asynchronously (in softirq), so the queue is
  * polled until it shows every client, within a deadline. The retries also ride out a table walk
  * that misses the row while other processes churn sockets. */
+struct queue_watch {
+    enum sockdiag_source source;
+    int port, rc;
+    unsigned want, queued, *backlog;
+};
+
+static bool queue_reached(void *arg)
+{
+    struct queue_watch *w = arg;
+    w->rc = sockdiag_listen_queue_from(w->source, w->port, &w->queued, w->backlog);
+    return w->rc == 0 && w->queued == w->want;
+}
+
 static void wait_listen_queue(enum sockdiag_source source, int port, unsigned want,
                               unsigned *backlog)
 {
-    uint64_t deadline = cf_now_ms() + DEADLINE_MS;
-    unsigned queued = 0;
-    int rc;
-    for (;;) {
-        rc = sockdiag_listen_queue_from(source, port, &queued, backlog);
-        if ((rc == 0 && queued == want) || cf_now_ms() > deadline)
-            break;
-        poll(NULL, 0, 1);
-    }
-    ck_assert_int_eq(rc, 0);
-    ck_assert_uint_eq(queued, want);
+    struct queue_watch w = {.source = source, .port = port, .want = want, .backlog = backlog};
+    ts_wait_until(queue_reached, &w, DEADLINE_MS, 1);
+    ck_assert_int_eq(w.rc, 0);
+    ck_assert_uint_eq(w.queued, want);
 }
 
 /* Waits until `want` of the sockets are in `state` and `matched` are found at all. Besides
  * waiting for the FIN to be processed, this rides out the kernel's table walks, which are not
  * snapshots: a row can be missed while other processes on the machine open and close sockets. */
+struct states_watch {
+    enum sockdiag_source source;
+    const uint64_t *inodes;
+    size_t n;
+    int state;
+    unsigned want, matched;
+    struct tcp_states *out;
+};
+
+static bool states_reached(void *arg)
+{
+    struct states_watch *w = arg;
+    ck_assert_int_eq(sockdiag_tcp_states_from(w->source, w->inodes, w->n, w->out), 0);
+    return w->out->count[w->state] == w->want && w->out->matched == w->matched;
+}
+
 static void wait_states(enum sockdiag_source source, const uint64_t *inodes, size_t n, int state,
                         unsigned want, unsigned matched, struct tcp_states *out)
 {
-    uint64_t deadline = cf_now_ms() + DEADLINE_MS;
-    for (;;) {
-        ck_assert_int_eq(sockdiag_tcp_states_from(source, inodes, n, out), 0);
-        if ((out->count[state] == want && out->matched == matched) || cf_now_ms() > deadline)
-            break;
-        poll(NULL, 0, 1);
-    }
+    struct states_watch w = {source, inodes, n, state, want, matched, out};
+    ts_wait_until(states_reached, &w, DEADLINE_MS, 1);
     ck_assert_msg(out->count[state] == want, "%s: %u, want %u", tcp_state_name(state),
                   out->count[state], want);
     ck_assert_uint_eq(out->matched, matched);
@@ -510,9 +528,5 @@ static Suite *sockdiag_suite(void)
 
 int main(void)
 {
-    SRunner *runner = srunner_create(sockdiag_suite());
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ts_run_suite(sockdiag_suite());
 }

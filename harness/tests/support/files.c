@@ -71,10 +71,16 @@ char *ts_slurp(const char *path, size_t *len)
 
 int ts_write_file(const char *path, const char *text)
 {
+    return ts_write_bytes(path, text, strlen(text));
+}
+
+int ts_write_bytes(const char *path, const void *data, size_t len)
+{
+    const char *text = data;
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return -errno;
-    size_t len = strlen(text), done = 0;
+    size_t done = 0;
     while (done < len) {
         ssize_t n = write(fd, text + done, len - done);
         if (n < 0 && errno == EINTR)

@@ -11,6 +11,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,19 +25,26 @@ static char *ts_empty_string(void)
 }
 
 /* In the child: never returns. Only what is safe between fork and exec in a single-threaded
- * test process. */
+ * test process. fn set: call it instead of exec'ing argv. */
 static void ts_child(const int out[2], const int err[2], const char *const *argv,
-                     const struct ts_run_opts *opts)
+                     const struct ts_run_opts *opts, int (*fn)(void *), void *arg)
 {
     setpgid(0, 0);
-    int null = open("/dev/null", O_RDONLY);
-    if (null < 0 || dup2(null, 0) < 0 || dup2(out[1], 1) < 0 ||
-        dup2(opts->merge_stderr ? out[1] : err[1], 2) < 0)
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed assertion ends the test without cleaning up */
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    int err_to = opts->merge_stderr ? out[1] : opts->discard_stderr ? null : err[1];
+    if (null < 0 || dup2(null, 0) < 0 || dup2(out[1], 1) < 0 || dup2(err_to, 2) < 0)
         _exit(127);
+    struct rlimit nofile = {opts->nofile, opts->nofile};
+    if (opts->nofile > 0 && setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+        _exit(127);
+    if (fn)
+        _exit(fn(arg));
     for (size_t i = 0; opts->env && opts->env[i]; i++)
         putenv(strdup(opts->env[i]));
     if (opts->dir && chdir(opts->dir) < 0)
         _exit(126);
+    close_range(3, ~0u, 0); /* the command's fds are its own: none of the test's leak in */
     execvp(argv[0], (char *const *)argv);
     _exit(127);
 }
@@ -46,7 +55,9 @@ static void ts_close_pair(int fds[2])
     close(fds[1]);
 }
 
-int ts_proc_start(struct ts_proc *proc, const char *const *argv, const struct ts_run_opts *opts)
+/* ts_proc_start and ts_proc_call: fork a child running argv or fn(arg). */
+static int ts_proc_fork(struct ts_proc *proc, const char *const *argv, int (*fn)(void *), void *arg,
+                        const struct ts_run_opts *opts)
 {
     if (!opts)
         opts = &ts_default_opts;
@@ -63,7 +74,7 @@ int ts_proc_start(struct ts_proc *proc, const char *const *argv, const struct ts
     }
     pid_t pid = fork();
     if (pid == 0)
-        ts_child(out, err, argv, opts);
+        ts_child(out, err, argv, opts, fn, arg);
     int e = errno;
     close(out[1]);
     close(err[1]);
@@ -89,6 +100,16 @@ int ts_proc_start(struct ts_proc *proc, const char *const *argv, const struct ts
         return -e;
     }
     return 0;
+}
+
+int ts_proc_start(struct ts_proc *proc, const char *const *argv, const struct ts_run_opts *opts)
+{
+    return ts_proc_fork(proc, argv, NULL, NULL, opts);
+}
+
+int ts_proc_call(struct ts_proc *proc, int (*fn)(void *), void *arg, const struct ts_run_opts *opts)
+{
+    return ts_proc_fork(proc, NULL, fn, arg, opts);
 }
 
 /* Read what one pipe has now. Returns false once it is at EOF (or broken) and closed. */
@@ -141,6 +162,44 @@ static bool ts_wait_exit(struct ts_proc *proc)
         if (ready > 0 && fds[2].revents)
             return true;
     }
+}
+
+int ts_proc_wait_out(struct ts_proc *proc, const char *text, int timeout_ms)
+{
+    long long deadline = (long long)cf_now_ms() + timeout_ms;
+    for (;;) {
+        ts_read_pipes(proc);
+        if (strstr(proc->out, text))
+            return 0;
+        if (proc->out_fd < 0)
+            return -EPIPE; /* stdout closed (the command exited) before it wrote text */
+        long long left = deadline - (long long)cf_now_ms();
+        if (left <= 0)
+            return -ETIMEDOUT;
+        struct pollfd fds[2] = {{.fd = proc->out_fd, .events = POLLIN},
+                                {.fd = proc->err_fd, .events = POLLIN}};
+        if (poll(fds, 2, (int)left) < 0 && errno != EINTR)
+            return -errno;
+    }
+}
+
+int ts_server_start(struct ts_proc *proc, const char *const *argv, const struct ts_run_opts *opts,
+                    int *port)
+{
+    int rc = ts_proc_start(proc, argv, opts);
+    if (rc == 0)
+        rc = ts_proc_wait_out(proc, "\n", TS_SERVER_READY_MS);
+    if (rc < 0)
+        return rc;
+    size_t line = strcspn(proc->out, "\n");
+    const char *colon = memrchr(proc->out, ':', line);
+    char *end;
+    long value = colon ? strtol(colon + 1, &end, 10) : 0;
+    if (strncmp(proc->out, "listening on ", 13) != 0 || !colon || end != proc->out + line ||
+        value <= 0 || value > 65535)
+        return -EPROTO;
+    *port = (int)value;
+    return 0;
 }
 
 static void ts_close_fd(int *fd)

@@ -1,16 +1,20 @@
 /* support.h: what the harness tests share (harness/tests/support/, linked into every test).
  *
- *   ts_run, ts_proc_*      run a command with a bounded timeout, capturing stdout, stderr and
- *                          its exit status (spawn.c)
- *   ts_tmpdir_*, ts_slurp, ts_write_file
+ *   ts_run, ts_proc_*, ts_server_start
+ *                          run a command (or a function in a child) with a bounded timeout,
+ *                          capturing stdout, stderr and its exit status; start a server and
+ *                          read its port from its ready line (spawn.c)
+ *   ts_tmpdir_*, ts_slurp, ts_write_file, ts_write_bytes
  *                          temp dirs under /tmp removed recursively, whole files (files.c)
  *   ts_json_*              a strict JSON parser building a tree to query (json_check.c)
  *   ts_yaml_*              a YAML parser for the block-style subset CI files use (yaml_check.c)
+ *   ts_wait_until          poll a condition until it holds or a deadline passes (wait.c)
+ *   ts_run_suite           a test program's main: run its Check suite (suite.c)
  *
- * Nothing here prints or calls Check's asserts: functions return a value (0, a pointer, a
- * count) or a negative errno / NULL with an error message, and the test asserts on it, so a
- * failure shows in the test's own words. Only an allocation failure aborts: no test recovers
- * from that. Include it as "support.h"; harness/CMakeLists.txt adds the include path.
+ * Nothing here prints or calls Check's asserts (ts_run_suite only runs the suite): functions return
+ * a value (0, a pointer, a count) or a negative errno / NULL with an error message, and the test
+ * asserts on it, so a failure shows in the test's own words. Only an allocation failure aborts: no
+ * test recovers from that. Include it as "support.h"; harness/CMakeLists.txt adds the include path.
  *
  * A typical test:
  *
@@ -24,6 +28,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 /* p, or abort() when it is NULL: for allocations in tests and in this library. */
@@ -42,6 +47,9 @@ struct ts_run_opts {
     const char *dir;        /* working directory of the command; NULL: the caller's */
     const char *const *env; /* "NAME=value" entries added to its environment; NULL: none */
     bool merge_stderr;      /* stderr into out, interleaved as written; err stays "" */
+    bool discard_stderr;    /* stderr to /dev/null (a server left running whose stderr nobody
+                               reads must not block on a full pipe); err stays "" */
+    rlim_t nofile;          /* RLIMIT_NOFILE (soft and hard) of the child; 0: the test's */
 };
 
 struct ts_proc {
@@ -56,15 +64,38 @@ struct ts_proc {
 };
 
 /* Start argv (argv[0] looked up in PATH unless it has a '/') with stdin from /dev/null, in a
- * process group of its own so that a timeout also kills what it started. The deadline counts
- * from here. 0, or a negative errno (nothing is left to free then). An exec failure is exit
- * status 127, a bad opts->dir 126. */
+ * process group of its own so that a timeout also kills what it started. It inherits no fd of
+ * the test's but 0, 1 and 2 (so counting its fds counts its own), and is killed if the test
+ * process dies first (a failed assertion ends a test without its clean-up). The deadline
+ * counts from here. 0, or a negative errno (nothing is left to free then). An exec failure
+ * (or a failed opts->nofile) is exit status 127, a bad opts->dir 126. */
 int ts_proc_start(struct ts_proc *proc, const char *const *argv, const struct ts_run_opts *opts);
+
+/* The same for code of the test's own: a forked child runs fn(arg) with stdout and stderr
+ * captured and exits with its return value (0 to 255). opts->dir and opts->env are not
+ * applied, and the child keeps the test's fds. */
+int ts_proc_call(struct ts_proc *proc, int (*fn)(void *), void *arg,
+                 const struct ts_run_opts *opts);
+
+/* Read the started command's output until its stdout contains text ("listening on"), for at
+ * most timeout_ms. 0; -ETIMEDOUT; -EPIPE if stdout was closed (it exited) without text. What
+ * was read is in proc->out either way. */
+int ts_proc_wait_out(struct ts_proc *proc, const char *text, int timeout_ms);
 
 /* Capture output until the command exits or the deadline passes (then SIGKILL to its process
  * group, and timed_out), reap it and set status. Output still buffered in the pipes when it
  * exits is read; output of children it left running is not waited for. 0 or a negative errno. */
 int ts_proc_finish(struct ts_proc *proc);
+
+#define TS_SERVER_READY_MS 10000 /* how long ts_server_start waits for the ready line */
+
+/* Start a server that prints "listening on ADDR:PORT" as the first line of its stdout when it
+ * is ready (connfault-server's contract; pass "--port", "0") and wait for that line, for at
+ * most TS_SERVER_READY_MS. 0 with the port in *port; a negative errno otherwise (-ETIMEDOUT,
+ * -EPIPE: it exited, -EPROTO: another first line), the server then still running or reaped
+ * in proc for its output: ts_proc_free it either way, which also stops it. */
+int ts_server_start(struct ts_proc *proc, const char *const *argv, const struct ts_run_opts *opts,
+                    int *port);
 
 /* ts_proc_start then ts_proc_finish. opts may be NULL (defaults). */
 int ts_run(struct ts_proc *proc, const char *const *argv, const struct ts_run_opts *opts);
@@ -88,6 +119,8 @@ char *ts_slurp(const char *path, size_t *len);
 
 /* Create or truncate path (mode 0644) and write text. 0 or a negative errno. */
 int ts_write_file(const char *path, const char *text);
+/* The same for len bytes of data (NUL bytes and all). */
+int ts_write_bytes(const char *path, const void *data, size_t len);
 
 /* ---- JSON: strict RFC 8259 ---------------------------------------------------------------- */
 
@@ -125,6 +158,22 @@ size_t ts_json_count(const struct ts_json *json); /* items or members; 0 for the
 const char *ts_json_str(const struct ts_json *object, const char *key); /* NULL: no string */
 const char *ts_json_num(const struct ts_json *object, const char *key); /* NULL: no number */
 int ts_json_bool(const struct ts_json *object, const char *key);        /* 1, 0, -1: none */
+
+/* ---- waiting -------------------------------------------------------------------------------- */
+
+/* Call cond(arg) until it returns true, every period_ms (a bare sleep between two looks, never
+ * instead of one), for at most timeout_ms. true once it held; false if the deadline passed
+ * first (cond is called once more at the deadline). cond may record what it saw in arg. */
+bool ts_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms, int period_ms);
+
+/* ---- the test program ------------------------------------------------------------------- */
+
+typedef struct Suite Suite; /* check.h's */
+
+/* Run every test of suite (Check's CK_NORMAL output; CK_RUN_CASE and the other CK_*
+ * variables apply) and free it. EXIT_SUCCESS if none failed, else EXIT_FAILURE: main's
+ * return value. */
+int ts_run_suite(Suite *suite);
 
 /* ---- YAML: the block-style subset CI files are written in ---------------------------------- */
 
