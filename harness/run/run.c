@@ -28,6 +28,7 @@ void run_options_defaults(struct run_options *o, volatile sig_atomic_t *interrup
     o->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     o->probe_path = "/";
     o->large_path = "/bytes/1048576";
+    o->huge_path = "/bytes/16777216";
     o->ready_timeout_ms = 10000;
     o->probe_timeout_ms = 2000;
     o->probe_interval_ms = 250;

@@ -22,7 +22,7 @@ struct run_options {
     struct sockaddr_in addr;      /* host and port (port 0: pick one per scenario) */
     uint64_t ready_timeout_ms;
     /* probes and requests */
-    const char *probe_path, *large_path;
+    const char *probe_path, *large_path, *huge_path; /* huge: at least 16 MiB */
     const char *probe_raw, *probe_expect, *request_raw; /* NULL, or bytes after escapes */
     size_t probe_raw_len, probe_expect_len, request_raw_len;
     uint64_t probe_timeout_ms, probe_interval_ms;
