@@ -154,7 +154,13 @@ static int run_loaded(struct run_env *env, const struct scenario *list, int n,
                       struct run_report *rep)
 {
     const struct run_options *opt = env->opt;
+    char err[512];
     prepare_sandbox(env, list, n);
+    int pf = run_env_preflight(env, list, n, opt->verbosity > 1 ? stdout : NULL, err, sizeof(err));
+    if (pf != 0) {
+        fprintf(stderr, "connfault: %s\n", err);
+        return pf == RUN_INTERRUPTED ? 130 : 2;
+    }
     describe_target(env, rep);
     if (opt->progress)
         run_env_set_progress(env, print_progress, NULL);
