@@ -3,7 +3,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -14,7 +13,7 @@
 #include "scenario.h"
 #include "tcp_conn.h"
 
-#define PREFLIGHT_READ_CHUNK 65536
+#define PREFLIGHT_READ_CHUNK 16384
 #define PREFLIGHT_SHOWN      40 /* bytes of a non-HTTP answer quoted in the message */
 
 /* One GET and what came back. */
@@ -77,9 +76,11 @@ static bool exchange_enough(const struct exchange *x, uint64_t min_bytes)
     const struct http_response *r = &x->r;
     if (r->step == HTTP_STEP_INVALID || r->step == HTTP_STEP_DONE)
         return true;
-    if (r->status >= 200 && (r->status > 299 || r->step == HTTP_STEP_STATUS_LINE))
-        return r->status > 299; /* the reason phrase is read with the status line */
-    return r->status >= 200 && r->step != HTTP_STEP_HEADERS && r->body_bytes >= min_bytes;
+    if (r->status < 200) /* no status line yet, or an interim 1xx */
+        return false;
+    if (r->status > 299) /* its reason phrase came with the status line */
+        return true;
+    return r->step != HTTP_STEP_HEADERS && r->body_bytes >= min_bytes;
 }
 
 /* Feed bytes to the framer; an interim 1xx answer is skipped. */
@@ -106,7 +107,7 @@ static void exchange_feed(struct exchange *x, const char *buf, size_t len)
 /* Read until exchange_enough, EOF or the deadline. 0, -EINTR, -ETIMEDOUT or -errno. */
 static int exchange_read(struct exchange *x, uint64_t min_bytes)
 {
-    static char buf[PREFLIGHT_READ_CHUNK];
+    char buf[PREFLIGHT_READ_CHUNK];
     http_response_init(&x->r, false);
     while (!exchange_enough(x, min_bytes)) {
         ssize_t got = tcp_conn_recv(&x->c, buf, sizeof(buf));
@@ -177,12 +178,12 @@ static bool answer_fault(const struct exchange *x, int rc, const struct prefligh
         snprintf(out, len, "answered %d %s", r->status, r->reason);
     else if (r->step == HTTP_STEP_STATUS_LINE || r->step == HTTP_STEP_HEADERS)
         snprintf(out, len, "%d but the headers did not end (%s)", r->status,
-                 rc == -ETIMEDOUT ? "time out"
+                 rc == -ETIMEDOUT ? "the time allowed ran out"
                  : x->eof         ? "connection closed"
                                   : strerror(-rc));
     else if (r->body_bytes < need->min_bytes)
         snprintf(out, len, "%d but only %llu bytes%s", r->status, (unsigned long long)r->body_bytes,
-                 rc == -ETIMEDOUT ? " within the time allowed" : "");
+                 rc == -ETIMEDOUT ? " when the time allowed ran out" : "");
     return out[0] && r->status >= 200;
 }
 
