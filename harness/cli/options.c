@@ -131,12 +131,16 @@ static const struct cli_option cli_options[] = {
     {"large-path", 0, CLI_TEXT, "P", SEC_PROBES, .where = AT(run.large_path),
      .help = "a response of at least 1 MiB for mid-response faults\n"
              "(default /bytes/1048576; /big.bin suits file servers)"},
+    {"huge-path", 0, CLI_TEXT, "P", SEC_PROBES, .where = AT(run.huge_path),
+     .help = "a response of at least 16 MiB, more than socket buffers\n"
+             "hold (zero-window, drop-mid-response, cable-pull; default\n"
+             "/bytes/16777216; /huge.bin suits file servers)"},
     {"probe-raw", 0, CLI_BYTES, "BYTES", SEC_PROBES, BYTES(probe_raw),
      .help = "non-HTTP servers: the probe's bytes (C escapes: 'PING\\r\\n')"},
     {"probe-expect", 0, CLI_BYTES, "BYTES", SEC_PROBES, BYTES(probe_expect),
      .help = "the reply must start with these bytes (e.g. '+PONG')"},
     {"request-raw", 0, CLI_BYTES, "BYTES", SEC_PROBES, BYTES(request_raw),
-     .help = "non-HTTP servers: what `request = large` clients send"},
+     .help = "non-HTTP servers: what `request = large|huge` clients send"},
     {"probe-timeout", 0, CLI_SECONDS, "S", SEC_PROBES, SECONDS(1),
      .where = AT(run.probe_timeout_ms), .help = "a probe must be answered within S (2)"},
     {"probe-interval", 0, CLI_SECONDS, "S", SEC_PROBES, SECONDS(1),
@@ -428,8 +432,8 @@ static int check_combinations(const struct run_options *o)
         why = "--bug applies to the reference server only; put it in --target-cmd instead";
     else if (o->probe_expect && !o->probe_raw)
         why = "--probe-expect goes with --probe-raw";
-    else if (o->probe_path[0] != '/' || o->large_path[0] != '/')
-        why = "--probe-path and --large-path must start with '/'";
+    else if (o->probe_path[0] != '/' || o->large_path[0] != '/' || o->huge_path[0] != '/')
+        why = "--probe-path, --large-path and --huge-path must start with '/'";
     if (why)
         fprintf(stderr, "connfault: %s\n", why);
     return why ? -1 : 0;

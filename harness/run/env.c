@@ -118,6 +118,7 @@ void run_env_scenario_vars(const struct run_env *env, struct scenario_vars *vars
     vars->host = env->host_header;
     vars->probe_path = o->probe_path;
     vars->large_path = o->large_path;
+    vars->huge_path = o->huge_path;
     vars->request_raw = o->request_raw;
     vars->request_raw_len = o->request_raw_len;
     vars->probe_raw = o->probe_raw;

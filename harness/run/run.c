@@ -28,6 +28,7 @@ void run_options_defaults(struct run_options *o, volatile sig_atomic_t *interrup
     o->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     o->probe_path = "/";
     o->large_path = "/bytes/1048576";
+    o->huge_path = "/bytes/16777216";
     o->ready_timeout_ms = 10000;
     o->probe_timeout_ms = 2000;
     o->probe_interval_ms = 250;
@@ -153,7 +154,13 @@ static int run_loaded(struct run_env *env, const struct scenario *list, int n,
                       struct run_report *rep)
 {
     const struct run_options *opt = env->opt;
+    char err[512];
     prepare_sandbox(env, list, n);
+    int pf = run_env_preflight(env, list, n, opt->verbosity > 1 ? stdout : NULL, err, sizeof(err));
+    if (pf != 0) {
+        fprintf(stderr, "connfault: %s\n", err);
+        return pf == RUN_INTERRUPTED ? 130 : 2;
+    }
     describe_target(env, rep);
     if (opt->progress)
         run_env_set_progress(env, print_progress, NULL);

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 struct run_options {
@@ -22,7 +23,7 @@ struct run_options {
     struct sockaddr_in addr;      /* host and port (port 0: pick one per scenario) */
     uint64_t ready_timeout_ms;
     /* probes and requests */
-    const char *probe_path, *large_path;
+    const char *probe_path, *large_path, *huge_path;    /* huge: at least 16 MiB */
     const char *probe_raw, *probe_expect, *request_raw; /* NULL, or bytes after escapes */
     size_t probe_raw_len, probe_expect_len, request_raw_len;
     uint64_t probe_timeout_ms, probe_interval_ms;
@@ -73,6 +74,7 @@ int run_list(void);
  *   env = run_env_new(&opt, err, len);          once: target command or attached pid, temp dir
  *   run_env_sandbox(env);                       once, before the first target starts, if any
  *                                               scenario needs silent drops
+ *   run_env_preflight(env, list, n, ...)        once: the paths the scenarios use are there
  *   run_scenario_once(env, &sc, &res, err, len) per scenario
  *   run_env_free(env);
  */
@@ -98,6 +100,16 @@ struct run_progress {
 };
 typedef void run_progress_fn(void *arg, const struct run_progress *p);
 void run_env_set_progress(struct run_env *env, run_progress_fn *fn, void *arg);
+
+/* Before the first scenario (after run_env_sandbox, if any): one GET from the fault clients'
+ * host for each of --probe-path, --large-path, --huge-path the scenarios list[0..n) use, its
+ * status and size checked (preflight.c). 0 (checked, or nothing to check: --probe-raw and
+ * --request-raw targets are not HTTP), RUN_SETUP_ERROR (err names the flag, the answer and
+ * the fix, or why a started target did not come up) or RUN_INTERRUPTED. Scenarios skipped
+ * for want of the sandbox ask for nothing. note (or NULL) gets what was checked, or why
+ * nothing was. */
+int run_env_preflight(struct run_env *env, const struct scenario *list, int n, FILE *note,
+                      char *err, size_t errlen);
 
 /* What the options make of a scenario file's placeholders (for scenario_load). */
 void run_env_scenario_vars(const struct run_env *env, struct scenario_vars *vars);

@@ -76,6 +76,7 @@ struct group_draft {
     struct client_group g;
     int key_line[KEY_NKEYS]; /* 0 = not given; only [clients] keys are ever set */
     uint64_t request_pad;
+    unsigned paths; /* enum scenario_path: what its request, request_raw, trickle_tail ask for */
 };
 
 struct strbuf {
@@ -301,24 +302,43 @@ static bool parse_u64_range(const char *s, size_t len, struct range *out)
 
 /* ---- values: quotes, escapes, comments, placeholders ---- */
 
+/* A path placeholder was used: by the group being read, or by the [scenario] (probe_raw). */
+static void note_path(struct parse_ctx *ctx, unsigned path)
+{
+    if (ctx->section == SECTION_CLIENTS && ctx->ndrafts > 0)
+        ctx->drafts[ctx->ndrafts - 1].paths |= path;
+    else
+        ctx->sc->paths |= path;
+}
+
 /* Expands the {placeholder} starting at s[0] == '{'; returns characters consumed, or 0. */
 static size_t expand_placeholder(struct parse_ctx *ctx, const char *key, const char *s,
                                  struct strbuf *out)
 {
+    const struct {
+        const char *name, *value;
+        unsigned path; /* enum scenario_path, 0 for {host} */
+    } known[] = {
+        {"host", ctx->vars.host, 0},
+        {"probe_path", ctx->vars.probe_path, SCENARIO_PATH_PROBE},
+        {"large_path", ctx->vars.large_path, SCENARIO_PATH_LARGE},
+        {"huge_path", ctx->vars.huge_path, SCENARIO_PATH_HUGE},
+    };
     const char *close = strchr(s, '}');
     size_t name_len = close ? (size_t)(close - s - 1) : strcspn(s + 1, " \"");
     const char *value = NULL;
-    if (close != NULL && span_equals(s + 1, name_len, "host"))
-        value = ctx->vars.host;
-    else if (close != NULL && span_equals(s + 1, name_len, "probe_path"))
-        value = ctx->vars.probe_path;
-    else if (close != NULL && span_equals(s + 1, name_len, "large_path"))
-        value = ctx->vars.large_path;
+    for (size_t i = 0; close != NULL && value == NULL && i < sizeof(known) / sizeof(known[0]);
+         i++) {
+        if (span_equals(s + 1, name_len, known[i].name)) {
+            value = known[i].value;
+            note_path(ctx, known[i].path);
+        }
+    }
     if (value == NULL) {
         char shown[64];
         parse_fail(ctx, ctx->lineno,
-                   "%s: unknown placeholder \"{%s\"; expected {host}, {probe_path} or "
-                   "{large_path} (write \\x7b for a literal \"{\")",
+                   "%s: unknown placeholder \"{%s\"; expected {host}, {probe_path}, "
+                   "{large_path} or {huge_path} (write \\x7b for a literal \"{\")",
                    key,
                    quote_for_message(s + 1, close ? name_len + 1 : name_len, shown, sizeof(shown)));
         return 0;
@@ -556,7 +576,32 @@ static bool is_token_char(char c)
            strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
-/* "large", "probe" or "METHOD PATH" (already placeholder-expanded) into the request bytes. */
+/* A shorthand of `request` into "GET PATH" in v: the command line's raw bytes replace it when
+ * given (*raw), else its path is one the group asks for. Anything else is left as it is. */
+static void expand_shorthand(struct group_draft *d, const struct scenario_vars *vars,
+                             struct strbuf *v, const char **raw, size_t *raw_len)
+{
+    const char *path;
+    unsigned used;
+    if (span_equals(v->data, v->len, "large"))
+        path = vars->large_path, used = SCENARIO_PATH_LARGE;
+    else if (span_equals(v->data, v->len, "huge"))
+        path = vars->huge_path, used = SCENARIO_PATH_HUGE;
+    else if (span_equals(v->data, v->len, "probe"))
+        path = vars->probe_path, used = SCENARIO_PATH_PROBE;
+    else
+        return;
+    *raw = used == SCENARIO_PATH_PROBE ? vars->probe_raw : vars->request_raw;
+    *raw_len = used == SCENARIO_PATH_PROBE ? vars->probe_raw_len : vars->request_raw_len;
+    if (*raw == NULL)
+        d->paths |= used;
+    v->len = 0;
+    strbuf_append_str(v, "GET ");
+    strbuf_append_str(v, path);
+}
+
+/* "large", "huge", "probe" or "METHOD PATH" (already placeholder-expanded) into the request
+ * bytes. */
 static void set_request(struct parse_ctx *ctx, void *base, struct strbuf *v)
 {
     struct group_draft *d = base;
@@ -564,17 +609,7 @@ static void set_request(struct parse_ctx *ctx, void *base, struct strbuf *v)
     struct strbuf req = {0};
     const char *raw = NULL;
     size_t raw_len = 0, method_len = 0;
-    if (span_equals(v->data, v->len, "large")) {
-        raw = vars->request_raw, raw_len = vars->request_raw_len;
-        v->len = 0;
-        strbuf_append_str(v, "GET ");
-        strbuf_append_str(v, vars->large_path);
-    } else if (span_equals(v->data, v->len, "probe")) {
-        raw = vars->probe_raw, raw_len = vars->probe_raw_len;
-        v->len = 0;
-        strbuf_append_str(v, "GET ");
-        strbuf_append_str(v, vars->probe_path);
-    }
+    expand_shorthand(d, vars, v, &raw, &raw_len);
     while (method_len < v->len && is_token_char(v->data[method_len]))
         method_len++;
     const char *path = v->data + method_len + 1;
@@ -584,8 +619,8 @@ static void set_request(struct parse_ctx *ctx, void *base, struct strbuf *v)
         path_ok = (unsigned char)path[i] > 0x20 && (unsigned char)path[i] != 0x7f;
     if (raw == NULL && (method_len == 0 || v->data[method_len] != ' ' || !path_ok)) {
         fail_expected(ctx, "request",
-                      "large, probe or METHOD PATH (like GET /bytes/65536); for anything else "
-                      "use request_raw",
+                      "large, huge, probe or METHOD PATH (like GET /index.html); for anything "
+                      "else use request_raw",
                       v);
         return;
     }
@@ -734,7 +769,7 @@ struct key_spec {
     size_t len_offset;        /* KIND_BYTES */
     uint64_t min, max;        /* KIND_UINT, KIND_DURATION (min), KIND_RANGE, KIND_MS_RANGE */
     const char *const *words; /* KIND_CHOICE, NULL-terminated, in the enum's order */
-    bool placeholders;        /* {host}, {probe_path}, {large_path} expand in the value */
+    bool placeholders; /* {host}, {probe_path}, {large_path}, {huge_path} expand in the value */
     void (*set)(struct parse_ctx *ctx, void *base, struct strbuf *v); /* KIND_CUSTOM */
 };
 
@@ -1250,6 +1285,10 @@ static void scenario_finish(struct parse_ctx *ctx)
         sc->groups[i] = ctx->drafts[i].g; /* ownership of request/trickle_tail moves */
         if (sc->groups[i].end == END_DROP)
             sc->needs_sandbox = true;
+        /* a partial or endless request is never answered: it asks for no path */
+        const struct client_group *g = &sc->groups[i];
+        if (g->send == SEND_WHOLE || (g->send == SEND_TRICKLE && g->trickle_tail == NULL))
+            sc->paths |= ctx->drafts[i].paths;
     }
     if (sc->cable_pull_ms)
         sc->needs_sandbox = true;
@@ -1284,6 +1323,8 @@ static void scenario_vars_defaults(struct scenario_vars *out, const struct scena
         out->probe_path = "/";
     if (out->large_path == NULL)
         out->large_path = "/bytes/1048576";
+    if (out->huge_path == NULL)
+        out->huge_path = "/bytes/16777216";
 }
 
 static void parse_ctx_free(struct parse_ctx *ctx)

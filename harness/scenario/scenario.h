@@ -72,6 +72,16 @@ struct scenario_catch {
     char check[16]; /* a check of the harness: accepting, alive, fds, sockets, cpu, memory */
 };
 
+/* The command line's paths a scenario's requests ask for (struct scenario.paths), so that a
+ * run can check, before the first scenario, that the target has them (run/preflight.h). */
+enum scenario_path {
+    SCENARIO_PATH_PROBE = 1u << 0, /* {probe_path}, request = probe */
+    SCENARIO_PATH_LARGE = 1u << 1, /* {large_path}, request = large */
+    SCENARIO_PATH_HUGE = 1u << 2,  /* {huge_path}, request = huge */
+};
+#define SCENARIO_LARGE_MIN (1ull << 20)  /* bytes a {large_path} response must have at least */
+#define SCENARIO_HUGE_MIN  (16ull << 20) /* {huge_path}: more than the socket buffers hold */
+
 struct scenario {
     char name[64];
     char *description;      /* one line, for `connfault list`; owned */
@@ -88,6 +98,10 @@ struct scenario {
     size_t ngroups;
     struct scenario_catch *catches; /* what it exists to catch, in file order, or NULL; owned */
     size_t ncatches;
+    /* enum scenario_path bits: the paths its fault clients request (in a group that sends a
+     * whole request or trickles one, not --request-raw / --probe-raw bytes) or its probe_raw
+     * names. The probes' own GET --probe-path is not counted: that is the run's. */
+    unsigned paths;
     /* `connfault replay`: the captured flows to replay as the fault clients (with or without
      * groups), or NULL; not owned, not touched by scenario_free. */
     const struct replay_set *replay;
@@ -97,8 +111,9 @@ struct scenario {
 struct scenario_vars {
     const char *host;        /* Host header value, e.g. "127.0.0.1:8080" */
     const char *probe_path;  /* default "/" */
-    const char *large_path;  /* default "/bytes/1048576" */
-    const char *request_raw; /* --request-raw bytes replacing `request = large`, or NULL */
+    const char *large_path;  /* at least SCENARIO_LARGE_MIN bytes; default "/bytes/1048576" */
+    const char *huge_path;   /* at least SCENARIO_HUGE_MIN bytes; default "/bytes/16777216" */
+    const char *request_raw; /* --request-raw bytes replacing `request = large|huge`, or NULL */
     size_t request_raw_len;
     const char *probe_raw; /* --probe-raw bytes replacing `request = probe`, or NULL */
     size_t probe_raw_len;

@@ -231,6 +231,45 @@ START_TEST(test_request_shorthands)
 }
 END_TEST
 
+/* {huge_path} and `request = huge`; which paths a scenario asks for (run/preflight.c checks
+ * them before the first scenario): not those of groups whose request is never answered. */
+START_TEST(test_paths_used)
+{
+    struct scenario sc;
+    struct scenario_vars vars = {.huge_path = "/H"};
+    load_ok("[clients a]\ncount = 1\nrequest = huge\n"
+            "[clients b]\ncount = 1\nrequest = GET {huge_path}?{large_path}\n",
+            &vars, &sc);
+    ck_assert_uint_eq(sc.paths, SCENARIO_PATH_HUGE | SCENARIO_PATH_LARGE);
+    const char *want[] = {"GET /H HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+                          "GET /H?/bytes/1048576 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"};
+    for (size_t i = 0; i < 2; i++)
+        assert_bytes(sc.groups[i].request, sc.groups[i].request_len, want[i], strlen(want[i]));
+    scenario_free(&sc);
+
+    load_ok("[clients a]\ncount = 1\n", NULL, &sc); /* request = large by default */
+    ck_assert_uint_eq(sc.paths, SCENARIO_PATH_LARGE);
+    scenario_free(&sc);
+
+    load_ok("[scenario]\nprobe_raw = \"GET {probe_path}\"\n"
+            "[clients none]\ncount = 1\nsend = none\nread = none\n"
+            "[clients part]\ncount = 1\nrequest = huge\nsend = partial\nsend_bytes = 3\n"
+            "[clients endless]\ncount = 1\nrequest = large\nsend = trickle\n"
+            "trickle_tail = \"X\"\n",
+            NULL, &sc);
+    ck_assert_uint_eq(sc.paths, SCENARIO_PATH_PROBE);
+    scenario_free(&sc);
+
+    /* bytes from the command line replace the shorthands: they ask for no path */
+    vars.request_raw = "PING\r\n";
+    vars.request_raw_len = 6;
+    load_ok("[clients a]\ncount = 1\nrequest = huge\n", &vars, &sc);
+    ASSERT_STR_BYTES(sc.groups[0].request, sc.groups[0].request_len, "PING\r\n");
+    ck_assert_uint_eq(sc.paths, 0);
+    scenario_free(&sc);
+}
+END_TEST
+
 START_TEST(test_escapes_and_comments)
 {
     struct scenario sc;
@@ -446,17 +485,17 @@ static const struct error_case error_cases[] = {
     {"[clients a]\ncount = 1\nrate = nan\n",
      ":3: rate: expected connections per second from 0 to 1000000 (0 = no limit); got \"nan\""},
     {"[clients a]\ncount = 1\nrequest = GET {hots}\n",
-     ":3: request: unknown placeholder \"{hots}\"; expected {host}, {probe_path} or "
-     "{large_path} (write \\x7b for a literal \"{\")"},
+     ":3: request: unknown placeholder \"{hots}\"; expected {host}, {probe_path}, "
+     "{large_path} or {huge_path} (write \\x7b for a literal \"{\")"},
     {"[clients a]\ncount = 1\nrequest_raw = \"{host\"\n",
-     ":3: request_raw: unknown placeholder \"{host\"; expected {host}, {probe_path} or "
-     "{large_path} (write \\x7b for a literal \"{\")"},
+     ":3: request_raw: unknown placeholder \"{host\"; expected {host}, {probe_path}, "
+     "{large_path} or {huge_path} (write \\x7b for a literal \"{\")"},
     {"[clients a]\ncount = 1\nrequest = GET\n",
-     ":3: request: expected large, probe or METHOD PATH (like GET /bytes/65536); for anything "
-     "else use request_raw; got \"GET\""},
+     ":3: request: expected large, huge, probe or METHOD PATH (like GET /index.html); for "
+     "anything else use request_raw; got \"GET\""},
     {"[clients a]\ncount = 1\nrequest = GET / HTTP/1.1\n",
-     ":3: request: expected large, probe or METHOD PATH (like GET /bytes/65536); for anything "
-     "else use request_raw; got \"GET / HTTP/1.1\""},
+     ":3: request: expected large, huge, probe or METHOD PATH (like GET /index.html); for "
+     "anything else use request_raw; got \"GET / HTTP/1.1\""},
     {"[clients a]\ncount 5\n",
      ":2: expected \"key = value\", \"[section]\" or a comment; got \"count 5\""},
     {"[clients a]\n= 5\n", ":2: expected \"key = value\", \"[section]\" or a comment; got \"= 5\""},
@@ -629,6 +668,7 @@ static Suite *scenario_suite(void)
     tcase_add_test(tc, test_every_key);
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_request_shorthands);
+    tcase_add_test(tc, test_paths_used);
     tcase_add_test(tc, test_escapes_and_comments);
     tcase_add_test(tc, test_placeholders_only_where_expanded);
     tcase_add_test(tc, test_ranges_and_durations);
