@@ -149,13 +149,14 @@ static const struct cli_option cli_options[] = {
     {"grace", 0, CLI_SECONDS, "S", SEC_JUDGING, SECONDS(0), .where = AT(run.grace_ms),
      .help = "time after the faults for fds and sockets to come back (5)"},
     {"cpu-window", 0, CLI_SECONDS, "S", SEC_JUDGING, SECONDS(100), .where = AT(run.cpu_window_ms),
-     .help = "idle time after the faults over which CPU is measured (1)"},
+     .help = "each window after the faults in which CPU is measured (1)"},
     {"cpu-threshold", 0, CLI_WHOLE, "PCT", SEC_JUDGING, .min = 1, .max = 10000,
      .store = store_double, .where = AT(run.cpu_max_pct),
-     .help = "max CPU, % of one core, in that window (20)"},
+     .help = "max CPU, % of one core: fails if over it in 3 windows\n"
+             "in a row (20)"},
     {"memory-slack", 0, CLI_WHOLE, "MIB", SEC_JUDGING, .min = 0, .max = 1u << 20,
      .store = store_kib_from_mib, .where = AT(run.memory_slack_kb),
-     .help = "allowed RSS growth over the baseline (32)"},
+     .help = "allowed growth of anonymous memory over the baseline (32)"},
 
     {"seed", 0, CLI_WHOLE, "N", SEC_OUTPUT, .min = 0, .max = UINT64_MAX, .store = store_u64,
      .where = AT(run.seed), .help = "random offsets and timings (default: random; printed)"},
@@ -219,7 +220,8 @@ static const char *const section_titles[] = {
 static const char usage_tail[] =
     "Checks: accepting (probes answered, p50/max latency), alive (exit status or signal),\n"
     "fds (before/peak/after, over the whole process tree), sockets (TCP states; CLOSE_WAIT\n"
-    "fails), cpu (% of a core while idle after the faults), memory (RSS before/after).\n"
+    "fails), cpu (% of a core after the faults, window by window: a spin stays hot, a\n"
+    "flush cools), memory (anonymous memory before/after; a mapped file is not counted).\n"
     "\n"
     "Exit status: 0 every scenario passed or was skipped (with a reason), 1 a scenario\n"
     "failed, 2 usage or set-up error (bad flag, scenario file error, target did not\n"

@@ -390,7 +390,7 @@ static void procfs_collect_socket_inode(const char *target, void *ctx)
  * inodes: the pass is the expensive part (~3 us per fd). */
 struct procfs_scan {
     struct fd_counts *counts;
-    struct procfs_inode_list *inodes; /* NULL: counts only */
+    struct procfs_inode_list *inodes;
 };
 
 static void procfs_scan_fd(const char *target, void *ctx)
@@ -399,6 +399,15 @@ static void procfs_scan_fd(const char *target, void *ctx)
     procfs_count_fd(target, scan->counts);
     if (scan->inodes)
         procfs_collect_socket_inode(target, scan->inodes);
+}
+
+/* A socket inherited across fork() or dup()ed is in several fd tables but is one socket: a
+ * fork-per-connection server's 50 clients are 50 sockets, not one per process that holds
+ * them. Other fds count once per fd table entry. */
+static void procfs_count_sockets_once(struct fd_counts *counts, size_t unique)
+{
+    counts->total = counts->total - counts->sockets + (unsigned)unique;
+    counts->sockets = (unsigned)unique;
 }
 
 int procfs_tree_scan(pid_t root, struct fd_counts *counts, uint64_t **inodes, size_t *n)
@@ -414,7 +423,7 @@ int procfs_tree_scan(pid_t root, struct fd_counts *counts, uint64_t **inodes, si
     struct procfs_inode_list list = {0};
     for (size_t i = 0; rc == 0 && i < count; i++) {
         struct fd_counts one = {0};
-        struct procfs_scan scan = {.counts = &one, .inodes = inodes ? &list : NULL};
+        struct procfs_scan scan = {.counts = &one, .inodes = &list};
         int step = procfs_walk_fds(pids[i], procfs_scan_fd, &scan);
         if (step == 0)
             procfs_fd_counts_add(counts, &one);
@@ -422,13 +431,17 @@ int procfs_tree_scan(pid_t root, struct fd_counts *counts, uint64_t **inodes, si
     }
     if (rc == 0 && list.out_of_memory)
         rc = -ENOMEM;
+    size_t unique = 0;
+    if (rc == 0) {
+        unique = cf_sort_unique_u64(list.items, list.len);
+        procfs_count_sockets_once(counts, unique);
+    }
     if (rc < 0 || !inodes) {
         free(list.items);
         return rc;
     }
     *inodes = list.items;
-    /* a socket inherited across fork() or dup()ed is in several fd tables but is one socket */
-    *n = cf_sort_unique_u64(list.items, list.len);
+    *n = unique;
     return 0;
 }
 
@@ -470,6 +483,93 @@ int procfs_tree_cpu_ns(pid_t root, uint64_t *ns)
     return rc;
 }
 
+static int procfs_compare_cpu(const void *a, const void *b)
+{
+    const struct procfs_cpu *x = a, *y = b;
+    return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+/* Time pid's threads spent on a CPU or waiting for one: the sum of run and run-queue wait
+ * times of /proc/PID/task/TID/schedstat ("run_ns wait_ns slices"). A busy loop is runnable all
+ * the time, however little CPU a loaded machine gives it. Falls back to cpu_ns (what it got)
+ * if the kernel has no schedstat. */
+static uint64_t procfs_busy_ns(pid_t pid, uint64_t cpu_ns)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    DIR *tasks = opendir(path);
+    if (tasks == NULL)
+        return cpu_ns;
+    uint64_t busy = 0;
+    bool any = false;
+    struct dirent *task;
+    while ((task = readdir(tasks)) != NULL) {
+        pid_t tid = procfs_parse_pid(task->d_name);
+        char text[128];
+        unsigned long long run, wait;
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", (int)pid, (int)tid);
+        if (tid == 0 || procfs_read_small(path, text, sizeof(text)) < 0 ||
+            sscanf(text, "%llu %llu", &run, &wait) != 2)
+            continue; /* not a thread, or it exited since readdir */
+        busy += run + wait;
+        any = true;
+    }
+    closedir(tasks);
+    return any && busy > cpu_ns ? busy : cpu_ns;
+}
+
+int procfs_tree_cpu_sample(pid_t root, struct procfs_cpu_sample *out)
+{
+    out->n = 0;
+    pid_t pids[PROCFS_MAX_TREE];
+    size_t n;
+    int rc = procfs_tree(root, pids, PROCFS_MAX_TREE, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct procfs_stat st;
+        int step = procfs_read_stat(pids[i], 0, &st);
+        if (step == 0) {
+            uint64_t ns = procfs_stat_cpu_ns(&st);
+            out->procs[out->n++] = (struct procfs_cpu){pids[i], ns, procfs_busy_ns(pids[i], ns)};
+        }
+        rc = procfs_tree_step_result(root, pids[i], step);
+    }
+    if (rc < 0) {
+        out->n = 0;
+        return rc;
+    }
+    qsort(out->procs, out->n, sizeof(out->procs[0]), procfs_compare_cpu);
+    return 0;
+}
+
+/* The merge of procfs_cpu_used_ns and procfs_cpu_busy_ns over one field. */
+static uint64_t procfs_cpu_delta(const struct procfs_cpu_sample *a,
+                                 const struct procfs_cpu_sample *b, bool busy)
+{
+    uint64_t used = 0;
+    size_t i = 0;
+    for (size_t j = 0; j < b->n; j++) { /* both sorted by pid: one merge pass */
+        while (i < a->n && a->procs[i].pid < b->procs[j].pid)
+            i++; /* gone by b: its CPU left with it */
+        const struct procfs_cpu *was =
+            i < a->n && a->procs[i].pid == b->procs[j].pid ? &a->procs[i] : NULL;
+        uint64_t before = was ? (busy ? was->busy_ns : was->ns) : 0;
+        uint64_t after = busy ? b->procs[j].busy_ns : b->procs[j].ns;
+        if (after > before) /* less in b (the pid reused, a thread gone): clamped */
+            used += after - before;
+    }
+    return used;
+}
+
+uint64_t procfs_cpu_used_ns(const struct procfs_cpu_sample *a, const struct procfs_cpu_sample *b)
+{
+    return procfs_cpu_delta(a, b, false);
+}
+
+uint64_t procfs_cpu_busy_ns(const struct procfs_cpu_sample *a, const struct procfs_cpu_sample *b)
+{
+    return procfs_cpu_delta(a, b, true);
+}
+
 /* Finds "key<spaces>value" at the start of a line of a /proc/PID text file and parses the
  * first number after it. -ENODATA if no line starts with key. */
 static int procfs_find_number(const char *path, const char *key, uint64_t *value)
@@ -492,11 +592,20 @@ static int procfs_find_number(const char *path, const char *key, uint64_t *value
     return rc;
 }
 
-static int procfs_rss_kb(pid_t pid, uint64_t *kb)
+/* A process's share of the anonymous memory it maps, in KiB: Pss_Anon from smaps_rollup
+ * (kernel 5.9+; a page shared copy-on-write with a forked child counts half in each, so the
+ * tree's sum counts it once), else RssAnon from status (older kernels: shared pages counted in
+ * each). File pages (a file mmap'd per request) and page cache are not the server's growth. */
+static int procfs_anon_kb(pid_t pid, uint64_t *kb)
 {
     char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    int rc = procfs_find_number(path, "VmRSS:", kb);
+    snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+    int rc = procfs_find_number(path, "Pss_Anon:", kb);
+    if (rc == -ENODATA || rc == -ESRCH) {
+        /* no such field (older kernel), no such file, or gone: status says which */
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+        rc = procfs_find_number(path, "RssAnon:", kb);
+    }
     if (rc == -ENODATA) {
         *kb = 0; /* zombies and kernel threads have no memory of their own */
         rc = 0;
@@ -504,7 +613,7 @@ static int procfs_rss_kb(pid_t pid, uint64_t *kb)
     return rc;
 }
 
-int procfs_tree_rss_kb(pid_t root, uint64_t *kb)
+int procfs_tree_anon_kb(pid_t root, uint64_t *kb)
 {
     *kb = 0;
     pid_t pids[PROCFS_MAX_TREE];
@@ -512,7 +621,7 @@ int procfs_tree_rss_kb(pid_t root, uint64_t *kb)
     int rc = procfs_tree(root, pids, PROCFS_MAX_TREE, &n);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         uint64_t one;
-        int step = procfs_rss_kb(pids[i], &one);
+        int step = procfs_anon_kb(pids[i], &one);
         if (step == 0)
             *kb += one;
         rc = procfs_tree_step_result(root, pids[i], step);

@@ -1,5 +1,5 @@
 /* procfs: what /proc says about a target's process tree (the root pid and all its
- * descendants): open fds by type, socket inodes, CPU time, resident memory, fd limit.
+ * descendants): open fds by type, socket inodes, CPU time, anonymous memory, fd limit.
  * Every function returns 0 or a negative errno (-ESRCH: the root is gone, -EACCES: not
  * allowed to look); it never prints. */
 #ifndef CONNFAULT_PROCFS_H
@@ -23,8 +23,10 @@ struct fd_counts {
 /* root and its descendants (children of children...), root first. */
 int procfs_tree(pid_t root, pid_t *pids, size_t max, size_t *n);
 
-int procfs_fd_counts(pid_t pid, struct fd_counts *out);       /* one process */
-int procfs_tree_fd_counts(pid_t root, struct fd_counts *out); /* summed over the tree */
+int procfs_fd_counts(pid_t pid, struct fd_counts *out); /* one process */
+/* Summed over the tree, except sockets: each socket counts once however many of the tree's
+ * processes hold it (a fork-per-connection server's child shares its parent's sockets). */
+int procfs_tree_fd_counts(pid_t root, struct fd_counts *out);
 
 /* Both of the above in one walk of the tree's fd tables (inodes may be NULL: counts only).
  * *inodes is malloc'd, sorted, without repeats; the caller frees it. */
@@ -38,7 +40,31 @@ ssize_t procfs_read_file(const char *path, char *buf, size_t size);
 int procfs_tree_socket_inodes(pid_t root, uint64_t **inodes, size_t *n);
 
 int procfs_tree_cpu_ns(pid_t root, uint64_t *ns); /* utime+stime of the live tree */
-int procfs_tree_rss_kb(pid_t root, uint64_t *kb); /* VmRSS summed */
+
+/* The CPU time of each live process of the tree, sorted by pid. */
+struct procfs_cpu {
+    pid_t pid;
+    uint64_t ns;      /* utime + stime: the CPU it got */
+    uint64_t busy_ns; /* its threads' time on a CPU or in the run queue (schedstat): the CPU
+                         it wanted, whatever a loaded machine gave it; ns without schedstat */
+};
+struct procfs_cpu_sample {
+    size_t n;
+    struct procfs_cpu procs[PROCFS_MAX_TREE];
+};
+int procfs_tree_cpu_sample(pid_t root, struct procfs_cpu_sample *out);
+
+/* The CPU the tree used between samples a and b, process by process: never negative, however
+ * the tree changed. A process only in b was born in between and counts all its CPU; one only
+ * in a exited and takes its CPU with it (the difference of the two sums would go negative and
+ * wrap); a smaller figure in b (the pid reused) counts 0. */
+uint64_t procfs_cpu_used_ns(const struct procfs_cpu_sample *a, const struct procfs_cpu_sample *b);
+/* The same for busy_ns: the time the tree was running or runnable between a and b. */
+uint64_t procfs_cpu_busy_ns(const struct procfs_cpu_sample *a, const struct procfs_cpu_sample *b);
+/* Anonymous memory of the tree in KiB (malloc, stacks: what a leak grows), each page counted
+ * once: the sum of Pss_Anon (RssAnon on kernels before 5.9). Not VmRSS, which counts a file
+ * mmap'd per request and counts a page shared by forked processes once per process. */
+int procfs_tree_anon_kb(pid_t root, uint64_t *kb);
 int procfs_rlimit_nofile(pid_t pid, uint64_t *soft, uint64_t *hard); /* /proc/PID/limits */
 
 /* 'R', 'S', 'D', 'Z', ... from /proc/PID/stat; -ESRCH if gone. */

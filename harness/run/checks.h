@@ -13,9 +13,14 @@
 #include "result.h"
 #include "sockdiag.h"
 
+/* A spin stays hot, a flush cools: cpu fails only if this many consecutive windows after the
+ * faults are all over the threshold (a correct server filling dead peers' socket buffers burns
+ * a second or so, then goes quiet). Measuring stops at the first window below it. */
+#define CHECKS_CPU_WINDOWS 3
+
 struct check_limits {
     double cpu_max_pct;       /* of one core, while idle after the faults */
-    uint64_t memory_slack_kb; /* allowed RSS growth over the baseline */
+    uint64_t memory_slack_kb; /* allowed growth of anonymous memory over the baseline */
     uint64_t probe_timeout_ms;
     uint64_t grace_ms;
 };
@@ -35,17 +40,24 @@ struct scenario_samples {
     const char *fds_unknown; /* why they could not be read, or NULL */
     struct fd_counts fds_baseline, fds_final;
     unsigned fds_peak;
-    double fds_settled_s; /* time after the faults until back at baseline; < 0: never */
+    double fds_settled_s;     /* time after the faults until back at baseline; < 0: never */
+    uint64_t settle_start_ms; /* engine_now_ms() when the faults ended and the wait began */
+    double settle_waited_s;   /* how long it was waited for, to the final count; < 0: unknown */
     /* sockets */
     const char *sockets_unknown;
     struct tcp_states sockets_final;
     /* cpu */
     const char *cpu_unknown;
-    double cpu_pct;
-    double cpu_window_s;
-    /* memory */
+    /* each consecutive window after the faults, in % of a core: the CPU the tree got, and the
+     * time it was running or waiting for a CPU (a spin on a loaded machine gets little CPU but
+     * is runnable all the time; an idle server is neither) */
+    double cpu_windows_pct[CHECKS_CPU_WINDOWS], cpu_windows_busy_pct[CHECKS_CPU_WINDOWS];
+    unsigned cpu_nwindows;
+    double cpu_pct;      /* the judged figure: the lowest busy % of the windows */
+    double cpu_window_s; /* the length of one window */
+    /* memory: anonymous memory of the tree, each page once (procfs_tree_anon_kb) */
     const char *memory_unknown;
-    uint64_t rss_baseline_kb, rss_final_kb;
+    uint64_t anon_baseline_kb, anon_final_kb;
 };
 
 /* Fill res->checks and res->verdict/reason from the samples. */

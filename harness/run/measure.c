@@ -67,11 +67,11 @@ static int baseline_fds(pid_t pid, struct scenario_samples *s)
 void measure_baseline(pid_t pid, struct scenario_samples *s)
 {
     baseline_fds(pid, s);
-    uint64_t rss = 0;
-    if (procfs_tree_rss_kb(pid, &rss) == 0)
-        s->rss_baseline_kb = rss;
+    uint64_t kb = 0;
+    if (procfs_tree_anon_kb(pid, &kb) == 0)
+        s->anon_baseline_kb = kb;
     else
-        s->memory_unknown = "cannot read the target's RSS from /proc";
+        s->memory_unknown = "cannot read the target's memory from /proc";
 }
 
 void measure_final_fds(pid_t pid, struct scenario_samples *s)
@@ -82,41 +82,85 @@ void measure_final_fds(pid_t pid, struct scenario_samples *s)
         s->fds_unknown = "could not read the target's fds";
     if (sockets_rc < 0 && !s->sockets_unknown)
         s->sockets_unknown = "could not read the target's socket states";
+    uint64_t now = engine_now_ms();
+    s->settle_waited_s = s->settle_start_ms && now >= s->settle_start_ms
+                             ? (double)(now - s->settle_start_ms) / 1000.0
+                             : -1;
+    /* back, though the wait ended between two samples: back by the final count */
+    if (!s->fds_unknown && s->fds_final.total <= s->fds_baseline.total && s->fds_settled_s < 0)
+        s->fds_settled_s = s->settle_waited_s;
 }
 
-void measure_final_rss(pid_t pid, struct scenario_samples *s)
+void measure_final_memory(pid_t pid, struct scenario_samples *s)
 {
-    uint64_t rss = 0;
-    if (!s->memory_unknown && procfs_tree_rss_kb(pid, &rss) == 0)
-        s->rss_final_kb = rss;
+    uint64_t kb = 0;
+    if (!s->memory_unknown && procfs_tree_anon_kb(pid, &kb) == 0)
+        s->anon_final_kb = kb;
     else if (!s->memory_unknown)
-        s->memory_unknown = "cannot read the target's RSS from /proc";
+        s->memory_unknown = "cannot read the target's memory from /proc";
 }
 
-void measure_cpu_begin(struct cpu_window *w, pid_t pid, uint64_t now, uint64_t window_ms)
+static void cpu_window_next(struct cpu_window *w, uint64_t now)
 {
     w->start_ms = now;
-    w->end_ms = now + window_ms;
-    w->cpu0_ns = 0;
-    w->rc = procfs_tree_cpu_ns(pid, &w->cpu0_ns);
+    w->end_ms = now + w->window_ms;
+}
+
+void measure_cpu_begin_at(struct cpu_window *w, uint64_t now, uint64_t window_ms,
+                          double threshold_pct)
+{
+    w->window_ms = window_ms;
+    w->threshold_pct = threshold_pct;
+    cpu_window_next(w, now);
+    w->rc = 0;
     w->done = false;
+}
+
+void measure_cpu_begin(struct cpu_window *w, pid_t pid, uint64_t now, uint64_t window_ms,
+                       double threshold_pct)
+{
+    measure_cpu_begin_at(w, now, window_ms, threshold_pct);
+    w->rc = procfs_tree_cpu_sample(pid, &w->at_start);
+}
+
+/* One window's figures into the samples; the judged figure is the lowest busy % so far. */
+static void cpu_window_record(struct scenario_samples *s, double pct, double busy_pct,
+                              double window_s)
+{
+    if (s->cpu_nwindows == 0 || busy_pct < s->cpu_pct)
+        s->cpu_pct = busy_pct;
+    s->cpu_windows_pct[s->cpu_nwindows] = pct;
+    s->cpu_windows_busy_pct[s->cpu_nwindows++] = busy_pct;
+    s->cpu_window_s = window_s;
+}
+
+bool measure_cpu_step(struct cpu_window *w, const struct procfs_cpu_sample *at_end, uint64_t now,
+                      struct scenario_samples *s)
+{
+    uint64_t elapsed_ms = now > w->start_ms ? now - w->start_ms : 1;
+    double pct = (double)procfs_cpu_used_ns(&w->at_start, at_end) / 1e4 / (double)elapsed_ms;
+    double busy = (double)procfs_cpu_busy_ns(&w->at_start, at_end) / 1e4 / (double)elapsed_ms;
+    busy = busy > pct ? busy : pct; /* the two clocks differ a little: busy is never less */
+    cpu_window_record(s, pct, busy, (double)elapsed_ms / 1000.0);
+    w->done = busy < w->threshold_pct || s->cpu_nwindows == CHECKS_CPU_WINDOWS;
+    if (&w->at_start != at_end)
+        w->at_start = *at_end;
+    cpu_window_next(w, now);
+    return w->done;
 }
 
 bool measure_cpu_end(struct cpu_window *w, pid_t pid, uint64_t now, struct scenario_samples *s)
 {
     if (w->done || now < w->end_ms)
         return false;
-    uint64_t cpu1;
     if (w->rc == 0)
-        w->rc = procfs_tree_cpu_ns(pid, &cpu1);
-    if (w->rc == 0) {
-        s->cpu_window_s = (double)(now - w->start_ms) / 1000.0;
-        s->cpu_pct = (double)(cpu1 - w->cpu0_ns) / 1e6 / (double)(now - w->start_ms) * 100.0;
-    } else {
+        w->rc = procfs_tree_cpu_sample(pid, &w->at_end);
+    if (w->rc < 0) {
         s->cpu_unknown = measure_errno_reason(w->rc);
+        w->done = true;
+        return true;
     }
-    w->done = true;
-    return true;
+    return measure_cpu_step(w, &w->at_end, now, s);
 }
 
 void measure_target_gone(struct target *t, struct scenario_samples *s)

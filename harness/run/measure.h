@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "checks.h"
+#include "procfs.h"
 #include "target.h"
 
 /* The user's words for a failed /proc read (rc: -errno). */
@@ -19,23 +20,41 @@ const char *measure_errno_reason(int rc);
 int measure_sample(pid_t pid, struct scenario_samples *s, struct fd_counts *fds,
                    struct tcp_states *sockets, int *sockets_rc);
 
-/* Before the faults: fd counts once they hold still, and RSS. */
+/* Before the faults: fd counts once they hold still, and anonymous memory. */
 void measure_baseline(pid_t pid, struct scenario_samples *s);
 
-/* After the settle phase: fds, socket states and RSS at the end (the verdict is on the state
- * at the end, not on the last periodic sample). */
+/* After the settle phase: fds, socket states and anonymous memory at the end (the verdict is
+ * on the state at the end, not on the last periodic sample). measure_final_fds also records
+ * how long the wait since s->settle_start_ms lasted, and, if the fds are back but no sample
+ * during the wait saw it, that they were back by then. */
 void measure_final_fds(pid_t pid, struct scenario_samples *s);
-void measure_final_rss(pid_t pid, struct scenario_samples *s);
+void measure_final_memory(pid_t pid, struct scenario_samples *s);
 
-/* The CPU the target's process tree uses over a window after the faults. */
+/* The CPU the target's process tree uses after the faults, over up to CHECKS_CPU_WINDOWS
+ * consecutive windows of window_ms: measuring ends at the first window in which it was busy
+ * (running or waiting for a CPU) less than threshold_pct (it is idle, or cooled after a flush)
+ * or after the last (it spins). */
 struct cpu_window {
-    uint64_t start_ms, end_ms, cpu0_ns;
+    uint64_t window_ms, start_ms, end_ms; /* the current window */
+    double threshold_pct;
+    /* per process: a child that exits cannot wrap the figure (16 KiB each) */
+    struct procfs_cpu_sample at_start, at_end;
     int rc; /* 0, or -errno of the first failed reading */
     bool done;
 };
-void measure_cpu_begin(struct cpu_window *w, pid_t pid, uint64_t now, uint64_t window_ms);
-/* Once the window is over: s->cpu_pct (or s->cpu_unknown). True on the call that ends it. */
+void measure_cpu_begin(struct cpu_window *w, pid_t pid, uint64_t now, uint64_t window_ms,
+                       double threshold_pct);
+/* Call often. At the end of each window it adds the window to s->cpu_windows_pct and
+ * s->cpu_windows_busy_pct and sets s->cpu_pct (the lowest busy %), or s->cpu_unknown; returns
+ * true on the call that ends the last. */
 bool measure_cpu_end(struct cpu_window *w, pid_t pid, uint64_t now, struct scenario_samples *s);
+/* measure_cpu_begin without reading /proc: w->at_start is the caller's (tests). */
+void measure_cpu_begin_at(struct cpu_window *w, uint64_t now, uint64_t window_ms,
+                          double threshold_pct);
+/* The end of one window from a sample taken at now (measure_cpu_end's rule, without /proc:
+ * tests give it made-up samples). Returns w->done. */
+bool measure_cpu_step(struct cpu_window *w, const struct procfs_cpu_sample *at_end, uint64_t now,
+                      struct scenario_samples *s);
 
 /* Checks that cannot be made once the target is gone say so. */
 void measure_target_gone(struct target *t, struct scenario_samples *s);

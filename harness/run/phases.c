@@ -142,10 +142,12 @@ static void settle_wait(struct scenario_run *r)
 {
     const struct run_options *o = r->env->opt;
     uint64_t start = engine_now_ms(), next_progress = start;
-    uint64_t grace_end = start + (o->grace_ms > o->cpu_window_ms ? o->grace_ms : o->cpu_window_ms);
+    uint64_t cpu_span = CHECKS_CPU_WINDOWS * o->cpu_window_ms;
+    uint64_t grace_end = start + (o->grace_ms > cpu_span ? o->grace_ms : cpu_span);
     struct settle_state st = {.start = start, .next_fd = start, .next_sock = start};
     struct cpu_window cpu;
-    measure_cpu_begin(&cpu, r->t->pid, start, o->cpu_window_ms);
+    measure_cpu_begin(&cpu, r->t->pid, start, o->cpu_window_ms, r->env->limits.cpu_max_pct);
+    r->s.settle_start_ms = start;
     r->s.fds_settled_s = -1;
     r->s.fds_final = r->s.fds_baseline;
     r->p.backoff_from_ms = start;
@@ -177,7 +179,7 @@ enum phase_status phase_settle(struct scenario_run *r)
         status = PHASE_INTERRUPTED;
     } else if (target_alive(r->t)) {
         prober_once(&r->p, r->e); /* the last word: it must still answer */
-        measure_final_rss(r->t->pid, &r->s);
+        measure_final_memory(r->t->pid, &r->s);
     }
     if (!target_alive(r->t))
         measure_target_gone(r->t, &r->s);

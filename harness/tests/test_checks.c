@@ -12,6 +12,7 @@
 #include "catalogue.h"
 #include "checks.h"
 #include "escape.h"
+#include "measure.h"
 #include "run.h"
 #include "scenario.h"
 
@@ -30,10 +31,12 @@ static void healthy(struct scenario_samples *s, uint64_t *lat)
     s->fds_peak = 120;
     s->fds_settled_s = 1.2;
     s->sockets_final.count[TCP_LISTEN] = 1;
-    s->cpu_pct = 0.5;
+    s->cpu_pct = s->cpu_windows_pct[0] = 0.5;
+    s->cpu_nwindows = 1;
     s->cpu_window_s = 1.0;
-    s->rss_baseline_kb = 2000;
-    s->rss_final_kb = 2100;
+    s->anon_baseline_kb = 2000;
+    s->anon_final_kb = 2100;
+    s->settle_waited_s = 1.2;
 }
 
 static const struct check_result *find(const struct scenario_result *r, const char *name)
@@ -119,6 +122,131 @@ START_TEST(cpu_at_threshold_fails)
     s.cpu_pct = 20.0;
     checks_evaluate(&s, &limits, &r);
     ck_assert_int_eq(find(&r, "cpu")->status, CHECK_FAILED);
+    s.cpu_nwindows = 0; /* no window was completed: nothing was seen */
+    checks_evaluate(&s, &limits, &r);
+    ck_assert_int_eq(find(&r, "cpu")->status, CHECK_NOT_CHECKED);
+}
+END_TEST
+
+/* Made-up readings of a tree: pid, CPU ns; pairs. Busy as much as it used. */
+static void cpu_sample(struct procfs_cpu_sample *out, size_t n, const uint64_t *pid_ns)
+{
+    out->n = n;
+    for (size_t i = 0; i < n; i++)
+        out->procs[i] =
+            (struct procfs_cpu){(pid_t)pid_ns[2 * i], pid_ns[2 * i + 1], pid_ns[2 * i + 1]};
+}
+
+/* Per window of 1 s, % of a core the target used and was busy (running or runnable; 0: as
+ * much as it used). */
+struct cpu_case {
+    double pct[CHECKS_CPU_WINDOWS], busy[CHECKS_CPU_WINDOWS];
+    size_t n;
+    enum check_status status;
+    const char *said[2];
+};
+
+/* The windows of c judged: measuring must end at the last window and not before. */
+static const struct check_result *cpu_judged(const struct cpu_case *c, struct scenario_result *r)
+{
+    static struct scenario_samples s;
+    static struct cpu_window w;
+    static struct procfs_cpu_sample at = {.n = 1, .procs = {{42, 0, 0}}};
+    uint64_t lat[3], now = 1000;
+    healthy(&s, lat);
+    s.cpu_nwindows = 0;
+    at.procs[0].ns = at.procs[0].busy_ns = 0;
+    w.at_start = at;
+    measure_cpu_begin_at(&w, now, 1000, limits.cpu_max_pct);
+    for (size_t i = 0; i < c->n; i++) {
+        at.procs[0].ns += (uint64_t)(c->pct[i] * 1e7); /* % of 1 s in ns */
+        at.procs[0].busy_ns += (uint64_t)((c->busy[i] ? c->busy[i] : c->pct[i]) * 1e7);
+        now += 1000;
+        ck_assert_int_eq(measure_cpu_step(&w, &at, now, &s), i == c->n - 1);
+    }
+    checks_evaluate(&s, &limits, r);
+    return find(r, "cpu");
+}
+
+/* A server filling dead peers' socket buffers burns a second or two, then goes quiet: a flush,
+ * not a spin. A spin stays hot in every window, also on a machine so loaded that it gets less
+ * than the threshold (but is runnable all the time). An idle target takes one window. */
+START_TEST(cpu_judged_window_by_window)
+{
+    static const struct cpu_case cases[] = {
+        {{96.0, 65.0, 0.5}, {0}, 3, CHECK_OK, {"cooled to 0.5% of a core", "96.0%, 65.0%, 0.5%"}},
+        {{99.0, 97.0, 98.0},
+         {0},
+         3,
+         CHECK_FAILED,
+         {"at least 97.0% of a core in each of 3 windows", "99.0%, 97.0%, 98.0%"}},
+        {{15.0, 12.0, 19.0},
+         {99.0, 98.0, 99.5},
+         3,
+         CHECK_FAILED,
+         {"waiting for a CPU at least 98.0% of a core", "CPU used 15.0%, 12.0%, 19.0%"}},
+        {{1.5}, {0}, 1, CHECK_OK, {"cpu: 1.5% of a core over 1.0s after the faults", "cpu: 1.5%"}},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct scenario_result r = {0};
+        const struct check_result *c = cpu_judged(&cases[i], &r);
+        ck_assert_int_eq(c->status, cases[i].status);
+        for (size_t k = 0; k < 2; k++)
+            ck_assert_msg(strstr(c->summary, cases[i].said[k]), "case %zu: \"%s\" not in \"%s\"", i,
+                          cases[i].said[k], c->summary);
+    }
+}
+END_TEST
+
+/* A child that exits during the window takes its CPU with it: the tree's sum drops, and the
+ * difference of sums wrapped round to "cpu: 1821001389308.9%". */
+START_TEST(cpu_child_exiting_in_the_window_never_wraps)
+{
+    struct procfs_cpu_sample a, b;
+    cpu_sample(&a, 2, (uint64_t[]){10, 1000000, 11, 5000000000ULL});
+    cpu_sample(&b, 1, (uint64_t[]){10, 3000000});
+    ck_assert_uint_eq(procfs_cpu_used_ns(&a, &b), 2000000);
+    /* a child born in the window counts all its CPU; a reused pid with less counts 0 */
+    cpu_sample(&b, 3, (uint64_t[]){9, 700, 10, 3000000, 11, 40});
+    ck_assert_uint_eq(procfs_cpu_used_ns(&a, &b), 2000700);
+    ck_assert_uint_eq(procfs_cpu_busy_ns(&a, &b), 2000700);
+
+    struct scenario_samples s;
+    uint64_t lat[3];
+    struct scenario_result r = {0};
+    healthy(&s, lat);
+    s.cpu_nwindows = 0;
+    struct cpu_window w;
+    w.at_start = a;
+    measure_cpu_begin_at(&w, 0, 1000, limits.cpu_max_pct);
+    ck_assert(measure_cpu_step(&w, &b, 1000, &s));
+    ck_assert_double_eq_tol(s.cpu_pct, 0.20007, 1e-6);
+    checks_evaluate(&s, &limits, &r);
+    ck_assert_int_eq(find(&r, "cpu")->status, CHECK_OK);
+}
+END_TEST
+
+/* The wait ended between two samples and the final count is back: "back -1.0s" was printed.
+ * A leak after a wait that ended at 60 s with a 75 s grace said "after 75.0s grace". */
+START_TEST(fds_times_are_never_negative_and_are_as_waited)
+{
+    struct check_limits long_grace = limits;
+    long_grace.grace_ms = 75000;
+    struct scenario_samples s;
+    uint64_t lat[3];
+    healthy(&s, lat);
+    s.fds_settled_s = -1;
+    struct scenario_result r = {0};
+    checks_evaluate(&s, &long_grace, &r);
+    const struct check_result *fds = find(&r, "fds");
+    ck_assert_int_eq(fds->status, CHECK_OK);
+    ck_assert_str_eq(fds->summary, "fds: 6 before, peak 120, 6 after");
+
+    s.fds_final.total = 8;
+    s.settle_waited_s = 60.0;
+    checks_evaluate(&s, &long_grace, &r);
+    ck_assert_ptr_nonnull(strstr(find(&r, "fds")->summary, "8 after a 60.0s wait: 2 leaked"));
+    ck_assert_ptr_null(strstr(find(&r, "fds")->summary, "75"));
 }
 END_TEST
 
@@ -128,7 +256,7 @@ START_TEST(memory_past_slack_fails)
     uint64_t lat[3];
     struct scenario_result r = {0};
     healthy(&s, lat);
-    s.rss_final_kb = s.rss_baseline_kb + 32 * 1024 + 1;
+    s.anon_final_kb = s.anon_baseline_kb + 32 * 1024 + 1;
     checks_evaluate(&s, &limits, &r);
     ck_assert_int_eq(find(&r, "memory")->status, CHECK_FAILED);
 }
@@ -261,6 +389,9 @@ int main(void)
     tcase_add_test(tc, leaked_fds_fail_and_are_broken_down_by_type);
     tcase_add_test(tc, close_wait_fails_sockets);
     tcase_add_test(tc, cpu_at_threshold_fails);
+    tcase_add_test(tc, cpu_judged_window_by_window);
+    tcase_add_test(tc, cpu_child_exiting_in_the_window_never_wraps);
+    tcase_add_test(tc, fds_times_are_never_negative_and_are_as_waited);
     tcase_add_test(tc, memory_past_slack_fails);
     tcase_add_test(tc, dead_target_fails_alive_and_nothing_else_passes_by_default);
     tcase_add_test(tc, no_probes_is_not_checked_never_passed);

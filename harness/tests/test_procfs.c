@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -41,6 +42,7 @@ enum {
     KID_GRANDCHILD = 'g', /* fork a grandchild that opens 2 pipes and 1 socket */
     KID_SPIN = 's',       /* burn ~50 ms of CPU */
     KID_TOUCH = 'm',      /* map and touch 32 MiB */
+    KID_MAP_FILE = 'f',   /* map a 32 MiB file and read every page of it */
     KID_RLIMIT = 'r',     /* setrlimit(RLIMIT_NOFILE, 123, 456) */
     KID_QUIT = 'q',       /* reap the grandchild and exit */
     KID_READY = 'R',      /* not a command: the kid's first reply, once its fds are set */
@@ -173,6 +175,26 @@ static void kid_touch_memory(void)
     memset(mem, 1, KID_TOUCH_BYTES); /* kept mapped until exit */
 }
 
+/* What a server mapping a file per request does: the pages are resident, but they are the
+ * file's (page cache), not the server's memory. Kept mapped until exit. */
+static void kid_map_file(void)
+{
+    int fd = open(".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0)
+        fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0 || ftruncate(fd, KID_TOUCH_BYTES) != 0)
+        _exit(106);
+    const volatile char *mem = mmap(NULL, KID_TOUCH_BYTES, PROT_READ, MAP_SHARED, fd, 0);
+    if (mem == MAP_FAILED)
+        _exit(107);
+    close(fd);
+    unsigned sum = 0;
+    for (size_t i = 0; i < KID_TOUCH_BYTES; i += 4096)
+        sum += (unsigned)mem[i];
+    if (sum != 0)
+        _exit(108);
+}
+
 static void kid_quit(const struct kid_state *state)
 {
     if (state->grandchild > 0) {
@@ -202,6 +224,9 @@ static void kid_main(void)
             break;
         case KID_TOUCH:
             kid_touch_memory();
+            break;
+        case KID_MAP_FILE:
+            kid_map_file();
             break;
         case KID_RLIMIT: {
             struct rlimit limit = {.rlim_cur = 123, .rlim_max = 456};
@@ -306,8 +331,10 @@ START_TEST(test_fd_counts_by_type)
     assert_fd_counts(&counts, 17, 3, 9, 3, 2);
     ck_assert_int_eq(procfs_fd_counts(grandchild, &counts), 0);
     assert_fd_counts(&counts, 23, 4, 14, 3, 2);
+    /* The grandchild shares the kid's 3 sockets: 7 socket fds are 4 sockets, counted once (a
+     * fork-per-connection server's 50 clients were "300 leaked"); other fds per process. */
     ck_assert_int_eq(procfs_tree_fd_counts(kid.pid, &counts), 0);
-    assert_fd_counts(&counts, 40, 7, 23, 6, 4);
+    assert_fd_counts(&counts, 37, 4, 23, 6, 4);
 
     kid_stop(&kid);
 }
@@ -428,7 +455,7 @@ START_TEST(test_socket_inodes_deduplicated)
     ck_assert_mem_eq(both, inodes, n * sizeof(*inodes));
     ck_assert_int_eq(procfs_tree_scan(kid.pid, &scanned, NULL, NULL), 0);
     ck_assert_mem_eq(&scanned, &counts, sizeof(counts));
-    ck_assert_uint_eq(scanned.sockets, 7);
+    ck_assert_uint_eq(scanned.sockets, 4); /* 7 socket fds, 4 sockets */
     free(both);
     free(inodes);
     kid_stop(&kid);
@@ -449,18 +476,87 @@ START_TEST(test_cpu_time_grows_when_spinning)
 }
 END_TEST
 
-START_TEST(test_rss_grows_when_touching_memory)
+static uint64_t vm_rss_kb(pid_t pid)
+{
+    char path[64], text[4096];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    ck_assert_int_gt(procfs_read_file(path, text, sizeof(text)), 0);
+    const char *line = strstr(text, "VmRSS:");
+    ck_assert_ptr_nonnull(line);
+    return strtoull(line + strlen("VmRSS:"), NULL, 10);
+}
+
+/* The tree's anonymous memory before and after a command. */
+static void anon_kb_across(const struct kid *kid, char command, uint64_t *before, uint64_t *after)
+{
+    ck_assert_int_eq(procfs_tree_anon_kb(kid->pid, before), 0);
+    kid_command(kid, command);
+    ck_assert_int_eq(procfs_tree_anon_kb(kid->pid, after), 0);
+}
+
+START_TEST(test_anon_memory_grows_when_touching_memory)
 {
     struct kid kid;
     kid_start(&kid);
     kid_command(&kid, KID_GRANDCHILD); /* the sum must include the kid, not only the last */
     uint64_t before, after;
-    ck_assert_int_eq(procfs_tree_rss_kb(kid.pid, &before), 0);
+    anon_kb_across(&kid, KID_TOUCH, &before, &after);
     ck_assert_uint_gt(before, 0);
-    kid_command(&kid, KID_TOUCH);
-    ck_assert_int_eq(procfs_tree_rss_kb(kid.pid, &after), 0);
     /* Half the touched size: the figure is the kernel's, its accounting lags slightly. */
     ck_assert_uint_ge(after, before + KID_TOUCH_BYTES / 1024 / 2);
+    kid_stop(&kid);
+}
+END_TEST
+
+/* A file mapped and read is in VmRSS, but it is not memory the server grew. */
+START_TEST(test_anon_memory_ignores_a_mapped_file)
+{
+    struct kid kid;
+    kid_start(&kid);
+    uint64_t before, after, rss_before = vm_rss_kb(kid.pid);
+    anon_kb_across(&kid, KID_MAP_FILE, &before, &after);
+    ck_assert_uint_ge(vm_rss_kb(kid.pid), rss_before + KID_TOUCH_BYTES / 1024 / 2); /* resident */
+    ck_assert_uint_lt(after, before + 1024); /* page tables and such, not 32 MiB */
+    kid_stop(&kid);
+}
+END_TEST
+
+/* Memory the kid touched, then shared copy-on-write with a forked grandchild, is one copy:
+ * summing each process's RSS counted it twice. */
+START_TEST(test_anon_memory_shared_by_fork_counted_once)
+{
+    struct kid kid;
+    kid_start(&kid);
+    kid_command(&kid, KID_TOUCH);
+    uint64_t alone, forked;
+    anon_kb_across(&kid, KID_GRANDCHILD, &alone, &forked);
+    ck_assert_uint_ge(alone, KID_TOUCH_BYTES / 1024 / 2);
+    ck_assert_uint_lt(forked, alone + KID_TOUCH_BYTES / 1024 / 4);
+    kid_stop(&kid);
+}
+END_TEST
+
+/* The tree's CPU sample lists every process, sorted by pid; the CPU used since is not
+ * negative when a process of the first sample has gone. */
+START_TEST(test_cpu_sample_per_process)
+{
+    struct kid kid;
+    kid_start(&kid);
+    struct kid_reply reply = kid_command(&kid, KID_GRANDCHILD);
+    static struct procfs_cpu_sample a, b;
+    ck_assert_int_eq(procfs_tree_cpu_sample(kid.pid, &a), 0);
+    ck_assert_uint_eq(a.n, 2);
+    ck_assert_int_lt(a.procs[0].pid, a.procs[1].pid);
+    ck_assert((a.procs[0].pid == kid.pid) != (a.procs[1].pid == kid.pid));
+    ck_assert(a.procs[0].pid == (pid_t)reply.values[0] || a.procs[1].pid == (pid_t)reply.values[0]);
+    kid_command(&kid, KID_SPIN);
+    ck_assert_int_eq(procfs_tree_cpu_sample(kid.pid, &b), 0);
+    ck_assert_uint_gt(procfs_cpu_used_ns(&a, &b), 0);
+    ck_assert_uint_gt(procfs_cpu_busy_ns(&a, &b), 0); /* on a CPU, or waiting for one */
+    for (size_t i = 0; i < b.n; i++)
+        ck_assert_uint_ge(b.procs[i].busy_ns, b.procs[i].ns);
+    b.n = 0; /* every process gone: nothing used, not a wrapped difference */
+    ck_assert_uint_eq(procfs_cpu_used_ns(&a, &b), 0);
     kid_stop(&kid);
 }
 END_TEST
@@ -509,7 +605,7 @@ START_TEST(test_state_sleeping_then_zombie)
     ck_assert_int_eq(procfs_tree_fd_counts(kid.pid, &counts), 0);
     ck_assert_uint_eq(counts.total, 0);
     uint64_t kb;
-    ck_assert_int_eq(procfs_tree_rss_kb(kid.pid, &kb), 0);
+    ck_assert_int_eq(procfs_tree_anon_kb(kid.pid, &kb), 0);
     ck_assert_uint_eq(kb, 0);
 
     ck_assert_int_eq(waitpid(kid.pid, NULL, 0), kid.pid);
@@ -537,7 +633,9 @@ START_TEST(test_reaped_pid_is_esrch)
     ck_assert_int_eq(procfs_tree_socket_inodes(pid, &inodes, &n), -ESRCH);
     ck_assert_ptr_null(inodes);
     ck_assert_int_eq(procfs_tree_cpu_ns(pid, &value), -ESRCH);
-    ck_assert_int_eq(procfs_tree_rss_kb(pid, &value), -ESRCH);
+    ck_assert_int_eq(procfs_tree_anon_kb(pid, &value), -ESRCH);
+    static struct procfs_cpu_sample sample;
+    ck_assert_int_eq(procfs_tree_cpu_sample(pid, &sample), -ESRCH);
     ck_assert_int_eq(procfs_rlimit_nofile(pid, &value, &other), -ESRCH);
     ck_assert_int_eq(procfs_state(pid, &state), -ESRCH);
 }
@@ -631,7 +729,10 @@ static Suite *procfs_suite(void)
     tcase_add_test(tc, test_tree_with_many_children);
     tcase_add_test(tc, test_socket_inodes_deduplicated);
     tcase_add_test(tc, test_cpu_time_grows_when_spinning);
-    tcase_add_test(tc, test_rss_grows_when_touching_memory);
+    tcase_add_test(tc, test_anon_memory_grows_when_touching_memory);
+    tcase_add_test(tc, test_anon_memory_ignores_a_mapped_file);
+    tcase_add_test(tc, test_anon_memory_shared_by_fork_counted_once);
+    tcase_add_test(tc, test_cpu_sample_per_process);
     tcase_add_test(tc, test_rlimit_nofile_read_back);
     tcase_add_test(tc, test_state_sleeping_then_zombie);
     tcase_add_test(tc, test_reaped_pid_is_esrch);
