@@ -23,6 +23,9 @@ void target_describe_pid(pid_t pid, char *buf, size_t len)
     if (procfs_read_file(path, comm, sizeof(comm)) <= 0)
         snprintf(comm, sizeof(comm), "?");
     comm[strcspn(comm, "\n")] = '\0';
+    for (char *c = comm; *c; c++) /* a process names itself: no control bytes to a terminal */
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
     snprintf(buf, len, "%d (%s)", (int)pid, comm);
 }
 

@@ -221,16 +221,23 @@ START_TEST(a_held_port_names_its_holder)
 }
 END_TEST
 
-START_TEST(an_attached_pid_must_be_the_one_listening)
+/* A child that listens on nothing and waits to be killed. */
+static pid_t idle_child(void)
 {
-    int port = free_port();
-    struct sockaddr_in a = loopback(port);
     pid_t idle = fork();
     if (idle == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         pause();
         _exit(0);
     }
+    return idle;
+}
+
+START_TEST(an_attached_pid_must_be_the_one_listening)
+{
+    int port = free_port();
+    struct sockaddr_in a = loopback(port);
+    pid_t idle = idle_child();
     struct target t;
     char err[512], want[64];
     ck_assert_int_eq(target_attach(&t, idle, &a, err, sizeof(err)), -ENOENT);
@@ -264,6 +271,29 @@ START_TEST(a_started_target_on_a_held_port_is_a_setup_error)
     ck_assert_msg(p.status == 2 && strstr(p.err, want), "status %d:\n%s%s", p.status, p.out, p.err);
     ts_proc_free(&p);
     close(fd);
+}
+END_TEST
+
+START_TEST(an_attached_pid_that_does_not_listen_is_a_setup_error)
+{
+    int port = free_port();
+    pid_t idle = idle_child();
+    char pidarg[16], portarg[16];
+    snprintf(pidarg, sizeof(pidarg), "%d", (int)idle);
+    snprintf(portarg, sizeof(portarg), "%d", port);
+    struct ts_proc p;
+    ck_assert_int_eq(ts_run(&p,
+                            TS_ARGV(CONNFAULT_BIN, "run", "--no-capture", "--target-pid", pidarg,
+                                    "--port", portarg, "half-close"),
+                            NULL),
+                     0);
+    ck_assert_msg(p.status == 2 && strstr(p.err, "does not listen on 127.0.0.1:") &&
+                      strstr(p.err, "nothing does"),
+                  "status %d:\n%s%s", p.status, p.out, p.err);
+    ck_assert_msg(!strstr(p.out, "PASS"), "%s", p.out);
+    ts_proc_free(&p);
+    kill(idle, SIGKILL);
+    waitpid(idle, NULL, 0);
 }
 END_TEST
 
@@ -515,6 +545,7 @@ int main(void)
     tcase_add_test(tc, a_held_port_names_its_holder);
     tcase_add_test(tc, an_attached_pid_must_be_the_one_listening);
     tcase_add_test(tc, a_started_target_on_a_held_port_is_a_setup_error);
+    tcase_add_test(tc, an_attached_pid_that_does_not_listen_is_a_setup_error);
     tcase_add_test(tc, a_setsid_child_dies_with_a_killed_harness);
     tcase_add_test(tc, a_stopped_target_leaves_nothing);
     tcase_add_test(tc, nginx_master_and_workers_die_with_a_killed_harness);
