@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -411,13 +412,12 @@ static bool have(const char *prog)
     return ok;
 }
 
-START_TEST(nginx_master_and_workers_die_with_a_killed_harness)
+/* A temp dir with an nginx configuration of its own (master and two workers in the
+ * foreground, on 127.0.0.1:port); the command that runs it. */
+static void nginx_setup(char *dir, size_t dirlen, int port, char *cmd, size_t cmdlen)
 {
-    if (!have("nginx"))
-        return;
-    char dir[256], conf[8192], path[512], cmd[1024];
-    ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "cf-nginx"), 0);
-    int port = free_port();
+    char conf[8192], path[512];
+    ck_assert_int_eq(ts_tmpdir_create(dir, dirlen, "cf-nginx"), 0);
     snprintf(conf, sizeof(conf),
              "daemon off; master_process on; worker_processes 2; pid %1$s/nginx.pid;\n"
              "error_log %1$s/error.log;\nevents { worker_connections 64; }\n"
@@ -427,14 +427,74 @@ START_TEST(nginx_master_and_workers_die_with_a_killed_harness)
              dir, port);
     snprintf(path, sizeof(path), "%s/nginx.conf", dir);
     ck_assert_int_eq(ts_write_file(path, conf), 0);
+    /* Something to answer probes with, readable by the workers' unprivileged user. */
+    snprintf(path, sizeof(path), "%s/index.html", dir);
+    ck_assert_int_eq(ts_write_file(path, "ok\n"), 0);
+    ck_assert_int_eq(chmod(dir, 0755), 0);
     /* The port is in nginx's file, not in its command line. */
-    snprintf(cmd, sizeof(cmd), "nginx -e %1$s/error.log -p %1$s -c %1$s/nginx.conf", dir);
+    snprintf(cmd, cmdlen, "nginx -e %1$s/error.log -p %1$s -c %1$s/nginx.conf", dir);
+}
+
+START_TEST(nginx_master_and_workers_die_with_a_killed_harness)
+{
+    if (!have("nginx"))
+        return;
+    char dir[256], cmd[1024];
+    int port = free_port();
+    nginx_setup(dir, sizeof(dir), port, cmd, sizeof(cmd));
     struct mini_harness h;
     mini_harness_start(&h, cmd, dir, port);
     pid_t pids[PROCFS_MAX_TREE];
     size_t n = tree_at_least(harness_tree_root(&h), 4, pids, PROCFS_MAX_TREE); /* init, master,
                                                                                  2 workers */
     kill_harness_expect_gone(&h, pids, n);
+    ts_tmpdir_remove(dir);
+}
+END_TEST
+
+/* The connfault binary itself, SIGKILLed at two moments of a run against nginx: as soon as
+ * nginx is up (_i == 0), and once the fault clients are connected to it (_i == 1). */
+START_TEST(nginx_dies_with_a_killed_connfault)
+{
+    if (!have("nginx"))
+        return;
+    char dir[256], cmd[1024], portarg[16];
+    int port = free_port();
+    nginx_setup(dir, sizeof(dir), port, cmd, sizeof(cmd));
+    snprintf(portarg, sizeof(portarg), "%d", port);
+    struct ts_proc run;
+    /* Its temp dir, which a SIGKILL leaves, goes with ours. */
+    char tmpdir_env[300];
+    snprintf(tmpdir_env, sizeof(tmpdir_env), "TMPDIR=%s", dir);
+    struct ts_run_opts o = {.timeout_ms = 60000, .env = TS_ARGV(tmpdir_env)};
+    ck_assert_int_eq(ts_proc_start(&run,
+                                   TS_ARGV(CONNFAULT_BIN, "run", "--no-capture", "--no-sandbox",
+                                           "--port", portarg, "--target-cmd", cmd, "slowloris"),
+                                   &o),
+                     0);
+    pid_t pids[PROCFS_MAX_TREE];
+    size_t n = tree_at_least(run.pid, 5, pids, PROCFS_MAX_TREE); /* + init, master, 2 workers */
+    unsigned sockets = 0; /* held by nginx's processes: the slow clients are in */
+    uint64_t deadline = cf_now_ms() + GONE_TIMEOUT_MS;
+    while (_i == 1 && sockets < 20 && cf_now_ms() < deadline) {
+        n = tree_at_least(run.pid, 5, pids, PROCFS_MAX_TREE);
+        sockets = 0;
+        for (size_t i = 2; i < n; i++) { /* after connfault and the init */
+            struct fd_counts fds = {0};
+            if (procfs_fd_counts(pids[i], &fds) == 0)
+                sockets += fds.sockets;
+        }
+        usleep(10000);
+    }
+    ck_assert_msg(_i == 0 || sockets >= 20, "nginx holds %u sockets", sockets);
+    ck_assert_int_eq(kill(run.pid, SIGKILL), 0);
+    ts_proc_finish(&run);
+    ts_proc_free(&run);
+    pid_t left = wait_all_gone(pids + 1, n - 1);
+    char desc[96] = "";
+    if (left)
+        target_describe_pid(left, desc, sizeof(desc));
+    ck_assert_msg(left == 0, "pid %s outlived connfault", desc);
     ts_tmpdir_remove(dir);
 }
 END_TEST
@@ -549,6 +609,7 @@ int main(void)
     tcase_add_test(tc, a_setsid_child_dies_with_a_killed_harness);
     tcase_add_test(tc, a_stopped_target_leaves_nothing);
     tcase_add_test(tc, nginx_master_and_workers_die_with_a_killed_harness);
+    tcase_add_loop_test(tc, nginx_dies_with_a_killed_connfault, 0, 2);
     tcase_add_test(tc, busybox_httpd_children_die_with_a_killed_harness);
     tcase_add_test(tc, cleanup_ends_the_targets_of_a_dead_harness);
     tcase_add_test(tc, a_drop_scenario_does_not_blind_the_next);
