@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -93,7 +94,8 @@ int target_plan_command(const char *command, char *buf, size_t buflen,
 }
 
 /* The target itself, between fork and exec: its process group, its log, its fd limit, its
- * environment (CONNFAULT_OWNER, for `connfault cleanup`). Never returns. */
+ * environment (CONNFAULT_OWNER, for `connfault cleanup`). System calls only (no malloc: the
+ * copy of the harness it runs in may hold a lock of another thread). Never returns. */
 __attribute__((noreturn)) static void spawn_exec_target(const struct spawn_plan *sp)
 {
     setpgid(0, 0);
@@ -160,7 +162,9 @@ static int spawn_init(void *arg)
     sigprocmask(SIG_BLOCK, &chld, &old);
     struct sigaction sa = {.sa_handler = on_sigchld};
     sigaction(SIGCHLD, &sa, NULL);
-    pid_t child = fork();
+    /* The raw system call, not fork(): glibc's fork() takes malloc's locks, and one another
+     * thread of the harness held when we were cloned would never be released here. */
+    pid_t child = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
     if (child == 0) {
         close(sp->life_r);
         close(sp->status_w);
