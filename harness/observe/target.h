@@ -74,8 +74,8 @@ int target_pick_port(const struct in_addr *addr, int *port);
 int target_start(struct target *t, const char *cmd_template, const struct sockaddr_in *addr,
                  unsigned rlimit_nofile, const char *log_path, char *err, size_t errlen);
 
-/* Attach to a running process: -ESRCH if it does not exist; else target_verify_listener's
- * answer (the process must be the one listening on addr), with err saying why not. */
+/* Attach to a running process. -ESRCH if it does not exist. (Whether it is the one listening
+ * on addr is target_verify_listener's question: the run asks it before anything else.) */
 int target_attach(struct target *t, pid_t pid, const struct sockaddr_in *addr, char *err,
                   size_t errlen);
 

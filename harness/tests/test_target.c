@@ -241,14 +241,17 @@ START_TEST(an_attached_pid_must_be_the_one_listening)
     pid_t idle = idle_child();
     struct target t;
     char err[512], want[64];
-    ck_assert_int_eq(target_attach(&t, idle, &a, err, sizeof(err)), -ENOENT);
+    ck_assert_int_eq(target_attach(&t, idle, &a, err, sizeof(err)), 0);
+    ck_assert_int_eq(target_verify_listener(&t, err, sizeof(err)), -ENOENT);
     ck_assert_msg(strstr(err, "does not listen on 127.0.0.1:") && strstr(err, "nothing does"), "%s",
                   err);
     int fd = listen_on(port);
-    ck_assert_int_eq(target_attach(&t, idle, &a, err, sizeof(err)), -EADDRINUSE);
+    ck_assert_int_eq(target_verify_listener(&t, err, sizeof(err)), -EADDRINUSE);
     snprintf(want, sizeof(want), ": pid %d (", (int)getpid());
     ck_assert_msg(strstr(err, want) && strstr(err, "does"), "%s", err);
-    ck_assert_msg(target_attach(&t, getpid(), &a, err, sizeof(err)) == 0, "%s", err);
+    struct target self;
+    ck_assert_int_eq(target_attach(&self, getpid(), &a, err, sizeof(err)), 0);
+    ck_assert_msg(target_verify_listener(&self, err, sizeof(err)) == 0, "%s", err);
     close(fd);
     kill(idle, SIGKILL);
     waitpid(idle, NULL, 0);
