@@ -108,8 +108,9 @@ static const struct cli_option cli_options[] = {
      .help = "print what was understood of the capture, replay nothing"},
 
     {"target-cmd", 0, CLI_TEXT, "CMD", SEC_TARGET, .where = AT(run.target_cmd),
-     .help = "start the server with /bin/sh -c CMD (own process group);\n"
-             "{port} in CMD is replaced by the port"},
+     .help = "start the server: CMD exec'd (through /bin/sh -c\n"
+             "'exec CMD' if it needs a shell), in a PID namespace\n"
+             "of its own; {port} in CMD is replaced by the port"},
     {"target-pid", 0, CLI_WHOLE, "PID", SEC_TARGET, .min = 1, .max = INT_MAX, .store = store_pid,
      .where = AT(run.target_pid), .help = "attach to a running server (needs --port)"},
     {"port", 0, CLI_WHOLE, "N", SEC_TARGET, .min = 0, .max = 65535, .store = store_port,
@@ -193,8 +194,8 @@ static const char usage_head[] =
     "slowloris, clients that never read, floods) and checks from outside its process that\n"
     "it keeps accepting, stays alive, does not spin, and leaks no fds or sockets.\n"
     "SCENARIO is a built-in name (see `connfault list`) or a scenario file path;\n"
-    "none runs every built-in scenario. `cleanup` removes what a killed connfault left\n"
-    "behind (a later run does it too).\n"
+    "none runs every built-in scenario. `cleanup` ends and removes what a killed\n"
+    "connfault left behind (a later run does it too).\n"
     "\n"
     "`replay` replays every TCP connection of a capture (pcap or pcapng, e.g. from\n"
     "tcpdump or `run --capture`) against the target, over real sockets: the clients'\n"

@@ -4,6 +4,7 @@
 
 #include "procfs.h"
 #include "sockdiag.h"
+#include "target_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +19,18 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+/* How long a started target's init may take to say it forked the target. */
+#define TARGET_SPAWN_TIMEOUT_MS 5000
+
+static void target_close_pipes(struct target *t)
+{
+    if (t->status_fd >= 0)
+        close(t->status_fd);
+    if (t->life_fd >= 0)
+        close(t->life_fd);
+    t->status_fd = t->life_fd = -1;
+}
 
 int target_pick_port(const struct in_addr *addr, int *port)
 {
@@ -61,35 +74,70 @@ static int expand_port(char *out, size_t outlen, const char *tmpl, int port)
     return 0;
 }
 
-/* In the child, between fork and exec: only async-signal-safe calls. */
-static void target_child(const char *command, unsigned rlimit_nofile, const char *log_path,
-                         pid_t parent)
+/* Wait (bounded) for the init's "started" word, then find the target: the init's child. */
+static int target_find_contained(struct target *t)
 {
-    setpgid(0, 0);
-    /* If the harness dies, even by SIGKILL, the target must not outlive it. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
-        _exit(127);
-    /* Under Yama ptrace_scope 1 only an ancestor may attach: let the harness (and the helper
-     * it forks to take a backtrace when the target is stuck) do so. */
-    prctl(PR_SET_PTRACER, parent);
-    int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (log < 0 || null < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
-        _exit(127);
-    if (rlimit_nofile) {
-        struct rlimit rl = {rlimit_nofile, rlimit_nofile};
-        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-            _exit(127);
+    struct pollfd pfd = {.fd = t->status_fd, .events = POLLIN};
+    int word = 0;
+    if (poll(&pfd, 1, TARGET_SPAWN_TIMEOUT_MS) != 1 ||
+        read(t->status_fd, &word, sizeof(word)) != sizeof(word) || word != 1)
+        return -ECHILD;
+    pid_t pids[PROCFS_MAX_TREE];
+    size_t n = 0;
+    int rc = procfs_tree(t->init_pid, pids, PROCFS_MAX_TREE, &n);
+    for (size_t i = 1; rc == 0 && i < n; i++) {
+        struct procfs_stat st;
+        if (procfs_read_stat(pids[i], 0, &st) == 0 && st.ppid == t->init_pid) {
+            t->pid = pids[i];
+            return 0;
+        }
     }
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    signal(SIGPIPE, SIG_DFL);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    execl("/bin/sh", "sh", "-c", command, (char *)NULL);
-    _exit(127);
+    /* The target exited already: the init is about to report it; watch the init. */
+    t->pid = t->init_pid;
+    return 0;
+}
+
+/* Start the init of a PID namespace that starts the target. -EPERM, -EINVAL: no namespace
+ * here (the caller starts the target plainly); other errors are real. */
+static int target_start_contained(struct target *t, struct spawn_plan *sp)
+{
+    int life[2], status[2];
+    if (pipe2(life, O_CLOEXEC) < 0)
+        return -errno;
+    if (pipe2(status, O_CLOEXEC) < 0) {
+        int rc = -errno;
+        close(life[0]);
+        close(life[1]);
+        return rc;
+    }
+    sp->life_r = life[0];
+    sp->status_w = status[1];
+    int rc = target_spawn_contained(sp, &t->init_pid);
+    close(life[0]);
+    close(status[1]);
+    t->life_fd = life[1];
+    t->status_fd = status[0];
+    if (rc == 0)
+        rc = target_find_contained(t);
+    if (rc < 0 && t->init_pid > 0) {
+        kill(t->init_pid, SIGKILL);
+        waitpid(t->init_pid, NULL, 0);
+    }
+    if (rc < 0)
+        target_close_pipes(t);
+    return rc;
+}
+
+static int target_start_plain(struct target *t, struct spawn_plan *sp)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -errno;
+    if (pid == 0)
+        target_spawn_plain(sp);
+    setpgid(pid, pid); /* also in the parent, so kill(-pid) works whoever runs first */
+    t->pid = pid;
+    return 0;
 }
 
 int target_start(struct target *t, const char *cmd_template, const struct sockaddr_in *addr,
@@ -98,22 +146,28 @@ int target_start(struct target *t, const char *cmd_template, const struct sockad
     memset(t, 0, sizeof(*t));
     t->owned = true;
     t->addr = *addr;
-    if (expand_port(t->command, sizeof(t->command), cmd_template, ntohs(addr->sin_port)) < 0) {
+    t->status_fd = t->life_fd = -1;
+    char text[sizeof(t->command) + 8], owner[64], *argv[TARGET_MAX_WORDS + 1];
+    struct spawn_plan sp = {.log_path = t->log_path, .rlimit_nofile = rlimit_nofile, .text = text};
+    if (expand_port(t->command, sizeof(t->command), cmd_template, ntohs(addr->sin_port)) < 0 ||
+        target_plan_command(t->command, text, sizeof(text), argv, &sp.how) < 0) {
         snprintf(err, errlen, "--target-cmd: command too long");
         return -ENAMETOOLONG;
     }
     snprintf(t->log_path, sizeof(t->log_path), "%s", log_path);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) {
-        snprintf(err, errlen, "fork: %s", strerror(errno));
-        return -errno;
+    sp.argv = argv;
+    sp.envp = target_spawn_environment(owner, sizeof(owner));
+    if (!sp.envp) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
     }
-    if (pid == 0)
-        target_child(t->command, rlimit_nofile, t->log_path, parent);
-    setpgid(pid, pid); /* also in the parent, so kill(-pid) works whoever runs first */
-    t->pid = pid;
-    return 0;
+    int rc = target_start_contained(t, &sp);
+    if (rc == -EPERM || rc == -EINVAL || rc == -ENOSPC || rc == -EUSERS)
+        rc = target_start_plain(t, &sp);
+    free(sp.envp);
+    if (rc < 0)
+        snprintf(err, errlen, "cannot start the target: %s", strerror(-rc));
+    return rc;
 }
 
 int target_attach(struct target *t, pid_t pid, const struct sockaddr_in *addr, char *err,
@@ -122,11 +176,24 @@ int target_attach(struct target *t, pid_t pid, const struct sockaddr_in *addr, c
     memset(t, 0, sizeof(*t));
     t->pid = pid;
     t->addr = *addr;
+    t->status_fd = t->life_fd = -1;
     if (kill(pid, 0) < 0 && errno == ESRCH) {
         snprintf(err, errlen, "--target-pid %d: no such process", (int)pid);
         return -ESRCH;
     }
     return 0;
+}
+
+/* An owned target's wait status, once the process we wait for is reaped: a contained
+ * target's own, as its init reported it (else the init's: killed before it could say). */
+static void target_reaped(struct target *t, int status)
+{
+    t->exited = true;
+    t->wait_status = status;
+    int reported;
+    if (t->init_pid > 0 && read(t->status_fd, &reported, sizeof(reported)) == sizeof(reported))
+        t->wait_status = reported;
+    target_close_pipes(t);
 }
 
 bool target_alive(struct target *t)
@@ -135,11 +202,9 @@ bool target_alive(struct target *t)
         return false;
     if (t->owned) {
         int status;
-        pid_t r = waitpid(t->pid, &status, WNOHANG);
-        if (r == t->pid) {
-            t->exited = true;
-            t->wait_status = status;
-        }
+        pid_t waited = t->init_pid > 0 ? t->init_pid : t->pid;
+        if (waitpid(waited, &status, WNOHANG) == waited)
+            target_reaped(t, status);
         return !t->exited;
     }
     /* A zombie is not serving anyone. A stat line that does not parse says nothing either way:
@@ -203,21 +268,26 @@ void target_stop(struct target *t, uint64_t grace_ms)
         return;
     if (!t->exited) {
         kill(-t->pid, SIGTERM);
+        kill(t->pid, SIGTERM); /* in case it has not made its process group yet */
         uint64_t deadline = cf_now_ms() + grace_ms;
         while (target_alive(t) && cf_now_ms() < deadline) {
             struct pollfd none;
             poll(&none, 0, 10);
         }
     }
-    /* Whatever is left of the group (children the shell or server started) goes too. */
-    kill(-t->pid, SIGKILL);
+    /* Whatever is left goes too: the init's end takes every process of its namespace,
+     * whatever group or session it made; without one, the group is what we can reach. */
+    if (t->init_pid > 0)
+        kill(t->init_pid, SIGKILL);
+    else
+        kill(-t->pid, SIGKILL);
     if (!t->exited) {
         int status;
-        if (waitpid(t->pid, &status, 0) == t->pid) {
-            t->exited = true;
-            t->wait_status = status;
-        }
+        pid_t waited = t->init_pid > 0 ? t->init_pid : t->pid;
+        if (waitpid(waited, &status, 0) == waited)
+            target_reaped(t, status);
     }
+    target_close_pipes(t);
 }
 
 void target_describe_exit(const struct target *t, char *buf, size_t len)

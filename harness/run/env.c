@@ -63,6 +63,18 @@ static int prepare_started_target(struct run_env *env, char *err, size_t errlen)
     return 0;
 }
 
+/* --target-pid: the process must exist and be the one listening on the port, before
+ * anything else: measuring a process that receives no traffic would judge the wrong server. */
+static int attach_target(struct run_env *env, char *err, size_t errlen)
+{
+    const struct run_options *o = env->opt;
+    int rc = target_attach(&env->attached, o->target_pid, &o->addr, err, errlen);
+    char why[400];
+    if (rc == 0 && (rc = target_verify_listener(&env->attached, why, sizeof(why))) < 0)
+        snprintf(err, errlen, "--target-pid: %s", why);
+    return rc;
+}
+
 struct run_env *run_env_new(const struct run_options *opt, char *err, size_t errlen)
 {
     struct run_env *env = calloc(1, sizeof(*env));
@@ -77,9 +89,8 @@ struct run_env *run_env_new(const struct run_options *opt, char *err, size_t err
                                         .memory_slack_kb = opt->memory_slack_kb,
                                         .probe_timeout_ms = opt->probe_timeout_ms,
                                         .grace_ms = opt->grace_ms};
-    int rc = opt->target_pid
-                 ? target_attach(&env->attached, opt->target_pid, &opt->addr, err, errlen)
-                 : prepare_started_target(env, err, errlen);
+    int rc = opt->target_pid ? attach_target(env, err, errlen)
+                             : prepare_started_target(env, err, errlen);
     if (rc < 0) {
         free(env);
         return NULL;

@@ -57,18 +57,26 @@ static int start_target(struct scenario_run *r)
         }
         addr.sin_port = htons((uint16_t)port);
     }
-    char log[512];
+    char log[512], who[160];
     snprintf(log, sizeof(log), "%s/%s.log", r->env->tmpdir, r->sc->name);
+    /* A port someone else holds would have the probes answered by them, not by the target. */
+    if (target_port_holder(&addr, who, sizeof(who)) == -EADDRINUSE) {
+        snprintf(r->err, r->errlen, "port %d is held by %s: stop it or choose another --port",
+                 ntohs(addr.sin_port), who);
+        return -EADDRINUSE;
+    }
     int rc =
         target_start(r->t, r->env->command, &addr, r->sc->rlimit_nofile, log, r->err, r->errlen);
     if (rc == 0)
         rc = target_wait_listening(r->t, r->env->opt->ready_timeout_ms);
     else
         r->t->owned = false; /* never started: nothing to stop */
-    if (rc < 0 && r->t->owned) {
+    if (rc < 0 && r->t->owned)
         describe_start_failure(r, &addr, rc);
+    else if (rc == 0)
+        rc = target_verify_listener(r->t, r->err, r->errlen);
+    if (rc < 0 && r->t->owned)
         stop_target(r->t);
-    }
     return rc;
 }
 
@@ -136,12 +144,17 @@ enum phase_status phase_setup(struct scenario_run *r)
     snprintf(r->res->name, sizeof(r->res->name), "%s", sc->name);
     if (sc->needs_sandbox && r->env->no_sandbox)
         return skip(r->res, r->env->no_sandbox);
-    if (sc->needs_sandbox && sandbox_clear(&r->env->sandbox) < 0) {
+    /* Every scenario starts clean: no drop a previous one set may cut off this one's clients,
+     * whether or not this one needs the sandbox. */
+    if (sandbox_clear(&r->env->sandbox) < 0) {
         snprintf(r->err, r->errlen, "%s", r->env->sandbox.why_not);
         return PHASE_SETUP_ERROR;
     }
     r->t = r->env->opt->target_pid ? &r->env->attached : &r->owned;
     if (!r->env->opt->target_pid && start_target(r) < 0)
+        return PHASE_SETUP_ERROR;
+    /* An attached target is checked again: it may have handed its port to another process. */
+    if (r->env->opt->target_pid && target_verify_listener(r->t, r->err, r->errlen) < 0)
         return PHASE_SETUP_ERROR;
     if (r->env->opt->target_pid && sc->rlimit_nofile &&
         attached_cannot_exhaust(r, why, sizeof(why)))
@@ -165,6 +178,8 @@ void phase_teardown(struct scenario_run *r)
     diagnosis_free(&r->stuck.d); /* if made but not attached (interrupted) */
     engine_free(r->e);
     stop_target(r->t);
+    /* ... and ends clean: its drops go with it (a failure here is caught by the next setup). */
+    sandbox_clear(&r->env->sandbox);
     free(r->s.latencies_us);
     r->res->duration_s = (double)(engine_now_ms() - r->t0) / 1000.0;
 }

@@ -90,9 +90,63 @@ static int cleanup_nft_tables(FILE *out)
     return removed;
 }
 
+/* The same name as TARGET_OWNER_ENV in observe/target_internal.h (this library does not link
+ * that one): every target a connfault starts has CONNFAULT_OWNER=<its pid> in its environment. */
+#define OWNER_ENV "CONNFAULT_OWNER="
+
+/* The owner named in pid's environment ("" when none): a NUL-separated list of NAME=value. */
+static void target_owner(const char *pid, char *owner, size_t len)
+{
+    char path[300], env[65536];
+    owner[0] = '\0';
+    snprintf(path, sizeof(path), "/proc/%s/environ", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return;
+    size_t n = fread(env, 1, sizeof(env) - 1, f);
+    fclose(f);
+    env[n] = '\0';
+    for (size_t i = 0; i < n; i += strlen(env + i) + 1)
+        if (strncmp(env + i, OWNER_ENV, strlen(OWNER_ENV)) == 0)
+            snprintf(owner, len, "%s", env + i + strlen(OWNER_ENV));
+}
+
+/* Targets whose connfault is gone (possible only where it could not give them a PID
+ * namespace that dies with it): each is killed and named. */
+static int cleanup_targets(FILE *out)
+{
+    DIR *d = opendir("/proc");
+    if (!d)
+        return 0;
+    int ended = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        char owner[32], comm[64] = "?", path[300];
+        pid_t pid = (pid_t)atoi(de->d_name);
+        if (pid <= 0 || pid == getpid())
+            continue;
+        target_owner(de->d_name, owner, sizeof(owner));
+        if (!owner[0] || !owner_is_gone(owner) || kill(pid, SIGKILL) < 0)
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/comm", de->d_name);
+        FILE *f = fopen(path, "re");
+        if (f && fgets(comm, sizeof(comm), f))
+            comm[strcspn(comm, "\n")] = '\0';
+        if (f)
+            fclose(f);
+        if (out)
+            fprintf(out, "connfault: ended pid %d (%s), a target of connfault %s (gone)\n",
+                    (int)pid, comm, owner);
+        ended++;
+    }
+    closedir(d);
+    return ended;
+}
+
 int cleanup_stale(FILE *out)
 {
-    int removed = cleanup_tmpdirs(out);
+    int removed = cleanup_targets(out);
+    removed += cleanup_tmpdirs(out);
     if (geteuid() == 0)
         removed += cleanup_nft_tables(out);
     return removed;

@@ -214,6 +214,7 @@ int sandbox_drop_host(struct sandbox *sb, struct in_addr host)
 
 int sandbox_clear(struct sandbox *sb)
 {
+    sb->dropped_connections = sb->dropped_hosts = 0;
     if (!sb->ready)
         return 0;
     return sandbox_nft(sb, "flush set inet %1$s conns\nflush set inet %1$s hosts", sb->table);

@@ -37,7 +37,8 @@ int sandbox_drop_connection(struct sandbox *sb, const struct sockaddr_in *client
 /* Drop every packet from or to this client host. 0 or -errno. */
 int sandbox_drop_host(struct sandbox *sb, struct in_addr host);
 
-/* Forget every drop (between scenarios). 0 or -errno. */
+/* Forget every drop and zero the counts (at the start and end of every scenario). 0 or -errno;
+ * 0 when the sandbox is not ready (nothing to forget). */
 int sandbox_clear(struct sandbox *sb);
 
 /* Remove the table and free the context (the namespace itself goes when we exit). */

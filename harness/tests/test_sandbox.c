@@ -143,8 +143,9 @@ START_TEST(no_sandbox_skips_with_reason_and_exits_0)
 }
 END_TEST
 
-/* The harness's child running connfault-server (its target), or 0. Other children come and
- * go (the sandbox is tried in a short-lived child first). */
+/* The harness's child running connfault-server (its target), or 0: a grandchild, under the
+ * init of the target's PID namespace (connfault-init). Other children come and go (the
+ * sandbox is tried in a short-lived child first). */
 static pid_t target_child(pid_t pid)
 {
     char path[64];
@@ -157,6 +158,8 @@ static pid_t target_child(pid_t pid)
         FILE *c = fopen(comm_path, "r");
         if (c && fgets(comm, sizeof(comm), c) && strncmp(comm, "connfault-serve", 15) == 0)
             found = child;
+        else if (strncmp(comm, "connfault-init", 14) == 0)
+            found = target_child(child);
         if (c)
             fclose(c);
     }
