@@ -166,7 +166,7 @@ static const struct cli_option cli_options[] = {
     {"json", 0, CLI_TEXT, "FILE", SEC_OUTPUT, .where = AT(run.json_path),
      .help = "JSON (format: harness/REPORTS.md)"},
     {"capture", 0, CLI_TEXT, "DIR", SEC_OUTPUT, .where = AT(run.capture_dir),
-     .help = "keep each scenario's traffic (pcap) in DIR/NAME-SEED.pcap"},
+     .help = "keep each scenario's traffic (pcap) in DIR/SCENARIO-TARGET-SEED.pcap"},
     {"no-capture", 0, CLI_SET, NULL, SEC_OUTPUT, .store = store_bool, .set = 0,
      .where = AT(run.capture_failures),
      .help = "do not capture; by default (with CAP_NET_RAW) a failing\n"

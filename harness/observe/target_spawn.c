@@ -93,6 +93,14 @@ int target_plan_command(const char *command, char *buf, size_t buflen,
     return 0;
 }
 
+/* fd, moved to 3 or above if it is one of 0-2 (a system call only: see below). */
+static int spawn_fd_above_stdio(int fd)
+{
+    if (fd < 0 || fd > 2)
+        return fd;
+    return fcntl(fd, F_DUPFD_CLOEXEC, 3);
+}
+
 /* The target itself, between fork and exec: its process group, its log, its fd limit, its
  * environment (CONNFAULT_OWNER, for `connfault cleanup`). System calls only (no malloc: the
  * copy of the harness it runs in may hold a lock of another thread). Never returns. */
@@ -105,8 +113,11 @@ __attribute__((noreturn)) static void spawn_exec_target(const struct spawn_plan 
      * to take a backtrace of a stuck target is not one. Inside a PID namespace the harness's
      * pid cannot be named to PR_SET_PTRACER, so any process of ours may. */
     prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY);
-    int log = open(sp->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    /* The init closed every fd, 0-2 included: opened plainly, the log would become fd 0 and
+     * the dup2s below would send the target's output to /dev/null. Keep both above 2. */
+    int log =
+        spawn_fd_above_stdio(open(sp->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    int null = spawn_fd_above_stdio(open("/dev/null", O_RDONLY | O_CLOEXEC));
     if (log < 0 || null < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
         _exit(127);
     if (sp->rlimit_nofile) {

@@ -75,6 +75,32 @@ static int attach_target(struct run_env *env, char *err, size_t errlen)
     return rc;
 }
 
+/* A short name of the target for capture files: runs against different targets into one
+ * folder must not be told apart by their seed alone. */
+static void set_capture_tag(struct run_env *env)
+{
+    const struct run_options *o = env->opt;
+    if (o->target_pid) {
+        snprintf(env->capture_tag, sizeof(env->capture_tag), "pid-%d", (int)o->target_pid);
+        return;
+    }
+    if (!o->target_cmd) {
+        snprintf(env->capture_tag, sizeof(env->capture_tag), "%s%s", o->bug ? "bug-" : "reference",
+                 o->bug ? o->bug : "");
+        return;
+    }
+    /* the program's base name: the first word, after an `exec` */
+    const char *cmd = o->target_cmd + strspn(o->target_cmd, " \t");
+    if (strncmp(cmd, "exec ", 5) == 0)
+        cmd += 5 + strspn(cmd + 5, " \t");
+    size_t len = strcspn(cmd, " \t");
+    const char *base = cmd;
+    for (const char *p = cmd; p < cmd + len; p++)
+        if (*p == '/')
+            base = p + 1;
+    snprintf(env->capture_tag, sizeof(env->capture_tag), "%.*s", (int)(cmd + len - base), base);
+}
+
 struct run_env *run_env_new(const struct run_options *opt, char *err, size_t errlen)
 {
     struct run_env *env = calloc(1, sizeof(*env));
@@ -95,10 +121,12 @@ struct run_env *run_env_new(const struct run_options *opt, char *err, size_t err
         free(env);
         return NULL;
     }
+    set_capture_tag(env);
     env->capture = (struct capture_plan){.dir = opt->capture_dir,
                                          .tmpdir = env->tmpdir,
                                          .on_failure = opt->capture_failures,
-                                         .verbosity = opt->verbosity};
+                                         .verbosity = opt->verbosity,
+                                         .target_tag = env->capture_tag};
     return env;
 }
 

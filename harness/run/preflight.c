@@ -293,24 +293,11 @@ static void needs_collect(struct needs *nd, const struct run_env *env, const str
 static int preflight_start(struct run_env *env, struct target *t, char *log, size_t loglen,
                            char *err, size_t errlen)
 {
-    const struct run_options *o = env->opt;
-    struct sockaddr_in addr = o->addr;
-    int port = 0, rc = addr.sin_port ? 0 : target_pick_port(&addr.sin_addr, &port);
-    if (port)
-        addr.sin_port = htons((uint16_t)port);
+    char why[400];
     snprintf(log, loglen, "%s/preflight.log", env->tmpdir);
+    int rc = run_start_target(env, t, 0, log, why, sizeof(why));
     if (rc < 0)
-        snprintf(err, errlen, "pre-flight: cannot find a free port: %s", strerror(-rc));
-    else if ((rc = target_start(t, env->command, &addr, 0, log, err, errlen)) < 0)
-        t->owned = false; /* never started: nothing to stop */
-    else if ((rc = target_wait_listening(t, o->ready_timeout_ms)) < 0) {
-        char how[160] = "accepted no connection within --ready-timeout", said[200];
-        if (rc == -ESRCH)
-            target_describe_exit(t, how, sizeof(how));
-        target_last_log_line(t, said, sizeof(said));
-        snprintf(err, errlen, "pre-flight: the target %s%s%s", how,
-                 said[0] ? "; its last words: " : "", said);
-    }
+        snprintf(err, errlen, "pre-flight: %s", why);
     return rc;
 }
 
@@ -338,9 +325,7 @@ int run_env_preflight(struct run_env *env, const struct scenario *list, int n, F
         if (nd.count[j])
             rc = preflight_check(&t->addr, from, env->host_header, &nd.need[j], o->interrupted,
                                  note, err, errlen);
-    if (t->owned)
-        target_stop(t, RUN_TARGET_STOP_GRACE_MS);
     if (!o->target_pid)
-        unlink(log);
+        run_stop_target(t);
     return rc == 0 || rc == RUN_INTERRUPTED ? rc : RUN_SETUP_ERROR;
 }

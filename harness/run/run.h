@@ -36,8 +36,8 @@ struct run_options {
     const char *junit_path, *json_path;
     int verbosity; /* 0 quiet, 1 normal, 2 verbose */
     bool progress; /* a live status line on stderr (a terminal) */
-    /* --capture DIR: every scenario's traffic in DIR/NAME-SEED.pcap. Without it, and with
-     * capture_failures, only failing scenarios' captures are kept, in ./connfault-captures/ */
+    /* --capture DIR: every scenario's traffic in DIR/SCENARIO-TARGET-SEED.pcap. Without it, and
+     * with capture_failures, only failing scenarios' captures are kept, in ./connfault-captures/ */
     const char *capture_dir;
     bool capture_failures;
     bool color;

@@ -22,8 +22,9 @@
 struct run_env {
     const struct run_options *opt;
     struct check_limits limits;
-    char tmpdir[256];   /* the started targets' logs, and captures awaiting a verdict */
-    char command[4096]; /* target command template ({port}); empty when attached */
+    char tmpdir[256];     /* the started targets' logs, and captures awaiting a verdict */
+    char command[4096];   /* target command template ({port}); empty when attached */
+    char capture_tag[64]; /* the target in capture file names: reference, bug-NAME, nginx... */
     struct target attached;
     char probe_request[2048];
     size_t probe_request_len;
@@ -34,5 +35,14 @@ struct run_env {
     run_progress_fn *on_progress; /* or NULL */
     void *progress_arg;
 };
+
+/* Start the env's command as a target on --port (or a free port): refused when another
+ * process holds the port; then wait until it listens, and check that the listener is its
+ * own. 0, or -errno with why in err (the target is stopped again then). setup.c. */
+int run_start_target(struct run_env *env, struct target *t, unsigned rlimit_nofile, const char *log,
+                     char *err, size_t errlen);
+
+/* Stop a started target and remove its log; nothing for an attached one. */
+void run_stop_target(struct target *t);
 
 #endif

@@ -16,68 +16,79 @@ static enum phase_status skip(struct scenario_result *res, const char *why)
     return PHASE_SKIPPED;
 }
 
-/* A started target that never accepted: say how it ended, or that it did not answer. */
-static void describe_start_failure(struct scenario_run *r, const struct sockaddr_in *addr, int rc)
-{
-    if (rc == -ESRCH) {
-        char how[160], last[200];
-        target_describe_exit(r->t, how, sizeof(how));
-        target_last_log_line(r->t, last, sizeof(last));
-        snprintf(r->err, r->errlen, "target %s before accepting a connection%s%s%s", how,
-                 last[0] ? " (last output: \"" : "", last, last[0] ? "\")" : "");
-    } else {
-        snprintf(r->err, r->errlen,
-                 "target did not accept a connection on %s:%d within %.1fs (--ready-timeout)",
-                 inet_ntoa(addr->sin_addr), ntohs(addr->sin_port),
-                 (double)r->env->opt->ready_timeout_ms / 1000.0);
-    }
-}
-
-/* Stop a started target and remove its log (read by now, or never to be). */
-static void stop_target(struct target *t)
+/* Stop a started target and remove its log (read by now, or never to be). Once: a pid
+ * already reaped must never be signalled again (it may be someone else's by now). */
+void run_stop_target(struct target *t)
 {
     if (!t->owned)
         return;
     target_stop(t, RUN_TARGET_STOP_GRACE_MS);
     if (t->log_path[0])
         unlink(t->log_path);
+    t->owned = false;
+}
+
+/* A started target that never accepted: say how it ended, or that it did not answer. */
+static void describe_start_failure(const struct run_env *env, struct target *t,
+                                   const struct sockaddr_in *addr, int rc, char *err, size_t errlen)
+{
+    if (rc == -ESRCH) {
+        char how[160], last[200];
+        target_describe_exit(t, how, sizeof(how));
+        target_last_log_line(t, last, sizeof(last));
+        snprintf(err, errlen, "target %s before accepting a connection%s%s%s", how,
+                 last[0] ? " (last output: \"" : "", last, last[0] ? "\")" : "");
+    } else {
+        snprintf(err, errlen,
+                 "target did not accept a connection on %s:%d within %.1fs (--ready-timeout)",
+                 inet_ntoa(addr->sin_addr), ntohs(addr->sin_port),
+                 (double)env->opt->ready_timeout_ms / 1000.0);
+    }
+}
+
+int run_start_target(struct run_env *env, struct target *t, unsigned rlimit_nofile, const char *log,
+                     char *err, size_t errlen)
+{
+    struct sockaddr_in addr = env->opt->addr;
+    if (addr.sin_port == 0) {
+        int port;
+        int rc = target_pick_port(&addr.sin_addr, &port);
+        if (rc < 0) {
+            t->owned = false;
+            snprintf(err, errlen, "cannot find a free port: %s", strerror(-rc));
+            return rc;
+        }
+        addr.sin_port = htons((uint16_t)port);
+    }
+    char who[160];
+    /* A port someone else holds would have the probes answered by them, not by the target. */
+    if (target_port_holder(&addr, who, sizeof(who)) == -EADDRINUSE) {
+        t->owned = false;
+        snprintf(err, errlen, "port %d is held by %s: stop it or choose another --port",
+                 ntohs(addr.sin_port), who);
+        return -EADDRINUSE;
+    }
+    int rc = target_start(t, env->command, &addr, rlimit_nofile, log, err, errlen);
+    if (rc == 0)
+        rc = target_wait_listening(t, env->opt->ready_timeout_ms);
+    else
+        t->owned = false; /* never started: nothing to stop */
+    if (rc < 0 && t->owned)
+        describe_start_failure(env, t, &addr, rc, err, errlen);
+    else if (rc == 0)
+        rc = target_verify_listener(t, err, errlen);
+    if (rc < 0 && t->owned)
+        run_stop_target(t);
+    return rc;
 }
 
 /* A fresh target for each scenario, so one scenario's damage cannot leak into the next
  * (and fd-exhaustion can lower the fd limit). */
 static int start_target(struct scenario_run *r)
 {
-    struct sockaddr_in addr = r->env->opt->addr;
-    if (addr.sin_port == 0) {
-        int port;
-        int rc = target_pick_port(&addr.sin_addr, &port);
-        if (rc < 0) {
-            snprintf(r->err, r->errlen, "cannot find a free port: %s", strerror(-rc));
-            return rc;
-        }
-        addr.sin_port = htons((uint16_t)port);
-    }
-    char log[512], who[160];
+    char log[512];
     snprintf(log, sizeof(log), "%s/%s.log", r->env->tmpdir, r->sc->name);
-    /* A port someone else holds would have the probes answered by them, not by the target. */
-    if (target_port_holder(&addr, who, sizeof(who)) == -EADDRINUSE) {
-        snprintf(r->err, r->errlen, "port %d is held by %s: stop it or choose another --port",
-                 ntohs(addr.sin_port), who);
-        return -EADDRINUSE;
-    }
-    int rc =
-        target_start(r->t, r->env->command, &addr, r->sc->rlimit_nofile, log, r->err, r->errlen);
-    if (rc == 0)
-        rc = target_wait_listening(r->t, r->env->opt->ready_timeout_ms);
-    else
-        r->t->owned = false; /* never started: nothing to stop */
-    if (rc < 0 && r->t->owned)
-        describe_start_failure(r, &addr, rc);
-    else if (rc == 0)
-        rc = target_verify_listener(r->t, r->err, r->errlen);
-    if (rc < 0 && r->t->owned)
-        stop_target(r->t);
-    return rc;
+    return run_start_target(r->env, r->t, r->sc->rlimit_nofile, log, r->err, r->errlen);
 }
 
 /* An attached target cannot have its fd limit lowered: a scenario that exhausts fds runs
@@ -161,7 +172,7 @@ enum phase_status phase_setup(struct scenario_run *r)
         return skip(r->res, why);
     setup_prober(r);
     if (setup_engine(r) < 0) {
-        stop_target(r->t);
+        run_stop_target(r->t);
         return PHASE_SETUP_ERROR;
     }
     r->cap =
@@ -177,7 +188,7 @@ void phase_teardown(struct scenario_run *r)
     capture_plan_end(&r->env->capture, r->cap, r->capture_path, r->res);
     diagnosis_free(&r->stuck.d); /* if made but not attached (interrupted) */
     engine_free(r->e);
-    stop_target(r->t);
+    run_stop_target(r->t);
     /* ... and ends clean: its drops go with it (a failure here is caught by the next setup). */
     sandbox_clear(&r->env->sandbox);
     free(r->s.latencies_us);

@@ -206,6 +206,27 @@ START_TEST(an_exit_status_is_the_targets_own)
 }
 END_TEST
 
+/* The target's output reaches its log, whatever way it is run. Regression: the init closes
+ * every fd, so the log opened in the child became fd 0 and the output went to /dev/null. */
+START_TEST(the_targets_output_reaches_its_log)
+{
+    static const char *const cmds[] = {"echo plain words", "echo 'quoted words'",
+                                       "echo first; echo 'in a list'"};
+    static const char *const said[] = {"plain words", "quoted words", "in a list"};
+    char dir[256], err[512], log[512], last[200];
+    ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "cf-target"), 0);
+    snprintf(log, sizeof(log), "%s/target.log", dir);
+    struct sockaddr_in a = loopback(free_port());
+    struct target t;
+    ck_assert_int_eq(target_start(&t, cmds[_i], &a, 0, log, err, sizeof(err)), 0);
+    ck_assert_int_eq(target_wait_listening(&t, 5000), -ESRCH);
+    target_last_log_line(&t, last, sizeof(last));
+    ck_assert_str_eq(last, said[_i]);
+    target_stop(&t, 100);
+    ts_tmpdir_remove(dir);
+}
+END_TEST
+
 /* ---- the right process ------------------------------------------------------------------- */
 
 START_TEST(a_held_port_names_its_holder)
@@ -605,6 +626,7 @@ int main(void)
     tcase_add_test(tc, anything_else_goes_to_the_shell_as_written);
     tcase_add_test(tc, the_target_pid_is_the_server_not_a_shell);
     tcase_add_test(tc, an_exit_status_is_the_targets_own);
+    tcase_add_loop_test(tc, the_targets_output_reaches_its_log, 0, 3);
     tcase_add_test(tc, a_held_port_names_its_holder);
     tcase_add_test(tc, an_attached_pid_must_be_the_one_listening);
     tcase_add_test(tc, a_started_target_on_a_held_port_is_a_setup_error);
