@@ -229,6 +229,8 @@ void phase_judge(struct scenario_run *r)
     }
     engine_replay_stats(r->e, &st);
     add_client_stats(res, &st);
+    evidence_collect(r);
+    evidence_judge(r);
 }
 
 int run_scenario_once(struct run_env *env, const struct scenario *sc, struct scenario_result *res,
