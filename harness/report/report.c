@@ -433,12 +433,12 @@ static void json_put_statuses(FILE *out, const struct group_evidence *g)
 
 static void json_put_group(FILE *out, const struct group_evidence *g)
 {
-    fputs("{\"name\":", out);
-    json_put_string(out, g->name);
-    fputs(",\"fault\":", out);
-    json_put_string(out, g->fault);
-    fputs(",\"criterion\":", out);
-    json_put_string(out, g->criterion);
+    static const char *const keys[] = {"{\"name\":", ",\"fault\":", ",\"criterion\":"};
+    const char *const values[] = {g->name, g->fault, g->criterion};
+    for (size_t i = 0; i < 3; i++) {
+        fputs(keys[i], out);
+        json_put_string(out, values[i]);
+    }
     fprintf(out,
             ",\"planned\":%llu,\"started\":%llu,\"connected\":%llu,\"request_sent\":%llu,"
             "\"reached\":%llu",

@@ -1309,24 +1309,35 @@ END_TEST
 
 /* ---- evidence --------------------------------------------------------------------------- */
 
-/* A client that wants N bytes of a response that is whole (and not 2xx) before N: the
- * statuses, the short responses and the first bytes say so; none read to its limit. */
-START_TEST(evidence_of_a_503_shorter_than_n)
+/* count clients that read N bytes of what the server in mode answers, run to their end:
+ * the group's evidence. */
+static void evidence_of_reading(enum ts_mode mode, unsigned count, uint64_t n,
+                                struct engine_group_evidence *ev)
 {
     struct test_server ts;
     struct ts_report rep;
     struct engine *e;
-    struct client_group g = group_of(http_get, 4);
+    struct client_group g = group_of(http_get, count);
+
+    ts_start(&ts, mode);
+    e = engine_for(ts.port, 1);
+    g.read = READ_BYTES;
+    g.read_bytes = (struct range){n, n};
+    engine_add_group(e, &g);
+    run_until_done(e); /* the server closes after answering */
+    engine_group_evidence(e, 0, ev);
+    engine_free(e);
+    ts_stop(&ts, &rep);
+}
+
+/* A client that wants N bytes of a response that is whole (and not 2xx) before N: the
+ * statuses, the short responses and the first bytes say so; none read to its limit. */
+START_TEST(evidence_of_a_503_shorter_than_n)
+{
     struct engine_group_evidence ev;
     const size_t len = strlen(ts_503_response);
 
-    ts_start(&ts, TS_503);
-    e = engine_for(ts.port, 1);
-    g.read = READ_BYTES;
-    g.read_bytes = (struct range){1000, 1000};
-    engine_add_group(e, &g);
-    run_until_done(e); /* the server closes after answering */
-    engine_group_evidence(e, 0, &ev);
+    evidence_of_reading(TS_503, 4, 1000, &ev);
     ck_assert_uint_eq(ev.request_sent, 4);
     ck_assert_uint_eq(ev.read_to_limit, 0);
     ck_assert_uint_eq(ev.short_response, 4);
@@ -1338,34 +1349,21 @@ START_TEST(evidence_of_a_503_shorter_than_n)
     ck_assert_uint_eq(ev.bytes_max, len);
     ck_assert_uint_eq(ev.first_len, len < ENGINE_FIRST_BYTES ? len : ENGINE_FIRST_BYTES);
     ck_assert_mem_eq(ev.first_bytes, ts_503_response, ev.first_len);
-    engine_free(e);
-    ts_stop(&ts, &rep);
 }
 END_TEST
 
-/* N bytes of a 2xx response whose body goes on past them: read to its limit, mid-response. */
+/* N bytes of a 2xx response whose body goes on past them: read to its limit, mid-response
+ * (the server: 200, Content-Length 28, 5 body bytes; N: the status line and some headers). */
 START_TEST(evidence_of_n_bytes_mid_response)
 {
-    struct test_server ts;
-    struct ts_report rep;
-    struct engine *e;
-    struct client_group g = group_of(http_get, 3);
     struct engine_group_evidence ev;
 
-    ts_start(&ts, TS_TRUNCATED); /* 200, Content-Length 28, 5 body bytes sent */
-    e = engine_for(ts.port, 1);
-    g.read = READ_BYTES;
-    g.read_bytes = (struct range){30, 30}; /* the status line, then the headers' middle */
-    engine_add_group(e, &g);
-    run_until_done(e);
-    engine_group_evidence(e, 0, &ev);
+    evidence_of_reading(TS_TRUNCATED, 3, 30, &ev);
     ck_assert_uint_eq(ev.read_to_limit, 3);
     ck_assert_uint_eq(ev.short_response, 0);
     ck_assert_int_eq(ev.statuses[0].status, 200);
     ck_assert_uint_eq(ev.bytes_min, 30);
     ck_assert_uint_eq(ev.bytes_max, 30);
-    engine_free(e);
-    ts_stop(&ts, &rep);
 }
 END_TEST
 

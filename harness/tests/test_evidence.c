@@ -47,6 +47,23 @@ static int run_file(const char *name, const char *text, const char *large_path,
     return run_collect(&o, names, 1, rep);
 }
 
+/* The one group of r: every one of its n clients sent its request, got a 404, and none
+ * reached its fault. */
+static const struct group_evidence *only_group_got_404(const struct scenario_result *r,
+                                                       const char *fault, uint64_t n)
+{
+    ck_assert_uint_eq(r->ngroups, 1);
+    const struct group_evidence *g = &r->groups[0];
+    ck_assert_str_eq(g->fault, fault);
+    ck_assert_uint_eq(g->planned, n);
+    ck_assert_uint_eq(g->reached, 0);
+    ck_assert_uint_eq(g->request_sent, n);
+    ck_assert_uint_eq(g->nstatuses, 1);
+    ck_assert_int_eq(g->statuses[0].status, 404);
+    ck_assert_uint_eq(g->statuses[0].clients, n);
+    return g;
+}
+
 static const char abort_missing[] = "[scenario]\n"
                                     "duration = 2s\n"
                                     "[clients readers]\n"
@@ -70,17 +87,9 @@ START_TEST(missing_path_is_an_error_not_a_pass)
                   r->reason);
     ck_assert_msg(strstr(r->reason, "abort-missing.ini:3) a resource the server has"), "%s",
                   r->reason);
-    ck_assert_uint_eq(r->ngroups, 1);
-    const struct group_evidence *g = &r->groups[0];
+    const struct group_evidence *g = only_group_got_404(r, "abort-after-bytes", 20);
     ck_assert_str_eq(g->name, "readers");
-    ck_assert_str_eq(g->fault, "abort-after-bytes");
     ck_assert_ptr_nonnull(strstr(g->criterion, "read its 1024-4096 bytes"));
-    ck_assert_uint_eq(g->planned, 20);
-    ck_assert_uint_eq(g->reached, 0);
-    ck_assert_uint_eq(g->request_sent, 20);
-    ck_assert_uint_eq(g->nstatuses, 1);
-    ck_assert_int_eq(g->statuses[0].status, 404);
-    ck_assert_uint_eq(g->statuses[0].clients, 20);
     ck_assert_uint_lt(g->bytes_max, 1024); /* the 404 is smaller than what they wanted */
     ck_assert_ptr_nonnull(strstr(g->first_bytes, "404"));
     /* every check was made and none failed: only the evidence made it an error */
@@ -112,12 +121,8 @@ START_TEST(never_read_error_names_the_flag)
     ck_assert_msg(strstr(r->reason, "GET /missing/large answered 404 for 10 of 10 clients: give "
                                     "--large-path a resource the server has"),
                   "%s", r->reason);
-    const struct group_evidence *g = &r->groups[0];
-    ck_assert_str_eq(g->fault, "never-read");
-    ck_assert_uint_eq(g->reached, 0);
+    const struct group_evidence *g = only_group_got_404(r, "never-read", 10);
     ck_assert_uint_eq(g->bytes_max, 0); /* looked at, never read */
-    ck_assert_int_eq(g->statuses[0].status, 404);
-    ck_assert_uint_eq(g->statuses[0].clients, 10);
     run_report_free(&rep);
 }
 END_TEST
@@ -137,7 +142,7 @@ START_TEST(never_read_with_a_real_path_passes)
 }
 END_TEST
 
-int main(void)
+static Suite *evidence_suite(void)
 {
     Suite *s = suite_create("evidence");
     TCase *tc = tcase_create("reference server");
@@ -147,9 +152,14 @@ int main(void)
     tcase_add_test(tc, never_read_error_names_the_flag);
     tcase_add_test(tc, never_read_with_a_real_path_passes);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(evidence_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
-    return failed ? 1 : 0;
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
