@@ -139,10 +139,14 @@ void report_print_scenario(FILE *out, const struct scenario_result *r, bool verb
             r->duration_s);
     print_scenario_detail(out, r);
     fputc('\n', out);
-    if (verbose || r->verdict == VERDICT_ERROR) { /* what the clients did: the evidence */
-        for (size_t i = 0; i < r->ngroups; i++) {
+    /* What the clients did: every group with -v or for an error; for a failure, the groups
+     * whose fault did not happen (the failure may not be about the scenario's fault). */
+    for (size_t i = 0; i < r->ngroups; i++) {
+        const struct group_evidence *g = &r->groups[i];
+        bool missed = g->reached * 2 < g->planned;
+        if (verbose || r->verdict == VERDICT_ERROR || (r->verdict == VERDICT_FAIL && missed)) {
             char line[512];
-            format_group(&r->groups[i], line, sizeof(line));
+            format_group(g, line, sizeof(line));
             print_indented(out, "", line);
         }
     }
@@ -266,12 +270,9 @@ static void junit_failure_message(FILE *out, const struct scenario_result *r)
         xml_put_escaped(out, r->reason, true);
 }
 
-/* Not exercised: the reason (cause and fix) as the message, the groups' evidence below. */
-static void junit_error(FILE *out, const struct scenario_result *r)
+/* Every group's evidence line, and the first bytes a client of it got. */
+static void junit_groups(FILE *out, const struct scenario_result *r)
 {
-    fputs("      <error type=\"connfault\" message=\"", out);
-    xml_put_escaped(out, r->reason, true);
-    fputs("\">", out);
     for (size_t i = 0; i < r->ngroups; i++) {
         char line[512];
         format_group(&r->groups[i], line, sizeof(line));
@@ -283,6 +284,15 @@ static void junit_error(FILE *out, const struct scenario_result *r)
             fputc('\n', out);
         }
     }
+}
+
+/* Not exercised: the reason (cause and fix) as the message, the groups' evidence below. */
+static void junit_error(FILE *out, const struct scenario_result *r)
+{
+    fputs("      <error type=\"connfault\" message=\"", out);
+    xml_put_escaped(out, r->reason, true);
+    fputs("\">", out);
+    junit_groups(out, r);
     fputs("</error>\n", out);
 }
 
@@ -319,6 +329,7 @@ static void junit_testcase(FILE *out, const struct scenario_result *r)
             xml_put_escaped(out, r->capture_path, false);
             fputc('\n', out);
         }
+        junit_groups(out, r);
         fputs("</failure>\n", out);
     } else if (r->verdict == VERDICT_ERROR) {
         junit_error(out, r);

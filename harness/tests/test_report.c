@@ -520,8 +520,8 @@ static void build_error_report(struct run_report *rep)
 {
     memset(rep, 0, sizeof(*rep));
     rep->seed = 42;
-    rep->nscenarios = 2;
-    rep->scenarios = calloc(2, sizeof(*rep->scenarios));
+    rep->nscenarios = 3;
+    rep->scenarios = calloc(3, sizeof(*rep->scenarios));
     ck_assert_ptr_nonnull(rep->scenarios);
     struct scenario_result *pass = &rep->scenarios[0];
     snprintf(pass->name, sizeof(pass->name), "half-close");
@@ -547,6 +547,17 @@ static void build_error_report(struct run_report *rep)
     g->bytes_max = 7;
     result_escape_bytes("HTTP/1.1 404 Not Found\r\n\x01", 25, g->first_bytes,
                         sizeof(g->first_bytes));
+    /* a failure stands whatever the evidence; the group that missed its fault is shown */
+    struct scenario_result *f = &rep->scenarios[2];
+    snprintf(f->name, sizeof(f->name), "crash");
+    f->verdict = VERDICT_FAIL;
+    add_check(f, "alive", CHECK_FAILED, "alive: target killed by signal 11");
+    f->ngroups = 2;
+    snprintf(f->groups[0].name, sizeof(f->groups[0].name), "hit");
+    snprintf(f->groups[1].name, sizeof(f->groups[1].name), "missed");
+    f->groups[0].planned = f->groups[0].reached = 4;
+    f->groups[1].planned = 4;
+    f->groups[1].reached = 1;
 }
 
 START_TEST(test_error_verdict)
@@ -566,10 +577,12 @@ START_TEST(test_error_verdict)
                                        "started, 20 connected, 20 sent; status 404 x18, 0 x2; "
                                        "read 0..7 B (median 0)\n"));
     ck_assert_ptr_null(strstr(text, "group half-close")); /* a pass shows none without -v */
+    ck_assert_ptr_nonnull(strstr(text, "signal 11\n    group missed:  reached by 1/4;"));
+    ck_assert_ptr_null(strstr(text, "group hit:"));
     free(text);
     /* totals: the fixed words first, errors appended */
     text = print_to_string(print_totals, &rep, false, false);
-    ck_assert_str_eq(text, "connfault: 1 passed, 0 failed, 0 skipped, 1 errored\n"
+    ck_assert_str_eq(text, "connfault: 1 passed, 1 failed, 0 skipped, 1 errored\n"
                            "seed 42, 0.0s\n");
     free(text);
 
@@ -579,8 +592,9 @@ START_TEST(test_error_verdict)
     char *doc = read_whole_file(path);
     struct xml_stats st;
     xml_check(doc, &st);
-    ck_assert_int_eq(st.failures, 0);
-    ck_assert_ptr_nonnull(strstr(doc, "tests=\"2\" failures=\"0\" errors=\"1\" skipped=\"0\""));
+    ck_assert_int_eq(st.failures, 1);
+    ck_assert_ptr_nonnull(strstr(doc, "tests=\"3\" failures=\"1\" errors=\"1\" skipped=\"0\""));
+    ck_assert_ptr_nonnull(strstr(doc, "group hit:  reached by 4/4;")); /* in the failure body */
     ck_assert_ptr_nonnull(strstr(doc, "<error type=\"connfault\" message=\"group stalled "));
     ck_assert_ptr_nonnull(strstr(doc, "give --large-path &lt;&amp;&gt; a resource"));
     ck_assert_ptr_nonnull(strstr(doc, "  first bytes: HTTP/1.1 404 Not Found\\r\\n\\x01\n"));
