@@ -124,7 +124,8 @@ void engine_group_evidence(const struct engine *e, size_t group_index,
 
 /* Before judging: every open fault client that never reads looks (MSG_PEEK: nothing is
  * consumed, the window stays as it is) at what waits in its receive queue, for unread_any,
- * unread_2xx, its status and the first bytes. Each client looks once. */
+ * unread_2xx, its status and the first bytes. A client counts once: after it saw a byte, it
+ * looks no more (so calling this at the end of the faults and again when judging is right). */
 void engine_peek_unread(struct engine *e);
 
 /* Replay the client side of captured connections (struct replay_flow, pcap_flows.h): each

@@ -826,9 +826,9 @@ static void client_peek_unread(struct client *c, char *buf, size_t cap)
     ssize_t n = recv(c->base.conn.fd, buf, cap, MSG_PEEK | MSG_DONTWAIT);
     bool ok = !g->request_is_http;
 
-    c->peeked = true;
     if (n <= 0)
-        return;
+        return; /* nothing yet (or an error): it may look again later */
+    c->peeked = true;
     g->ev.unread_any++;
     group_keep_first_bytes(g, buf, (size_t)n);
     if (g->request_is_http) {

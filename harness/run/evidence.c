@@ -40,8 +40,9 @@ static const struct {
                                  "response not complete"},
     [FAULT_CONNECT] = {"connect", "connected"},
     [FAULT_SEND_THEN_END] = {"send-then-end", "request sent"},
-    [FAULT_NEVER_READ] = {"never-read", "request sent, and a 2xx response (any byte: not HTTP) "
-                                        "waiting unread in its receive queue when judged"},
+    [FAULT_NEVER_READ] = {"never-read",
+                          "request sent, and a 2xx response (any byte: not HTTP) "
+                          "waiting unread in its receive queue (end of faults or judging)"},
     [FAULT_REQUEST] = {"request", "request sent, or cut short by the server after its first "
                                   "bytes"},
     [FAULT_AFTER_RESPONSE] = {"after-response", "its responses read whole, then its end "

@@ -95,6 +95,9 @@ void phase_faults(struct scenario_run *r)
             next_progress = now + RUN_PROGRESS_MS;
         }
     }
+    /* What waits for the clients that never read, while the fault is fresh (a server that
+     * gives up on them later may reset them); evidence_collect looks again for the rest. */
+    engine_peek_unread(r->e);
     engine_cut_off(r->e);
 }
 
