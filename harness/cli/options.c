@@ -226,7 +226,9 @@ static const char usage_tail[] =
     "\n"
     "Exit status: 0 every scenario passed or was skipped (with a reason), 1 a scenario\n"
     "failed, 2 usage or set-up error (bad flag, scenario file error, target did not\n"
-    "start), 130 interrupted. NO_COLOR disables colors.\n";
+    "start) or, with no failure, a scenario in error (its faults did not happen against\n"
+    "this target: the reason says why and how to fix it), 130 interrupted. NO_COLOR\n"
+    "disables colors.\n";
 
 static void print_option(FILE *out, const struct cli_option *o)
 {

@@ -43,6 +43,47 @@ struct engine_group_stats {
     uint64_t dropped;     /* vanished: packets dropped, socket discarded without FIN/RST */
 };
 
+/* The facts behind "did this group's fault happen", counted per client (each client at most
+ * once per counter). Which counter is the group's criterion is the run's business
+ * (run/evidence.c): the engine only counts. */
+#define ENGINE_STATUS_MAX  8  /* distinct status codes kept; more go to status_other */
+#define ENGINE_FIRST_BYTES 64 /* raw bytes kept of the first thing a client of the group got */
+/* A server that closes a trickling client this long after it connected timed it out (it let it
+ * trickle); sooner, it refused it (e.g. an error at once, like redis in protected mode). */
+#define ENGINE_TRICKLE_TIMED_OUT_MS 500
+
+struct engine_status_count {
+    int status;       /* of a client's first response; 0: the answer was not HTTP */
+    uint64_t clients; /* how many clients got it */
+};
+
+struct engine_group_evidence {
+    uint64_t request_sent;      /* every byte of its request sent (pipeline copies included; a
+                                   trickle: before its tail; a partial send: its N bytes) */
+    uint64_t shut_wr;           /* END_HALF_CLOSE: shutdown(SHUT_WR) succeeded after the request */
+    uint64_t read_to_limit;     /* READ_BYTES: read its N bytes (headers included) and, for an HTTP
+                                   request, the response is 2xx and not complete (of a pipeline: not
+                                   every response complete) at that moment */
+    uint64_t short_response;    /* READ_BYTES, HTTP: every response complete before N bytes */
+    uint64_t send_cut;          /* the server closed or reset it before its request was all sent
+                                   (at least one byte was) */
+    uint64_t trickling_at_cut;  /* SEND_TRICKLE: still connected and trickling at engine_cut_off */
+    uint64_t trickle_timed_out; /* SEND_TRICKLE: closed or reset by the server while trickling,
+                                   ENGINE_TRICKLE_TIMED_OUT_MS or more after connecting */
+    uint64_t open_at_pull; /* connected and open at engine_vanish_all (a client that reads HTTP:
+                              with a 2xx status line read) */
+    uint64_t drop_applied; /* END_DROP: its drop rule added (after connecting; READ_BYTES: only
+                              counted after read_to_limit) */
+    uint64_t unread_any;   /* READ_NONE, open at engine_peek_unread: >= 1 byte waiting unread */
+    uint64_t unread_2xx;   /* the same, and a 2xx status line (any bytes: a non-HTTP request) */
+    struct engine_status_count statuses[ENGINE_STATUS_MAX];
+    size_t nstatuses;
+    uint64_t status_other;                       /* clients whose status did not fit in statuses */
+    uint64_t bytes_min, bytes_median, bytes_max; /* bytes read, over the clients started */
+    char first_bytes[ENGINE_FIRST_BYTES];        /* raw; the first a client of the group got */
+    size_t first_len;
+};
+
 struct probe_result {
     bool done;
     bool ok;             /* a complete, valid response within the deadline */
@@ -76,6 +117,16 @@ void engine_cut_off(struct engine *e);
 void engine_vanish_all(struct engine *e);
 
 void engine_group_stats(const struct engine *e, size_t group_index, struct engine_group_stats *out);
+
+/* What the group's clients did so far, as evidence (see struct engine_group_evidence). */
+void engine_group_evidence(const struct engine *e, size_t group_index,
+                           struct engine_group_evidence *out);
+
+/* Before judging: every open fault client that never reads looks (MSG_PEEK: nothing is
+ * consumed, the window stays as it is) at what waits in its receive queue, for unread_any,
+ * unread_2xx, its status and the first bytes. A client counts once: after it saw a byte, it
+ * looks no more (so calling this at the end of the faults and again when judging is right). */
+void engine_peek_unread(struct engine *e);
 
 /* Replay the client side of captured connections (struct replay_flow, pcap_flows.h): each
  * flow connects at its time in the capture, sends every captured segment in one send() at its

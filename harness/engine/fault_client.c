@@ -13,6 +13,7 @@
 
 #include "engine_core.h"
 #include "http_response.h"
+#include "sort_util.h"
 
 #define SEND_IOV_MAX 64
 
@@ -30,6 +31,8 @@ struct group {
     struct engine_timer timer; /* next start attempt */
     struct engine_group_timing timing;
     struct engine_group_stats stats;
+    struct engine_group_evidence ev; /* bytes_* filled in by engine_group_evidence */
+    uint64_t *received;              /* bytes read by each client, by index (spec->count) */
 };
 
 enum client_state {
@@ -52,6 +55,9 @@ struct client {
     uint64_t hold_ms;
     unsigned responses, responses_expected; /* expected 0: read until EOF */
     struct http_response framer;
+    int status;            /* of its first response; -1 until known */
+    uint64_t connected_ms; /* engine time it connected */
+    bool request_counted, short_counted, mid_response, peeked;
 };
 
 /* ---- seeded draws ----------------------------------------------------------------------- */
@@ -167,6 +173,39 @@ static void group_release_slot(struct group *g)
         group_arm(g, g->engine->now_ms);
 }
 
+/* ---- evidence (struct engine_group_evidence) ------------------------------------------- */
+
+/* The status of a client's first response, once: 0 when the answer is not HTTP. */
+static void group_count_status(struct group *g, int status)
+{
+    struct engine_group_evidence *ev = &g->ev;
+
+    for (size_t i = 0; i < ev->nstatuses; i++) {
+        if (ev->statuses[i].status == status) {
+            ev->statuses[i].clients++;
+            return;
+        }
+    }
+    if (ev->nstatuses == ENGINE_STATUS_MAX) {
+        ev->status_other++;
+        return;
+    }
+    ev->statuses[ev->nstatuses++] = (struct engine_status_count){.status = status, .clients = 1};
+}
+
+static void group_keep_first_bytes(struct group *g, const char *data, size_t len)
+{
+    if (g->ev.first_len > 0 || len == 0)
+        return;
+    g->ev.first_len = len < ENGINE_FIRST_BYTES ? len : ENGINE_FIRST_BYTES;
+    memcpy(g->ev.first_bytes, data, g->ev.first_len);
+}
+
+static bool status_is_2xx(int status)
+{
+    return status >= 200 && status <= 299;
+}
+
 /* ---- 2. fault clients ------------------------------------------------------------------- */
 
 static const struct client_group *client_spec(const struct client *c)
@@ -225,7 +264,9 @@ static void client_hold(struct client *c)
 static void client_vanish(struct client *c)
 {
     client_hold(c);
-    engine_client_vanish(&c->base, &c->group->stats);
+    if (engine_client_vanish(&c->base, &c->group->stats) &&
+        (client_spec(c)->read != READ_BYTES || c->mid_response))
+        c->group->ev.drop_applied++;
 }
 
 static void client_end_action(struct client *c)
@@ -263,11 +304,37 @@ static void client_pause(struct client *c)
     engine_timer_arm(e, &c->base.timer, e->now_ms + c->hold_ms);
 }
 
+/* The server closed or reset it: before its request was all sent? While it trickled, after
+ * letting it trickle for a while (a header timeout, not a refusal)? */
+static void client_count_send_cut(struct client *c)
+{
+    struct engine *e = c->base.engine;
+
+    if (!c->request_counted && c->sent > 0)
+        c->group->ev.send_cut++;
+    if (c->state == CLIENT_SENDING && client_spec(c)->send == SEND_TRICKLE &&
+        e->now_ms - c->connected_ms >= ENGINE_TRICKLE_TIMED_OUT_MS)
+        c->group->ev.trickle_timed_out++;
+}
+
 /* ECONNRESET, EPIPE, or rarer ones (ETIMEDOUT): all mean the server let go. */
 static void client_peer_error(struct client *c)
 {
+    client_count_send_cut(c);
     c->group->stats.peer_reset++;
     client_close(c, false);
+}
+
+/* READ_BYTES, its N bytes just read: in the middle of a 2xx response, as designed? */
+static void client_count_mid_response(struct client *c)
+{
+    unsigned expected = c->responses_expected ? c->responses_expected : 1;
+
+    if (c->group->request_is_http &&
+        (!status_is_2xx(c->status) || c->framer_broken || c->responses >= expected))
+        return;
+    c->mid_response = true;
+    c->group->ev.read_to_limit++;
 }
 
 /* After a read or the end of the send: is the script's read part done? */
@@ -275,12 +342,13 @@ static void client_check_read_done(struct client *c)
 {
     const struct client_group *s = client_spec(c);
 
-    if (s->read == READ_NONE)
+    if (s->read == READ_NONE) {
         c->read_done = true;
-    else if (s->read == READ_BYTES && c->received >= c->read_limit)
+    } else if (s->read == READ_BYTES && c->received >= c->read_limit && !c->read_done) {
         c->read_done = true;
-    else if (s->read == READ_ALL && c->send_done && c->responses_expected > 0 &&
-             c->responses >= c->responses_expected)
+        client_count_mid_response(c);
+    } else if (s->read == READ_ALL && c->send_done && c->responses_expected > 0 &&
+               c->responses >= c->responses_expected)
         c->read_done = true;
     if (c->read_done && c->send_done)
         client_pause(c);
@@ -295,8 +363,9 @@ static void client_send_finished(struct client *c)
     c->send_done = true;
     c->send_blocked = false;
     c->state = CLIENT_READING;
-    if (s->end == END_HALF_CLOSE)
-        shutdown(c->base.conn.fd, SHUT_WR); /* an error here shows up on the next read */
+    /* An error here shows up on the next read. */
+    if (s->end == END_HALF_CLOSE && shutdown(c->base.conn.fd, SHUT_WR) == 0)
+        c->group->ev.shut_wr++;
     /* One response per request copy begun: a cut request may still get a 400 or 408. */
     if (c->group->request_is_http && s->request_len > 0)
         c->responses_expected = (unsigned)((c->sent + s->request_len - 1) / s->request_len);
@@ -337,6 +406,19 @@ static size_t client_stream_iov(const struct client *c, uint64_t max, struct iov
     return n;
 }
 
+/* Its request (before a trickle's tail; a partial send's N bytes) all sent: counted once. */
+static void client_count_sent(struct client *c)
+{
+    uint64_t request = client_request_total(c);
+
+    if (c->send_len < request)
+        request = c->send_len;
+    if (!c->request_counted && request > 0 && c->sent >= request) {
+        c->request_counted = true;
+        c->group->ev.request_sent++;
+    }
+}
+
 /* Send up to max bytes. Returns 0 (progress made, or the socket buffer is full) or -errno. */
 static int client_send_some(struct client *c, uint64_t max)
 {
@@ -354,6 +436,7 @@ static int client_send_some(struct client *c, uint64_t max)
         c->send_blocked = false;
         c->sent += (uint64_t)n;
         c->group->stats.bytes_sent += (uint64_t)n;
+        client_count_sent(c);
         max -= (uint64_t)n;
     }
     return 0;
@@ -394,6 +477,7 @@ static void client_connected(struct engine_client *base)
     struct client *c = container_of(base, struct client, base);
 
     engine_timer_cancel(c->base.engine, &c->base.timer);
+    c->connected_ms = c->base.engine->now_ms;
     c->group->stats.connected++;
     c->state = CLIENT_SENDING;
     switch (client_spec(c)->send) {
@@ -429,9 +513,14 @@ static void client_frame(struct client *c, const char *data, size_t len)
 
         data += used;
         len -= used;
+        if (c->status < 0 && (c->framer.status > 0 || st == HTTP_RESPONSE_INVALID)) {
+            c->status = st == HTTP_RESPONSE_INVALID ? 0 : c->framer.status;
+            group_count_status(c->group, c->status);
+        }
         if (st == HTTP_RESPONSE_COMPLETE) {
             c->responses++;
-            c->group->stats.responses++;
+            if (client_spec(c)->read == READ_ALL)
+                c->group->stats.responses++;
             http_response_init(&c->framer, c->group->request_is_head);
         } else if (st == HTTP_RESPONSE_INVALID) {
             c->framer_broken = true; /* not HTTP after all: read on until EOF */
@@ -456,6 +545,7 @@ static void client_on_eof(struct engine_client *base)
         c->read_done = true;
         client_pause(c);
     } else {
+        client_count_send_cut(c);
         c->group->stats.peer_closed++;
         client_close(c, false);
     }
@@ -476,10 +566,20 @@ static void client_on_data(struct engine_client *base, const char *data, size_t 
 {
     struct client *c = container_of(base, struct client, base);
 
+    struct group *g = c->group;
+
     c->received += len;
-    c->group->stats.bytes_received += len;
-    if (client_spec(c)->read == READ_ALL && c->group->request_is_http)
+    g->stats.bytes_received += len;
+    g->received[c->index] = c->received;
+    group_keep_first_bytes(g, data, len);
+    if (g->request_is_http)
         client_frame(c, data, len);
+    if (client_spec(c)->read == READ_BYTES && g->request_is_http && !c->short_counted &&
+        c->received < c->read_limit && c->responses_expected > 0 &&
+        c->responses >= c->responses_expected) {
+        c->short_counted = true; /* it waits for bytes that will never come */
+        g->ev.short_response++;
+    }
     client_check_read_done(c);
 }
 
@@ -539,6 +639,8 @@ static void client_cut_off(struct engine_client *base)
 {
     struct client *c = container_of(base, struct client, base);
 
+    if (c->state == CLIENT_SENDING && client_spec(c)->send == SEND_TRICKLE)
+        c->group->ev.trickling_at_cut++;
     if (c->state != CLIENT_HELD)
         client_hold(c);
 }
@@ -547,7 +649,11 @@ static void client_cut_off(struct engine_client *base)
 static void client_vanish_now(struct engine_client *base)
 {
     struct client *c = container_of(base, struct client, base);
+    bool reads_http = client_spec(c)->read != READ_NONE && c->group->request_is_http;
 
+    if (c->state != CLIENT_CONNECTING && !base->conn.vanished &&
+        (!reads_http || status_is_2xx(c->status)))
+        c->group->ev.open_at_pull++;
     engine_client_count_pulled(base, c->state == CLIENT_HELD, &c->group->stats);
     client_close(c, true);
 }
@@ -581,6 +687,7 @@ static void client_init(struct client *c, struct group *g)
     c->state = CLIENT_CONNECTING;
     c->group = g;
     c->index = g->next_client;
+    c->status = -1;
     http_response_init(&c->framer, g->request_is_head);
     request_total = client_request_total(c);
     partial = engine_draw(seed, g->index, c->index, ENGINE_DRAW_SEND_BYTES, s->send_bytes);
@@ -652,8 +759,12 @@ int engine_add_group(struct engine *e, const struct client_group *group)
     if (engine_timer_reserve(e) < 0)
         return -ENOMEM;
     g = calloc(1, sizeof(*g));
-    if (!g)
+    if (g)
+        g->received = calloc(group->count ? group->count : 1, sizeof(*g->received));
+    if (!g || !g->received) {
+        free(g);
         return -ENOMEM;
+    }
     e->now_ms = engine_now_ms();
     g->engine = e;
     g->spec = group;
@@ -679,6 +790,79 @@ void engine_group_stats(const struct engine *e, size_t group_index, struct engin
         *out = e->groups[group_index]->stats;
     else
         memset(out, 0, sizeof(*out));
+}
+
+/* Min, median and max of the bytes read by the clients started (none: all 0). */
+static void group_bytes_spread(const struct group *g, struct engine_group_evidence *out)
+{
+    size_t n = g->next_client;
+    uint64_t *sorted = n ? malloc(n * sizeof(*sorted)) : NULL;
+
+    out->bytes_min = out->bytes_median = out->bytes_max = 0;
+    if (!sorted)
+        return;
+    memcpy(sorted, g->received, n * sizeof(*sorted));
+    qsort(sorted, n, sizeof(*sorted), cf_compare_u64);
+    out->bytes_min = sorted[0];
+    out->bytes_median = sorted[(n - 1) / 2];
+    out->bytes_max = sorted[n - 1];
+    free(sorted);
+}
+
+void engine_group_evidence(const struct engine *e, size_t group_index,
+                           struct engine_group_evidence *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (group_index >= e->ngroups)
+        return;
+    *out = e->groups[group_index]->ev;
+    group_bytes_spread(e->groups[group_index], out);
+}
+
+/* A client that never reads looks at its receive queue without taking anything. */
+static void client_peek_unread(struct client *c, char *buf, size_t cap)
+{
+    struct group *g = c->group;
+    ssize_t n = recv(c->base.conn.fd, buf, cap, MSG_PEEK | MSG_DONTWAIT);
+    bool ok = !g->request_is_http;
+
+    if (n <= 0)
+        return; /* nothing yet (or an error): it may look again later */
+    c->peeked = true;
+    g->ev.unread_any++;
+    group_keep_first_bytes(g, buf, (size_t)n);
+    if (g->request_is_http) {
+        struct http_response r;
+        size_t used;
+        enum http_response_status st;
+
+        http_response_init(&r, g->request_is_head);
+        st = http_response_feed(&r, buf, (size_t)n, &used);
+        if (c->status < 0 && (r.status > 0 || st == HTTP_RESPONSE_INVALID)) {
+            c->status = st == HTTP_RESPONSE_INVALID ? 0 : r.status;
+            group_count_status(g, c->status);
+        }
+        ok = status_is_2xx(c->status);
+    }
+    if (ok)
+        g->ev.unread_2xx++;
+}
+
+void engine_peek_unread(struct engine *e)
+{
+    struct cf_list *pos, *tmp;
+
+    cf_list_for_each_safe(pos, tmp, &e->live)
+    {
+        struct engine_client *base = container_of(pos, struct engine_client, link);
+        struct client *c = container_of(base, struct client, base);
+
+        if (base->ops != &fault_client_ops || c->peeked || base->conn.fd < 0 ||
+            base->conn.vanished || client_spec(c)->read != READ_NONE ||
+            c->state == CLIENT_CONNECTING || c->state == CLIENT_CLOSED)
+            continue;
+        client_peek_unread(c, e->buf, 512);
+    }
 }
 
 void engine_group_timing(const struct engine *e, size_t group_index,
@@ -708,7 +892,9 @@ void fault_groups_cut_off(struct engine *e)
 
 void fault_groups_free(struct engine *e)
 {
-    for (size_t i = 0; i < e->ngroups; i++)
+    for (size_t i = 0; i < e->ngroups; i++) {
+        free(e->groups[i]->received);
         free(e->groups[i]);
+    }
     free(e->groups);
 }

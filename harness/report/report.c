@@ -36,7 +36,31 @@ static void put_sanitized(FILE *out, const char *s)
 
 static const char *verdict_color(enum verdict v)
 {
-    return v == VERDICT_PASS ? COLOR_GREEN : v == VERDICT_FAIL ? COLOR_RED : COLOR_YELLOW;
+    return v == VERDICT_PASS                         ? COLOR_GREEN
+           : v == VERDICT_FAIL || v == VERDICT_ERROR ? COLOR_RED
+                                                     : COLOR_YELLOW;
+}
+
+/* One client group's evidence in one line: "group readers: abort-after-bytes reached by
+ * 198/200; 200 started, 200 connected, 200 sent; status 200 x198, 404 x2; read 1024..65536 B
+ * (median 30000)". */
+static void format_group(const struct group_evidence *g, char *out, size_t cap)
+{
+    int n = snprintf(out, cap,
+                     "group %s: %s reached by %llu/%llu; %llu started, %llu connected, %llu sent",
+                     g->name, g->fault, (unsigned long long)g->reached,
+                     (unsigned long long)g->planned, (unsigned long long)g->started,
+                     (unsigned long long)g->connected, (unsigned long long)g->request_sent);
+    size_t used = n > 0 && (size_t)n < cap ? (size_t)n : cap - 1;
+    for (size_t i = 0; i < g->nstatuses && used < cap; i++) {
+        n = snprintf(out + used, cap - used, "%s%d x%llu", i ? ", " : "; status ",
+                     g->statuses[i].status, (unsigned long long)g->statuses[i].clients);
+        used = n > 0 && (size_t)n < cap - used ? used + (size_t)n : cap - 1;
+    }
+    if (used < cap - 1)
+        snprintf(out + used, cap - used, "; read %llu..%llu B (median %llu)",
+                 (unsigned long long)g->bytes_min, (unsigned long long)g->bytes_max,
+                 (unsigned long long)g->bytes_median);
 }
 
 /* The summaries of the checks with the given status, joined by "; ". */
@@ -87,7 +111,7 @@ static size_t count_status(const struct scenario_result *r, enum check_status st
 static void print_scenario_detail(FILE *out, const struct scenario_result *r)
 {
     static const char *const headline[] = {"accepting", "fds"};
-    if (r->verdict == VERDICT_SKIP) {
+    if (r->verdict == VERDICT_SKIP || r->verdict == VERDICT_ERROR) {
         put_sanitized(out, r->reason);
     } else if (r->verdict == VERDICT_FAIL) {
         if (print_summaries(out, r, CHECK_FAILED, NULL, 0) == 0)
@@ -102,9 +126,10 @@ static void print_scenario_detail(FILE *out, const struct scenario_result *r)
 
 void report_print_scenario(FILE *out, const struct scenario_result *r, bool verbose, bool color)
 {
-    const char *word = r->verdict == VERDICT_PASS   ? "PASS"
-                       : r->verdict == VERDICT_FAIL ? "FAIL"
-                                                    : "SKIP";
+    const char *word = r->verdict == VERDICT_PASS    ? "PASS"
+                       : r->verdict == VERDICT_FAIL  ? "FAIL"
+                       : r->verdict == VERDICT_ERROR ? "ERROR"
+                                                     : "SKIP";
     if (color)
         fprintf(out, "%s%s%s  ", verdict_color(r->verdict), word, COLOR_RESET);
     else
@@ -114,6 +139,17 @@ void report_print_scenario(FILE *out, const struct scenario_result *r, bool verb
             r->duration_s);
     print_scenario_detail(out, r);
     fputc('\n', out);
+    /* What the clients did: every group with -v or for an error; for a failure, the groups
+     * whose fault did not happen (the failure may not be about the scenario's fault). */
+    for (size_t i = 0; i < r->ngroups; i++) {
+        const struct group_evidence *g = &r->groups[i];
+        bool missed = g->reached * 2 < g->planned;
+        if (verbose || r->verdict == VERDICT_ERROR || (r->verdict == VERDICT_FAIL && missed)) {
+            char line[512];
+            format_group(g, line, sizeof(line));
+            print_indented(out, "", line);
+        }
+    }
     if (verbose) {
         for (size_t i = 0; i < r->nchecks; i++) {
             const struct check_result *c = &r->checks[i];
@@ -137,12 +173,12 @@ void report_print_scenario(FILE *out, const struct scenario_result *r, bool verb
 }
 
 struct report_totals {
-    size_t passed, failed, skipped;
+    size_t passed, failed, skipped, errored;
 };
 
 static struct report_totals report_count(const struct run_report *rep)
 {
-    struct report_totals t = {0, 0, 0};
+    struct report_totals t = {0, 0, 0, 0};
     for (size_t i = 0; i < rep->nscenarios; i++) {
         switch (rep->scenarios[i].verdict) {
         case VERDICT_PASS:
@@ -154,18 +190,24 @@ static struct report_totals report_count(const struct run_report *rep)
         case VERDICT_SKIP:
             t.skipped++;
             break;
+        case VERDICT_ERROR:
+            t.errored++;
+            break;
         }
     }
     return t;
 }
 
-/* The totals line is read by CI log parsers: its text is fixed; color only wraps it. */
+/* The totals line is read by CI log parsers: its text is fixed, color only wraps it, and
+ * errors (when there are any) are appended, so "N passed, N failed" keeps its place. */
 void report_print_totals(FILE *out, const struct run_report *rep, bool color)
 {
     struct report_totals t = report_count(rep);
     if (color)
-        fputs(t.failed ? COLOR_BOLD COLOR_RED : COLOR_BOLD COLOR_GREEN, out);
+        fputs(t.failed || t.errored ? COLOR_BOLD COLOR_RED : COLOR_BOLD COLOR_GREEN, out);
     fprintf(out, "connfault: %zu passed, %zu failed, %zu skipped", t.passed, t.failed, t.skipped);
+    if (t.errored)
+        fprintf(out, ", %zu errored", t.errored);
     if (color)
         fputs(COLOR_RESET, out);
     fprintf(out, "\nseed %llu, %.1fs\n", (unsigned long long)rep->seed, rep->duration_s);
@@ -228,6 +270,32 @@ static void junit_failure_message(FILE *out, const struct scenario_result *r)
         xml_put_escaped(out, r->reason, true);
 }
 
+/* Every group's evidence line, and the first bytes a client of it got. */
+static void junit_groups(FILE *out, const struct scenario_result *r)
+{
+    for (size_t i = 0; i < r->ngroups; i++) {
+        char line[512];
+        format_group(&r->groups[i], line, sizeof(line));
+        xml_put_escaped(out, line, false);
+        fputc('\n', out);
+        if (r->groups[i].first_bytes[0] != '\0') {
+            fputs("  first bytes: ", out);
+            xml_put_escaped(out, r->groups[i].first_bytes, false);
+            fputc('\n', out);
+        }
+    }
+}
+
+/* Not exercised: the reason (cause and fix) as the message, the groups' evidence below. */
+static void junit_error(FILE *out, const struct scenario_result *r)
+{
+    fputs("      <error type=\"connfault\" message=\"", out);
+    xml_put_escaped(out, r->reason, true);
+    fputs("\">", out);
+    junit_groups(out, r);
+    fputs("</error>\n", out);
+}
+
 static void junit_testcase(FILE *out, const struct scenario_result *r)
 {
     fputs("    <testcase classname=\"connfault\" name=\"", out);
@@ -261,7 +329,10 @@ static void junit_testcase(FILE *out, const struct scenario_result *r)
             xml_put_escaped(out, r->capture_path, false);
             fputc('\n', out);
         }
+        junit_groups(out, r);
         fputs("</failure>\n", out);
+    } else if (r->verdict == VERDICT_ERROR) {
+        junit_error(out, r);
     } else if (r->verdict == VERDICT_SKIP) {
         fputs("      <skipped message=\"", out);
         xml_put_escaped(out, r->reason, true);
@@ -289,15 +360,15 @@ static void junit_write(FILE *out, const struct run_report *rep)
     char buf[64];
     fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", out);
     fprintf(out,
-            "<testsuites name=\"connfault\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" "
+            "<testsuites name=\"connfault\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" "
             "skipped=\"%zu\"",
-            rep->nscenarios, t.failed, t.skipped);
+            rep->nscenarios, t.failed, t.errored, t.skipped);
     xml_put_time_attr(out, rep->duration_s);
     fputs(">\n", out);
     fprintf(out,
-            "  <testsuite name=\"connfault\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" "
+            "  <testsuite name=\"connfault\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" "
             "skipped=\"%zu\"",
-            rep->nscenarios, t.failed, t.skipped);
+            rep->nscenarios, t.failed, t.errored, t.skipped);
     xml_put_time_attr(out, rep->duration_s);
     fputs(">\n    <properties>\n", out);
     snprintf(buf, sizeof(buf), "%llu", (unsigned long long)rep->seed);
@@ -354,6 +425,48 @@ static void json_put_check(FILE *out, const struct check_result *c)
     fputc('}', out);
 }
 
+static void json_put_statuses(FILE *out, const struct group_evidence *g)
+{
+    fputs(",\"statuses\":{", out);
+    for (size_t i = 0; i < g->nstatuses && i < REPORT_MAX_STATUSES; i++) {
+        if (g->statuses[i].status == 0)
+            fprintf(out, "%s\"not_http\":%llu", i ? "," : "",
+                    (unsigned long long)g->statuses[i].clients);
+        else
+            fprintf(out, "%s\"%d\":%llu", i ? "," : "", g->statuses[i].status,
+                    (unsigned long long)g->statuses[i].clients);
+    }
+    if (g->status_other)
+        fprintf(out, "%s\"other\":%llu", g->nstatuses ? "," : "",
+                (unsigned long long)g->status_other);
+    fputc('}', out);
+}
+
+static void json_put_group(FILE *out, const struct group_evidence *g)
+{
+    static const char *const keys[] = {"{\"name\":", ",\"fault\":", ",\"criterion\":"};
+    const char *const values[] = {g->name, g->fault, g->criterion};
+    for (size_t i = 0; i < 3; i++) {
+        fputs(keys[i], out);
+        json_put_string(out, values[i]);
+    }
+    fprintf(out,
+            ",\"planned\":%llu,\"started\":%llu,\"connected\":%llu,\"request_sent\":%llu,"
+            "\"reached\":%llu",
+            (unsigned long long)g->planned, (unsigned long long)g->started,
+            (unsigned long long)g->connected, (unsigned long long)g->request_sent,
+            (unsigned long long)g->reached);
+    json_put_statuses(out, g);
+    fprintf(out,
+            ",\"bytes_read\":{\"min\":%llu,\"median\":%llu,\"max\":%llu},"
+            "\"connect_failed\":%llu,\"peer_closed\":%llu,\"peer_reset\":%llu,\"first_bytes\":",
+            (unsigned long long)g->bytes_min, (unsigned long long)g->bytes_median,
+            (unsigned long long)g->bytes_max, (unsigned long long)g->connect_failed,
+            (unsigned long long)g->peer_closed, (unsigned long long)g->peer_reset);
+    json_put_string(out, g->first_bytes);
+    fputc('}', out);
+}
+
 static void json_put_scenario(FILE *out, const struct scenario_result *r)
 {
     fputs("{\"name\":", out);
@@ -368,6 +481,12 @@ static void json_put_scenario(FILE *out, const struct scenario_result *r)
             (unsigned long long)r->clients_started, (unsigned long long)r->clients_connected,
             (unsigned long long)r->clients_failed_connect,
             (unsigned long long)r->clients_completed);
+    fputs(",\"groups\":[", out);
+    for (size_t i = 0; i < r->ngroups && i < REPORT_MAX_GROUPS; i++) {
+        fputs(i ? ",\n      " : "\n      ", out);
+        json_put_group(out, &r->groups[i]);
+    }
+    fputs(r->ngroups ? "\n    ]" : "]", out);
     fputs(",\"capture\":", out);
     if (r->capture_path[0] != '\0')
         json_put_string(out, r->capture_path);

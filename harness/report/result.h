@@ -9,7 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum verdict { VERDICT_PASS, VERDICT_FAIL, VERDICT_SKIP };
+/* ERROR: the harness could not exercise the scenario as written against this target (too few
+ * of a group's clients reached their fault); decided only when no check failed. */
+enum verdict { VERDICT_PASS, VERDICT_FAIL, VERDICT_SKIP, VERDICT_ERROR };
 
 enum check_status {
     CHECK_OK,
@@ -40,6 +42,30 @@ struct check_result {
 
 #define REPORT_MAX_CHECKS 8
 
+#define REPORT_MAX_STATUSES 8
+
+struct status_count {
+    int status;       /* of a client's first response; 0: the answer was not HTTP */
+    uint64_t clients; /* how many clients got it */
+};
+
+/* What one client group did, and whether its fault happened (REPORTS.md lists the criteria). */
+struct group_evidence {
+    char name[64];
+    char fault[24];      /* the fault it is meant to cause: "abort-after-bytes", "never-read"... */
+    char criterion[200]; /* what counted as reaching it, in words with the scenario's numbers */
+    uint64_t planned, started, connected, request_sent;
+    struct status_count statuses[REPORT_MAX_STATUSES];
+    size_t nstatuses;
+    uint64_t status_other;                       /* clients whose status did not fit in statuses */
+    uint64_t bytes_min, bytes_median, bytes_max; /* bytes read, over the clients started */
+    uint64_t reached;                            /* clients that reached the fault */
+    uint64_t connect_failed, peer_closed, peer_reset;
+    char first_bytes[160]; /* the first bytes a client of the group got, C-escaped; or "" */
+};
+
+#define REPORT_MAX_GROUPS 16
+
 struct scenario_result {
     char name[64];
     enum verdict verdict;
@@ -49,6 +75,9 @@ struct scenario_result {
     size_t nchecks;
     /* what the clients did, for the report */
     uint64_t clients_started, clients_connected, clients_failed_connect, clients_completed;
+    /* per client group, in scenario order (the first REPORT_MAX_GROUPS); none for a replay */
+    struct group_evidence groups[REPORT_MAX_GROUPS];
+    size_t ngroups;
     char capture_path[4096]; /* empty if none */
     /* packets written to the capture, and lost by it (pcap_stats: ring full, interface) */
     uint64_t capture_packets, capture_dropped;
@@ -73,8 +102,12 @@ void check_add_int(struct check_result *c, const char *key, int64_t v);
 void check_add_double(struct check_result *c, const char *key, double v);
 void check_add_str(struct check_result *c, const char *key, const char *v);
 
-const char *verdict_name(enum verdict v);           /* "pass", "fail", "skip" */
+const char *verdict_name(enum verdict v);           /* "pass", "fail", "skip", "error" */
 const char *check_status_name(enum check_status s); /* "ok", "failed", "not_checked" */
+
+/* Bytes as C escapes (\r \n \t \\ \' \xHH for the rest of the unprintable) into out, cut
+ * with "..." when out is too small; always terminated. */
+void result_escape_bytes(const char *data, size_t len, char *out, size_t cap);
 
 /* Frees what the scenarios own (diagnoses) and the scenario array. */
 void run_report_free(struct run_report *rep);

@@ -95,6 +95,9 @@ void phase_faults(struct scenario_run *r)
             next_progress = now + RUN_PROGRESS_MS;
         }
     }
+    /* What waits for the clients that never read, while the fault is fresh (a server that
+     * gives up on them later may reset them); evidence_collect looks again for the rest. */
+    engine_peek_unread(r->e);
     engine_cut_off(r->e);
 }
 
@@ -231,6 +234,8 @@ void phase_judge(struct scenario_run *r)
     }
     engine_replay_stats(r->e, &st);
     add_client_stats(res, &st);
+    evidence_collect(r);
+    evidence_judge(r);
 }
 
 int run_scenario_once(struct run_env *env, const struct scenario *sc, struct scenario_result *res,

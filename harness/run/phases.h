@@ -5,7 +5,8 @@
  *   faults   clients run; probes every probe_interval; fds sampled; cable pulled if asked
  *   settle   probes go on; the CPU window; wait up to the grace for fds and sockets to come
  *            back; then the final readings and the final probe
- *   judge    checks.c's verdict, a diagnosis of a stuck target, the clients' totals
+ *   judge    checks.c's verdict, a diagnosis of a stuck target, the clients' totals, each
+ *            group's evidence (evidence.c): `error` when a pass would not have looked
  *   teardown capture kept or dropped, held clients released, target stopped
  *
  * The harness never closes held or silent clients itself before judging: the server has to
@@ -62,6 +63,12 @@ enum phase_status phase_baseline(struct scenario_run *r);
 void phase_faults(struct scenario_run *r);
 enum phase_status phase_settle(struct scenario_run *r);
 void phase_judge(struct scenario_run *r);
+
+/* evidence.c: each client group's evidence into the result (never-reading clients peek at
+ * what waits for them first), then `error` instead of a pass when fewer than half of a
+ * group's clients reached their fault, with the cause and the fix in the reason. */
+void evidence_collect(struct scenario_run *r);
+void evidence_judge(struct scenario_run *r);
 
 /* The live status line, if the env has a listener; phase NULL: the phases are over. */
 void phase_progress(struct scenario_run *r, const char *phase);

@@ -140,9 +140,12 @@ static int run_list_of(struct run_env *env, const struct scenario *list, int n,
             return 130;
         }
         rep->nscenarios++;
-        if (res->verdict == VERDICT_FAIL && exit_status == 0)
+        /* 1 when a scenario failed, else 2 when one could not be exercised (error) */
+        if (res->verdict == VERDICT_FAIL)
             exit_status = 1;
-        if (opt->verbosity > 0 || res->verdict == VERDICT_FAIL)
+        else if (res->verdict == VERDICT_ERROR && exit_status == 0)
+            exit_status = 2;
+        if (opt->verbosity > 0 || res->verdict == VERDICT_FAIL || res->verdict == VERDICT_ERROR)
             report_print_scenario(stdout, res, opt->verbosity > 1, opt->color);
         fflush(stdout);
     }

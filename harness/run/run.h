@@ -48,8 +48,9 @@ struct run_options {
 void run_options_defaults(struct run_options *o, volatile sig_atomic_t *interrupted);
 
 /* Run the named scenarios (built-in names or file paths; none = all built-in).
- * Returns the exit status: 0 all passed or skipped, 1 a failure, 2 usage/set-up error,
- * 130 interrupted. Messages go to stderr, results to stdout. */
+ * Returns the exit status: 0 all passed or skipped, 1 a failure, 2 usage/set-up error or,
+ * with no failure, a scenario in error (not exercised), 130 interrupted. Messages go to stderr,
+ * results to stdout. */
 int run_main(const struct run_options *opt, char **names, int nnames);
 
 struct run_report;
@@ -117,7 +118,7 @@ void run_env_scenario_vars(const struct run_env *env, struct scenario_vars *vars
 void run_env_free(struct run_env *env);
 
 enum run_status {
-    RUN_DONE = 0,         /* *res holds the verdict (pass, fail, or skip with its reason) */
+    RUN_DONE = 0,         /* *res holds the verdict (pass, fail, error or skip with its reason) */
     RUN_SETUP_ERROR = -1, /* err says why: the target did not start or answer, no engine... */
     RUN_INTERRUPTED = -2, /* *opt->interrupted was set; *res is incomplete */
 };

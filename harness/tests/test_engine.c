@@ -575,6 +575,7 @@ START_TEST(trickle_sends_in_order_then_repeats_the_tail)
     struct engine *e;
     struct client_group g = group_of(request, 1);
     struct engine_group_stats st, later;
+    struct engine_group_evidence ev;
     uint64_t deadline;
 
     ts_start(&ts, TS_SILENT);
@@ -606,6 +607,9 @@ START_TEST(trickle_sends_in_order_then_repeats_the_tail)
 
     engine_cut_off(e);
     ck_assert(engine_groups_done(e));
+    engine_group_evidence(e, 0, &ev);
+    ck_assert_uint_eq(ev.trickling_at_cut, 1); /* the evidence that it trickled to the end */
+    ck_assert_uint_eq(ev.request_sent, 1);
     engine_group_stats(e, 0, &st);
     ck_assert_uint_eq(st.holding, 1);
     ck_assert_uint_eq(st.ended, 0);
@@ -693,6 +697,8 @@ START_TEST(half_close_then_whole_response)
     struct client_group g = group_of(http_get, 3);
     struct engine_group_stats st;
 
+    struct engine_group_evidence ev;
+
     ts_start(&ts, TS_AFTER_EOF); /* answers only after it read EOF */
     e = engine_for(ts.port, 1);
     g.pipeline = 2;
@@ -704,6 +710,12 @@ START_TEST(half_close_then_whole_response)
     ck_assert_uint_eq(st.responses, 6);
     ck_assert_uint_eq(st.ended, 3);
     ck_assert_uint_eq(st.peer_closed + st.peer_reset, 0);
+    engine_group_evidence(e, 0, &ev);
+    ck_assert_uint_eq(ev.shut_wr, 3);
+    ck_assert_uint_eq(ev.request_sent, 3);
+    ck_assert_uint_eq(ev.nstatuses, 1); /* one status per client: its first response's */
+    ck_assert_int_eq(ev.statuses[0].status, 200);
+    ck_assert_uint_eq(ev.statuses[0].clients, 3);
     engine_free(e);
     ts_stop(&ts, &rep);
     ck_assert_uint_eq(rep.eofs, 3);
@@ -1295,6 +1307,99 @@ START_TEST(probe_prefix_mismatch)
 }
 END_TEST
 
+/* ---- evidence --------------------------------------------------------------------------- */
+
+/* count clients that read N bytes of what the server in mode answers, run to their end:
+ * the group's evidence. */
+static void evidence_of_reading(enum ts_mode mode, unsigned count, uint64_t n,
+                                struct engine_group_evidence *ev)
+{
+    struct test_server ts;
+    struct ts_report rep;
+    struct engine *e;
+    struct client_group g = group_of(http_get, count);
+
+    ts_start(&ts, mode);
+    e = engine_for(ts.port, 1);
+    g.read = READ_BYTES;
+    g.read_bytes = (struct range){n, n};
+    engine_add_group(e, &g);
+    run_until_done(e); /* the server closes after answering */
+    engine_group_evidence(e, 0, ev);
+    engine_free(e);
+    ts_stop(&ts, &rep);
+}
+
+/* A client that wants N bytes of a response that is whole (and not 2xx) before N: the
+ * statuses, the short responses and the first bytes say so; none read to its limit. */
+START_TEST(evidence_of_a_503_shorter_than_n)
+{
+    struct engine_group_evidence ev;
+    const size_t len = strlen(ts_503_response);
+
+    evidence_of_reading(TS_503, 4, 1000, &ev);
+    ck_assert_uint_eq(ev.request_sent, 4);
+    ck_assert_uint_eq(ev.read_to_limit, 0);
+    ck_assert_uint_eq(ev.short_response, 4);
+    ck_assert_uint_eq(ev.nstatuses, 1);
+    ck_assert_int_eq(ev.statuses[0].status, 503);
+    ck_assert_uint_eq(ev.statuses[0].clients, 4);
+    ck_assert_uint_eq(ev.bytes_min, len);
+    ck_assert_uint_eq(ev.bytes_median, len);
+    ck_assert_uint_eq(ev.bytes_max, len);
+    ck_assert_uint_eq(ev.first_len, len < ENGINE_FIRST_BYTES ? len : ENGINE_FIRST_BYTES);
+    ck_assert_mem_eq(ev.first_bytes, ts_503_response, ev.first_len);
+}
+END_TEST
+
+/* N bytes of a 2xx response whose body goes on past them: read to its limit, mid-response
+ * (the server: 200, Content-Length 28, 5 body bytes; N: the status line and some headers). */
+START_TEST(evidence_of_n_bytes_mid_response)
+{
+    struct engine_group_evidence ev;
+
+    evidence_of_reading(TS_TRUNCATED, 3, 30, &ev);
+    ck_assert_uint_eq(ev.read_to_limit, 3);
+    ck_assert_uint_eq(ev.short_response, 0);
+    ck_assert_int_eq(ev.statuses[0].status, 200);
+    ck_assert_uint_eq(ev.bytes_min, 30);
+    ck_assert_uint_eq(ev.bytes_max, 30);
+}
+END_TEST
+
+/* A client that never reads peeks at the waiting response at judging, once, without taking
+ * it: the status counts and the unread 2xx say the window had something to hold. */
+START_TEST(evidence_never_read_peeks_without_reading)
+{
+    struct test_server ts;
+    struct ts_report rep;
+    struct engine *e;
+    struct client_group g = group_of(http_get, 2);
+    struct engine_group_evidence ev;
+    struct engine_group_stats st;
+
+    ts_start(&ts, TS_HTTP);
+    e = engine_for(ts.port, 1);
+    g.end = END_HOLD;
+    engine_add_group(e, &g);
+    RUN_UNTIL_SERVER(e, &ts, rep, rep.requests == 2 && rep.open_now == 2);
+    run_until_done(e);
+    engine_peek_unread(e);
+    engine_peek_unread(e); /* each client looks once */
+    engine_group_evidence(e, 0, &ev);
+    engine_group_stats(e, 0, &st);
+    ck_assert_uint_eq(ev.request_sent, 2);
+    ck_assert_uint_eq(ev.unread_any, 2);
+    ck_assert_uint_eq(ev.unread_2xx, 2);
+    ck_assert_int_eq(ev.statuses[0].status, 200);
+    ck_assert_uint_eq(ev.statuses[0].clients, 2);
+    ck_assert_uint_eq(st.bytes_received, 0); /* peeked, not read */
+    ck_assert_uint_eq(ev.bytes_max, 0);
+    engine_free(e);
+    ts_stop(&ts, &rep);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -1326,6 +1431,9 @@ static Suite *engine_suite(void)
     tcase_add_test(clients, connect_that_never_completes_times_out);
     tcase_add_test(clients, source_address_is_bound);
     tcase_add_test(clients, out_of_fds_is_retried_without_spinning);
+    tcase_add_test(clients, evidence_of_a_503_shorter_than_n);
+    tcase_add_test(clients, evidence_of_n_bytes_mid_response);
+    tcase_add_test(clients, evidence_never_read_peeks_without_reading);
     tcase_add_test(probes, probe_ok_with_length_chunked_and_prefix);
     tcase_add_test(probes, probe_refused);
     tcase_add_test(probes, probe_timeout_names_the_step);

@@ -514,6 +514,132 @@ START_TEST(test_json)
 }
 END_TEST
 
+/* One scenario the harness could not exercise: a group of 20 that got 404 (statuses, bytes,
+ * first bytes with escapes), as each writer shows it. */
+static void build_error_report(struct run_report *rep)
+{
+    memset(rep, 0, sizeof(*rep));
+    rep->seed = 42;
+    rep->nscenarios = 3;
+    rep->scenarios = calloc(3, sizeof(*rep->scenarios));
+    ck_assert_ptr_nonnull(rep->scenarios);
+    struct scenario_result *pass = &rep->scenarios[0];
+    snprintf(pass->name, sizeof(pass->name), "half-close");
+    pass->verdict = VERDICT_PASS;
+    struct scenario_result *r = &rep->scenarios[1];
+    snprintf(r->name, sizeof(r->name), "zero-window");
+    r->verdict = VERDICT_ERROR;
+    r->duration_s = 1.5;
+    snprintf(r->reason, sizeof(r->reason),
+             "group stalled reached its fault (never-read) in 0 of 20 clients: GET "
+             "/bytes/16777216 answered 404 for 20 of 20 clients: give --large-path <&> a "
+             "resource the server has");
+    add_check(r, "fds", CHECK_OK, "fds: 5 before, peak 25, 5 after");
+    r->ngroups = 1;
+    struct group_evidence *g = &r->groups[0];
+    snprintf(g->name, sizeof(g->name), "stalled");
+    snprintf(g->fault, sizeof(g->fault), "never-read");
+    snprintf(g->criterion, sizeof(g->criterion), "a 2xx response waiting unread");
+    g->planned = g->started = g->connected = g->request_sent = 20;
+    g->statuses[0] = (struct status_count){.status = 404, .clients = 18};
+    g->statuses[1] = (struct status_count){.status = 0, .clients = 2};
+    g->nstatuses = 2;
+    g->bytes_max = 7;
+    result_escape_bytes("HTTP/1.1 404 Not Found\r\n\x01", 25, g->first_bytes,
+                        sizeof(g->first_bytes));
+    /* a failure stands whatever the evidence; the group that missed its fault is shown */
+    struct scenario_result *f = &rep->scenarios[2];
+    snprintf(f->name, sizeof(f->name), "crash");
+    f->verdict = VERDICT_FAIL;
+    add_check(f, "alive", CHECK_FAILED, "alive: target killed by signal 11");
+    f->ngroups = 2;
+    snprintf(f->groups[0].name, sizeof(f->groups[0].name), "hit");
+    snprintf(f->groups[1].name, sizeof(f->groups[1].name), "missed");
+    f->groups[0].planned = f->groups[0].reached = 4;
+    f->groups[1].planned = 4;
+    f->groups[1].reached = 1;
+}
+
+START_TEST(test_error_verdict)
+{
+    struct run_report rep;
+    char path[256], err[256] = "";
+    build_error_report(&rep);
+    ck_assert_str_eq(rep.scenarios[1].groups[0].first_bytes, "HTTP/1.1 404 Not Found\\r\\n\\x01");
+    ck_assert_str_eq(verdict_name(VERDICT_ERROR), "error");
+
+    /* human: ERROR with the cause and the fix, then the group's evidence, without -v */
+    char *text = print_to_string(print_all, &rep, false, false);
+    ck_assert_ptr_nonnull(strstr(text, "\nERROR  zero-window            1.5s  group stalled "
+                                       "reached its fault (never-read) in 0 of 20 clients: GET "
+                                       "/bytes/16777216 answered 404"));
+    ck_assert_ptr_nonnull(strstr(text, "\n    group stalled: never-read reached by 0/20; 20 "
+                                       "started, 20 connected, 20 sent; status 404 x18, 0 x2; "
+                                       "read 0..7 B (median 0)\n"));
+    ck_assert_ptr_null(strstr(text, "group half-close")); /* a pass shows none without -v */
+    ck_assert_ptr_nonnull(strstr(text, "signal 11\n    group missed:  reached by 1/4;"));
+    ck_assert_ptr_null(strstr(text, "group hit:"));
+    free(text);
+    /* totals: the fixed words first, errors appended */
+    text = print_to_string(print_totals, &rep, false, false);
+    ck_assert_str_eq(text, "connfault: 1 passed, 1 failed, 0 skipped, 1 errored\n"
+                           "seed 42, 0.0s\n");
+    free(text);
+
+    /* JUnit: an <error> with the reason as its message, errors="1" */
+    snprintf(path, sizeof(path), "%s/error.xml", test_dir);
+    ck_assert_int_eq(report_write_junit(path, &rep, err, sizeof(err)), 0);
+    char *doc = read_whole_file(path);
+    struct xml_stats st;
+    xml_check(doc, &st);
+    ck_assert_int_eq(st.failures, 1);
+    ck_assert_ptr_nonnull(strstr(doc, "tests=\"3\" failures=\"1\" errors=\"1\" skipped=\"0\""));
+    ck_assert_ptr_nonnull(strstr(doc, "group hit:  reached by 4/4;")); /* in the failure body */
+    ck_assert_ptr_nonnull(strstr(doc, "<error type=\"connfault\" message=\"group stalled "));
+    ck_assert_ptr_nonnull(strstr(doc, "give --large-path &lt;&amp;&gt; a resource"));
+    ck_assert_ptr_nonnull(strstr(doc, "  first bytes: HTTP/1.1 404 Not Found\\r\\n\\x01\n"));
+    free(doc);
+    unlink(path);
+
+    /* JSON: "error" and the group object with its numbers */
+    snprintf(path, sizeof(path), "%s/error.json", test_dir);
+    ck_assert_int_eq(report_write_json(path, &rep, err, sizeof(err)), 0);
+    doc = read_whole_file(path);
+    struct ts_json *root = json_parse(doc);
+    const struct ts_json *r = json_at(json_get(root, "scenarios"), 1);
+    ck_assert_str_eq(json_str(r, "verdict"), "error");
+    const struct ts_json *g = json_at(json_get(r, "groups"), 0);
+    ck_assert_str_eq(json_str(g, "name"), "stalled");
+    ck_assert_str_eq(json_str(g, "fault"), "never-read");
+    ck_assert_str_eq(json_str(g, "criterion"), "a 2xx response waiting unread");
+    ck_assert_str_eq(json_num(g, "planned"), "20");
+    ck_assert_str_eq(json_num(g, "reached"), "0");
+    ck_assert_str_eq(json_num(g, "request_sent"), "20");
+    ck_assert_str_eq(json_num(json_get(g, "statuses"), "404"), "18");
+    ck_assert_str_eq(json_num(json_get(g, "statuses"), "not_http"), "2");
+    ck_assert_str_eq(json_num(json_get(g, "bytes_read"), "max"), "7");
+    ck_assert_str_eq(json_str(g, "first_bytes"), "HTTP/1.1 404 Not Found\\r\\n\\x01");
+    ck_assert_uint_eq(json_get(json_at(json_get(root, "scenarios"), 0), "groups")->n, 0);
+    ts_json_free(root);
+    free(doc);
+    unlink(path);
+    run_report_free(&rep);
+}
+END_TEST
+
+/* Escaped bytes are cut with "..." and never overflow. */
+START_TEST(test_escape_bytes_cut)
+{
+    char out[12];
+    result_escape_bytes("abcdefghijklmnop", 16, out, sizeof(out));
+    ck_assert_str_eq(out, "abcdefgh...");
+    result_escape_bytes("\x00\xff\t'", 4, out, sizeof(out));
+    ck_assert_str_eq(out, "\\x00\\xff...");
+    result_escape_bytes("ab", 2, out, 3);
+    ck_assert_str_eq(out, "");
+}
+END_TEST
+
 START_TEST(test_empty_report_files)
 {
     struct run_report rep = {.seed = 1, .port = 1};
@@ -642,6 +768,7 @@ static Suite *report_suite(void)
     TCase *tc = tcase_create("human");
     tcase_add_test(tc, test_human_lines);
     tcase_add_test(tc, test_totals_line);
+    tcase_add_test(tc, test_escape_bytes_cut);
     tcase_add_test(tc, test_fields_and_names);
     tcase_add_test(tc, test_json_checker_reads_values);
     tcase_add_loop_test(tc, test_json_checker_rejects_invalid_documents, 0,
@@ -651,6 +778,7 @@ static Suite *report_suite(void)
     tcase_add_unchecked_fixture(tc, temp_dir_create, temp_dir_remove);
     tcase_add_test(tc, test_junit);
     tcase_add_test(tc, test_json);
+    tcase_add_test(tc, test_error_verdict);
     tcase_add_test(tc, test_empty_report_files);
     tcase_add_test(tc, test_write_error);
     suite_add_tcase(s, tc);

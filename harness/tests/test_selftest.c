@@ -103,6 +103,16 @@ START_TEST(builtin_scenario_passes_on_correct_server)
     for (size_t i = 0; i < r->nchecks; i++)
         ck_assert_msg(r->checks[i].status == CHECK_OK, "%s: %s", name, r->checks[i].summary);
     ck_assert_uint_gt(r->clients_started, 0);
+    /* ...and shows that its faults happened: every group has its evidence, and at least half
+     * of each group's clients reached the fault (by its criterion, REPORTS.md). */
+    ck_assert_uint_gt(r->ngroups, 0);
+    for (size_t i = 0; i < r->ngroups; i++) {
+        const struct group_evidence *g = &r->groups[i];
+        ck_assert_msg(g->planned > 0 && g->reached * 2 >= g->planned,
+                      "%s: group %s reached its fault (%s: %s) in %llu of %llu", name, g->name,
+                      g->fault, g->criterion, (unsigned long long)g->reached,
+                      (unsigned long long)g->planned);
+    }
     ck_assert_msg(r->diagnosis == NULL, "a passing scenario was diagnosed");
     run_report_free(&rep);
 }

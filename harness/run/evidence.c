@@ -1,0 +1,330 @@
+/* evidence: did each client group's fault happen? (phases.h)
+ *
+ * The engine counts facts per group (struct engine_group_evidence); here each group gets the
+ * fault its script is meant to cause, the counter that says a client reached it, and, when
+ * fewer than half of the group's clients did, the verdict `error` with the cause and the fix
+ * read from the same facts. A failed check always stands: a server that crashed fails. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "phases.h"
+
+enum fault_kind {
+    FAULT_CABLE_PULL,
+    FAULT_TRICKLE,
+    FAULT_HALF_CLOSE,
+    FAULT_DROP,
+    FAULT_ABORT_AFTER_BYTES,
+    FAULT_CONNECT,
+    FAULT_SEND_THEN_END,
+    FAULT_NEVER_READ,
+    FAULT_REQUEST,
+    FAULT_AFTER_RESPONSE,
+};
+
+/* Each kind's name and what counts as reaching it (REPORTS.md has the same list). */
+static const struct {
+    const char *name, *criterion;
+} fault_kinds[] = {
+    [FAULT_CABLE_PULL] = {"cable-pull", "connected and open when the cable was pulled (reading "
+                                        "HTTP: a 2xx status line read)"},
+    [FAULT_TRICKLE] = {"trickle", "still connected and trickling when the fault phase ended, "
+                                  "or closed by the server while trickling, 500 ms or more "
+                                  "after connecting (a timeout)"},
+    [FAULT_HALF_CLOSE] = {"half-close", "request sent and shutdown(SHUT_WR) done"},
+    [FAULT_DROP] = {"silent-drop", "drop rule added after it connected (read = N: after N bytes "
+                                   "of a 2xx response, the response not complete)"},
+    [FAULT_ABORT_AFTER_BYTES] = {"abort-after-bytes",
+                                 "read its N bytes (headers included) of a 2xx response, the "
+                                 "response not complete"},
+    [FAULT_CONNECT] = {"connect", "connected"},
+    [FAULT_SEND_THEN_END] = {"send-then-end", "request sent"},
+    [FAULT_NEVER_READ] = {"never-read",
+                          "request sent, and a 2xx response (any byte: not HTTP) "
+                          "waiting unread in its receive queue (end of faults or judging)"},
+    [FAULT_REQUEST] = {"request", "request sent, or cut short by the server after its first "
+                                  "bytes"},
+    [FAULT_AFTER_RESPONSE] = {"after-response", "its responses read whole, then its end "
+                                                "action done"},
+};
+
+static enum fault_kind fault_of(const struct scenario *sc, const struct client_group *g)
+{
+    if (sc->cable_pull_ms)
+        return FAULT_CABLE_PULL;
+    if (g->send == SEND_TRICKLE)
+        return FAULT_TRICKLE;
+    if (g->end == END_HALF_CLOSE)
+        return FAULT_HALF_CLOSE;
+    if (g->end == END_DROP)
+        return FAULT_DROP;
+    if (g->read == READ_BYTES)
+        return FAULT_ABORT_AFTER_BYTES;
+    if (g->send == SEND_NONE)
+        return FAULT_CONNECT;
+    if (g->read == READ_NONE)
+        return g->end == END_HOLD ? FAULT_NEVER_READ : FAULT_SEND_THEN_END;
+    return g->end == END_CLOSE ? FAULT_REQUEST : FAULT_AFTER_RESPONSE;
+}
+
+static uint64_t fault_reached(enum fault_kind k, const struct engine_group_stats *st,
+                              const struct engine_group_evidence *ev)
+{
+    switch (k) {
+    case FAULT_CABLE_PULL:
+        return ev->open_at_pull;
+    case FAULT_TRICKLE:
+        return ev->trickling_at_cut + ev->trickle_timed_out;
+    case FAULT_HALF_CLOSE:
+        return ev->shut_wr;
+    case FAULT_DROP:
+        return ev->drop_applied;
+    case FAULT_ABORT_AFTER_BYTES:
+        return ev->read_to_limit;
+    case FAULT_CONNECT:
+        return st->connected;
+    case FAULT_SEND_THEN_END:
+        return ev->request_sent;
+    case FAULT_NEVER_READ:
+        return ev->unread_2xx;
+    case FAULT_REQUEST:
+        return ev->request_sent + ev->send_cut;
+    case FAULT_AFTER_RESPONSE:
+        return st->ended;
+    }
+    return 0;
+}
+
+/* The criterion with the group's N, when it has one. */
+static void criterion_text(enum fault_kind k, const struct client_group *g, char *out, size_t cap)
+{
+    const char *text = fault_kinds[k].criterion;
+    const char *n = strstr(text, "N bytes");
+    if (g->read != READ_BYTES || !n) {
+        snprintf(out, cap, "%s", text);
+        return;
+    }
+    char range[48];
+    if (g->read_bytes.hi > g->read_bytes.lo)
+        snprintf(range, sizeof(range), "%llu-%llu", (unsigned long long)g->read_bytes.lo,
+                 (unsigned long long)g->read_bytes.hi);
+    else
+        snprintf(range, sizeof(range), "%llu", (unsigned long long)g->read_bytes.lo);
+    snprintf(out, cap, "%.*s%s%s", (int)(n - text), text, range, n + 1);
+}
+
+static void copy_group(const struct scenario *sc, size_t i, const struct engine_group_stats *st,
+                       const struct engine_group_evidence *ev, struct group_evidence *out)
+{
+    const struct client_group *g = &sc->groups[i];
+    enum fault_kind k = fault_of(sc, g);
+    memset(out, 0, sizeof(*out));
+    snprintf(out->name, sizeof(out->name), "%s", g->name);
+    snprintf(out->fault, sizeof(out->fault), "%s", fault_kinds[k].name);
+    criterion_text(k, g, out->criterion, sizeof(out->criterion));
+    out->planned = g->count;
+    out->started = st->started;
+    out->connected = st->connected;
+    out->request_sent = ev->request_sent;
+    for (size_t j = 0; j < ev->nstatuses && j < REPORT_MAX_STATUSES; j++)
+        out->statuses[out->nstatuses++] = (struct status_count){.status = ev->statuses[j].status,
+                                                                .clients = ev->statuses[j].clients};
+    out->status_other = ev->status_other;
+    out->bytes_min = ev->bytes_min;
+    out->bytes_median = ev->bytes_median;
+    out->bytes_max = ev->bytes_max;
+    out->reached = fault_reached(k, st, ev);
+    out->connect_failed = st->connect_failed;
+    out->peer_closed = st->peer_closed;
+    out->peer_reset = st->peer_reset;
+    result_escape_bytes(ev->first_bytes, ev->first_len, out->first_bytes, sizeof(out->first_bytes));
+}
+
+void evidence_collect(struct scenario_run *r)
+{
+    engine_peek_unread(r->e);
+    r->res->ngroups = 0;
+    for (size_t i = 0; i < r->sc->ngroups && i < REPORT_MAX_GROUPS; i++) {
+        struct engine_group_stats st;
+        struct engine_group_evidence ev;
+        engine_group_stats(r->e, i, &st);
+        engine_group_evidence(r->e, i, &ev);
+        copy_group(r->sc, i, &st, &ev, &r->res->groups[r->res->ngroups++]);
+    }
+}
+
+/* ---- the cause of an error, and its fix ---- */
+
+static bool needs_2xx(enum fault_kind k)
+{
+    return k == FAULT_ABORT_AFTER_BYTES || k == FAULT_NEVER_READ || k == FAULT_DROP ||
+           k == FAULT_CABLE_PULL;
+}
+
+/* The request line ("GET /x HTTP/1.1" -> "GET /x"), escaped, and its target. */
+static void request_words(const struct client_group *g, char *line, size_t cap, char *target,
+                          size_t tcap)
+{
+    size_t len = strcspn(g->request, "\r\n");
+    const char *v = memmem(g->request, len, " HTTP/", 6);
+    if (v)
+        len = (size_t)(v - g->request);
+    result_escape_bytes(g->request, len < 120 ? len : 120, line, cap);
+    const char *sp = memchr(g->request, ' ', len);
+    size_t tlen = sp ? len - (size_t)(sp + 1 - g->request) : 0;
+    snprintf(target, tcap, "%.*s", (int)tlen, sp ? sp + 1 : "");
+}
+
+/* Which flag (or the scenario file) names the path a group asks for. */
+static void path_source(struct scenario_run *r, const struct client_group *g, const char *target,
+                        char *out, size_t cap)
+{
+    const struct run_options *o = r->env->opt;
+    if (o->large_path && strcmp(target, o->large_path) == 0)
+        snprintf(out, cap, "--large-path");
+    else if (o->probe_path && strcmp(target, o->probe_path) == 0)
+        snprintf(out, cap, "--probe-path");
+    else
+        snprintf(out, cap, "the scenario's path (%.200s:%d)", r->sc->path, g->line);
+}
+
+/* The most frequent status that is not 2xx, and how many clients got a 2xx or another. */
+static const struct status_count *worst_status(const struct group_evidence *ge, uint64_t *known)
+{
+    const struct status_count *worst = NULL;
+    *known = ge->status_other;
+    for (size_t i = 0; i < ge->nstatuses; i++) {
+        const struct status_count *sc = &ge->statuses[i];
+        *known += sc->clients;
+        if ((sc->status < 200 || sc->status > 299) && (!worst || sc->clients > worst->clients))
+            worst = sc;
+    }
+    return worst;
+}
+
+static bool cause_status(struct scenario_run *r, const struct client_group *g,
+                         const struct group_evidence *ge, char *out, size_t cap)
+{
+    uint64_t known;
+    const struct status_count *worst = worst_status(ge, &known);
+    if (!worst || worst->clients * 2 < known)
+        return false;
+    char line[160], target[128], flag[256];
+    request_words(g, line, sizeof(line), target, sizeof(target));
+    if (worst->status == 0) {
+        snprintf(out, cap,
+                 "%.100s got an answer that is not HTTP for %llu of %llu clients (first bytes: "
+                 "'%.100s'): is the target an HTTP server? For another protocol give --request-raw",
+                 line, (unsigned long long)worst->clients, (unsigned long long)ge->started,
+                 ge->first_bytes);
+        return true;
+    }
+    path_source(r, g, target, flag, sizeof(flag));
+    snprintf(out, cap,
+             "%.100s answered %d for %llu of %llu clients: give %.150s a resource the server has",
+             line, worst->status, (unsigned long long)worst->clients,
+             (unsigned long long)ge->started, flag);
+    return true;
+}
+
+static bool cause_short(struct scenario_run *r, const struct client_group *g,
+                        const struct engine_group_evidence *ev, const struct group_evidence *ge,
+                        char *out, size_t cap)
+{
+    if (g->read != READ_BYTES || ev->short_response * 2 < ge->started)
+        return false;
+    char line[160], target[128], flag[256];
+    request_words(g, line, sizeof(line), target, sizeof(target));
+    path_source(r, g, target, flag, sizeof(flag));
+    snprintf(
+        out, cap,
+        "%.100s was answered whole in fewer than the %llu bytes read for %llu of %llu clients: "
+        "give %.150s a larger resource",
+        line, (unsigned long long)g->read_bytes.hi, (unsigned long long)ev->short_response,
+        (unsigned long long)ge->started, flag);
+    return true;
+}
+
+/* The server let them go (EOF or reset) before their fault. */
+static bool cause_closed(enum fault_kind k, const struct group_evidence *ge, char *out, size_t cap)
+{
+    uint64_t gone = ge->peer_closed + ge->peer_reset;
+    if (gone * 2 < ge->connected || gone == 0)
+        return false;
+    char first[200] = "";
+    if (ge->first_bytes[0])
+        snprintf(first, sizeof(first), " (first bytes: '%.160s')", ge->first_bytes);
+    if (k == FAULT_TRICKLE) {
+        snprintf(out, cap,
+                 "%llu of %llu trickling clients were closed by the server within %d ms of "
+                 "connecting%s: the server refuses or drops clients from %s (fault clients "
+                 "come from there)",
+                 (unsigned long long)gone, (unsigned long long)ge->connected,
+                 ENGINE_TRICKLE_TIMED_OUT_MS, first, RUN_FAULT_CLIENT_HOST);
+        return true;
+    }
+    snprintf(out, cap,
+             "%llu of %llu fault clients got EOF (%llu) or a reset (%llu) before their fault%s: "
+             "the server refuses or drops clients from %s (fault clients come from there)",
+             (unsigned long long)gone, (unsigned long long)ge->connected,
+             (unsigned long long)ge->peer_closed, (unsigned long long)ge->peer_reset, first,
+             RUN_FAULT_CLIENT_HOST);
+    return true;
+}
+
+static void group_cause(struct scenario_run *r, size_t i, const struct engine_group_evidence *ev,
+                        char *out, size_t cap)
+{
+    const struct client_group *g = &r->sc->groups[i];
+    const struct group_evidence *ge = &r->res->groups[i];
+    enum fault_kind k = fault_of(r->sc, g);
+    char addr[INET_ADDRSTRLEN];
+    if (ge->started * 2 < ge->planned) {
+        snprintf(out, cap,
+                 "only %llu of %llu clients started within the fault phase (%.1fs): the server "
+                 "accepts too slowly for the scenario's duration; give a longer one",
+                 (unsigned long long)ge->started, (unsigned long long)ge->planned,
+                 r->sc->duration_ms / 1000.0);
+    } else if (ge->connected * 2 < ge->started) {
+        inet_ntop(AF_INET, &r->t->addr.sin_addr, addr, sizeof(addr));
+        snprintf(out, cap,
+                 "only %llu of %llu clients connected to %s:%d from %s (%llu refused or timed "
+                 "out, the rest still connecting when the fault phase ended): the server must "
+                 "accept connections from every loopback address, in time, and no rule may drop "
+                 "them",
+                 (unsigned long long)ge->connected, (unsigned long long)ge->started, addr,
+                 ntohs(r->t->addr.sin_port), RUN_FAULT_CLIENT_HOST,
+                 (unsigned long long)ge->connect_failed);
+    } else if (!(needs_2xx(k) && cause_status(r, g, ge, out, cap)) &&
+               !cause_short(r, g, ev, ge, out, cap) && !cause_closed(k, ge, out, cap)) {
+        snprintf(out, cap, "%s", "no single cause found in the evidence (see its numbers)");
+    }
+}
+
+void evidence_judge(struct scenario_run *r)
+{
+    struct scenario_result *res = r->res;
+    if (res->verdict != VERDICT_PASS)
+        return; /* a failed check stands; a skip has its reason */
+    size_t used = 0;
+    char cause[400], last[400] = "";
+    for (size_t i = 0; i < res->ngroups; i++) {
+        const struct group_evidence *ge = &res->groups[i];
+        if (ge->reached * 2 >= ge->planned)
+            continue;
+        struct engine_group_evidence ev;
+        engine_group_evidence(r->e, i, &ev);
+        group_cause(r, i, &ev, cause, sizeof(cause));
+        bool same = strcmp(cause, last) == 0;
+        snprintf(last, sizeof(last), "%s", cause);
+        res->verdict = VERDICT_ERROR;
+        int n = snprintf(res->reason + used, sizeof(res->reason) - used,
+                         "%sgroup %s reached its fault (%s) in %llu of %llu clients: %s",
+                         used ? "; " : "", ge->name, ge->fault, (unsigned long long)ge->reached,
+                         (unsigned long long)ge->planned, same ? "the same cause" : cause);
+        if (n < 0 || (size_t)n >= sizeof(res->reason) - used)
+            break;
+        used += (size_t)n;
+    }
+}
