@@ -3,7 +3,6 @@
 #include "options.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -195,7 +194,7 @@ static const struct cli_option cli_options[] = {
     {"json", 0, CLI_SET, NULL, SEC_LIST, .commands = CMD_LIST, .store = store_bool, .set = 1,
      .where = AT(list_json),
      .help = "a JSON array: name, description, path, sandbox, privileges,\n"
-             "expected_duration_s (the fault phase plus --grace: an estimate)"},
+             "expected_duration_s (fault phase + default grace: an estimate)"},
     {"version", 0, CLI_VERSION, NULL, SEC_UNLISTED, .help = NULL},
 };
 
@@ -375,7 +374,8 @@ static int parse_shard(const char *text, struct run_options *run)
     unsigned index, count;
     int end = 0;
     if (sscanf(text, "%u/%u%n", &index, &count, &end) != 2 || text[end] != '\0' ||
-        !isdigit((unsigned char)text[0]) || index < 1 || index > count || count > 100000) {
+        strspn(text, "0123456789/") != strlen(text) || index < 1 || index > count ||
+        count > 100000) {
         fprintf(stderr,
                 "connfault: --shard: invalid value '%s' (expected I/N, shard I of N with "
                 "1 <= I <= N, e.g. 2/4)\n",
