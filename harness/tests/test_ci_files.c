@@ -1,6 +1,9 @@
-/* The CI files users copy: ci/github/connfault.yml and ci/gitlab/connfault.yml must be valid
+/* The CI files users copy: the GitHub Action (ci/github/action.yml), its example workflow
+ * (ci/github/connfault.yml) and the GitLab job (ci/gitlab/connfault.yml) must be valid
  * YAML, run only scripts that exist in this repository with flags those scripts and
- * `connfault run` accept, and publish what ci/connfault-ci writes. Then ci/connfault-ci itself
+ * `connfault run` accept, take the inputs they document, and publish what ci/connfault-ci
+ * writes. The Action's shell steps run here, in order, against the reference server, as far
+ * as they can without GitHub. Then ci/connfault-ci itself
  * runs against the reference server: a pass on the correct server, a failure on `alive` with
  * --bug sigpipe, an errored testcase when the server does not start. Every script of ci/ and
  * .ci/ answers --help with its usage and refuses an unknown option with exit status 2.
@@ -32,21 +35,28 @@
 
 #define CI_SCRIPT         CONNFAULT_SOURCE_DIR "/ci/connfault-ci"
 #define GITHUB_FILE       CONNFAULT_SOURCE_DIR "/ci/github/connfault.yml"
+#define ACTION_FILE       CONNFAULT_SOURCE_DIR "/ci/github/action.yml"
 #define GITLAB_FILE       CONNFAULT_SOURCE_DIR "/ci/gitlab/connfault.yml"
 #define RESULTS_DIR       "connfault-results" /* --out of both CI files */
 #define CI_RUN_TIMEOUT_MS 180000
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
+static struct ts_yaml *parse_text_or_fail(const char *path, const char *text)
+{
+    char error[256];
+    struct ts_yaml *root = ts_yaml_parse(text, error, sizeof(error));
+    ck_assert_msg(root != NULL, "%s: %s", path, error);
+    ck_assert_int_eq(root->kind, TS_YAML_MAP);
+    return root;
+}
+
 static struct ts_yaml *parse_file_or_fail(const char *path)
 {
     char *text = ts_slurp(path, NULL);
     ck_assert_msg(text != NULL, "%s: %s", path, strerror(errno));
-    char error[256];
-    struct ts_yaml *root = ts_yaml_parse(text, error, sizeof(error));
+    struct ts_yaml *root = parse_text_or_fail(path, text);
     free(text);
-    ck_assert_msg(root != NULL, "%s: %s", path, error);
-    ck_assert_int_eq(root->kind, TS_YAML_MAP);
     return root;
 }
 
@@ -149,7 +159,7 @@ static void check_variable_reference(struct ci_file *cf, const char *word)
             continue; /* $(...), $1 and the like */
         char var[128];
         snprintf(var, sizeof(var), "%.*s", (int)len, name);
-        bool from_ci = strcmp(var, "PATH") == 0 || strcmp(var, "RUNNER_TEMP") == 0 ||
+        bool from_ci = strcmp(var, "PATH") == 0 || strncmp(var, "RUNNER_", 7) == 0 ||
                        strncmp(var, "GITHUB_", 7) == 0 || strncmp(var, "CI_", 3) == 0;
         ck_assert_msg(from_ci || ts_yaml_get(cf->variables, var),
                       "%s: $%s is used but not defined in the file", cf->path, var);
@@ -244,19 +254,7 @@ static void check_commands(struct ci_file *cf, const char *text)
     free(copy);
 }
 
-/* What both files share: the variables a user sets, and a call of ci/setup and connfault-ci. */
-static void check_variables(const struct ci_file *cf)
-{
-    ck_assert_msg(cf->variables && cf->variables->kind == TS_YAML_MAP, "%s: no variables",
-                  cf->path);
-    static const char *const names[] = {"CONNFAULT_REPO", "CONNFAULT_REF", "SERVER_CMD",
-                                        "SCENARIOS", "CONNFAULT_ARGS"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        ck_assert_msg(ts_yaml_get_scalar(cf->variables, names[i]), "%s: no variable %s", cf->path,
-                      names[i]);
-    ck_assert_msg(strstr(ts_yaml_get_scalar(cf->variables, "SERVER_CMD"), "{port}"),
-                  "%s: SERVER_CMD has no {port}", cf->path);
-}
+/* What the Action and the GitLab job share: a call of ci/setup and connfault-ci. */
 
 static void check_calls(const struct ci_file *cf)
 {
@@ -505,19 +503,208 @@ START_TEST(yaml_rejects_what_it_does_not_understand)
 }
 END_TEST
 
-/* ---- tests: the two CI files ----------------------------------------------------------- */
+/* ---- tests: the CI files --------------------------------------------------------------- */
 
-START_TEST(github_workflow_is_valid_and_matches_the_cli)
+/* Calls fn for every scalar under node (values, not keys). */
+static void for_each_scalar(const struct ts_yaml *node, void (*fn)(const char *text, void *ctx),
+                            void *ctx)
+{
+    if (!node)
+        return;
+    if (node->kind == TS_YAML_SCALAR)
+        fn(node->scalar, ctx);
+    for (size_t i = 0; node->kind != TS_YAML_SCALAR && i < node->n; i++)
+        for_each_scalar(node->values[i], fn, ctx);
+}
+
+/* Inputs as a CI file declares them and uses them: "${{ inputs.NAME }}" (GitHub) or
+ * "$[[ inputs.NAME ]]" (GitLab). */
+struct input_refs {
+    const char *path, *open, *close;
+    const struct ts_yaml *inputs; /* the map of declared inputs */
+    bool used[32];
+};
+
+/* One "inputs.NAME" at name: declared, and now used. */
+static void note_input(struct input_refs *r, const char *name)
+{
+    size_t len = strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-_");
+    bool declared = false;
+    for (size_t i = 0; i < r->inputs->n && i < 32; i++)
+        if (strlen(r->inputs->keys[i]) == len && strncmp(r->inputs->keys[i], name, len) == 0)
+            declared = r->used[i] = true;
+    ck_assert_msg(declared, "%s: input '%.*s' is used but not declared", r->path, (int)len, name);
+}
+
+static void note_input_refs(const char *text, void *ctx)
+{
+    struct input_refs *r = ctx;
+    for (const char *s = strstr(text, r->open); s; s = strstr(s + 1, r->open)) {
+        const char *end = strstr(s, r->close);
+        ck_assert_msg(end, "%s: unterminated %s in: %s", r->path, r->open, text);
+        for (const char *in = strstr(s, "inputs."); in && in < end; in = strstr(in + 1, "inputs."))
+            note_input(r, in + 7);
+    }
+}
+
+/* Every input used is declared, every one declared is used, each has a description. */
+static void check_inputs(struct input_refs *r, const struct ts_yaml *uses_in)
+{
+    ck_assert_msg(r->inputs && r->inputs->kind == TS_YAML_MAP, "%s: no inputs", r->path);
+    ck_assert_uint_le(r->inputs->n, 32);
+    for_each_scalar(uses_in, note_input_refs, r);
+    for (size_t i = 0; i < r->inputs->n; i++) {
+        ck_assert_msg(r->used[i], "%s: input %s is never used", r->path, r->inputs->keys[i]);
+        ck_assert_msg(ts_yaml_get_scalar(r->inputs->values[i], "description"),
+                      "%s: input %s has no description", r->path, r->inputs->keys[i]);
+    }
+}
+
+/* What both the Action and the GitLab job take. */
+static const char *const common_inputs[] = {"server-cmd", "scenarios", "args", "grace", "shard"};
+#define NCOMMON_INPUTS (sizeof(common_inputs) / sizeof(common_inputs[0]))
+
+static void check_common_inputs(const char *path, const struct ts_yaml *inputs)
+{
+    for (size_t i = 0; i < NCOMMON_INPUTS; i++)
+        ck_assert_msg(ts_yaml_get(inputs, common_inputs[i]), "%s: no input %s", path,
+                      common_inputs[i]);
+    /* server-cmd has no default: a job without it is refused before it starts. */
+    ck_assert_ptr_null(ts_yaml_get(ts_yaml_get(inputs, "server-cmd"), "default"));
+    ck_assert_str_eq(ts_yaml_get_scalar(ts_yaml_get(inputs, "shard"), "default"), "1/1");
+}
+
+static const char *const action_outputs[] = {"passed", "failed", "skipped", "errored"};
+#define NACTION_OUTPUTS (sizeof(action_outputs) / sizeof(action_outputs[0]))
+
+static void check_action_outputs(const struct ts_yaml *root)
+{
+    const struct ts_yaml *outputs = ts_yaml_get(root, "outputs");
+    for (size_t i = 0; i < NACTION_OUTPUTS; i++) {
+        char value[96];
+        snprintf(value, sizeof(value), "${{ steps.counts.outputs.%s }}", action_outputs[i]);
+        const struct ts_yaml *out = ts_yaml_get(outputs, action_outputs[i]);
+        ck_assert_msg(out && ts_yaml_get_scalar(out, "description"), "no output %s",
+                      action_outputs[i]);
+        ck_assert_str_eq(ts_yaml_get_scalar(out, "value"), value);
+    }
+}
+
+/* One step of the Action: a shell step checked like a workflow's, or a pinned action. */
+static void check_action_step(struct ci_file *cf, const struct ts_yaml *step, bool *cached,
+                              bool *uploaded)
+{
+    const char *run = ts_yaml_get_scalar(step, "run");
+    const char *uses = ts_yaml_get_scalar(step, "uses");
+    const char *when = ts_yaml_get_scalar(step, "if");
+    ck_assert_msg((run != NULL) != (uses != NULL), "step at line %d: one of run and uses",
+                  step->line);
+    if (run) {
+        ck_assert_msg(ts_yaml_get_scalar(step, "shell"),
+                      "line %d: a composite step's run "
+                      "needs a shell",
+                      step->line);
+        /* The test below runs shell steps: only conditions it can evaluate. */
+        ck_assert_msg(!when || strcmp(when, "always()") == 0, "line %d: if: %s", step->line, when);
+        cf->variables = ts_yaml_get(step, "env");
+        check_commands(cf, run);
+        return;
+    }
+    ck_assert_msg(strchr(uses, '@'), "line %d: pin the action's version", step->line);
+    const struct ts_yaml *with = ts_yaml_get(step, "with");
+    if (strncmp(uses, "actions/cache@", 14) == 0) {
+        ck_assert_str_eq(ts_yaml_get_scalar(with, "path"), "${{ runner.temp }}/connfault-build");
+        *cached = true;
+    }
+    if (strncmp(uses, "actions/upload-artifact@", 24) == 0) {
+        ck_assert_str_eq(ts_yaml_get_scalar(with, "path"), RESULTS_DIR "/");
+        ck_assert_str_eq(when, "${{ always() && inputs.upload-results == 'true' }}");
+        *uploaded = true;
+    }
+}
+
+START_TEST(github_action_is_valid_and_matches_the_cli)
+{
+    struct ts_yaml *root = parse_file_or_fail(ACTION_FILE);
+    ck_assert_ptr_nonnull(ts_yaml_get_scalar(root, "name"));
+    ck_assert_ptr_nonnull(ts_yaml_get_scalar(root, "description"));
+    const struct ts_yaml *inputs = ts_yaml_get(root, "inputs");
+    check_common_inputs(ACTION_FILE, inputs);
+    ck_assert_str_eq(ts_yaml_get_scalar(ts_yaml_get(inputs, "server-cmd"), "required"), "true");
+    ck_assert_str_eq(ts_yaml_get_scalar(ts_yaml_get(inputs, "upload-results"), "default"), "true");
+    check_action_outputs(root);
+
+    const struct ts_yaml *runs = ts_yaml_get(root, "runs");
+    ck_assert_str_eq(ts_yaml_get_scalar(runs, "using"), "composite");
+    struct input_refs refs = {.path = ACTION_FILE, .open = "${{", .close = "}}", .inputs = inputs};
+    check_inputs(&refs, runs);
+    const struct ts_yaml *steps = ts_yaml_get(runs, "steps");
+    ck_assert_msg(steps && steps->kind == TS_YAML_SEQ, "no steps");
+    struct ci_file cf = {.path = ACTION_FILE};
+    bool cached = false, uploaded = false, counted = false;
+    for (size_t i = 0; i < steps->n; i++) {
+        check_action_step(&cf, steps->values[i], &cached, &uploaded);
+        const char *id = ts_yaml_get_scalar(steps->values[i], "id");
+        counted |= id && strcmp(id, "counts") == 0;
+    }
+    check_calls(&cf);
+    ck_assert_msg(cached, "the build is not cached");
+    ck_assert_msg(uploaded, "the results are not uploaded");
+    ck_assert_msg(counted, "no step \"counts\" for the outputs");
+    ts_yaml_free(root);
+}
+END_TEST
+
+/* The example's matrix: shard [1/N, ..., N/N], and the Action's step takes it. */
+static void check_shard_matrix(const struct ts_yaml *job, const char *shard_input)
+{
+    const struct ts_yaml *strategy = ts_yaml_get(job, "strategy");
+    ck_assert_str_eq(ts_yaml_get_scalar(strategy, "fail-fast"), "false");
+    const struct ts_yaml *shards = ts_yaml_get(ts_yaml_get(strategy, "matrix"), "shard");
+    ck_assert_msg(shards && shards->kind == TS_YAML_SEQ && shards->n == 4, "no 4-way matrix");
+    for (size_t i = 0; i < shards->n; i++) {
+        char want[48];
+        snprintf(want, sizeof(want), "%zu/%zu", i + 1, shards->n);
+        ck_assert_str_eq(shards->values[i]->scalar, want);
+    }
+    ck_assert_str_eq(shard_input, "${{ matrix.shard }}");
+}
+
+/* The example's use of the Action: only inputs it declares, and flags `connfault run` has. */
+static void check_action_use(const struct ts_yaml *step, const struct ts_yaml *job)
+{
+    struct ts_yaml *action = parse_file_or_fail(ACTION_FILE);
+    const struct ts_yaml *inputs = ts_yaml_get(action, "inputs");
+    const struct ts_yaml *with = ts_yaml_get(step, "with");
+    ck_assert_msg(with && with->kind == TS_YAML_MAP, "the action's step has no with:");
+    for (size_t i = 0; i < with->n; i++)
+        ck_assert_msg(ts_yaml_get(inputs, with->keys[i]), "%s: %s is not an input of %s",
+                      GITHUB_FILE, with->keys[i], ACTION_FILE);
+    const char *server = ts_yaml_get_scalar(with, "server-cmd");
+    ck_assert_msg(server && strstr(server, "{port}"), "server-cmd without {port}");
+    const char *args = ts_yaml_get_scalar(with, "args");
+    if (args) {
+        char *help = command_output(TS_ARGV(CONNFAULT_BIN, "run", "--help"));
+        struct shell_words w;
+        shell_split(args, &w);
+        for (size_t i = 0; i < w.n; i++)
+            ck_assert_msg(w.word[i][0] != '-' || help_has_flag(help, w.word[i]),
+                          "args: %s is not a flag of connfault run", w.word[i]);
+        shell_words_free(&w);
+        free(help);
+    }
+    check_shard_matrix(job, ts_yaml_get_scalar(with, "shard"));
+    ts_yaml_free(action);
+}
+
+START_TEST(github_workflow_uses_the_action)
 {
     struct ts_yaml *root = parse_file_or_fail(GITHUB_FILE);
-    struct ci_file cf = {.path = GITHUB_FILE, .variables = ts_yaml_get(root, "env")};
-    check_variables(&cf);
     ck_assert_ptr_nonnull(ts_yaml_get_scalar(root, "name"));
     ck_assert_ptr_nonnull(ts_yaml_get(root, "on"));
     const struct ts_yaml *jobs = ts_yaml_get(root, "jobs");
     ck_assert_msg(jobs && jobs->kind == TS_YAML_MAP && jobs->n > 0, "no jobs");
-
-    bool published_junit = false, uploaded = false;
+    bool used = false;
     for (size_t j = 0; j < jobs->n; j++) {
         const struct ts_yaml *job = jobs->values[j];
         ck_assert_msg(ts_yaml_get_scalar(job, "runs-on"), "job %s: no runs-on", jobs->keys[j]);
@@ -525,34 +712,30 @@ START_TEST(github_workflow_is_valid_and_matches_the_cli)
         ck_assert_msg(steps && steps->kind == TS_YAML_SEQ, "job %s: no steps", jobs->keys[j]);
         for (size_t s = 0; s < steps->n; s++) {
             const struct ts_yaml *step = steps->values[s];
-            const char *run = ts_yaml_get_scalar(step, "run");
             const char *uses = ts_yaml_get_scalar(step, "uses");
-            ck_assert_msg((run != NULL) != (uses != NULL),
+            ck_assert_msg((ts_yaml_get_scalar(step, "run") != NULL) != (uses != NULL),
                           "step at line %d needs exactly one of run and uses", step->line);
-            if (run) {
-                check_commands(&cf, run);
+            if (!uses)
                 continue;
-            }
             ck_assert_msg(strchr(uses, '@'), "line %d: pin the action's version", step->line);
-            const struct ts_yaml *with = ts_yaml_get(step, "with");
-            const char *when = ts_yaml_get_scalar(step, "if");
-            if (strncmp(uses, "mikepenz/action-junit-report@", 29) == 0) {
-                ck_assert_str_eq(ts_yaml_get_scalar(with, "report_paths"),
-                                 RESULTS_DIR "/junit.xml");
-                ck_assert_msg(when && strcmp(when, "always()") == 0, "report only on success");
-                published_junit = true;
-            }
-            if (strncmp(uses, "actions/upload-artifact@", 24) == 0) {
-                ck_assert_str_eq(ts_yaml_get_scalar(with, "path"), RESULTS_DIR "/");
-                ck_assert_msg(when && strcmp(when, "always()") == 0, "artifacts only on success");
-                uploaded = true;
+            if (strstr(uses, "/connfault/ci/github@")) {
+                check_action_use(step, job);
+                used = true;
             }
         }
     }
-    check_calls(&cf);
-    ck_assert_msg(published_junit, "the JUnit report is not published");
-    ck_assert_msg(uploaded, "the results are not uploaded");
+    ck_assert_msg(used, "%s does not use OWNER/connfault/ci/github@REF", GITHUB_FILE);
     ts_yaml_free(root);
+
+    /* README shows the same Action and matrix. */
+    char *readme = ts_slurp(CONNFAULT_SOURCE_DIR "/README.md", NULL);
+    ck_assert_ptr_nonnull(readme);
+    static const char *const lines[] = {"uses: YOUR-ORG/connfault/ci/github@v0.1.0",
+                                        "shard: [1/4, 2/4, 3/4, 4/4]", "shard: ${{ matrix.shard }}",
+                                        "server-cmd: "};
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+        ck_assert_msg(strstr(readme, lines[i]), "README.md does not show \"%s\"", lines[i]);
+    free(readme);
 }
 END_TEST
 
@@ -568,13 +751,42 @@ static void check_script_list(struct ci_file *cf, const struct ts_yaml *list)
     }
 }
 
+/* The job's variables are its inputs ("$[[ inputs.X ]]"), and the script uses them. */
+static void check_gitlab_variables(const struct ci_file *cf)
+{
+    ck_assert_msg(cf->variables && cf->variables->kind == TS_YAML_MAP, "%s: no variables",
+                  cf->path);
+    static const char *const names[] = {"CONNFAULT_REPO", "CONNFAULT_REF",  "SERVER_CMD",
+                                        "SCENARIOS",      "CONNFAULT_ARGS", "GRACE",
+                                        "SHARD"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        const char *value = ts_yaml_get_scalar(cf->variables, names[i]);
+        ck_assert_msg(value && strncmp(value, "$[[ inputs.", 11) == 0,
+                      "%s: variable %s is not an input", cf->path, names[i]);
+    }
+}
+
 START_TEST(gitlab_job_is_valid_and_matches_the_cli)
 {
-    struct ts_yaml *root = parse_file_or_fail(GITLAB_FILE);
+    /* Two YAML documents: the spec of the inputs, then the job. */
+    char *text = ts_slurp(GITLAB_FILE, NULL);
+    ck_assert_ptr_nonnull(text);
+    char *job_text = strstr(text, "\n---\n");
+    ck_assert_msg(job_text, "%s: no \"---\" after spec:", GITLAB_FILE);
+    job_text[1] = '\0';
+    job_text += 5;
+    struct ts_yaml *header = parse_text_or_fail(GITLAB_FILE, text);
+    struct ts_yaml *root = parse_text_or_fail(GITLAB_FILE, job_text);
+    free(text);
+    const struct ts_yaml *inputs = ts_yaml_get(ts_yaml_get(header, "spec"), "inputs");
+    check_common_inputs(GITLAB_FILE, inputs);
+    struct input_refs refs = {.path = GITLAB_FILE, .open = "$[[", .close = "]]", .inputs = inputs};
+    check_inputs(&refs, root);
+
     const struct ts_yaml *job = ts_yaml_get(root, "connfault");
     ck_assert_msg(job && job->kind == TS_YAML_MAP, "no job \"connfault\"");
     struct ci_file cf = {.path = GITLAB_FILE, .variables = ts_yaml_get(job, "variables")};
-    check_variables(&cf);
+    check_gitlab_variables(&cf);
     ck_assert_ptr_nonnull(ts_yaml_get_scalar(job, "image"));
     check_script_list(&cf, ts_yaml_get(job, "before_script"));
     ck_assert_ptr_nonnull(ts_yaml_get(job, "script"));
@@ -589,6 +801,7 @@ START_TEST(gitlab_job_is_valid_and_matches_the_cli)
     ck_assert_msg(paths && paths->kind == TS_YAML_SEQ && paths->n == 1, "artifacts: paths");
     ck_assert_str_eq(paths->values[0]->scalar, RESULTS_DIR "/");
     ts_yaml_free(root);
+    ts_yaml_free(header);
 }
 END_TEST
 
@@ -767,7 +980,8 @@ int main(void)
     suite_add_tcase(s, yaml);
     TCase *files = tcase_create("ci files");
     tcase_set_timeout(files, 30);
-    tcase_add_test(files, github_workflow_is_valid_and_matches_the_cli);
+    tcase_add_test(files, github_action_is_valid_and_matches_the_cli);
+    tcase_add_test(files, github_workflow_uses_the_action);
     tcase_add_test(files, gitlab_job_is_valid_and_matches_the_cli);
     tcase_add_test(files, man_pages_document_every_flag_of_the_help);
     tcase_add_loop_test(files, scripts_answer_help_and_refuse_unknown_options, 0, (int)NSCRIPTS);
