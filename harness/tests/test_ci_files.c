@@ -16,9 +16,11 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "support.h"
@@ -968,6 +970,288 @@ START_TEST(connfault_ci_refuses_bad_usage)
 }
 END_TEST
 
+/* ---- tests: the Action's shell steps, run here ------------------------------------------ */
+
+#define ACTION_RUN_BUDGET_MS 110000 /* all steps together */
+#define ACTION_MAX_OUTPUTS   32
+
+/* What GitHub would give the steps, in a temp dir: the workspace (the steps' working
+ * directory), RUNNER_TEMP, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files, and bin/ with an
+ * apt-get that installs nothing (ci/setup calls it only for a missing package). */
+struct action_run {
+    char dir[64], workspace[96], runner_temp[96], bin[96], summary[96];
+    const struct ts_yaml *inputs;
+    struct {
+        char id[32], key[32], value[128];
+    } out[ACTION_MAX_OUTPUTS];
+    size_t nout;
+    uint64_t deadline_ms;
+};
+
+/* The test's values of the inputs: one built-in scenario of two through --shard 1/2 (ranked
+ * by name, connect-close is shard 1), a short grace, and no sudo (the test may not be root;
+ * when it is, nothing changes). */
+static const char *const action_test_inputs[][2] = {
+    {"server-cmd", CONNFAULT_SERVER_BIN " --port {port} --header-timeout 1 --send-timeout 1 -q"},
+    {"scenarios", "half-close connect-close"},
+    {"args", "-v"},
+    {"grace", "1"},
+    {"shard", "1/2"},
+    {"as-root", "false"},
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static const char *action_input(const struct action_run *ar, const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof(action_test_inputs) / sizeof(action_test_inputs[0]); i++)
+        if (strlen(action_test_inputs[i][0]) == len &&
+            strncmp(action_test_inputs[i][0], name, len) == 0)
+            return action_test_inputs[i][1];
+    for (size_t i = 0; i < ar->inputs->n; i++)
+        if (strlen(ar->inputs->keys[i]) == len && strncmp(ar->inputs->keys[i], name, len) == 0) {
+            const char *def = ts_yaml_get_scalar(ar->inputs->values[i], "default");
+            return def ? def : "";
+        }
+    ck_abort_msg("input %.*s is not declared", (int)len, name);
+    return NULL;
+}
+
+static const char *action_step_output(const struct action_run *ar, const char *ref, size_t len)
+{
+    for (size_t i = 0; i < ar->nout; i++) {
+        char name[96];
+        snprintf(name, sizeof(name), "steps.%s.outputs.%s", ar->out[i].id, ar->out[i].key);
+        if (strlen(name) == len && strncmp(name, ref, len) == 0)
+            return ar->out[i].value;
+    }
+    ck_abort_msg("%.*s: no such output (yet)", (int)len, ref);
+    return NULL;
+}
+
+/* The value of one "${{ EXPR }}": the expressions the Action's shell steps use. */
+static const char *action_expression(const struct action_run *ar, const char *expr, size_t len)
+{
+    if (len > 7 && strncmp(expr, "inputs.", 7) == 0)
+        return action_input(ar, expr + 7, len - 7);
+    if (len == 18 && strncmp(expr, "github.action_path", 18) == 0)
+        return CONNFAULT_SOURCE_DIR "/ci/github";
+    if (len == 11 && strncmp(expr, "runner.temp", 11) == 0)
+        return ar->runner_temp;
+    if (len > 6 && strncmp(expr, "steps.", 6) == 0)
+        return action_step_output(ar, expr, len);
+    ck_abort_msg("the test does not know the expression ${{ %.*s }}", (int)len, expr);
+    return NULL;
+}
+
+/* text with every "${{ EXPR }}" replaced, as GitHub does before a step runs (new string). */
+static char *action_expand(const struct action_run *ar, const char *text)
+{
+    size_t cap = strlen(text) + 1, n = 0;
+    char *out = ts_nonnull(malloc(cap));
+    for (const char *s = text; *s;) {
+        const char *open = strstr(s, "${{");
+        size_t lit = open ? (size_t)(open - s) : strlen(s);
+        const char *value = "";
+        const char *close = open ? strstr(open, "}}") : NULL;
+        if (open) {
+            ck_assert_msg(close != NULL, "unterminated ${{ in: %s", text);
+            const char *e = open + 3;
+            e += strspn(e, " ");
+            size_t elen = (size_t)(close - e);
+            while (elen > 0 && e[elen - 1] == ' ')
+                elen--;
+            value = action_expression(ar, e, elen);
+        }
+        cap += lit + strlen(value);
+        out = ts_nonnull(realloc(out, cap));
+        memcpy(out + n, s, lit);
+        n += lit;
+        memcpy(out + n, value, strlen(value));
+        n += strlen(value);
+        s = open ? close + 2 : s + lit;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+/* The "key=value" lines a step wrote to its GITHUB_OUTPUT. */
+static void action_read_outputs(struct action_run *ar, const char *id, const char *path)
+{
+    char *text = ts_slurp(path, NULL);
+    if (!text)
+        return;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *eq = strchr(line, '=');
+        ck_assert_msg(eq && !strstr(line, "<<"), "step %s: output line %s", id, line);
+        ck_assert_uint_lt(ar->nout, ACTION_MAX_OUTPUTS);
+        *eq = '\0';
+        snprintf(ar->out[ar->nout].id, sizeof(ar->out[0].id), "%s", id);
+        snprintf(ar->out[ar->nout].key, sizeof(ar->out[0].key), "%s", line);
+        snprintf(ar->out[ar->nout].value, sizeof(ar->out[0].value), "%s", eq + 1);
+        ar->nout++;
+    }
+    free(text);
+}
+
+/* The environment of step number i: GitHub's variables, then the step's env: (expanded). */
+static size_t action_step_env(const struct action_run *ar, const struct ts_yaml *step, size_t i,
+                              char **env, size_t cap)
+{
+    size_t n = 0;
+    env[n++] = ts_nonnull(strdup("GITHUB_ACTION_PATH=" CONNFAULT_SOURCE_DIR "/ci/github"));
+    env[n++] = ts_nonnull(strdup("GITHUB_ACTION_REF=test"));
+    env[n++] = ts_nonnull(strdup("RUNNER_ARCH=X64"));
+    char buf[4096];
+    snprintf(buf, sizeof(buf), "GITHUB_OUTPUT=%s/output-%zu", ar->dir, i);
+    env[n++] = ts_nonnull(strdup(buf));
+    snprintf(buf, sizeof(buf), "GITHUB_STEP_SUMMARY=%s", ar->summary);
+    env[n++] = ts_nonnull(strdup(buf));
+    snprintf(buf, sizeof(buf), "GITHUB_WORKSPACE=%s", ar->workspace);
+    env[n++] = ts_nonnull(strdup(buf));
+    snprintf(buf, sizeof(buf), "RUNNER_TEMP=%s", ar->runner_temp);
+    env[n++] = ts_nonnull(strdup(buf));
+    snprintf(buf, sizeof(buf), "PATH=%s:%.3000s", ar->bin, getenv("PATH") ? getenv("PATH") : "");
+    env[n++] = ts_nonnull(strdup(buf));
+    const struct ts_yaml *vars = ts_yaml_get(step, "env");
+    for (size_t v = 0; vars && v < vars->n; v++) {
+        ck_assert_uint_lt(n, cap - 1);
+        char *value = action_expand(ar, vars->values[v]->scalar);
+        snprintf(buf, sizeof(buf), "%s=%s", vars->keys[v], value);
+        free(value);
+        env[n++] = ts_nonnull(strdup(buf));
+    }
+    env[n] = NULL;
+    return n;
+}
+
+/* Run shell step number i as GitHub would (bash --noprofile --norc -eo pipefail). Its exit
+ * status; its outputs are recorded under its id. */
+static int action_run_step(struct action_run *ar, const struct ts_yaml *step, size_t i)
+{
+    char script[128], output[128];
+    snprintf(script, sizeof(script), "%s/step-%zu.sh", ar->dir, i);
+    snprintf(output, sizeof(output), "%s/output-%zu", ar->dir, i);
+    char *run = action_expand(ar, ts_yaml_get_scalar(step, "run"));
+    ck_assert_int_eq(ts_write_file(script, run), 0);
+    free(run);
+    char *env[32];
+    size_t nenv = action_step_env(ar, step, i, env, 32);
+    uint64_t now = now_ms();
+    ck_assert_msg(now < ar->deadline_ms, "the Action's steps took over %d ms",
+                  ACTION_RUN_BUDGET_MS);
+    struct ts_proc p;
+    const struct ts_run_opts opts = {.timeout_ms = (int)(ar->deadline_ms - now),
+                                     .dir = ar->workspace,
+                                     .env = (const char *const *)env,
+                                     .merge_stderr = true};
+    ck_assert_int_eq(
+        ts_run(&p, TS_ARGV("bash", "--noprofile", "--norc", "-eo", "pipefail", script), &opts), 0);
+    printf("action step %zu (%s): exit status %d, %llu ms\n", i + 1,
+           ts_yaml_get_scalar(step, "name"), p.status, (unsigned long long)(now_ms() - now));
+    ck_assert_msg(!p.timed_out, "step %zu: still running at the deadline:\n%s", i + 1, p.out);
+    ck_assert_msg(p.status == 0, "step %zu (%s): exit status %d:\n%s", i + 1,
+                  ts_yaml_get_scalar(step, "name"), p.status, p.out);
+    const char *id = ts_yaml_get_scalar(step, "id");
+    if (id)
+        action_read_outputs(ar, id, output);
+    int status = p.status;
+    ts_proc_free(&p);
+    for (size_t e = 0; e < nenv; e++)
+        free(env[e]);
+    return status;
+}
+
+static void action_run_setup(struct action_run *ar, const struct ts_yaml *inputs)
+{
+    memset(ar, 0, sizeof(*ar));
+    ar->inputs = inputs;
+    ar->deadline_ms = now_ms() + ACTION_RUN_BUDGET_MS;
+    ck_assert_int_eq(ts_tmpdir_create(ar->dir, sizeof(ar->dir), "test_ci_action"), 0);
+    snprintf(ar->workspace, sizeof(ar->workspace), "%s/workspace", ar->dir);
+    snprintf(ar->runner_temp, sizeof(ar->runner_temp), "%s/runner-temp", ar->dir);
+    snprintf(ar->bin, sizeof(ar->bin), "%s/bin", ar->dir);
+    snprintf(ar->summary, sizeof(ar->summary), "%s/step-summary.md", ar->dir);
+    ck_assert_int_eq(mkdir(ar->workspace, 0700), 0);
+    ck_assert_int_eq(mkdir(ar->runner_temp, 0700), 0);
+    ck_assert_int_eq(mkdir(ar->bin, 0700), 0);
+    char path[160];
+    snprintf(path, sizeof(path), "%s/apt-get", ar->bin);
+    ck_assert_int_eq(ts_write_file(path, "#!/bin/sh\necho \"apt-get (test stub, installs "
+                                         "nothing): $*\" >&2\n"),
+                     0);
+    ck_assert_int_eq(chmod(path, 0755), 0);
+
+    /* actions/cache cannot run here: a hit is simulated by this test's own build tree (the
+     * directory of CONNFAULT_BIN's harness/), so the build step has nothing to do. */
+    char build[512], link[160];
+    snprintf(build, sizeof(build), "%s", CONNFAULT_BIN);
+    for (int up = 0; up < 2; up++)
+        *strrchr(build, '/') = '\0';
+    snprintf(link, sizeof(link), "%s/connfault-build", ar->runner_temp);
+    ck_assert_int_eq(symlink(build, link), 0);
+}
+
+static void check_action_results(struct action_run *ar, const struct ts_yaml *outputs)
+{
+    static const char *const want[][2] = {
+        {"passed", "1"}, {"failed", "0"}, {"skipped", "0"}, {"errored", "0"}};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        char *value =
+            action_expand(ar, ts_yaml_get_scalar(ts_yaml_get(outputs, want[i][0]), "value"));
+        ck_assert_msg(strcmp(value, want[i][1]) == 0, "output %s: %s, expected %s", want[i][0],
+                      value, want[i][1]);
+        free(value);
+    }
+    ck_assert_str_eq(action_step_output(ar, "steps.counts.outputs.artifact", 29),
+                     "connfault-results-1-of-2");
+    char path[160];
+    snprintf(path, sizeof(path), "%s/" RESULTS_DIR "/junit.xml", ar->workspace);
+    char *junit = ts_slurp(path, NULL);
+    ck_assert_msg(junit != NULL, "no %s", path);
+    ck_assert_ptr_nonnull(strstr(junit, "name=\"connect-close\""));
+    ck_assert_ptr_null(strstr(junit, "name=\"half-close\"")); /* shard 2 of 2 */
+    free(junit);
+    snprintf(path, sizeof(path), "%s/" RESULTS_DIR "/report.json", ar->workspace);
+    ck_assert_int_eq(access(path, R_OK), 0);
+    char *summary = ts_slurp(ar->summary, NULL);
+    ck_assert_msg(summary && strstr(summary, "## connfault: passed") &&
+                      strstr(summary, "1 passed, 0 failed, 0 skipped, 0 errored"),
+                  "step summary:\n%s", summary);
+    free(summary);
+}
+
+START_TEST(github_action_steps_run_here)
+{
+    struct ts_yaml *root = parse_file_or_fail(ACTION_FILE);
+    struct action_run ar;
+    action_run_setup(&ar, ts_yaml_get(root, "inputs"));
+    const struct ts_yaml *steps = ts_yaml_get(ts_yaml_get(root, "runs"), "steps");
+    size_t ran = 0;
+    for (size_t i = 0; i < steps->n; i++) {
+        const struct ts_yaml *step = steps->values[i];
+        const char *uses = ts_yaml_get_scalar(step, "uses");
+        if (uses) {
+            printf("action step %zu (%s): skipped, uses: %s needs GitHub\n", i + 1,
+                   ts_yaml_get_scalar(step, "name"), uses);
+            continue;
+        }
+        action_run_step(&ar, step, i);
+        ran++;
+    }
+    ck_assert_uint_ge(ran, 4);
+    check_action_results(&ar, ts_yaml_get(root, "outputs"));
+    ck_assert_int_eq(ts_tmpdir_remove(ar.dir), 0);
+    ts_yaml_free(root);
+}
+END_TEST
+
 int main(void)
 {
     /* The scripts write temp files and start servers: run them with a known environment. */
@@ -993,6 +1277,7 @@ int main(void)
     tcase_add_test(runs, connfault_ci_fails_a_server_killed_by_sigpipe);
     tcase_add_test(runs, connfault_ci_reports_a_server_that_does_not_start);
     tcase_add_test(runs, connfault_ci_refuses_bad_usage);
+    tcase_add_test(runs, github_action_steps_run_here);
     suite_add_tcase(s, runs);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
