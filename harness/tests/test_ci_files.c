@@ -1168,12 +1168,29 @@ static int action_run_step(struct action_run *ar, const struct ts_yaml *step, si
     return status;
 }
 
+/* The temp dir is made and removed by the parent (an unchecked fixture), so a failing step
+ * leaves nothing behind either. */
+static char action_dir[64];
+
+static void action_dir_create(void)
+{
+    if (ts_tmpdir_create(action_dir, sizeof(action_dir), "test_ci_action") < 0)
+        action_dir[0] = '\0';
+}
+
+static void action_dir_remove(void)
+{
+    if (action_dir[0])
+        ts_tmpdir_remove(action_dir);
+}
+
 static void action_run_setup(struct action_run *ar, const struct ts_yaml *inputs)
 {
     memset(ar, 0, sizeof(*ar));
     ar->inputs = inputs;
     ar->deadline_ms = now_ms() + ACTION_RUN_BUDGET_MS;
-    ck_assert_int_eq(ts_tmpdir_create(ar->dir, sizeof(ar->dir), "test_ci_action"), 0);
+    ck_assert_msg(action_dir[0], "no temp dir");
+    snprintf(ar->dir, sizeof(ar->dir), "%s", action_dir);
     snprintf(ar->workspace, sizeof(ar->workspace), "%s/workspace", ar->dir);
     snprintf(ar->runner_temp, sizeof(ar->runner_temp), "%s/runner-temp", ar->dir);
     snprintf(ar->bin, sizeof(ar->bin), "%s/bin", ar->dir);
@@ -1247,7 +1264,6 @@ START_TEST(github_action_steps_run_here)
     }
     ck_assert_uint_ge(ran, 4);
     check_action_results(&ar, ts_yaml_get(root, "outputs"));
-    ck_assert_int_eq(ts_tmpdir_remove(ar.dir), 0);
     ts_yaml_free(root);
 }
 END_TEST
@@ -1277,8 +1293,12 @@ int main(void)
     tcase_add_test(runs, connfault_ci_fails_a_server_killed_by_sigpipe);
     tcase_add_test(runs, connfault_ci_reports_a_server_that_does_not_start);
     tcase_add_test(runs, connfault_ci_refuses_bad_usage);
-    tcase_add_test(runs, github_action_steps_run_here);
     suite_add_tcase(s, runs);
+    TCase *action = tcase_create("action steps");
+    tcase_set_timeout(action, ACTION_RUN_BUDGET_MS / 1000 + 10);
+    tcase_add_unchecked_fixture(action, action_dir_create, action_dir_remove);
+    tcase_add_test(action, github_action_steps_run_here);
+    suite_add_tcase(s, action);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
