@@ -236,7 +236,7 @@ static const char *const section_titles[] = {
     [SEC_JUDGING] = "Judging:",
     [SEC_OUTPUT] = "Output:",
     [SEC_SUITE] = "Scenarios (run and list):",
-    [SEC_LIST] = "list:",
+    [SEC_LIST] = "Listing (connfault list):",
 };
 
 static const char usage_tail[] =
