@@ -951,6 +951,13 @@ START_TEST(connfault_ci_reports_a_server_that_does_not_start)
     ck_assert_msg(error != NULL, "no set-up testcase:\n%s", junit);
     ck_assert_ptr_nonnull(strstr(error, "<error"));
     ck_assert_ptr_nonnull(strstr(error, "no &lt;config&gt; &amp; no port")); /* escaped */
+    /* The counts say so too: they were left at 0 tests when connfault had written the file. */
+    const char *counts = "tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\"";
+    const char *suites = strstr(junit, "<testsuites ");
+    const char *suite = strstr(junit, "<testsuite ");
+    ck_assert_msg(suites && strstr(suites, counts) && strstr(suites, counts) < suite &&
+                      strstr(suite, counts) && strstr(suite, counts) < error,
+                  "counts not updated:\n%s", junit);
     free(junit);
     ci_run_cleanup(&r);
 }
@@ -972,15 +979,16 @@ END_TEST
 
 /* ---- tests: the Action's shell steps, run here ------------------------------------------ */
 
-#define ACTION_RUN_BUDGET_MS 110000 /* all steps together */
+#define ACTION_RUN_BUDGET_MS 55000 /* all steps of one case; two cases stay under 120 s */
 #define ACTION_MAX_OUTPUTS   32
 
 /* What GitHub would give the steps, in a temp dir: the workspace (the steps' working
  * directory), RUNNER_TEMP, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files, and bin/ with an
  * apt-get that installs nothing (ci/setup calls it only for a missing package). */
 struct action_run {
-    char dir[64], workspace[96], runner_temp[96], bin[96], summary[96];
+    char dir[96], workspace[128], runner_temp[128], bin[128], summary[128];
     const struct ts_yaml *inputs;
+    const struct action_case *tc;
     struct {
         char id[32], key[32], value[128];
     } out[ACTION_MAX_OUTPUTS];
@@ -988,17 +996,46 @@ struct action_run {
     uint64_t deadline_ms;
 };
 
-/* The test's values of the inputs: one built-in scenario of two through --shard 1/2 (ranked
- * by name, connect-close is shard 1), a short grace, and no sudo (the test may not be root;
- * when it is, nothing changes). */
-static const char *const action_test_inputs[][2] = {
-    {"server-cmd", CONNFAULT_SERVER_BIN " --port {port} --header-timeout 1 --send-timeout 1 -q"},
-    {"scenarios", "half-close connect-close"},
-    {"args", "-v"},
-    {"grace", "1"},
-    {"shard", "1/2"},
-    {"as-root", "false"},
+/* One run of the Action here: the test's values of its inputs (the rest take their
+ * defaults), and what must come of them. No sudo (as-root false): the test may not be root,
+ * and when it is nothing changes. */
+struct action_case {
+    const char *name;
+    const char *inputs[8][2];
+    int run_status;           /* of the step "run" (connfault-ci's) */
+    const char *counts[4];    /* the outputs passed, failed, skipped, errored */
+    const char *junit_has[2]; /* in connfault-results/junit.xml */
+    const char *junit_lacks;
+    const char *summary_has[2]; /* in the step summary */
 };
+
+static const struct action_case action_cases[] = {
+    /* One built-in scenario of two through --shard 1/2 (ranked by name, connect-close is
+     * shard 1), a short grace, a flag through args. */
+    {"passes",
+     {{"server-cmd", SERVER_CMD},
+      {"scenarios", "half-close connect-close"},
+      {"args", "-v"},
+      {"grace", "1"},
+      {"shard", "1/2"},
+      {"as-root", "false"}},
+     0,
+     {"1", "0", "0", "0"},
+     {"name=\"connect-close\"", "failures=\"0\""},
+     "name=\"half-close\"",
+     {"## connfault: passed", "(shard 1/2): 1 passed, 0 failed, 0 skipped, 0 errored"}},
+    /* A server that never starts: the run step fails, the counts still come (one errored). */
+    {"errors",
+     {{"server-cmd", "echo 'no port'; exit 3"},
+      {"scenarios", "connect-close"},
+      {"as-root", "false"}},
+     2,
+     {"0", "0", "0", "1"},
+     {"name=\"set-up\"", "no port"},
+     "name=\"connect-close\"",
+     {"## connfault: could not run", "0 passed, 0 failed, 0 skipped, 1 errored"}},
+};
+#define NACTION_CASES (sizeof(action_cases) / sizeof(action_cases[0]))
 
 static uint64_t now_ms(void)
 {
@@ -1009,10 +1046,9 @@ static uint64_t now_ms(void)
 
 static const char *action_input(const struct action_run *ar, const char *name, size_t len)
 {
-    for (size_t i = 0; i < sizeof(action_test_inputs) / sizeof(action_test_inputs[0]); i++)
-        if (strlen(action_test_inputs[i][0]) == len &&
-            strncmp(action_test_inputs[i][0], name, len) == 0)
-            return action_test_inputs[i][1];
+    for (size_t i = 0; i < 8 && ar->tc->inputs[i][0]; i++)
+        if (strlen(ar->tc->inputs[i][0]) == len && strncmp(ar->tc->inputs[i][0], name, len) == 0)
+            return ar->tc->inputs[i][1];
     for (size_t i = 0; i < ar->inputs->n; i++)
         if (strlen(ar->inputs->keys[i]) == len && strncmp(ar->inputs->keys[i], name, len) == 0) {
             const char *def = ts_yaml_get_scalar(ar->inputs->values[i], "default");
@@ -1156,9 +1192,10 @@ static int action_run_step(struct action_run *ar, const struct ts_yaml *step, si
     printf("action step %zu (%s): exit status %d, %llu ms\n", i + 1,
            ts_yaml_get_scalar(step, "name"), p.status, (unsigned long long)(now_ms() - now));
     ck_assert_msg(!p.timed_out, "step %zu: still running at the deadline:\n%s", i + 1, p.out);
-    ck_assert_msg(p.status == 0, "step %zu (%s): exit status %d:\n%s", i + 1,
-                  ts_yaml_get_scalar(step, "name"), p.status, p.out);
     const char *id = ts_yaml_get_scalar(step, "id");
+    int want = id && strcmp(id, "run") == 0 ? ar->tc->run_status : 0;
+    ck_assert_msg(p.status == want, "step %zu (%s): exit status %d, expected %d:\n%s", i + 1,
+                  ts_yaml_get_scalar(step, "name"), p.status, want, p.out);
     if (id)
         action_read_outputs(ar, id, output);
     int status = p.status;
@@ -1184,13 +1221,16 @@ static void action_dir_remove(void)
         ts_tmpdir_remove(action_dir);
 }
 
-static void action_run_setup(struct action_run *ar, const struct ts_yaml *inputs)
+static void action_run_setup(struct action_run *ar, const struct ts_yaml *inputs,
+                             const struct action_case *tc)
 {
     memset(ar, 0, sizeof(*ar));
     ar->inputs = inputs;
+    ar->tc = tc;
     ar->deadline_ms = now_ms() + ACTION_RUN_BUDGET_MS;
     ck_assert_msg(action_dir[0], "no temp dir");
-    snprintf(ar->dir, sizeof(ar->dir), "%s", action_dir);
+    snprintf(ar->dir, sizeof(ar->dir), "%s/%s", action_dir, tc->name);
+    ck_assert_int_eq(mkdir(ar->dir, 0700), 0);
     snprintf(ar->workspace, sizeof(ar->workspace), "%s/workspace", ar->dir);
     snprintf(ar->runner_temp, sizeof(ar->runner_temp), "%s/runner-temp", ar->dir);
     snprintf(ar->bin, sizeof(ar->bin), "%s/bin", ar->dir);
@@ -1217,50 +1257,56 @@ static void action_run_setup(struct action_run *ar, const struct ts_yaml *inputs
 
 static void check_action_results(struct action_run *ar, const struct ts_yaml *outputs)
 {
-    static const char *const want[][2] = {
-        {"passed", "1"}, {"failed", "0"}, {"skipped", "0"}, {"errored", "0"}};
-    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-        char *value =
-            action_expand(ar, ts_yaml_get_scalar(ts_yaml_get(outputs, want[i][0]), "value"));
-        ck_assert_msg(strcmp(value, want[i][1]) == 0, "output %s: %s, expected %s", want[i][0],
-                      value, want[i][1]);
+    for (size_t i = 0; i < NACTION_OUTPUTS; i++) {
+        const char *ref = ts_yaml_get_scalar(ts_yaml_get(outputs, action_outputs[i]), "value");
+        char *value = action_expand(ar, ref);
+        ck_assert_msg(strcmp(value, ar->tc->counts[i]) == 0, "output %s: %s, expected %s",
+                      action_outputs[i], value, ar->tc->counts[i]);
         free(value);
     }
+    const char *shard = action_input(ar, "shard", 5);
     ck_assert_str_eq(action_step_output(ar, "steps.counts.outputs.artifact", 29),
-                     "connfault-results-1-of-2");
+                     strcmp(shard, "1/2") == 0 ? "connfault-results-1-of-2" : "connfault-results");
     char path[160];
     snprintf(path, sizeof(path), "%s/" RESULTS_DIR "/junit.xml", ar->workspace);
     char *junit = ts_slurp(path, NULL);
     ck_assert_msg(junit != NULL, "no %s", path);
-    ck_assert_ptr_nonnull(strstr(junit, "name=\"connect-close\""));
-    ck_assert_ptr_null(strstr(junit, "name=\"half-close\"")); /* shard 2 of 2 */
+    for (size_t i = 0; i < 2; i++)
+        ck_assert_msg(strstr(junit, ar->tc->junit_has[i]), "%s not in:\n%s", ar->tc->junit_has[i],
+                      junit);
+    ck_assert_msg(!strstr(junit, ar->tc->junit_lacks), "%s in:\n%s", ar->tc->junit_lacks, junit);
     free(junit);
-    snprintf(path, sizeof(path), "%s/" RESULTS_DIR "/report.json", ar->workspace);
-    ck_assert_int_eq(access(path, R_OK), 0);
     char *summary = ts_slurp(ar->summary, NULL);
-    ck_assert_msg(summary && strstr(summary, "## connfault: passed") &&
-                      strstr(summary, "1 passed, 0 failed, 0 skipped, 0 errored"),
-                  "step summary:\n%s", summary);
+    for (size_t i = 0; i < 2; i++)
+        ck_assert_msg(summary && strstr(summary, ar->tc->summary_has[i]),
+                      "\"%s\" not in the step summary:\n%s", ar->tc->summary_has[i], summary);
     free(summary);
 }
 
+/* Shell steps run in order; after a failed one only those with `if: always()` (GitHub's
+ * rule); uses: steps are named in the log and skipped. */
 START_TEST(github_action_steps_run_here)
 {
+    const struct action_case *tc = &action_cases[_i];
+    printf("the Action, case \"%s\":\n", tc->name);
     struct ts_yaml *root = parse_file_or_fail(ACTION_FILE);
     struct action_run ar;
-    action_run_setup(&ar, ts_yaml_get(root, "inputs"));
+    action_run_setup(&ar, ts_yaml_get(root, "inputs"), tc);
     const struct ts_yaml *steps = ts_yaml_get(ts_yaml_get(root, "runs"), "steps");
     size_t ran = 0;
+    bool failed = false;
     for (size_t i = 0; i < steps->n; i++) {
         const struct ts_yaml *step = steps->values[i];
         const char *uses = ts_yaml_get_scalar(step, "uses");
+        const char *name = ts_yaml_get_scalar(step, "name");
         if (uses) {
-            printf("action step %zu (%s): skipped, uses: %s needs GitHub\n", i + 1,
-                   ts_yaml_get_scalar(step, "name"), uses);
-            continue;
+            printf("action step %zu (%s): skipped, uses: %s needs GitHub\n", i + 1, name, uses);
+        } else if (failed && !ts_yaml_get_scalar(step, "if")) {
+            printf("action step %zu (%s): skipped after a failed step\n", i + 1, name);
+        } else {
+            failed |= action_run_step(&ar, step, i) != 0;
+            ran++;
         }
-        action_run_step(&ar, step, i);
-        ran++;
     }
     ck_assert_uint_ge(ran, 4);
     check_action_results(&ar, ts_yaml_get(root, "outputs"));
@@ -1272,6 +1318,7 @@ int main(void)
 {
     /* The scripts write temp files and start servers: run them with a known environment. */
     unsetenv("CONNFAULT");
+    setvbuf(stdout, NULL, _IOLBF, 0); /* the Action's step log survives a failing step */
     Suite *s = suite_create("ci_files");
     TCase *yaml = tcase_create("yaml");
     tcase_add_test(yaml, yaml_reads_the_subset);
@@ -1297,7 +1344,7 @@ int main(void)
     TCase *action = tcase_create("action steps");
     tcase_set_timeout(action, ACTION_RUN_BUDGET_MS / 1000 + 10);
     tcase_add_unchecked_fixture(action, action_dir_create, action_dir_remove);
-    tcase_add_test(action, github_action_steps_run_here);
+    tcase_add_loop_test(action, github_action_steps_run_here, 0, (int)NACTION_CASES);
     suite_add_tcase(s, action);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
