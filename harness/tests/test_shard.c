@@ -241,15 +241,18 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("shard");
-    TCase *tc = tcase_create("shard");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, shards_partition_the_suite);
-    tcase_add_test(tc, more_shards_than_scenarios_leaves_some_empty);
-    tcase_add_test(tc, list_shows_each_shard_once);
-    tcase_add_loop_test(tc, bad_shard_is_a_usage_error_naming_the_flag, 0,
+    TCase *library = tcase_create("catalogue_shard_select");
+    tcase_add_test(library, shards_partition_the_suite);
+    tcase_add_test(library, more_shards_than_scenarios_leaves_some_empty);
+    suite_add_tcase(s, library);
+    /* Each runs connfault: bounded by RUN_MS per call. */
+    TCase *cli = tcase_create("command line");
+    tcase_set_timeout(cli, 120);
+    tcase_add_test(cli, list_shows_each_shard_once);
+    tcase_add_loop_test(cli, bad_shard_is_a_usage_error_naming_the_flag, 0,
                         (int)(sizeof(bad_shards) / sizeof(bad_shards[0])));
-    tcase_add_test(tc, run_of_an_empty_shard_passes);
-    tcase_add_test(tc, list_json_names_every_builtin_scenario);
-    suite_add_tcase(s, tc);
+    tcase_add_test(cli, run_of_an_empty_shard_passes);
+    tcase_add_test(cli, list_json_names_every_builtin_scenario);
+    suite_add_tcase(s, cli);
     return ts_run_suite(s);
 }
