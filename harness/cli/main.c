@@ -1,5 +1,6 @@
 /* connfault: command line. `run` throws misbehaving clients at a server and judges it;
- * `replay` does the same with a capture's connections; `list` names the built-in scenarios;
+ * `replay` does the same with a capture's connections; `list` names the built-in scenarios
+ * (a shard of them, or as JSON);
  * `cleanup` removes what a killed run left behind. The options are options.c's table. */
 #include <limits.h>
 #include <signal.h>
@@ -130,12 +131,16 @@ static int command_replay(int argc, char **argv)
 
 static int command_list(int argc, char **argv)
 {
-    (void)argv;
-    if (argc > 1) {
-        fprintf(stderr, "connfault list: takes no arguments\n");
+    static struct cli_values v;
+    int rc = read_options(argc, argv, false, &v);
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    if (optind < argc) {
+        fprintf(stderr, "connfault list: takes no scenario names, only --shard and --json (try "
+                        "--help)\n");
         return 2;
     }
-    return run_list();
+    return run_list(&v.run, v.list_json);
 }
 
 static int command_cleanup(int argc, char **argv)

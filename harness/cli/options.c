@@ -24,7 +24,20 @@
 #define LONG_ONLY_BASE 256         /* getopt_long's value for option i without a short name */
 
 /* --help groups the options; replay's own come first, in replay's paragraph. */
-enum cli_section { SEC_REPLAY, SEC_TARGET, SEC_PROBES, SEC_JUDGING, SEC_OUTPUT, SEC_UNLISTED };
+enum cli_section {
+    SEC_REPLAY,
+    SEC_SUITE,
+    SEC_TARGET,
+    SEC_PROBES,
+    SEC_JUDGING,
+    SEC_OUTPUT,
+    SEC_LIST,
+    SEC_UNLISTED
+};
+
+/* Which commands take an option (a row's .commands; 0: run and replay, or replay alone for
+ * SEC_REPLAY rows). */
+enum cli_command { CMD_RUN = 1, CMD_REPLAY = 2, CMD_LIST = 4 };
 
 enum cli_kind {
     CLI_TEXT,    /* the value as given: a const char * */
@@ -34,6 +47,7 @@ enum cli_kind {
     CLI_BYTES,   /* C escapes decoded into the buffer at .buf; .where: pointer, .len: length */
     CLI_HOST,    /* an IPv4 loopback address, or localhost: a struct in_addr */
     CLI_SPEED,   /* a replay's pace: a factor, or max (0): a double */
+    CLI_SHARD,   /* I/N with 1 <= I <= N: run.shard_index, run.shard_count */
     CLI_HELP,
     CLI_VERSION,
 };
@@ -51,6 +65,7 @@ struct cli_option {
     unsigned long long set;      /* CLI_SET: the value stored */
     size_t where, len, buf;      /* offsets in struct cli_values */
     const char *help;            /* "\n" starts a new line of it; NULL: not listed alone */
+    unsigned commands;           /* enum cli_command bits; 0: see enum cli_command */
 };
 
 static void store_bool(void *where, unsigned long long v)
@@ -106,6 +121,10 @@ static const struct cli_option cli_options[] = {
      .help = "X times the captured pace (1); max: no waits"},
     {"dump", 0, CLI_SET, NULL, SEC_REPLAY, .store = store_bool, .set = 1, .where = AT(replay.dump),
      .help = "print what was understood of the capture, replay nothing"},
+
+    {"shard", 0, CLI_SHARD, "I/N", SEC_SUITE, .commands = CMD_RUN | CMD_LIST,
+     .help = "only shard I of N: the scenarios ranked by name, every Nth\n"
+             "from the Ith (one CI job's slice; the N shards are the suite)"},
 
     {"target-cmd", 0, CLI_TEXT, "CMD", SEC_TARGET, .where = AT(run.target_cmd),
      .help = "start the server: CMD exec'd (through /bin/sh -c\n"
@@ -175,7 +194,13 @@ static const struct cli_option cli_options[] = {
      .where = AT(run.verbosity), .help = "print failures and totals only"},
     {"verbose", 'v', CLI_SET, NULL, SEC_OUTPUT, .store = store_int, .set = 2,
      .where = AT(run.verbosity), .help = "print every check of every scenario"},
-    {"help", 'h', CLI_HELP, NULL, SEC_OUTPUT, .help = "this text;  --version  the version"},
+    {"help", 'h', CLI_HELP, NULL, SEC_OUTPUT, .commands = CMD_RUN | CMD_REPLAY | CMD_LIST,
+     .help = "this text;  --version  the version"},
+
+    {"json", 0, CLI_SET, NULL, SEC_LIST, .commands = CMD_LIST, .store = store_bool, .set = 1,
+     .where = AT(list_json),
+     .help = "a JSON array: name, description, path, sandbox, privileges,\n"
+             "expected_duration_s (fault phase + default grace: an estimate)"},
     {"version", 0, CLI_VERSION, NULL, SEC_UNLISTED, .help = NULL},
 };
 
@@ -187,7 +212,7 @@ static const char usage_head[] =
     "Usage: connfault run [OPTIONS] [SCENARIO...]\n"
     "       connfault replay [OPTIONS] [--server-port P] [--speed X|max] CAPTURE\n"
     "       connfault replay --dump [--server-port P] CAPTURE\n"
-    "       connfault list\n"
+    "       connfault list [--shard I/N] [--json]\n"
     "       connfault cleanup\n"
     "\n"
     "Throws misbehaving TCP clients at a server (aborts mid-response, resets, half-closes,\n"
@@ -216,6 +241,8 @@ static const char *const section_titles[] = {
     [SEC_PROBES] = "Probes and requests:",
     [SEC_JUDGING] = "Judging:",
     [SEC_OUTPUT] = "Output:",
+    [SEC_SUITE] = "Scenarios (run and list):",
+    [SEC_LIST] = "Listing (connfault list):",
 };
 
 static const char usage_tail[] =
@@ -259,7 +286,7 @@ void cli_usage(FILE *out)
     fputs(usage_head, out);
     print_section(out, SEC_REPLAY);
     fputs(usage_sandbox, out);
-    for (enum cli_section s = SEC_TARGET; s <= SEC_OUTPUT; s++) {
+    for (enum cli_section s = SEC_SUITE; s <= SEC_LIST; s++) {
         fprintf(out, "%s\n", section_titles[s]);
         print_section(out, s);
         fputc('\n', out);
@@ -351,6 +378,24 @@ static int parse_speed(const char *text, double *speed)
     return 0;
 }
 
+static int parse_shard(const char *text, struct run_options *run)
+{
+    unsigned index, count;
+    int end = 0;
+    if (sscanf(text, "%u/%u%n", &index, &count, &end) != 2 || text[end] != '\0' ||
+        strspn(text, "0123456789/") != strlen(text) || index < 1 || index > count ||
+        count > 100000) {
+        fprintf(stderr,
+                "connfault: --shard: invalid value '%s' (expected I/N, shard I of N with "
+                "1 <= I <= N, e.g. 2/4)\n",
+                text);
+        return -1;
+    }
+    run->shard_index = index;
+    run->shard_count = count;
+    return 0;
+}
+
 /* Put one option's value where it goes. 0 go on, 1 done (--help, --version), 2 error. */
 static int apply(const struct cli_option *o, const char *arg, struct cli_values *v)
 {
@@ -376,6 +421,8 @@ static int apply(const struct cli_option *o, const char *arg, struct cli_values 
         return parse_host(arg, where) < 0 ? 2 : 0;
     case CLI_SPEED:
         return parse_speed(arg, where) < 0 ? 2 : 0;
+    case CLI_SHARD:
+        return parse_shard(arg, &v->run) < 0 ? 2 : 0;
     case CLI_HELP:
         cli_usage(stdout);
         return 1;
@@ -389,13 +436,21 @@ static int apply(const struct cli_option *o, const char *arg, struct cli_values 
 /* ---- the command line ------------------------------------------------------------------- */
 
 /* getopt_long's tables for the options of one command. */
-static void getopt_tables(bool replay, struct option *longs, char *shorts)
+static bool takes(const struct cli_option *o, enum cli_command cmd)
+{
+    unsigned commands = o->commands                ? o->commands
+                        : o->section == SEC_REPLAY ? (unsigned)CMD_REPLAY
+                                                   : (unsigned)(CMD_RUN | CMD_REPLAY);
+    return (commands & cmd) != 0;
+}
+
+static void getopt_tables(enum cli_command cmd, struct option *longs, char *shorts)
 {
     size_t n = 0, ns = 0;
     shorts[ns++] = ':'; /* a missing value is told apart from an unknown option */
     for (size_t i = 0; i < NOPTIONS; i++) {
         const struct cli_option *o = &cli_options[i];
-        if (o->section == SEC_REPLAY && !replay)
+        if (!takes(o, cmd))
             continue;
         int val = o->short_name ? o->short_name : LONG_ONLY_BASE + (int)i;
         longs[n++] = (struct option){o->name, o->arg ? required_argument : no_argument, NULL, val};
@@ -458,7 +513,8 @@ int cli_parse(int argc, char **argv, bool replay, struct cli_values *v)
     char shorts[2 * NOPTIONS + 2];
     bool seen[NOPTIONS] = {false};
     int c;
-    getopt_tables(replay, longs, shorts);
+    enum cli_command cmd = replay ? CMD_REPLAY : strcmp(argv[0], "list") == 0 ? CMD_LIST : CMD_RUN;
+    getopt_tables(cmd, longs, shorts);
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {

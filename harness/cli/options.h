@@ -22,16 +22,17 @@ struct replay_cli {
 struct cli_values {
     struct run_options run;
     struct replay_cli replay;
+    bool list_json; /* connfault list --json */
     char probe_raw[CLI_MAX_RAW], probe_expect[CLI_MAX_RAW], request_raw[CLI_MAX_RAW];
 };
 
 /* The full --help text. */
 void cli_usage(FILE *out);
 
-/* Parse the options of argv (argv[0]: the command, "run" or "replay"; replay's own options
- * only with replay) into v, which holds the defaults. Returns 0 to go on (optind: the first
- * operand), 1 when done (--help or --version printed), 2 on a usage error (said on stderr,
- * naming the flag and what it accepts). Without --seed, a random seed is drawn. */
+/* Parse the options of argv (argv[0]: the command, "run", "replay" or "list"; replay's own
+ * options only with replay, list's only with "list") into v, which holds the defaults. Returns 0 to
+ * go on (optind: the first operand), 1 when done (--help or --version printed), 2 on a usage error
+ * (said on stderr, naming the flag and what it accepts). Without --seed, a random seed is drawn. */
 int cli_parse(int argc, char **argv, bool replay, struct cli_values *v);
 
 #endif

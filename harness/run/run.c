@@ -62,6 +62,22 @@ static void print_progress(void *arg, const struct run_progress *p)
     fflush(stderr);
 }
 
+/* --shard I/N: keep this job's slice of the resolved files. An empty shard (more shards than
+ * scenarios) is said and runs nothing: its CI job passes. */
+static int run_shard(const struct run_options *opt, char **paths, int n)
+{
+    const struct catalogue_shard shard = {opt->shard_index, opt->shard_count};
+    int kept = catalogue_shard_select(paths, n, &shard);
+    if (kept < 0) {
+        catalogue_free(paths, n);
+        fprintf(stderr, "connfault: out of memory\n");
+    } else if (kept == 0) {
+        fprintf(stderr, "connfault: shard %u/%u has no scenarios (there are %d)\n", shard.index,
+                shard.count, n);
+    }
+    return kept;
+}
+
 /* Load every scenario before running any, so a typo in the last file costs no time. */
 static int load_scenarios(const struct run_env *env, char **names, int nnames,
                           struct scenario **out, int *count)
@@ -72,6 +88,8 @@ static int load_scenarios(const struct run_env *env, char **names, int nnames,
         fprintf(stderr, "connfault: %s\n", err);
         return -1;
     }
+    if ((n = run_shard(env->opt, paths, n)) < 0)
+        return -1;
     struct scenario *list = calloc((size_t)n, sizeof(*list));
     struct scenario_vars vars;
     run_env_scenario_vars(env, &vars);
@@ -259,7 +277,11 @@ int run_replay(const struct run_options *opt, const struct replay_set *set)
     return run_main_some(opt, NULL, 0, &sc);
 }
 
-int run_list(void)
+int run_list(const struct run_options *opt, bool json)
 {
-    return catalogue_list(stdout, stderr, "connfault") < 0 ? 2 : 0;
+    const struct catalogue_list_opts lo = {
+        .shard = {opt->shard_index, opt->shard_count},
+        .json = json,
+        .grace_ms = opt->grace_ms > UINT32_MAX ? UINT32_MAX : (unsigned)opt->grace_ms};
+    return catalogue_list_some(stdout, stderr, "connfault", &lo) < 0 ? 2 : 0;
 }

@@ -33,6 +33,9 @@ struct run_options {
     uint64_t memory_slack_kb;
     /* output */
     uint64_t seed;
+    /* --shard I/N: run only shard I (1-based) of N of the scenarios (catalogue.h says which);
+     * shard_count 0: all of them */
+    unsigned shard_index, shard_count;
     const char *junit_path, *json_path;
     int verbosity; /* 0 quiet, 1 normal, 2 verbose */
     bool progress; /* a live status line on stderr (a terminal) */
@@ -63,8 +66,9 @@ struct replay_set;
  * (set->speed applies). */
 int run_replay(const struct run_options *opt, const struct replay_set *set);
 
-/* `connfault list`. Returns an exit status. */
-int run_list(void);
+/* `connfault list`: the built-in scenarios of opt's shard (all without one), as lines or,
+ * with json, a JSON array whose expected durations count opt's grace. Returns an exit status. */
+int run_list(const struct run_options *opt, bool json);
 
 /* ---- one scenario, as a library call ----------------------------------------------------
  * What run_main() does for each scenario, for callers that run scenarios of their own making

@@ -4,11 +4,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "json_writer.h"
 #include "scenario.h"
 
 #ifndef CONNFAULT_SOURCE_SCENARIO_DIR
@@ -163,18 +165,98 @@ int catalogue_resolve(char **names, int nnames, char ***out, char *err, size_t e
     return nnames;
 }
 
+/* A scenario's name: its file's base name. */
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+static int compare_by_name(const void *a, const void *b)
+{
+    const char *pa = *(char *const *)a, *pb = *(char *const *)b;
+    int c = strcmp(base_name(pa), base_name(pb));
+    return c ? c : strcmp(pa, pb);
+}
+
+/* Is path (one of paths[0..n)) in the shard? Its rank by name decides. */
+static bool in_shard(char *const *sorted, int n, const char *path,
+                     const struct catalogue_shard *shard)
+{
+    for (int k = 0; k < n; k++)
+        if (sorted[k] == path)
+            return (unsigned)k % shard->count == shard->index - 1;
+    return false;
+}
+
+int catalogue_shard_select(char **paths, int n, const struct catalogue_shard *shard)
+{
+    if (!shard || shard->count == 0 || n <= 0)
+        return n;
+    /* Ranked on a copy of the pointers, so the kept ones stay in the order given. */
+    char **sorted = malloc((size_t)n * sizeof(*sorted));
+    if (!sorted)
+        return -1;
+    memcpy(sorted, paths, (size_t)n * sizeof(*sorted));
+    qsort(sorted, (size_t)n, sizeof(*sorted), compare_by_name);
+    int kept = 0;
+    for (int i = 0; i < n; i++) {
+        if (in_shard(sorted, n, paths[i], shard))
+            paths[kept++] = paths[i];
+        else
+            free(paths[i]);
+    }
+    free(sorted);
+    return kept;
+}
+
 int catalogue_list(FILE *out, FILE *errs, const char *prog)
 {
+    const struct catalogue_list_opts opts = {.json = false};
+    return catalogue_list_some(out, errs, prog, &opts);
+}
+
+static void list_one(FILE *out, const struct scenario *sc, const struct catalogue_list_opts *opts,
+                     bool first)
+{
+    if (!opts->json) {
+        fprintf(out, "%-20s %s\n", sc->name, sc->description ? sc->description : "");
+        return;
+    }
+    fputs(first ? "\n  {\"name\": " : ",\n  {\"name\": ", out);
+    json_put_string(out, sc->name);
+    fputs(", \"description\": ", out);
+    json_put_string(out, sc->description ? sc->description : "");
+    fputs(", \"path\": ", out);
+    json_put_string(out, sc->path);
+    fprintf(out, ", \"sandbox\": %s, \"privileges\": \"%s\", \"expected_duration_s\": ",
+            sc->needs_sandbox ? "true" : "false",
+            sc->needs_sandbox ? "root or user namespaces" : "none");
+    json_put_double(out, (double)((uint64_t)sc->duration_ms + opts->grace_ms) / 1000.0);
+    fputc('}', out);
+}
+
+int catalogue_list_some(FILE *out, FILE *errs, const char *prog,
+                        const struct catalogue_list_opts *opts)
+{
     char **paths = NULL;
-    int n = catalogue_builtin(&paths);
-    if (n <= 0) {
+    int total = catalogue_builtin(&paths);
+    if (total <= 0) {
         fprintf(errs, "%s: no built-in scenarios in %s\n", prog, scenario_builtin_dir());
+        return -1;
+    }
+    int n = catalogue_shard_select(paths, total, &opts->shard);
+    if (n < 0) {
+        catalogue_free(paths, total);
+        fprintf(errs, "%s: out of memory\n", prog);
         return -1;
     }
     /* Placeholders need some value to expand to; a listing shows only names. */
     struct scenario_vars vars = {
         .host = "127.0.0.1", .probe_path = "/", .large_path = "/bytes/1048576"};
-    int status = 0;
+    int status = 0, listed = 0;
+    if (opts->json)
+        fputc('[', out);
     for (int i = 0; i < n; i++) {
         struct scenario sc;
         char err[512];
@@ -183,9 +265,11 @@ int catalogue_list(FILE *out, FILE *errs, const char *prog)
             status = -1;
             continue;
         }
-        fprintf(out, "%-20s %s\n", sc.name, sc.description ? sc.description : "");
+        list_one(out, &sc, opts, listed++ == 0);
         scenario_free(&sc);
     }
+    if (opts->json)
+        fputs(listed ? "\n]\n" : "]\n", out);
     catalogue_free(paths, n);
     return status;
 }

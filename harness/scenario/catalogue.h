@@ -35,4 +35,31 @@ void catalogue_free(char **paths, int n);
  * if any file failed to load or there are none. */
 int catalogue_list(FILE *out, FILE *errs, const char *prog);
 
+/* ---- shards: one CI job's slice of a suite ----------------------------------------------
+ * Shard index (1-based) of count: the scenarios are ranked by name (the file's base name;
+ * ties by path), and the one ranked k (from 0) belongs to shard k % count + 1. So every
+ * scenario is in exactly one shard, and a shard is the same on any machine and on every call,
+ * whatever order the names came in. count 0 means no sharding. */
+struct catalogue_shard {
+    unsigned index, count;
+};
+
+/* Keep the paths of the shard, in their given order, and free the others. Returns the new
+ * count (0 when the shard is empty: more shards than scenarios). */
+int catalogue_shard_select(char **paths, int n, const struct catalogue_shard *shard);
+
+/* `connfault list --shard I/N --json`. */
+struct catalogue_list_opts {
+    struct catalogue_shard shard;
+    bool json;         /* a JSON array of objects, see catalogue_list_some */
+    unsigned grace_ms; /* run's grace, for expected_duration_s */
+};
+
+/* catalogue_list for the built-in scenarios of a shard. With json, out gets one array of
+ * {"name", "description", "path", "sandbox" (needs silent drops: a network namespace),
+ * "privileges" ("none", or "root or user namespaces" for the sandbox),
+ * "expected_duration_s" (the fault phase plus grace_ms: an estimate)}. */
+int catalogue_list_some(FILE *out, FILE *errs, const char *prog,
+                        const struct catalogue_list_opts *opts);
+
 #endif

@@ -1,6 +1,9 @@
-/* The CI files users copy: ci/github/connfault.yml and ci/gitlab/connfault.yml must be valid
+/* The CI files users copy: the GitHub Action (ci/github/action.yml), its example workflow
+ * (ci/github/connfault.yml) and the GitLab job (ci/gitlab/connfault.yml) must be valid
  * YAML, run only scripts that exist in this repository with flags those scripts and
- * `connfault run` accept, and publish what ci/connfault-ci writes. Then ci/connfault-ci itself
+ * `connfault run` accept, take the inputs they document, and publish what ci/connfault-ci
+ * writes. The Action's shell steps run here, in order, against the reference server, as far
+ * as they can without GitHub. Then ci/connfault-ci itself
  * runs against the reference server: a pass on the correct server, a failure on `alive` with
  * --bug sigpipe, an errored testcase when the server does not start. Every script of ci/ and
  * .ci/ answers --help with its usage and refuses an unknown option with exit status 2.
@@ -13,9 +16,11 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "support.h"
@@ -32,21 +37,28 @@
 
 #define CI_SCRIPT         CONNFAULT_SOURCE_DIR "/ci/connfault-ci"
 #define GITHUB_FILE       CONNFAULT_SOURCE_DIR "/ci/github/connfault.yml"
+#define ACTION_FILE       CONNFAULT_SOURCE_DIR "/ci/github/action.yml"
 #define GITLAB_FILE       CONNFAULT_SOURCE_DIR "/ci/gitlab/connfault.yml"
 #define RESULTS_DIR       "connfault-results" /* --out of both CI files */
 #define CI_RUN_TIMEOUT_MS 180000
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
+static struct ts_yaml *parse_text_or_fail(const char *path, const char *text)
+{
+    char error[256];
+    struct ts_yaml *root = ts_yaml_parse(text, error, sizeof(error));
+    ck_assert_msg(root != NULL, "%s: %s", path, error);
+    ck_assert_int_eq(root->kind, TS_YAML_MAP);
+    return root;
+}
+
 static struct ts_yaml *parse_file_or_fail(const char *path)
 {
     char *text = ts_slurp(path, NULL);
     ck_assert_msg(text != NULL, "%s: %s", path, strerror(errno));
-    char error[256];
-    struct ts_yaml *root = ts_yaml_parse(text, error, sizeof(error));
+    struct ts_yaml *root = parse_text_or_fail(path, text);
     free(text);
-    ck_assert_msg(root != NULL, "%s: %s", path, error);
-    ck_assert_int_eq(root->kind, TS_YAML_MAP);
     return root;
 }
 
@@ -149,7 +161,7 @@ static void check_variable_reference(struct ci_file *cf, const char *word)
             continue; /* $(...), $1 and the like */
         char var[128];
         snprintf(var, sizeof(var), "%.*s", (int)len, name);
-        bool from_ci = strcmp(var, "PATH") == 0 || strcmp(var, "RUNNER_TEMP") == 0 ||
+        bool from_ci = strcmp(var, "PATH") == 0 || strncmp(var, "RUNNER_", 7) == 0 ||
                        strncmp(var, "GITHUB_", 7) == 0 || strncmp(var, "CI_", 3) == 0;
         ck_assert_msg(from_ci || ts_yaml_get(cf->variables, var),
                       "%s: $%s is used but not defined in the file", cf->path, var);
@@ -244,19 +256,7 @@ static void check_commands(struct ci_file *cf, const char *text)
     free(copy);
 }
 
-/* What both files share: the variables a user sets, and a call of ci/setup and connfault-ci. */
-static void check_variables(const struct ci_file *cf)
-{
-    ck_assert_msg(cf->variables && cf->variables->kind == TS_YAML_MAP, "%s: no variables",
-                  cf->path);
-    static const char *const names[] = {"CONNFAULT_REPO", "CONNFAULT_REF", "SERVER_CMD",
-                                        "SCENARIOS", "CONNFAULT_ARGS"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        ck_assert_msg(ts_yaml_get_scalar(cf->variables, names[i]), "%s: no variable %s", cf->path,
-                      names[i]);
-    ck_assert_msg(strstr(ts_yaml_get_scalar(cf->variables, "SERVER_CMD"), "{port}"),
-                  "%s: SERVER_CMD has no {port}", cf->path);
-}
+/* What the Action and the GitLab job share: a call of ci/setup and connfault-ci. */
 
 static void check_calls(const struct ci_file *cf)
 {
@@ -505,19 +505,208 @@ START_TEST(yaml_rejects_what_it_does_not_understand)
 }
 END_TEST
 
-/* ---- tests: the two CI files ----------------------------------------------------------- */
+/* ---- tests: the CI files --------------------------------------------------------------- */
 
-START_TEST(github_workflow_is_valid_and_matches_the_cli)
+/* Calls fn for every scalar under node (values, not keys). */
+static void for_each_scalar(const struct ts_yaml *node, void (*fn)(const char *text, void *ctx),
+                            void *ctx)
+{
+    if (!node)
+        return;
+    if (node->kind == TS_YAML_SCALAR)
+        fn(node->scalar, ctx);
+    for (size_t i = 0; node->kind != TS_YAML_SCALAR && i < node->n; i++)
+        for_each_scalar(node->values[i], fn, ctx);
+}
+
+/* Inputs as a CI file declares them and uses them: "${{ inputs.NAME }}" (GitHub) or
+ * "$[[ inputs.NAME ]]" (GitLab). */
+struct input_refs {
+    const char *path, *open, *close;
+    const struct ts_yaml *inputs; /* the map of declared inputs */
+    bool used[32];
+};
+
+/* One "inputs.NAME" at name: declared, and now used. */
+static void note_input(struct input_refs *r, const char *name)
+{
+    size_t len = strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-_");
+    bool declared = false;
+    for (size_t i = 0; i < r->inputs->n && i < 32; i++)
+        if (strlen(r->inputs->keys[i]) == len && strncmp(r->inputs->keys[i], name, len) == 0)
+            declared = r->used[i] = true;
+    ck_assert_msg(declared, "%s: input '%.*s' is used but not declared", r->path, (int)len, name);
+}
+
+static void note_input_refs(const char *text, void *ctx)
+{
+    struct input_refs *r = ctx;
+    for (const char *s = strstr(text, r->open); s; s = strstr(s + 1, r->open)) {
+        const char *end = strstr(s, r->close);
+        ck_assert_msg(end, "%s: unterminated %s in: %s", r->path, r->open, text);
+        for (const char *in = strstr(s, "inputs."); in && in < end; in = strstr(in + 1, "inputs."))
+            note_input(r, in + 7);
+    }
+}
+
+/* Every input used is declared, every one declared is used, each has a description. */
+static void check_inputs(struct input_refs *r, const struct ts_yaml *uses_in)
+{
+    ck_assert_msg(r->inputs && r->inputs->kind == TS_YAML_MAP, "%s: no inputs", r->path);
+    ck_assert_uint_le(r->inputs->n, 32);
+    for_each_scalar(uses_in, note_input_refs, r);
+    for (size_t i = 0; i < r->inputs->n; i++) {
+        ck_assert_msg(r->used[i], "%s: input %s is never used", r->path, r->inputs->keys[i]);
+        ck_assert_msg(ts_yaml_get_scalar(r->inputs->values[i], "description"),
+                      "%s: input %s has no description", r->path, r->inputs->keys[i]);
+    }
+}
+
+/* What both the Action and the GitLab job take. */
+static const char *const common_inputs[] = {"server-cmd", "scenarios", "args", "grace", "shard"};
+#define NCOMMON_INPUTS (sizeof(common_inputs) / sizeof(common_inputs[0]))
+
+static void check_common_inputs(const char *path, const struct ts_yaml *inputs)
+{
+    for (size_t i = 0; i < NCOMMON_INPUTS; i++)
+        ck_assert_msg(ts_yaml_get(inputs, common_inputs[i]), "%s: no input %s", path,
+                      common_inputs[i]);
+    /* server-cmd has no default: a job without it is refused before it starts. */
+    ck_assert_ptr_null(ts_yaml_get(ts_yaml_get(inputs, "server-cmd"), "default"));
+    ck_assert_str_eq(ts_yaml_get_scalar(ts_yaml_get(inputs, "shard"), "default"), "1/1");
+}
+
+static const char *const action_outputs[] = {"passed", "failed", "skipped", "errored"};
+#define NACTION_OUTPUTS (sizeof(action_outputs) / sizeof(action_outputs[0]))
+
+static void check_action_outputs(const struct ts_yaml *root)
+{
+    const struct ts_yaml *outputs = ts_yaml_get(root, "outputs");
+    for (size_t i = 0; i < NACTION_OUTPUTS; i++) {
+        char value[96];
+        snprintf(value, sizeof(value), "${{ steps.counts.outputs.%s }}", action_outputs[i]);
+        const struct ts_yaml *out = ts_yaml_get(outputs, action_outputs[i]);
+        ck_assert_msg(out && ts_yaml_get_scalar(out, "description"), "no output %s",
+                      action_outputs[i]);
+        ck_assert_str_eq(ts_yaml_get_scalar(out, "value"), value);
+    }
+}
+
+/* One step of the Action: a shell step checked like a workflow's, or a pinned action. */
+static void check_action_step(struct ci_file *cf, const struct ts_yaml *step, bool *cached,
+                              bool *uploaded)
+{
+    const char *run = ts_yaml_get_scalar(step, "run");
+    const char *uses = ts_yaml_get_scalar(step, "uses");
+    const char *when = ts_yaml_get_scalar(step, "if");
+    ck_assert_msg((run != NULL) != (uses != NULL), "step at line %d: one of run and uses",
+                  step->line);
+    if (run) {
+        ck_assert_msg(ts_yaml_get_scalar(step, "shell"),
+                      "line %d: a composite step's run "
+                      "needs a shell",
+                      step->line);
+        /* The test below runs shell steps: only conditions it can evaluate. */
+        ck_assert_msg(!when || strcmp(when, "always()") == 0, "line %d: if: %s", step->line, when);
+        cf->variables = ts_yaml_get(step, "env");
+        check_commands(cf, run);
+        return;
+    }
+    ck_assert_msg(strchr(uses, '@'), "line %d: pin the action's version", step->line);
+    const struct ts_yaml *with = ts_yaml_get(step, "with");
+    if (strncmp(uses, "actions/cache@", 14) == 0) {
+        ck_assert_str_eq(ts_yaml_get_scalar(with, "path"), "${{ runner.temp }}/connfault-build");
+        *cached = true;
+    }
+    if (strncmp(uses, "actions/upload-artifact@", 24) == 0) {
+        ck_assert_str_eq(ts_yaml_get_scalar(with, "path"), RESULTS_DIR "/");
+        ck_assert_str_eq(when, "${{ always() && inputs.upload-results == 'true' }}");
+        *uploaded = true;
+    }
+}
+
+START_TEST(github_action_is_valid_and_matches_the_cli)
+{
+    struct ts_yaml *root = parse_file_or_fail(ACTION_FILE);
+    ck_assert_ptr_nonnull(ts_yaml_get_scalar(root, "name"));
+    ck_assert_ptr_nonnull(ts_yaml_get_scalar(root, "description"));
+    const struct ts_yaml *inputs = ts_yaml_get(root, "inputs");
+    check_common_inputs(ACTION_FILE, inputs);
+    ck_assert_str_eq(ts_yaml_get_scalar(ts_yaml_get(inputs, "server-cmd"), "required"), "true");
+    ck_assert_str_eq(ts_yaml_get_scalar(ts_yaml_get(inputs, "upload-results"), "default"), "true");
+    check_action_outputs(root);
+
+    const struct ts_yaml *runs = ts_yaml_get(root, "runs");
+    ck_assert_str_eq(ts_yaml_get_scalar(runs, "using"), "composite");
+    struct input_refs refs = {.path = ACTION_FILE, .open = "${{", .close = "}}", .inputs = inputs};
+    check_inputs(&refs, runs);
+    const struct ts_yaml *steps = ts_yaml_get(runs, "steps");
+    ck_assert_msg(steps && steps->kind == TS_YAML_SEQ, "no steps");
+    struct ci_file cf = {.path = ACTION_FILE};
+    bool cached = false, uploaded = false, counted = false;
+    for (size_t i = 0; i < steps->n; i++) {
+        check_action_step(&cf, steps->values[i], &cached, &uploaded);
+        const char *id = ts_yaml_get_scalar(steps->values[i], "id");
+        counted |= id && strcmp(id, "counts") == 0;
+    }
+    check_calls(&cf);
+    ck_assert_msg(cached, "the build is not cached");
+    ck_assert_msg(uploaded, "the results are not uploaded");
+    ck_assert_msg(counted, "no step \"counts\" for the outputs");
+    ts_yaml_free(root);
+}
+END_TEST
+
+/* The example's matrix: shard [1/N, ..., N/N], and the Action's step takes it. */
+static void check_shard_matrix(const struct ts_yaml *job, const char *shard_input)
+{
+    const struct ts_yaml *strategy = ts_yaml_get(job, "strategy");
+    ck_assert_str_eq(ts_yaml_get_scalar(strategy, "fail-fast"), "false");
+    const struct ts_yaml *shards = ts_yaml_get(ts_yaml_get(strategy, "matrix"), "shard");
+    ck_assert_msg(shards && shards->kind == TS_YAML_SEQ && shards->n == 4, "no 4-way matrix");
+    for (size_t i = 0; i < shards->n; i++) {
+        char want[48];
+        snprintf(want, sizeof(want), "%zu/%zu", i + 1, shards->n);
+        ck_assert_str_eq(shards->values[i]->scalar, want);
+    }
+    ck_assert_str_eq(shard_input, "${{ matrix.shard }}");
+}
+
+/* The example's use of the Action: only inputs it declares, and flags `connfault run` has. */
+static void check_action_use(const struct ts_yaml *step, const struct ts_yaml *job)
+{
+    struct ts_yaml *action = parse_file_or_fail(ACTION_FILE);
+    const struct ts_yaml *inputs = ts_yaml_get(action, "inputs");
+    const struct ts_yaml *with = ts_yaml_get(step, "with");
+    ck_assert_msg(with && with->kind == TS_YAML_MAP, "the action's step has no with:");
+    for (size_t i = 0; i < with->n; i++)
+        ck_assert_msg(ts_yaml_get(inputs, with->keys[i]), "%s: %s is not an input of %s",
+                      GITHUB_FILE, with->keys[i], ACTION_FILE);
+    const char *server = ts_yaml_get_scalar(with, "server-cmd");
+    ck_assert_msg(server && strstr(server, "{port}"), "server-cmd without {port}");
+    const char *args = ts_yaml_get_scalar(with, "args");
+    if (args) {
+        char *help = command_output(TS_ARGV(CONNFAULT_BIN, "run", "--help"));
+        struct shell_words w;
+        shell_split(args, &w);
+        for (size_t i = 0; i < w.n; i++)
+            ck_assert_msg(w.word[i][0] != '-' || help_has_flag(help, w.word[i]),
+                          "args: %s is not a flag of connfault run", w.word[i]);
+        shell_words_free(&w);
+        free(help);
+    }
+    check_shard_matrix(job, ts_yaml_get_scalar(with, "shard"));
+    ts_yaml_free(action);
+}
+
+START_TEST(github_workflow_uses_the_action)
 {
     struct ts_yaml *root = parse_file_or_fail(GITHUB_FILE);
-    struct ci_file cf = {.path = GITHUB_FILE, .variables = ts_yaml_get(root, "env")};
-    check_variables(&cf);
     ck_assert_ptr_nonnull(ts_yaml_get_scalar(root, "name"));
     ck_assert_ptr_nonnull(ts_yaml_get(root, "on"));
     const struct ts_yaml *jobs = ts_yaml_get(root, "jobs");
     ck_assert_msg(jobs && jobs->kind == TS_YAML_MAP && jobs->n > 0, "no jobs");
-
-    bool published_junit = false, uploaded = false;
+    bool used = false;
     for (size_t j = 0; j < jobs->n; j++) {
         const struct ts_yaml *job = jobs->values[j];
         ck_assert_msg(ts_yaml_get_scalar(job, "runs-on"), "job %s: no runs-on", jobs->keys[j]);
@@ -525,34 +714,30 @@ START_TEST(github_workflow_is_valid_and_matches_the_cli)
         ck_assert_msg(steps && steps->kind == TS_YAML_SEQ, "job %s: no steps", jobs->keys[j]);
         for (size_t s = 0; s < steps->n; s++) {
             const struct ts_yaml *step = steps->values[s];
-            const char *run = ts_yaml_get_scalar(step, "run");
             const char *uses = ts_yaml_get_scalar(step, "uses");
-            ck_assert_msg((run != NULL) != (uses != NULL),
+            ck_assert_msg((ts_yaml_get_scalar(step, "run") != NULL) != (uses != NULL),
                           "step at line %d needs exactly one of run and uses", step->line);
-            if (run) {
-                check_commands(&cf, run);
+            if (!uses)
                 continue;
-            }
             ck_assert_msg(strchr(uses, '@'), "line %d: pin the action's version", step->line);
-            const struct ts_yaml *with = ts_yaml_get(step, "with");
-            const char *when = ts_yaml_get_scalar(step, "if");
-            if (strncmp(uses, "mikepenz/action-junit-report@", 29) == 0) {
-                ck_assert_str_eq(ts_yaml_get_scalar(with, "report_paths"),
-                                 RESULTS_DIR "/junit.xml");
-                ck_assert_msg(when && strcmp(when, "always()") == 0, "report only on success");
-                published_junit = true;
-            }
-            if (strncmp(uses, "actions/upload-artifact@", 24) == 0) {
-                ck_assert_str_eq(ts_yaml_get_scalar(with, "path"), RESULTS_DIR "/");
-                ck_assert_msg(when && strcmp(when, "always()") == 0, "artifacts only on success");
-                uploaded = true;
+            if (strstr(uses, "/connfault/ci/github@")) {
+                check_action_use(step, job);
+                used = true;
             }
         }
     }
-    check_calls(&cf);
-    ck_assert_msg(published_junit, "the JUnit report is not published");
-    ck_assert_msg(uploaded, "the results are not uploaded");
+    ck_assert_msg(used, "%s does not use OWNER/connfault/ci/github@REF", GITHUB_FILE);
     ts_yaml_free(root);
+
+    /* README shows the same Action and matrix. */
+    char *readme = ts_slurp(CONNFAULT_SOURCE_DIR "/README.md", NULL);
+    ck_assert_ptr_nonnull(readme);
+    static const char *const lines[] = {"uses: YOUR-ORG/connfault/ci/github@v0.1.0",
+                                        "shard: [1/4, 2/4, 3/4, 4/4]", "shard: ${{ matrix.shard }}",
+                                        "server-cmd: "};
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+        ck_assert_msg(strstr(readme, lines[i]), "README.md does not show \"%s\"", lines[i]);
+    free(readme);
 }
 END_TEST
 
@@ -568,13 +753,42 @@ static void check_script_list(struct ci_file *cf, const struct ts_yaml *list)
     }
 }
 
+/* The job's variables are its inputs ("$[[ inputs.X ]]"), and the script uses them. */
+static void check_gitlab_variables(const struct ci_file *cf)
+{
+    ck_assert_msg(cf->variables && cf->variables->kind == TS_YAML_MAP, "%s: no variables",
+                  cf->path);
+    static const char *const names[] = {"CONNFAULT_REPO", "CONNFAULT_REF",  "SERVER_CMD",
+                                        "SCENARIOS",      "CONNFAULT_ARGS", "GRACE",
+                                        "SHARD"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        const char *value = ts_yaml_get_scalar(cf->variables, names[i]);
+        ck_assert_msg(value && strncmp(value, "$[[ inputs.", 11) == 0,
+                      "%s: variable %s is not an input", cf->path, names[i]);
+    }
+}
+
 START_TEST(gitlab_job_is_valid_and_matches_the_cli)
 {
-    struct ts_yaml *root = parse_file_or_fail(GITLAB_FILE);
+    /* Two YAML documents: the spec of the inputs, then the job. */
+    char *text = ts_slurp(GITLAB_FILE, NULL);
+    ck_assert_ptr_nonnull(text);
+    char *job_text = strstr(text, "\n---\n");
+    ck_assert_msg(job_text, "%s: no \"---\" after spec:", GITLAB_FILE);
+    job_text[1] = '\0';
+    job_text += 5;
+    struct ts_yaml *header = parse_text_or_fail(GITLAB_FILE, text);
+    struct ts_yaml *root = parse_text_or_fail(GITLAB_FILE, job_text);
+    free(text);
+    const struct ts_yaml *inputs = ts_yaml_get(ts_yaml_get(header, "spec"), "inputs");
+    check_common_inputs(GITLAB_FILE, inputs);
+    struct input_refs refs = {.path = GITLAB_FILE, .open = "$[[", .close = "]]", .inputs = inputs};
+    check_inputs(&refs, root);
+
     const struct ts_yaml *job = ts_yaml_get(root, "connfault");
     ck_assert_msg(job && job->kind == TS_YAML_MAP, "no job \"connfault\"");
     struct ci_file cf = {.path = GITLAB_FILE, .variables = ts_yaml_get(job, "variables")};
-    check_variables(&cf);
+    check_gitlab_variables(&cf);
     ck_assert_ptr_nonnull(ts_yaml_get_scalar(job, "image"));
     check_script_list(&cf, ts_yaml_get(job, "before_script"));
     ck_assert_ptr_nonnull(ts_yaml_get(job, "script"));
@@ -589,6 +803,7 @@ START_TEST(gitlab_job_is_valid_and_matches_the_cli)
     ck_assert_msg(paths && paths->kind == TS_YAML_SEQ && paths->n == 1, "artifacts: paths");
     ck_assert_str_eq(paths->values[0]->scalar, RESULTS_DIR "/");
     ts_yaml_free(root);
+    ts_yaml_free(header);
 }
 END_TEST
 
@@ -738,6 +953,13 @@ START_TEST(connfault_ci_reports_a_server_that_does_not_start)
     ck_assert_msg(error != NULL, "no set-up testcase:\n%s", junit);
     ck_assert_ptr_nonnull(strstr(error, "<error"));
     ck_assert_ptr_nonnull(strstr(error, "no &lt;config&gt; &amp; no port")); /* escaped */
+    /* The counts say so too: they were left at 0 tests when connfault had written the file. */
+    const char *counts = "tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\"";
+    const char *suites = strstr(junit, "<testsuites ");
+    const char *suite = strstr(junit, "<testsuite ");
+    ck_assert_msg(suites && strstr(suites, counts) && strstr(suites, counts) < suite &&
+                      strstr(suite, counts) && strstr(suite, counts) < error,
+                  "counts not updated:\n%s", junit);
     free(junit);
     ci_run_cleanup(&r);
 }
@@ -757,10 +979,348 @@ START_TEST(connfault_ci_refuses_bad_usage)
 }
 END_TEST
 
+/* ---- tests: the Action's shell steps, run here ------------------------------------------ */
+
+#define ACTION_RUN_BUDGET_MS 55000 /* all steps of one case; two cases stay under 120 s */
+#define ACTION_MAX_OUTPUTS   32
+
+/* What GitHub would give the steps, in a temp dir: the workspace (the steps' working
+ * directory), RUNNER_TEMP, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files, and bin/ with an
+ * apt-get that installs nothing (ci/setup calls it only for a missing package). */
+struct action_run {
+    char dir[96], workspace[128], runner_temp[128], bin[128], summary[128];
+    const struct ts_yaml *inputs;
+    const struct action_case *tc;
+    struct {
+        char id[32], key[32], value[128];
+    } out[ACTION_MAX_OUTPUTS];
+    size_t nout;
+    uint64_t deadline_ms;
+};
+
+/* One run of the Action here: the test's values of its inputs (the rest take their
+ * defaults), and what must come of them. No sudo (as-root false): the test may not be root,
+ * and when it is nothing changes. */
+struct action_case {
+    const char *name;
+    const char *inputs[8][2];
+    int run_status;           /* of the step "run" (connfault-ci's) */
+    const char *counts[4];    /* the outputs passed, failed, skipped, errored */
+    const char *junit_has[2]; /* in connfault-results/junit.xml */
+    const char *junit_lacks;
+    const char *summary_has[2]; /* in the step summary */
+};
+
+static const struct action_case action_cases[] = {
+    /* One built-in scenario of two through --shard 1/2 (ranked by name, connect-close is
+     * shard 1), a short grace, a flag through args. */
+    {"passes",
+     {{"server-cmd", SERVER_CMD},
+      {"scenarios", "half-close connect-close"},
+      {"args", "-v"},
+      {"grace", "1"},
+      {"shard", "1/2"},
+      {"as-root", "false"}},
+     0,
+     {"1", "0", "0", "0"},
+     {"name=\"connect-close\"", "failures=\"0\""},
+     "name=\"half-close\"",
+     {"## connfault: passed", "(shard 1/2): 1 passed, 0 failed, 0 skipped, 0 errored"}},
+    /* A server that never starts: the run step fails, the counts still come (one errored). */
+    {"errors",
+     {{"server-cmd", "echo 'no port'; exit 3"},
+      {"scenarios", "connect-close"},
+      {"as-root", "false"}},
+     2,
+     {"0", "0", "0", "1"},
+     {"name=\"set-up\"", "no port"},
+     "name=\"connect-close\"",
+     {"## connfault: could not run", "0 passed, 0 failed, 0 skipped, 1 errored"}},
+};
+#define NACTION_CASES (sizeof(action_cases) / sizeof(action_cases[0]))
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static const char *action_input(const struct action_run *ar, const char *name, size_t len)
+{
+    for (size_t i = 0; i < 8 && ar->tc->inputs[i][0]; i++)
+        if (strlen(ar->tc->inputs[i][0]) == len && strncmp(ar->tc->inputs[i][0], name, len) == 0)
+            return ar->tc->inputs[i][1];
+    for (size_t i = 0; i < ar->inputs->n; i++)
+        if (strlen(ar->inputs->keys[i]) == len && strncmp(ar->inputs->keys[i], name, len) == 0) {
+            const char *def = ts_yaml_get_scalar(ar->inputs->values[i], "default");
+            return def ? def : "";
+        }
+    ck_abort_msg("input %.*s is not declared", (int)len, name);
+    return NULL;
+}
+
+static const char *action_step_output(const struct action_run *ar, const char *ref, size_t len)
+{
+    for (size_t i = 0; i < ar->nout; i++) {
+        char name[96];
+        snprintf(name, sizeof(name), "steps.%s.outputs.%s", ar->out[i].id, ar->out[i].key);
+        if (strlen(name) == len && strncmp(name, ref, len) == 0)
+            return ar->out[i].value;
+    }
+    ck_abort_msg("%.*s: no such output (yet)", (int)len, ref);
+    return NULL;
+}
+
+/* The value of one "${{ EXPR }}": the expressions the Action's shell steps use. */
+static const char *action_expression(const struct action_run *ar, const char *expr, size_t len)
+{
+    if (len > 7 && strncmp(expr, "inputs.", 7) == 0)
+        return action_input(ar, expr + 7, len - 7);
+    if (len == 18 && strncmp(expr, "github.action_path", 18) == 0)
+        return CONNFAULT_SOURCE_DIR "/ci/github";
+    if (len == 11 && strncmp(expr, "runner.temp", 11) == 0)
+        return ar->runner_temp;
+    if (len > 6 && strncmp(expr, "steps.", 6) == 0)
+        return action_step_output(ar, expr, len);
+    ck_abort_msg("the test does not know the expression ${{ %.*s }}", (int)len, expr);
+    return NULL;
+}
+
+/* text with every "${{ EXPR }}" replaced, as GitHub does before a step runs (new string). */
+static char *action_expand(const struct action_run *ar, const char *text)
+{
+    size_t cap = strlen(text) + 1, n = 0;
+    char *out = ts_nonnull(malloc(cap));
+    for (const char *s = text; *s;) {
+        const char *open = strstr(s, "${{");
+        size_t lit = open ? (size_t)(open - s) : strlen(s);
+        const char *value = "";
+        const char *close = open ? strstr(open, "}}") : NULL;
+        if (open) {
+            ck_assert_msg(close != NULL, "unterminated ${{ in: %s", text);
+            const char *e = open + 3;
+            e += strspn(e, " ");
+            size_t elen = (size_t)(close - e);
+            while (elen > 0 && e[elen - 1] == ' ')
+                elen--;
+            value = action_expression(ar, e, elen);
+        }
+        cap += lit + strlen(value);
+        out = ts_nonnull(realloc(out, cap));
+        memcpy(out + n, s, lit);
+        n += lit;
+        memcpy(out + n, value, strlen(value));
+        n += strlen(value);
+        s = open ? close + 2 : s + lit;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+/* The "key=value" lines a step wrote to its GITHUB_OUTPUT. */
+static void action_read_outputs(struct action_run *ar, const char *id, const char *path)
+{
+    char *text = ts_slurp(path, NULL);
+    if (!text)
+        return;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *eq = strchr(line, '=');
+        ck_assert_msg(eq && !strstr(line, "<<"), "step %s: output line %s", id, line);
+        ck_assert_uint_lt(ar->nout, ACTION_MAX_OUTPUTS);
+        *eq = '\0';
+        snprintf(ar->out[ar->nout].id, sizeof(ar->out[0].id), "%s", id);
+        snprintf(ar->out[ar->nout].key, sizeof(ar->out[0].key), "%s", line);
+        snprintf(ar->out[ar->nout].value, sizeof(ar->out[0].value), "%s", eq + 1);
+        ar->nout++;
+    }
+    free(text);
+}
+
+/* The environment of step number i: GitHub's variables, then the step's env: (expanded). */
+static size_t action_step_env(const struct action_run *ar, const struct ts_yaml *step, size_t i,
+                              char **env, size_t cap)
+{
+    size_t n = 0;
+    env[n++] = ts_nonnull(strdup("GITHUB_ACTION_PATH=" CONNFAULT_SOURCE_DIR "/ci/github"));
+    env[n++] = ts_nonnull(strdup("GITHUB_ACTION_REF=test"));
+    env[n++] = ts_nonnull(strdup("RUNNER_ARCH=X64"));
+    char buf[4096];
+    snprintf(buf, sizeof(buf), "GITHUB_OUTPUT=%s/output-%zu", ar->dir, i);
+    env[n++] = ts_nonnull(strdup(buf));
+    snprintf(buf, sizeof(buf), "GITHUB_STEP_SUMMARY=%s", ar->summary);
+    env[n++] = ts_nonnull(strdup(buf));
+    snprintf(buf, sizeof(buf), "GITHUB_WORKSPACE=%s", ar->workspace);
+    env[n++] = ts_nonnull(strdup(buf));
+    snprintf(buf, sizeof(buf), "RUNNER_TEMP=%s", ar->runner_temp);
+    env[n++] = ts_nonnull(strdup(buf));
+    snprintf(buf, sizeof(buf), "PATH=%s:%.3000s", ar->bin, getenv("PATH") ? getenv("PATH") : "");
+    env[n++] = ts_nonnull(strdup(buf));
+    const struct ts_yaml *vars = ts_yaml_get(step, "env");
+    for (size_t v = 0; vars && v < vars->n; v++) {
+        ck_assert_uint_lt(n, cap - 1);
+        char *value = action_expand(ar, vars->values[v]->scalar);
+        snprintf(buf, sizeof(buf), "%s=%s", vars->keys[v], value);
+        free(value);
+        env[n++] = ts_nonnull(strdup(buf));
+    }
+    env[n] = NULL;
+    return n;
+}
+
+/* Run shell step number i as GitHub would (bash --noprofile --norc -eo pipefail). Its exit
+ * status; its outputs are recorded under its id. */
+static int action_run_step(struct action_run *ar, const struct ts_yaml *step, size_t i)
+{
+    char script[128], output[128];
+    snprintf(script, sizeof(script), "%s/step-%zu.sh", ar->dir, i);
+    snprintf(output, sizeof(output), "%s/output-%zu", ar->dir, i);
+    char *run = action_expand(ar, ts_yaml_get_scalar(step, "run"));
+    ck_assert_int_eq(ts_write_file(script, run), 0);
+    free(run);
+    char *env[32];
+    size_t nenv = action_step_env(ar, step, i, env, 32);
+    uint64_t now = now_ms();
+    ck_assert_msg(now < ar->deadline_ms, "the Action's steps took over %d ms",
+                  ACTION_RUN_BUDGET_MS);
+    struct ts_proc p;
+    const struct ts_run_opts opts = {.timeout_ms = (int)(ar->deadline_ms - now),
+                                     .dir = ar->workspace,
+                                     .env = (const char *const *)env,
+                                     .merge_stderr = true};
+    ck_assert_int_eq(
+        ts_run(&p, TS_ARGV("bash", "--noprofile", "--norc", "-eo", "pipefail", script), &opts), 0);
+    printf("action step %zu (%s): exit status %d, %llu ms\n", i + 1,
+           ts_yaml_get_scalar(step, "name"), p.status, (unsigned long long)(now_ms() - now));
+    ck_assert_msg(!p.timed_out, "step %zu: still running at the deadline:\n%s", i + 1, p.out);
+    const char *id = ts_yaml_get_scalar(step, "id");
+    int want = id && strcmp(id, "run") == 0 ? ar->tc->run_status : 0;
+    ck_assert_msg(p.status == want, "step %zu (%s): exit status %d, expected %d:\n%s", i + 1,
+                  ts_yaml_get_scalar(step, "name"), p.status, want, p.out);
+    if (id)
+        action_read_outputs(ar, id, output);
+    int status = p.status;
+    ts_proc_free(&p);
+    for (size_t e = 0; e < nenv; e++)
+        free(env[e]);
+    return status;
+}
+
+/* The temp dir is made and removed by the parent (an unchecked fixture), so a failing step
+ * leaves nothing behind either. */
+static char action_dir[64];
+
+static void action_dir_create(void)
+{
+    if (ts_tmpdir_create(action_dir, sizeof(action_dir), "test_ci_action") < 0)
+        action_dir[0] = '\0';
+}
+
+static void action_dir_remove(void)
+{
+    if (action_dir[0])
+        ts_tmpdir_remove(action_dir);
+}
+
+static void action_run_setup(struct action_run *ar, const struct ts_yaml *inputs,
+                             const struct action_case *tc)
+{
+    memset(ar, 0, sizeof(*ar));
+    ar->inputs = inputs;
+    ar->tc = tc;
+    ar->deadline_ms = now_ms() + ACTION_RUN_BUDGET_MS;
+    ck_assert_msg(action_dir[0], "no temp dir");
+    snprintf(ar->dir, sizeof(ar->dir), "%s/%s", action_dir, tc->name);
+    ck_assert_int_eq(mkdir(ar->dir, 0700), 0);
+    snprintf(ar->workspace, sizeof(ar->workspace), "%s/workspace", ar->dir);
+    snprintf(ar->runner_temp, sizeof(ar->runner_temp), "%s/runner-temp", ar->dir);
+    snprintf(ar->bin, sizeof(ar->bin), "%s/bin", ar->dir);
+    snprintf(ar->summary, sizeof(ar->summary), "%s/step-summary.md", ar->dir);
+    ck_assert_int_eq(mkdir(ar->workspace, 0700), 0);
+    ck_assert_int_eq(mkdir(ar->runner_temp, 0700), 0);
+    ck_assert_int_eq(mkdir(ar->bin, 0700), 0);
+    char path[160];
+    snprintf(path, sizeof(path), "%s/apt-get", ar->bin);
+    ck_assert_int_eq(ts_write_file(path, "#!/bin/sh\necho \"apt-get (test stub, installs "
+                                         "nothing): $*\" >&2\n"),
+                     0);
+    ck_assert_int_eq(chmod(path, 0755), 0);
+
+    /* actions/cache cannot run here: a hit is simulated by this test's own build tree (the
+     * directory of CONNFAULT_BIN's harness/), so the build step has nothing to do. */
+    char build[512], link[160];
+    snprintf(build, sizeof(build), "%s", CONNFAULT_BIN);
+    for (int up = 0; up < 2; up++)
+        *strrchr(build, '/') = '\0';
+    snprintf(link, sizeof(link), "%s/connfault-build", ar->runner_temp);
+    ck_assert_int_eq(symlink(build, link), 0);
+}
+
+static void check_action_results(struct action_run *ar, const struct ts_yaml *outputs)
+{
+    for (size_t i = 0; i < NACTION_OUTPUTS; i++) {
+        const char *ref = ts_yaml_get_scalar(ts_yaml_get(outputs, action_outputs[i]), "value");
+        char *value = action_expand(ar, ref);
+        ck_assert_msg(strcmp(value, ar->tc->counts[i]) == 0, "output %s: %s, expected %s",
+                      action_outputs[i], value, ar->tc->counts[i]);
+        free(value);
+    }
+    const char *shard = action_input(ar, "shard", 5);
+    ck_assert_str_eq(action_step_output(ar, "steps.counts.outputs.artifact", 29),
+                     strcmp(shard, "1/2") == 0 ? "connfault-results-1-of-2" : "connfault-results");
+    char path[160];
+    snprintf(path, sizeof(path), "%s/" RESULTS_DIR "/junit.xml", ar->workspace);
+    char *junit = ts_slurp(path, NULL);
+    ck_assert_msg(junit != NULL, "no %s", path);
+    for (size_t i = 0; i < 2; i++)
+        ck_assert_msg(strstr(junit, ar->tc->junit_has[i]), "%s not in:\n%s", ar->tc->junit_has[i],
+                      junit);
+    ck_assert_msg(!strstr(junit, ar->tc->junit_lacks), "%s in:\n%s", ar->tc->junit_lacks, junit);
+    free(junit);
+    char *summary = ts_slurp(ar->summary, NULL);
+    for (size_t i = 0; i < 2; i++)
+        ck_assert_msg(summary && strstr(summary, ar->tc->summary_has[i]),
+                      "\"%s\" not in the step summary:\n%s", ar->tc->summary_has[i], summary);
+    free(summary);
+}
+
+/* Shell steps run in order; after a failed one only those with `if: always()` (GitHub's
+ * rule); uses: steps are named in the log and skipped. */
+START_TEST(github_action_steps_run_here)
+{
+    const struct action_case *tc = &action_cases[_i];
+    printf("the Action, case \"%s\":\n", tc->name);
+    struct ts_yaml *root = parse_file_or_fail(ACTION_FILE);
+    struct action_run ar;
+    action_run_setup(&ar, ts_yaml_get(root, "inputs"), tc);
+    const struct ts_yaml *steps = ts_yaml_get(ts_yaml_get(root, "runs"), "steps");
+    size_t ran = 0;
+    bool failed = false;
+    for (size_t i = 0; i < steps->n; i++) {
+        const struct ts_yaml *step = steps->values[i];
+        const char *uses = ts_yaml_get_scalar(step, "uses");
+        const char *name = ts_yaml_get_scalar(step, "name");
+        if (uses) {
+            printf("action step %zu (%s): skipped, uses: %s needs GitHub\n", i + 1, name, uses);
+        } else if (failed && !ts_yaml_get_scalar(step, "if")) {
+            printf("action step %zu (%s): skipped after a failed step\n", i + 1, name);
+        } else {
+            failed |= action_run_step(&ar, step, i) != 0;
+            ran++;
+        }
+    }
+    ck_assert_uint_ge(ran, 4);
+    check_action_results(&ar, ts_yaml_get(root, "outputs"));
+    ts_yaml_free(root);
+}
+END_TEST
+
 int main(void)
 {
     /* The scripts write temp files and start servers: run them with a known environment. */
     unsetenv("CONNFAULT");
+    setvbuf(stdout, NULL, _IOLBF, 0); /* the Action's step log survives a failing step */
     Suite *s = suite_create("ci_files");
     TCase *yaml = tcase_create("yaml");
     tcase_add_test(yaml, yaml_reads_the_subset);
@@ -769,7 +1329,8 @@ int main(void)
     suite_add_tcase(s, yaml);
     TCase *files = tcase_create("ci files");
     tcase_set_timeout(files, 30);
-    tcase_add_test(files, github_workflow_is_valid_and_matches_the_cli);
+    tcase_add_test(files, github_action_is_valid_and_matches_the_cli);
+    tcase_add_test(files, github_workflow_uses_the_action);
     tcase_add_test(files, gitlab_job_is_valid_and_matches_the_cli);
     tcase_add_test(files, man_pages_document_every_flag_of_the_help);
     tcase_add_loop_test(files, scripts_answer_help_and_refuse_unknown_options, 0, (int)NSCRIPTS);
@@ -782,6 +1343,11 @@ int main(void)
     tcase_add_test(runs, connfault_ci_reports_a_server_that_does_not_start);
     tcase_add_test(runs, connfault_ci_refuses_bad_usage);
     suite_add_tcase(s, runs);
+    TCase *action = tcase_create("action steps");
+    tcase_set_timeout(action, ACTION_RUN_BUDGET_MS / 1000 + 10);
+    tcase_add_unchecked_fixture(action, action_dir_create, action_dir_remove);
+    tcase_add_loop_test(action, github_action_steps_run_here, 0, (int)NACTION_CASES);
+    suite_add_tcase(s, action);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
