@@ -106,6 +106,9 @@ static const struct cli_option cli_options[] = {
      .help = "X times the captured pace (1); max: no waits"},
     {"dump", 0, CLI_SET, NULL, SEC_REPLAY, .store = store_bool, .set = 1, .where = AT(replay.dump),
      .help = "print what was understood of the capture, replay nothing"},
+    {"strict", 0, CLI_SET, NULL, SEC_REPLAY, .store = store_bool, .set = 1,
+     .where = AT(replay.limits.strict),
+     .help = "refuse captures cut by a snap length or mid-packet"},
 
     {"target-cmd", 0, CLI_TEXT, "CMD", SEC_TARGET, .where = AT(run.target_cmd),
      .help = "start the server with /bin/sh -c CMD (own process group);\n"
