@@ -722,7 +722,7 @@ static bool finish_request_line(const uint8_t *p, size_t n, struct addition *a, 
         return true;
     }
     if (vn <= 8 && memcmp("HTTP/1.1", v, vn) == 0) {
-        add_text(a, "%s\r\n", "HTTP/1.1" + vn);
+        add_text(a, "%s\r\n", &"HTTP/1.1"[vn]);
         return true;
     }
     return false;
@@ -745,7 +745,7 @@ static bool finish_header_line(uint8_t *p, size_t n, struct addition *a, struct 
     a->ends_header = true;
     if (!colon) { /* in the name: Host is finished as Host, any other name as itself */
         if (n <= 4 && strncasecmp("host", (const char *)p, n) == 0) {
-            add_text(a, "%s: " ADDED_HOST "\r\n", "host" + n);
+            add_text(a, "%s: " ADDED_HOST "\r\n", &"host"[n]);
             hf->host = true;
         } else {
             add_text(a, ": x\r\n");
