@@ -937,9 +937,11 @@ struct reader {
     size_t *table; /* flow index + 1 of the latest flow for a 4-tuple; 0 = empty */
     size_t table_cap;
     uint64_t total_bytes;
-    int snaplen;               /* the file's */
-    uint64_t truncated_packet; /* the file ends in the middle of it; 0: it does not */
-    char *warnings;            /* see replay_set.warnings */
+    int snaplen;                        /* the file's */
+    uint64_t truncated_packet;          /* the file ends in the middle of it; 0: it does not */
+    size_t cut_flows;                   /* flows with client data the snap length cut */
+    uint64_t cut_bytes, cut_head_bytes; /* theirs, in all */
+    char *warnings;                     /* see replay_set.warnings */
     size_t warnings_len, warnings_cap;
     int rc; /* the first error: 0 or a negative errno */
     char *err;
@@ -1393,7 +1395,8 @@ static void flow_classify(struct flow_build *b, int64_t server_base, uint64_t ca
 
 static void format_endpoint(char *buf, size_t len, int family, const uint8_t *addr, uint16_t port);
 
-#define LISTED_CUTS 6 /* packets named in a warning, the rest counted */
+#define LISTED_CUTS      6  /* packets named in a warning, the rest counted */
+#define LISTED_CUT_FLOWS 10 /* connections with a warning of their own, the rest summed up */
 
 /* Fill what the snap length cut from the flow's stream (which starts at base), and say so. */
 static void flow_fill_cuts(struct reader *r, struct flow_build *b, int64_t base)
@@ -1405,6 +1408,10 @@ static void flow_fill_cuts(struct reader *r, struct flow_build *b, int64_t base)
     if (b->ncuts == 0)
         return;
     fill_cuts(f, b->cuts, b->ncuts, base);
+    r->cut_bytes += f->cut_bytes;
+    r->cut_head_bytes += f->cut_head_bytes;
+    if (++r->cut_flows > LISTED_CUT_FLOWS)
+        return;
     for (size_t i = 0; i < b->ncuts && i < LISTED_CUTS && n < sizeof(list); i++)
         n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%llu (%u bytes)", i ? ", " : "",
                               (unsigned long long)b->cuts[i].packet, b->cuts[i].len);
@@ -1616,6 +1623,14 @@ static int reader_build(struct reader *r, const struct source *src, struct repla
         out->nflows = i + 1; /* replay_set_free() frees what was moved, if a later one fails */
         memset(&b->out, 0, sizeof(b->out));
     }
+    if (r->cut_flows > LISTED_CUT_FLOWS)
+        reader_warn(r,
+                    "%zu connections in all had client bytes cut off by the snap length (the "
+                    "first %d are above; --dump lists every one): %llu bytes, %llu filled by "
+                    "completing HTTP request heads, %llu sent as zeros",
+                    r->cut_flows, LISTED_CUT_FLOWS, (unsigned long long)r->cut_bytes,
+                    (unsigned long long)r->cut_head_bytes,
+                    (unsigned long long)(r->cut_bytes - r->cut_head_bytes));
     out->skipped_packets = r->skipped;
     out->truncated_packet = r->truncated_packet;
     out->warnings = r->warnings;

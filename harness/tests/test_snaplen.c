@@ -28,13 +28,14 @@ static char errbuf[512];
 
 /* ---- captures built here ---------------------------------------------------------------- */
 
-/* A pcap in memory: Ethernet, 10.0.0.1:40000 -> 10.0.0.2:80, a handshake, then client
- * packets. */
+/* A pcap in memory: Ethernet, 10.0.0.1:PORT -> 10.0.0.2:80, a handshake, then client
+ * packets; PORT is 40000, and others for more connections (mc_connect). */
 struct minicap {
     uint8_t *buf;
     size_t len;
     uint32_t seq;     /* the client's next sequence number */
     uint32_t packets; /* timestamps: one millisecond apart */
+    uint16_t port;    /* the client's */
 };
 
 static void mc_put(struct minicap *m, const void *p, size_t n)
@@ -71,7 +72,7 @@ static void mc_packet(struct minicap *m, bool to_server, uint8_t flags, uint32_t
     f[23] = IPPROTO_TCP;
     be32(f + 26 + (to_server ? 0 : 4), 0x0a000001);
     be32(f + 26 + (to_server ? 4 : 0), 0x0a000002);
-    be16(f + 34 + (to_server ? 0 : 2), 40000);
+    be16(f + 34 + (to_server ? 0 : 2), m->port);
     be16(f + 34 + (to_server ? 2 : 0), 80);
     be32(f + 38, seq);
     be32(f + 42, to_server ? 5001 : m->seq);
@@ -85,15 +86,22 @@ static void mc_packet(struct minicap *m, bool to_server, uint8_t flags, uint32_t
     m->packets++;
 }
 
+/* A new connection from port: the handshake. */
+static void mc_connect(struct minicap *m, uint16_t port)
+{
+    m->port = port;
+    m->seq = 1000;
+    mc_packet(m, true, 0x02, m->seq++, NULL, 0, -1); /* SYN */
+    mc_packet(m, false, 0x12, 5000, NULL, 0, -1);    /* SYN-ACK */
+}
+
 static void mc_open(struct minicap *m)
 {
     const uint32_t hdr[6] = {0xa1b2c3d4, 2 | 4 << 16, 0, 0, 65535, 1 /* Ethernet */};
 
     memset(m, 0, sizeof(*m));
     mc_put(m, hdr, sizeof(hdr));
-    m->seq = 1000;
-    mc_packet(m, true, 0x02, m->seq++, NULL, 0, -1); /* SYN */
-    mc_packet(m, false, 0x12, 5000, NULL, 0, -1);    /* SYN-ACK */
+    mc_connect(m, 40000);
 }
 
 /* A client packet of text, of which captured bytes are in the capture (< 0: all). */
@@ -287,6 +295,55 @@ START_TEST(strict_refuses_and_truncated_files_are_read)
 }
 END_TEST
 
+/* A cut packet sent again (cut again, or whole): the first copy's fill stands, counted once. */
+START_TEST(retransmitted_cut_counts_once)
+{
+    for (int whole = 0; whole < 2; whole++) {
+        struct minicap m;
+        struct replay_set s;
+        mc_open(&m);
+        mc_send(&m, head, 20);
+        mc_packet(&m, true, 0x18, 1001, head, strlen(head), whole ? -1 : 40);
+        ck_assert_msg(mc_read(&m, false, &s) == 0, "%s", errbuf);
+        ck_assert_uint_eq(s.flows[0].cut_packets, 1);
+        ck_assert_uint_eq(s.flows[0].cut_bytes, strlen(head) - 20);
+        ck_assert_uint_eq(s.flows[0].cut_heads, 1);
+        ck_assert_uint_eq(s.flows[0].nsegs, 1);
+        replay_set_free(&s);
+    }
+}
+END_TEST
+
+/* Many cut connections: ten warnings of their own, then one line that sums up the rest. */
+START_TEST(many_cut_connections_are_summed_up)
+{
+    struct minicap m;
+    struct replay_set s;
+    unsigned lines = 0;
+
+    mc_open(&m);
+    mc_send(&m, head, 30);
+    for (uint16_t i = 1; i < 12; i++) {
+        mc_connect(&m, (uint16_t)(40000 + i));
+        mc_send(&m, head, 30);
+    }
+    ck_assert_msg(mc_read(&m, false, &s) == 0, "%s", errbuf);
+    ck_assert_uint_eq(s.nflows, 12);
+    for (const char *p = s.warnings; (p = strchr(p, '\n')) != NULL; p++)
+        lines++;
+    ck_assert_uint_eq(lines, 11);
+    ck_assert_msg(strstr(s.warnings, "connection 10 (10.0.0.1:40009 -> 10.0.0.2:80): 60 client "
+                                     "bytes") != NULL &&
+                      strstr(s.warnings, "connection 11 (") == NULL,
+                  "%s", s.warnings);
+    ck_assert_msg(strstr(s.warnings, "12 connections in all had client bytes cut off by the "
+                                     "snap length (the first 10 are above; --dump lists every "
+                                     "one): 720 bytes, 720 filled") != NULL,
+                  "%s", s.warnings);
+    replay_set_free(&s);
+}
+END_TEST
+
 /* ---- the fixtures ----------------------------------------------------------------------- */
 
 static const struct fixture {
@@ -465,6 +522,8 @@ static Suite *snaplen_suite(void)
     tcase_add_test(fill, little_room_pads_with_spaces);
     tcase_add_test(fill, elsewhere_zeros);
     tcase_add_test(fill, strict_refuses_and_truncated_files_are_read);
+    tcase_add_test(fill, many_cut_connections_are_summed_up);
+    tcase_add_test(fill, retransmitted_cut_counts_once);
     tcase_add_loop_test(fix, fixtures_answered_with_200s, 0, nfix);
     tcase_add_loop_test(fix, fixtures_through_the_cli, 0, nfix);
     tcase_set_timeout(fix, 300);
