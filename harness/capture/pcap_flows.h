@@ -22,7 +22,8 @@
  *     be cut short). Elsewhere (bodies, non-HTTP) the bytes are zeros, as `tcprewrite
  *     --fixlen=pad` does. A full copy of cut bytes (a retransmission) does not replace them.
  *   - a file that ends in the middle of a packet: the whole packets before it are read.
- * Each is reported in replay_set.warnings, naming the packets and the byte counts.
+ * Each is reported in replay_set.warnings, naming the packets and the byte counts (the first
+ * ten connections with cuts one by one, then a line that sums up all of them).
  *
  * Bad input (truncated or corrupt file, malformed packets, no TCP at all, an unknown link
  * type) is an error whose message names the packet number (1-based, as Wireshark counts).
