@@ -17,7 +17,10 @@
  *     stays valid and keeps its length: the current line finished (a request line gets its
  *     target and " HTTP/1.1"), a Host header when HTTP/1.1 lacks one, a Content-Length when
  *     client bytes follow that do not start a request (a body), then an `X-Connfault-Pad: xxx`
- *     header and the blank line, ending exactly where the packet ended. A cut Content-Length
+ *     header and the blank line, ending exactly where the packet ended (1-3 bytes of padding
+ *     are trailing spaces on the last header line, 4-18 an `X:` header; a head that cannot
+ *     be completed in the room left stays zeros, and so does the rest of that stream). A cut
+ *     Content-Length
  *     or Transfer-Encoding line is renamed X-ntent-Length / X-ansfer-Encoding (its value may
  *     be cut short). Elsewhere (bodies, non-HTTP) the bytes are zeros, as `tcprewrite
  *     --fixlen=pad` does. A full copy of cut bytes (a retransmission) does not replace them.
@@ -25,9 +28,9 @@
  * Each is reported in replay_set.warnings, naming the packets and the byte counts (the first
  * ten connections with cuts one by one, then a line that sums up all of them).
  *
- * Bad input (truncated or corrupt file, malformed packets, no TCP at all, an unknown link
- * type) is an error whose message names the packet number (1-based, as Wireshark counts).
- * Memory is bounded by pcap_flows_limits; going past a limit is an error too. */
+ * Bad input (a corrupt file, one cut in its first packet, malformed packets, no TCP at all, an
+ * unknown link type) is an error whose message names the packet number (1-based, as Wireshark
+ * counts). Memory is bounded by pcap_flows_limits; going past a limit is an error too. */
 #ifndef CONNFAULT_PCAP_FLOWS_H
 #define CONNFAULT_PCAP_FLOWS_H
 
