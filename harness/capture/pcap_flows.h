@@ -19,10 +19,10 @@
  *     client bytes follow that do not start a request (a body), then an `X-Connfault-Pad: xxx`
  *     header and the blank line, ending exactly where the packet ended (1-3 bytes of padding
  *     are trailing spaces on the last header line, 4-18 an `X:` header; a head that cannot
- *     be completed in the room left stays zeros, and so does the rest of that stream). A cut
- *     Content-Length
- *     or Transfer-Encoding line is renamed X-ntent-Length / X-ansfer-Encoding (its value may
- *     be cut short). Elsewhere (bodies, non-HTTP) the bytes are zeros, as `tcprewrite
+ *     be completed in the room left stays zeros, and so does the rest of that stream). A
+ *     cut Content-Length or Transfer-Encoding line is renamed X-ntent-Length /
+ *     X-ansfer-Encoding (its value may be cut short). Elsewhere (bodies, non-HTTP) the bytes are
+ * zeros, as `tcprewrite
  *     --fixlen=pad` does. A full copy of cut bytes (a retransmission) does not replace them.
  *   - a file that ends in the middle of a packet: the whole packets before it are read.
  * Each is reported in replay_set.warnings, naming the packets and the byte counts (the first
