@@ -790,7 +790,9 @@ static bool pad_addition(struct addition *a, size_t room)
         return false;
     pad = room - a->n - 2;
     if (pad > 0 && pad < strlen(SHORT_PAD) + 2) { /* 1-3 bytes: trailing spaces (OWS) */
-        if (!a->ends_header || a->n + pad > sizeof(a->text))
+        /* the spaces go before the CRLF of a header line written here (not a captured CR) */
+        if (!a->ends_header || a->n < 2 || memcmp(a->text + a->n - 2, "\r\n", 2) != 0 ||
+            a->n + pad > sizeof(a->text))
             return false;
         memmove(a->text + a->n - 2 + pad, a->text + a->n - 2, 2);
         memset(a->text + a->n - 2, ' ', pad);

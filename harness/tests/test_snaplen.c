@@ -242,11 +242,13 @@ START_TEST(elsewhere_zeros)
                                "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
     static const char tls[] = "\x16\x03\x01\x02\x10\x01\x02\x03\x04 random bytes here";
     static const char cr[] = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
-    const char *texts[] = {body, tls, cr};
-    const int captured[] = {(int)strlen(body) - 30, 5, (int)strlen(cr) - 1};
+    /* cut after a header line's CR, 2 bytes to pad: no room for spaces before a CRLF */
+    static const char crlf[] = "GET / HTTP/1.1\r\nHost: h\r\n\r\nxy";
+    const char *texts[] = {body, tls, cr, crlf};
+    const int captured[] = {(int)strlen(body) - 30, 5, (int)strlen(cr) - 1, 24};
     struct replay_set s;
 
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         read_one_cut(texts[i], captured[i], &s);
         const struct replay_flow *f = &s.flows[0];
         ck_assert_uint_eq(f->cut_head_bytes, 0);
