@@ -743,6 +743,9 @@ static bool finish_header_line(uint8_t *p, size_t n, struct addition *a, struct 
         if (!is_tchar(p[i]))
             return false;
     a->ends_header = true;
+    /* its value may be cut short, or still to come: not a length to trust */
+    if (name_is(p, name, "content-length") || name_is(p, name, "transfer-encoding"))
+        memcpy(p, "X-", 2);
     if (!colon) { /* in the name: Host is finished as Host, any other name as itself */
         if (n <= 4 && strncasecmp("host", (const char *)p, n) == 0) {
             add_text(a, "%s: " ADDED_HOST "\r\n", &"host"[n]);
@@ -752,9 +755,7 @@ static bool finish_header_line(uint8_t *p, size_t n, struct addition *a, struct 
         }
         return true;
     }
-    if (name_is(p, name, "content-length") || name_is(p, name, "transfer-encoding")) {
-        memcpy(p, "X-", 2); /* its value may be cut short */
-    } else if (name_is(p, name, "host")) {
+    if (name_is(p, name, "host")) {
         hf->host = true;
         while (value < n && (p[value] == ' ' || p[value] == '\t'))
             value++;
