@@ -704,8 +704,11 @@ static bool finish_request_line(const uint8_t *p, size_t n, struct addition *a, 
         return method != NULL;
     }
     sp2 = memchr(sp1 + 1, ' ', n - (size_t)(sp1 + 1 - p));
-    if (!sp2) { /* in the target: what was captured of it stays */
-        add_text(a, "%s HTTP/1.1\r\n", sp1 + 1 == p + n ? "/" : "");
+    if (!sp2) { /* in the target: what was captured of it stays, a cut %XX made whole */
+        const char *more = sp1 + 1 == p + n ? "/" : p[n - 1] == '%' ? "25" : "";
+        if (sp1 + 2 < p + n && p[n - 2] == '%')
+            more = "0";
+        add_text(a, "%s HTTP/1.1\r\n", more);
         return true;
     }
     size_t vn = n - (size_t)(sp2 + 1 - p);

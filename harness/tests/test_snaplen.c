@@ -235,6 +235,22 @@ START_TEST(little_room_pads_with_spaces)
 }
 END_TEST
 
+/* A target cut in a %XX escape: made a whole one. */
+START_TEST(cut_escape_in_the_target)
+{
+    static const char text[] =
+        "GET /a%20b HTTP/1.1\r\nHost: h\r\nAccept: text/html,application/xhtml+xml\r\n\r\n";
+    struct replay_set s;
+
+    read_one_cut(text, 7, &s);
+    expect_head(&s, "GET /a%25 HTTP/1.1\r\nHost: localhost\r\nX-Connfault-Pad: ", "\r\n\r\n");
+    replay_set_free(&s);
+    read_one_cut(text, 8, &s);
+    expect_head(&s, "GET /a%20 HTTP/1.1\r\nHost: localhost\r\nX-Connfault-Pad: ", "\r\n\r\n");
+    replay_set_free(&s);
+}
+END_TEST
+
 /* Where the cut is not in a request head, or the head cannot be completed: zeros. */
 START_TEST(elsewhere_zeros)
 {
@@ -585,6 +601,7 @@ static Suite *snaplen_suite(void)
     tcase_add_test(fill, body_after_a_cut_head_gets_its_length);
     tcase_add_test(fill, little_room_pads_with_spaces);
     tcase_add_test(fill, elsewhere_zeros);
+    tcase_add_test(fill, cut_escape_in_the_target);
     tcase_add_test(fill, strict_refuses_and_truncated_files_are_read);
     tcase_add_test(fill, many_cut_connections_are_summed_up);
     tcase_add_test(fill, retransmitted_cut_counts_once);
