@@ -19,6 +19,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #define TCP_FIN 0x01
@@ -544,6 +545,357 @@ static int stream_finish(struct stream_build *s, int64_t base, struct replay_flo
     return 0;
 }
 
+/* ---- 2b. client bytes cut by the snap length --------------------------------------------- */
+
+#define PAD_HEADER   "X-Connfault-Pad: "
+#define SHORT_PAD    "X:"
+#define ADDED_HOST   "localhost"
+#define MAX_ADDITION 256 /* the longest completion, before the padding */
+
+/* The part of a client packet the snap length cut: zeros in the stream until filled. */
+struct cut_rec {
+    int64_t off; /* stream offset, as seq_offset() gives it */
+    uint32_t len;
+    bool whole; /* every byte of it was new to the stream (else it is left as zeros) */
+    uint64_t packet;
+};
+
+static int compare_cuts(const void *a, const void *b)
+{
+    const struct cut_rec *x = a, *y = b;
+
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* What the complete lines of a request head say. */
+struct head_facts {
+    bool v11, host, has_length, chunked;
+    uint64_t length;
+};
+
+/* Where the stream's HTTP requests are: the next one starts at pos. http turns false when
+ * the stream stops looking like HTTP/1.x requests; every cut after that is zeros. */
+struct http_scan {
+    uint8_t *d;
+    uint64_t n, pos;
+    bool http;
+    const struct flow_segment *segs;
+    size_t nsegs;
+};
+
+/* A completion being written: text, and whether its last line is a header line. */
+struct addition {
+    char text[MAX_ADDITION];
+    size_t n;
+    bool ends_header;
+};
+
+static const char *const http_methods[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+                                           "OPTIONS", "CONNECT", "TRACE", "PATCH"};
+
+static bool name_is(const uint8_t *p, size_t n, const char *lower)
+{
+    if (strlen(lower) != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]) != lower[i])
+            return false;
+    return true;
+}
+
+static bool is_tchar(uint8_t c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* A known method that begins with p[0..n), or NULL. */
+static const char *method_completing(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < sizeof(http_methods) / sizeof(http_methods[0]); i++)
+        if (n < strlen(http_methods[i]) && memcmp(http_methods[i], p, n) == 0)
+            return http_methods[i];
+    return NULL;
+}
+
+/* Do the n bytes at p begin a request line ("METHOD SP", or a known method's start)? */
+static bool http_request_start(const uint8_t *p, uint64_t n)
+{
+    size_t i = 0;
+
+    for (; i < n && i < 16 && p[i] >= 'A' && p[i] <= 'Z'; i++)
+        ;
+    if (i == 0)
+        return false;
+    if (i < n)
+        return p[i] == ' ';
+    return method_completing(p, (size_t)i) != NULL;
+}
+
+/* The offset just after the "\r\n\r\n" ending the head that starts at from, if it lies
+ * before to; else 0. */
+static uint64_t http_head_end(const uint8_t *d, uint64_t from, uint64_t to)
+{
+    for (uint64_t i = from; i + 4 <= to; i++)
+        if (d[i] == '\r' && memcmp(d + i, "\r\n\r\n", 4) == 0)
+            return i + 4;
+    return 0;
+}
+
+static void head_line_fact(const uint8_t *p, size_t n, struct head_facts *hf)
+{
+    const uint8_t *colon = memchr(p, ':', n);
+    size_t name = colon ? (size_t)(colon - p) : n, i = name + 1;
+
+    if (!colon)
+        return;
+    if (name_is(p, name, "host"))
+        hf->host = true;
+    else if (name_is(p, name, "transfer-encoding"))
+        hf->chunked = true;
+    if (!name_is(p, name, "content-length"))
+        return;
+    while (i < n && (p[i] == ' ' || p[i] == '\t'))
+        i++;
+    hf->has_length = i < n && p[i] >= '0' && p[i] <= '9';
+    for (hf->length = 0; i < n && p[i] >= '0' && p[i] <= '9' && hf->length < (1ULL << 40); i++)
+        hf->length = hf->length * 10 + (uint64_t)(p[i] - '0');
+}
+
+/* The facts of the complete lines (each ending in CRLF) of the n bytes at p. */
+static void head_facts(const uint8_t *p, uint64_t n, struct head_facts *hf)
+{
+    uint64_t line = 0;
+
+    memset(hf, 0, sizeof(*hf));
+    for (uint64_t i = 0; i + 1 < n; i++) {
+        if (p[i] != '\r' || p[i + 1] != '\n')
+            continue;
+        if (line == 0)
+            hf->v11 = i >= 8 && memcmp(p + i - 8, "HTTP/1.1", 8) == 0;
+        else
+            head_line_fact(p + line, (size_t)(i - line), hf);
+        line = i + 2;
+    }
+}
+
+__attribute__((format(printf, 2, 3))) static void add_text(struct addition *a, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(a->text + a->n, sizeof(a->text) - a->n, fmt, ap);
+    va_end(ap);
+    a->n = n < 0 || (size_t)n >= sizeof(a->text) - a->n ? sizeof(a->text) : a->n + (size_t)n;
+}
+
+/* Finish a request line cut after its n bytes at p. false: not HTTP/1.x. */
+static bool finish_request_line(const uint8_t *p, size_t n, struct addition *a, bool *v11)
+{
+    const uint8_t *sp1 = memchr(p, ' ', n), *sp2;
+    const char *method;
+
+    *v11 = true;
+    if (!sp1) {
+        method = method_completing(p, n);
+        if (method)
+            add_text(a, "%s / HTTP/1.1\r\n", method + n);
+        return method != NULL;
+    }
+    sp2 = memchr(sp1 + 1, ' ', n - (size_t)(sp1 + 1 - p));
+    if (!sp2) { /* in the target: what was captured of it stays, a cut %XX made whole */
+        const char *more = sp1 + 1 == p + n ? "/" : p[n - 1] == '%' ? "25" : "";
+        if (sp1 + 2 < p + n && p[n - 2] == '%')
+            more = "0";
+        add_text(a, "%s HTTP/1.1\r\n", more);
+        return true;
+    }
+    size_t vn = n - (size_t)(sp2 + 1 - p);
+    const uint8_t *v = sp2 + 1;
+    if (vn == 9 && v[8] == '\r' &&
+        (memcmp(v, "HTTP/1.1", 8) == 0 || memcmp(v, "HTTP/1.0", 8) == 0)) {
+        *v11 = v[7] == '1';
+        add_text(a, "\n");
+        return true;
+    }
+    if (vn == 8 && memcmp(v, "HTTP/1.0", 8) == 0) {
+        *v11 = false;
+        add_text(a, "\r\n");
+        return true;
+    }
+    if (vn <= 8 && memcmp("HTTP/1.1", v, vn) == 0) {
+        add_text(a, "%s\r\n", &"HTTP/1.1"[vn]);
+        return true;
+    }
+    return false;
+}
+
+/* Finish a header line cut after its n bytes at p (which may be renamed, see the header).
+ * false: not a header line. */
+static bool finish_header_line(uint8_t *p, size_t n, struct addition *a, struct head_facts *hf)
+{
+    const uint8_t *colon = memchr(p, ':', n);
+    size_t name = colon ? (size_t)(colon - p) : n, value = name + 1;
+
+    if (n == 0)
+        return true; /* cut at the start of a line */
+    if (name == 0)
+        return false;
+    for (size_t i = 0; i < name; i++)
+        if (!is_tchar(p[i]))
+            return false;
+    a->ends_header = true;
+    /* its value may be cut short, or still to come: not a length to trust */
+    if (name_is(p, name, "content-length") || name_is(p, name, "transfer-encoding"))
+        memcpy(p, "X-", 2);
+    if (!colon) { /* in the name: Host is finished as Host, any other name as itself */
+        if (n <= 4 && strncasecmp("host", (const char *)p, n) == 0) {
+            add_text(a, "%s: " ADDED_HOST "\r\n", &"host"[n]);
+            hf->host = true;
+        } else {
+            add_text(a, ": x\r\n");
+        }
+        return true;
+    }
+    if (name_is(p, name, "host")) {
+        hf->host = true;
+        while (value < n && (p[value] == ' ' || p[value] == '\t'))
+            value++;
+        if (value >= n)
+            add_text(a, " " ADDED_HOST);
+    }
+    if (p[n - 1] == '\r')
+        add_text(a, "\n");
+    else
+        add_text(a, "\r\n");
+    return true;
+}
+
+/* Where the next request starts at or after from (a segment that begins like one), else the
+ * end of the stream: the bytes before it are a body. */
+static uint64_t next_request_at(const struct http_scan *s, uint64_t from)
+{
+    for (size_t i = 0; i < s->nsegs; i++) {
+        uint64_t off = s->segs[i].offset, n = s->segs[i].len;
+        if (off >= from && http_request_start(s->d + off, n < 8 ? n : 8))
+            return off;
+    }
+    return s->n;
+}
+
+/* The padding that makes the addition exactly room bytes, then the blank line. false: it
+ * cannot be made to fit. */
+static bool pad_addition(struct addition *a, size_t room)
+{
+    size_t pad;
+
+    if (a->n >= sizeof(a->text) || a->n + 2 > room)
+        return false;
+    pad = room - a->n - 2;
+    if (pad > 0 && pad < strlen(SHORT_PAD) + 2) { /* 1-3 bytes: trailing spaces (OWS) */
+        /* the spaces go before the CRLF of a header line written here (not a captured CR) */
+        if (!a->ends_header || a->n < 2 || memcmp(a->text + a->n - 2, "\r\n", 2) != 0 ||
+            a->n + pad > sizeof(a->text))
+            return false;
+        memmove(a->text + a->n - 2 + pad, a->text + a->n - 2, 2);
+        memset(a->text + a->n - 2, ' ', pad);
+        a->n += pad;
+    }
+    return true;
+}
+
+/* Write the addition and its padding (see pad_addition) at d, room bytes in all. */
+static void write_addition(uint8_t *d, const struct addition *a, size_t room)
+{
+    size_t pad = room - a->n - 2;
+    const char *name = pad >= strlen(PAD_HEADER) + 2 ? PAD_HEADER : SHORT_PAD;
+
+    memcpy(d, a->text, a->n);
+    d += a->n;
+    if (pad > 0) {
+        memcpy(d, name, strlen(name));
+        memset(d + strlen(name), 'x', pad - strlen(name) - 2);
+        memcpy(d + pad - 2, "\r\n", 2);
+        d += pad;
+    }
+    memcpy(d, "\r\n", 2);
+}
+
+/* The head that starts at s->pos is cut at a, len bytes not captured: complete it there (see
+ * the top of pcap_flows.h). Returns the bytes it filled (len), or 0 (they stay zeros). */
+static uint64_t http_complete_head(struct http_scan *s, uint64_t a, uint32_t len)
+{
+    struct addition add = {.n = 0};
+    struct head_facts hf;
+    uint64_t line = a, body;
+    bool ok;
+
+    while (line > s->pos && s->d[line - 1] != '\n')
+        line--;
+    head_facts(s->d + s->pos, line - s->pos, &hf);
+    if (line == s->pos)
+        ok = finish_request_line(s->d + line, (size_t)(a - line), &add, &hf.v11);
+    else
+        ok = finish_header_line(s->d + line, (size_t)(a - line), &add, &hf);
+    if (ok && hf.v11 && !hf.host) {
+        add_text(&add, "Host: " ADDED_HOST "\r\n");
+        add.ends_header = true;
+    }
+    body = next_request_at(s, a + len) - (a + len);
+    if (ok && !hf.has_length && !hf.chunked && body > 0) {
+        add_text(&add, "Content-Length: %llu\r\n", (unsigned long long)body);
+        add.ends_header = true;
+    }
+    if (!ok || hf.chunked || !pad_addition(&add, len)) {
+        s->http = false;
+        return 0;
+    }
+    write_addition(s->d + a, &add, len);
+    s->pos = a + len + (hf.has_length ? hf.length : body);
+    return len;
+}
+
+/* Fill the cut at a (len bytes) if it falls in a request head. Returns the bytes filled. */
+static uint64_t http_fill_cut(struct http_scan *s, uint64_t a, uint32_t len)
+{
+    while (s->http && s->pos < a) {
+        struct head_facts hf;
+        uint64_t end;
+        if (!http_request_start(s->d + s->pos, a - s->pos)) {
+            s->http = false;
+            break;
+        }
+        end = http_head_end(s->d, s->pos, a);
+        if (end == 0)
+            return http_complete_head(s, a, len);
+        head_facts(s->d + s->pos, end - s->pos, &hf);
+        if (hf.chunked)
+            s->http = false;
+        s->pos = end + hf.length;
+    }
+    return 0;
+}
+
+/* Fill the cuts of a finished flow whose stream starts at base. */
+static void fill_cuts(struct replay_flow *f, struct cut_rec *cuts, size_t ncuts, int64_t base)
+{
+    struct http_scan s = {f->data, f->data_len, 0, true, f->segs, f->nsegs};
+
+    qsort(cuts, ncuts, sizeof(*cuts), compare_cuts);
+    for (size_t i = 0; i < ncuts; i++) {
+        int64_t a = cuts[i].off - base;
+        uint64_t filled;
+        if (a < 0 || (uint64_t)a + cuts[i].len > f->data_len)
+            continue;
+        f->cut_packets++;
+        f->cut_bytes += cuts[i].len;
+        filled = cuts[i].whole ? http_fill_cut(&s, (uint64_t)a, cuts[i].len) : 0;
+        f->cut_head_bytes += filled;
+        f->cut_heads += filled > 0;
+    }
+}
+
 /* ---- 3. flows --------------------------------------------------------------------------- */
 
 struct endpoint {
@@ -573,6 +925,8 @@ struct flow_build {
     int64_t ack_at_fin, ack_at_rst, ack_at_zero;
     bool zero_window;
     unsigned server_after_client; /* server packets since the client's last packet */
+    struct cut_rec *cuts;         /* client data the snap length cut */
+    size_t ncuts, cuts_cap;
 };
 
 struct reader {
@@ -589,6 +943,12 @@ struct reader {
     size_t *table; /* flow index + 1 of the latest flow for a 4-tuple; 0 = empty */
     size_t table_cap;
     uint64_t total_bytes;
+    int snaplen;                        /* the file's */
+    uint64_t truncated_packet;          /* the file ends in the middle of it; 0: it does not */
+    size_t cut_flows;                   /* flows with client data the snap length cut */
+    uint64_t cut_bytes, cut_head_bytes; /* theirs, in all */
+    char *warnings;                     /* see replay_set.warnings */
+    size_t warnings_len, warnings_cap;
     int rc; /* the first error: 0 or a negative errno */
     char *err;
     size_t errlen;
@@ -609,6 +969,27 @@ __attribute__((format(printf, 3, 4))) static int reader_error(struct reader *r, 
     vsnprintf(r->err + n, r->errlen - (size_t)n, fmt, ap);
     va_end(ap);
     return rc;
+}
+
+/* Add a line to the warnings. Out of memory, it is left out: the replay goes on. */
+__attribute__((format(printf, 2, 3))) static void reader_warn(struct reader *r, const char *fmt,
+                                                              ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 ||
+        grow_array((void **)&r->warnings, &r->warnings_cap, r->warnings_len + (size_t)n + 2, 1) < 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(r->warnings + r->warnings_len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    r->warnings_len += (size_t)n;
+    r->warnings[r->warnings_len++] = '\n';
+    r->warnings[r->warnings_len] = '\0';
 }
 
 static size_t addr_len(int family)
@@ -789,12 +1170,43 @@ static uint64_t flow_time(const struct flow_build *b, uint64_t ts)
     return ts > b->first_ts ? ts - b->first_ts : 0;
 }
 
+/* Client data the snap length cut: what was captured then zeros, as one segment (filled by
+ * fill_cuts() once the stream is whole), and a record of the cut if its bytes were new. */
+static int client_cut_data(struct flow_build *b, const struct tcp_packet *t, int64_t off,
+                           uint64_t now)
+{
+    uint32_t lost = t->payload_len - t->payload_captured;
+    uint8_t *whole = calloc(1, t->payload_len);
+    uint64_t added;
+    size_t nrecs = b->stream.nrecs;
+
+    if (!whole)
+        return -ENOMEM;
+    memcpy(whole, t->payload, t->payload_captured);
+    int rc = stream_add(&b->stream, off, whole, t->payload_len, now, &added);
+    free(whole);
+    if (rc < 0 || b->stream.nrecs == nrecs)
+        return rc; /* nothing new: all of it was seen before */
+    /* the cut part is new if the last new piece ends where the packet does and covers it */
+    const struct seg_rec *last = &b->stream.recs[b->stream.nrecs - 1];
+    bool fresh =
+        last->off + last->len == off + t->payload_len && last->off <= off + t->payload_captured;
+    if (!fresh && last->off + last->len <= off + t->payload_captured)
+        return 0;
+    if (grow_array((void **)&b->cuts, &b->cuts_cap, b->ncuts + 1, sizeof(*b->cuts)) < 0)
+        return -ENOMEM;
+    b->cuts[b->ncuts++] = (struct cut_rec){off + t->payload_captured, lost, fresh, 0};
+    return 0;
+}
+
 /* The client's data at stream offset off: kept whole, within the reader's limits. */
 static int client_data(struct reader *r, struct flow_build *b, const struct tcp_packet *t,
                        int64_t off, uint64_t now)
 {
     uint64_t added;
-    if (t->payload_captured < t->payload_len)
+    bool cut = t->payload_captured < t->payload_len;
+    int rc;
+    if (cut && r->lim->strict)
         return reader_error(r, -EINVAL,
                             "client data cut off by the capture's snap length (%u of %u "
                             "bytes captured): replay needs every byte the client sent "
@@ -809,9 +1221,13 @@ static int client_data(struct reader *r, struct flow_build *b, const struct tcp_
                             "a connection's client stream spans more than %llu "
                             "bytes (the limit)",
                             (unsigned long long)r->lim->max_flow_bytes);
-    size_t before = b->stream.cap;
-    if (stream_add(&b->stream, off, t->payload, t->payload_len, now, &added) < 0)
+    size_t before = b->stream.cap, ncuts = b->ncuts;
+    rc = cut ? client_cut_data(b, t, off, now)
+             : stream_add(&b->stream, off, t->payload, t->payload_len, now, &added);
+    if (rc < 0)
         return reader_error(r, -ENOMEM, "out of memory");
+    if (b->ncuts > ncuts)
+        b->cuts[ncuts].packet = r->packet;
     r->total_bytes += b->stream.cap - before;
     if (r->total_bytes > r->lim->max_total_bytes)
         return reader_error(r, -E2BIG,
@@ -983,6 +1399,43 @@ static void flow_classify(struct flow_build *b, int64_t server_base, uint64_t ca
     f->server_bytes_before_end = b->have_ack ? clamp_bytes(ack - server_base) : 0;
 }
 
+static void format_endpoint(char *buf, size_t len, int family, const uint8_t *addr, uint16_t port);
+
+#define LISTED_CUTS      6  /* packets named in a warning, the rest counted */
+#define LISTED_CUT_FLOWS 10 /* connections with a warning of their own, the rest summed up */
+
+/* Fill what the snap length cut from the flow's stream (which starts at base), and say so. */
+static void flow_fill_cuts(struct reader *r, struct flow_build *b, int64_t base)
+{
+    struct replay_flow *f = &b->out;
+    char client[64], server[64], list[LISTED_CUTS * 48 + 32];
+    size_t n = 0;
+
+    if (b->ncuts == 0)
+        return;
+    fill_cuts(f, b->cuts, b->ncuts, base);
+    r->cut_bytes += f->cut_bytes;
+    r->cut_head_bytes += f->cut_head_bytes;
+    if (++r->cut_flows > LISTED_CUT_FLOWS)
+        return;
+    for (size_t i = 0; i < b->ncuts && i < LISTED_CUTS && n < sizeof(list); i++)
+        n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%llu (%u bytes)", i ? ", " : "",
+                              (unsigned long long)b->cuts[i].packet, b->cuts[i].len);
+    if (b->ncuts > LISTED_CUTS && n < sizeof(list))
+        snprintf(list + n, sizeof(list) - n, " and %zu more", b->ncuts - LISTED_CUTS);
+    format_endpoint(client, sizeof(client), f->family, f->client_addr, f->client_port);
+    format_endpoint(server, sizeof(server), f->family, f->server_addr, f->server_port);
+    reader_warn(r,
+                "connection %zu (%s -> %s): %llu client bytes cut off by the capture's snap "
+                "length (%d bytes) in packet(s) %s: %llu filled by completing %llu HTTP request "
+                "head(s) (an X-Connfault-Pad header keeps each request's length), %llu sent as "
+                "zeros",
+                (size_t)(b - r->flows) + 1, client, server, (unsigned long long)f->cut_bytes,
+                r->snaplen, list, (unsigned long long)f->cut_head_bytes,
+                (unsigned long long)f->cut_heads,
+                (unsigned long long)(f->cut_bytes - f->cut_head_bytes));
+}
+
 static int flow_finish(struct reader *r, struct flow_build *b)
 {
     struct replay_flow *f = &b->out;
@@ -1001,6 +1454,7 @@ static int flow_finish(struct reader *r, struct flow_build *b)
                             (size_t)(b - r->flows) + 1, (unsigned long long)r->lim->max_flow_bytes);
     if (stream_finish(&b->stream, client_base, f) < 0)
         return reader_error(r, -ENOMEM, "out of memory");
+    flow_fill_cuts(r, b, client_base);
     /* The server's stream starts after its SYN; mid-connection, at the lowest byte seen or
      * acknowledged. Its FIN counts one sequence number: not a byte. */
     server_base = b->server_syn ? b->server_isn_off + 1 : INT64_MAX;
@@ -1098,7 +1552,17 @@ static int reader_pass(struct reader *r, pcap_t *p, int pass)
     }
     if (rc == PCAP_ERROR) {
         r->packet++;
-        return reader_error(r, -EINVAL, "%s", pcap_geterr(p));
+        /* cut in the middle of a packet: its whole predecessors are read (unless strict) */
+        if (r->lim->strict || r->packet == 1 || !strstr(pcap_geterr(p), "truncated"))
+            return reader_error(r, -EINVAL, "%s", pcap_geterr(p));
+        if (pass == 1)
+            reader_warn(r,
+                        "packet %llu: the file ends in the middle of it (%s): the %llu whole "
+                        "packets before it are replayed, this one is not",
+                        (unsigned long long)r->packet, pcap_geterr(p),
+                        (unsigned long long)r->packet - 1);
+        r->truncated_packet = r->packet;
+        r->packet--;
     }
     return 0;
 }
@@ -1107,11 +1571,14 @@ static void reader_free(struct reader *r)
 {
     for (size_t i = 0; i < r->nflows; i++) {
         stream_free(&r->flows[i].stream);
+        free(r->flows[i].cuts);
         free(r->flows[i].out.data);
         free(r->flows[i].out.segs);
     }
     free(r->flows);
     free(r->table);
+    free(r->warnings);
+    r->warnings = NULL;
     r->flows = NULL;
     r->table = NULL;
     r->nflows = 0;
@@ -1162,7 +1629,18 @@ static int reader_build(struct reader *r, const struct source *src, struct repla
         out->nflows = i + 1; /* replay_set_free() frees what was moved, if a later one fails */
         memset(&b->out, 0, sizeof(b->out));
     }
+    if (r->cut_flows > LISTED_CUT_FLOWS)
+        reader_warn(r,
+                    "%zu connections in all had client bytes cut off by the snap length (the "
+                    "first %d are above; --dump lists every one): %llu bytes, %llu filled by "
+                    "completing HTTP request heads, %llu sent as zeros",
+                    r->cut_flows, LISTED_CUT_FLOWS, (unsigned long long)r->cut_bytes,
+                    (unsigned long long)r->cut_head_bytes,
+                    (unsigned long long)(r->cut_bytes - r->cut_head_bytes));
     out->skipped_packets = r->skipped;
+    out->truncated_packet = r->truncated_packet;
+    out->warnings = r->warnings;
+    r->warnings = NULL;
     return 0;
 }
 
@@ -1193,6 +1671,7 @@ static int pcap_flows_read(const struct source *src, const struct pcap_flows_lim
         return missing ? -ENOENT : denied ? -EACCES : -EINVAL;
     }
     r.linktype = pcap_datalink(p);
+    r.snaplen = pcap_snapshot(p);
     out->linktype = r.linktype;
     if (!linktype_supported(r.linktype)) {
         const char *name = pcap_datalink_val_to_name(r.linktype);
@@ -1250,7 +1729,9 @@ void replay_set_free(struct replay_set *set)
         free(set->flows[i].segs);
     }
     free(set->flows);
+    free(set->warnings);
     set->flows = NULL;
+    set->warnings = NULL;
     set->nflows = 0;
 }
 
@@ -1290,6 +1771,9 @@ void pcap_flows_print(FILE *out, const struct replay_set *set)
             "connections, %.6f s, link type %s\n",
             set->name, (unsigned long long)set->packets, (unsigned long long)set->skipped_packets,
             set->nflows, (double)set->duration_us / 1e6, link ? link : "?");
+    if (set->truncated_packet)
+        fprintf(out, "the file ends in the middle of packet %llu: the packets before it are read\n",
+                (unsigned long long)set->truncated_packet);
     fprintf(out, "frames and bytes are counted as tshark -z conv,tcp does (whole frames, "
                  "retransmissions included); data is the payload stream each way\n");
     for (size_t i = 0; i < set->nflows; i++) {
@@ -1312,6 +1796,13 @@ void pcap_flows_print(FILE *out, const struct replay_set *set)
         if (f->missing_bytes)
             fprintf(out, "  (%llu bytes never captured: replayed as zeros)",
                     (unsigned long long)f->missing_bytes);
+        if (f->cut_bytes)
+            fprintf(out,
+                    "  (%llu bytes in %llu packets cut by the snap length: %llu filled "
+                    "completing %llu request heads, %llu zeros)",
+                    (unsigned long long)f->cut_bytes, (unsigned long long)f->cut_packets,
+                    (unsigned long long)f->cut_head_bytes, (unsigned long long)f->cut_heads,
+                    (unsigned long long)(f->cut_bytes - f->cut_head_bytes));
         fputc('\n', out);
     }
 }

@@ -11,9 +11,26 @@
  * Which side is the server: the port given, else the side that received SYNs (in any flow
  * of the capture), else the lower port (well-known ports are low, ephemeral ones high).
  *
- * Bad input (truncated or corrupt file, malformed packets, no TCP at all, an unknown link
- * type) is an error whose message names the packet number (1-based, as Wireshark counts).
- * Memory is bounded by pcap_flows_limits; going past a limit is an error too. */
+ * Captures as users have them (unless pcap_flows_limits.strict, which refuses them):
+ *   - client data cut by the snap length (tcpdump -s 96): the bytes not captured are filled.
+ *     Where a cut falls inside an HTTP/1.x request head, the head is completed so the request
+ *     stays valid and keeps its length: the current line finished (a request line gets its
+ *     target and " HTTP/1.1"), a Host header when HTTP/1.1 lacks one, a Content-Length when
+ *     client bytes follow that do not start a request (a body), then an `X-Connfault-Pad: xxx`
+ *     header and the blank line, ending exactly where the packet ended (1-3 bytes of padding
+ *     are trailing spaces on the last header line, 4-18 an `X:` header; a head that cannot
+ *     be completed in the room left stays zeros, and so does the rest of that stream). A
+ *     cut Content-Length or Transfer-Encoding line is renamed X-ntent-Length /
+ *     X-ansfer-Encoding (its value may be cut short). Elsewhere (bodies, non-HTTP) the bytes are
+ * zeros, as `tcprewrite
+ *     --fixlen=pad` does. A full copy of cut bytes (a retransmission) does not replace them.
+ *   - a file that ends in the middle of a packet: the whole packets before it are read.
+ * Each is reported in replay_set.warnings, naming the packets and the byte counts (the first
+ * ten connections with cuts one by one, then a line that sums up all of them).
+ *
+ * Bad input (a corrupt file, one cut in its first packet, malformed packets, no TCP at all, an
+ * unknown link type) is an error whose message names the packet number (1-based, as Wireshark
+ * counts). Memory is bounded by pcap_flows_limits; going past a limit is an error too. */
 #ifndef CONNFAULT_PCAP_FLOWS_H
 #define CONNFAULT_PCAP_FLOWS_H
 
@@ -53,8 +70,12 @@ struct replay_flow {
     uint64_t data_len;
     struct flow_segment *segs; /* owned */
     size_t nsegs;
-    uint64_t missing_bytes; /* never captured (packets lost by the capture): sent as zeros */
-    uint64_t server_bytes;  /* server->client stream length */
+    uint64_t missing_bytes;  /* never captured (packets lost by the capture): sent as zeros */
+    uint64_t cut_packets;    /* client packets cut by the snap length */
+    uint64_t cut_bytes;      /* their bytes not captured, filled (see the top of this file) */
+    uint64_t cut_head_bytes; /* of those, filled by completing HTTP request heads */
+    uint64_t cut_heads;      /* how many request heads were completed */
+    uint64_t server_bytes;   /* server->client stream length */
     enum flow_end end;
     uint64_t end_us;                  /* when the flow ended that way, after its first packet */
     uint64_t server_bytes_before_end; /* what the client had acknowledged by then */
@@ -68,12 +89,14 @@ struct replay_set {
     char name[64];             /* the file's base name without .pcap/.pcapng */
     struct replay_flow *flows; /* owned; in the order of their first packet */
     size_t nflows;
-    uint64_t packets;         /* every packet in the file */
-    uint64_t skipped_packets; /* not TCP, not IP, IP fragments */
-    uint64_t duration_us;     /* first to last packet of the file */
-    int linktype;             /* DLT_* */
-    double speed;             /* replay: 1 = the capture's pace, 2 = twice as fast, 0 = no waits
-                                 (set by the caller; the reader sets 1) */
+    uint64_t packets;          /* every packet in the file */
+    uint64_t skipped_packets;  /* not TCP, not IP, IP fragments */
+    uint64_t duration_us;      /* first to last packet of the file */
+    int linktype;              /* DLT_* */
+    double speed;              /* replay: 1 = the capture's pace, 2 = twice as fast, 0 = no waits
+                                  (set by the caller; the reader sets 1) */
+    uint64_t truncated_packet; /* the packet the file ends in the middle of (not read), or 0 */
+    char *warnings; /* owned: what was filled or left out, lines ending in '\n'; NULL: none */
 };
 
 struct pcap_flows_limits {
@@ -81,6 +104,7 @@ struct pcap_flows_limits {
     size_t max_flows;         /* 0: PCAP_FLOWS_DEFAULT_MAX_FLOWS */
     uint64_t max_flow_bytes;  /* client bytes per flow; 0: PCAP_FLOWS_DEFAULT_MAX_FLOW_BYTES */
     uint64_t max_total_bytes; /* client bytes, all flows; 0: PCAP_FLOWS_DEFAULT_MAX_TOTAL_BYTES */
+    bool strict; /* refuse client data cut by the snap length and a file cut mid-packet */
 };
 
 #define PCAP_FLOWS_DEFAULT_MAX_FLOWS       20000

@@ -116,6 +116,8 @@ static int command_replay(int argc, char **argv)
         fprintf(stderr, "connfault replay: %s: %s\n", path, err);
         return 2;
     }
+    for (const char *w = set.warnings, *nl; w && (nl = strchr(w, '\n')); w = nl + 1)
+        fprintf(stderr, "connfault replay: %s: warning: %.*s\n", path, (int)(nl - w), w);
     if (v.replay.dump) {
         pcap_flows_print(stdout, &set);
         replay_set_free(&set);

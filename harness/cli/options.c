@@ -121,6 +121,9 @@ static const struct cli_option cli_options[] = {
      .help = "X times the captured pace (1); max: no waits"},
     {"dump", 0, CLI_SET, NULL, SEC_REPLAY, .store = store_bool, .set = 1, .where = AT(replay.dump),
      .help = "print what was understood of the capture, replay nothing"},
+    {"strict", 0, CLI_SET, NULL, SEC_REPLAY, .store = store_bool, .set = 1,
+     .where = AT(replay.limits.strict),
+     .help = "refuse captures cut by a snap length or mid-packet"},
 
     {"shard", 0, CLI_SHARD, "I/N", SEC_SUITE, .commands = CMD_RUN | CMD_LIST,
      .help = "only shard I of N: the scenarios ranked by name, every Nth\n"
