@@ -108,21 +108,41 @@ static const char never_read_large[] = "[scenario]\n"
                                        "read = none\n"
                                        "end = hold\n";
 
-/* A never-reading client sees the 404 waiting in its receive queue (peeked, not read); the
- * path came from --large-path, so the fix names that flag. */
-START_TEST(never_read_error_names_the_flag)
+static const char never_read_missing[] = "[scenario]\n"
+                                         "duration = 1s\n"
+                                         "[clients stalled]\n"
+                                         "count = 10\n"
+                                         "request = GET /missing/large\n"
+                                         "rcvbuf = 4096\n"
+                                         "read = none\n"
+                                         "end = hold\n";
+
+/* A never-reading client sees the 404 waiting in its receive queue (peeked, not read). */
+START_TEST(never_read_of_a_missing_path_is_an_error)
 {
     struct run_report rep;
-    int status = run_file("stalled", never_read_large, "/missing/large", &rep);
+    int status = run_file("stalled", never_read_missing, NULL, &rep);
     ck_assert_uint_eq(rep.nscenarios, 1);
     const struct scenario_result *r = &rep.scenarios[0];
     ck_assert_msg(r->verdict == VERDICT_ERROR, "%s: %s", verdict_name(r->verdict), r->reason);
     ck_assert_int_eq(status, 2);
     ck_assert_msg(strstr(r->reason, "GET /missing/large answered 404 for 10 of 10 clients: give "
-                                    "--large-path a resource the server has"),
+                                    "the scenario's path"),
                   "%s", r->reason);
     const struct group_evidence *g = only_group_got_404(r, "never-read", 10);
     ck_assert_uint_eq(g->bytes_max, 0); /* looked at, never read */
+    run_report_free(&rep);
+}
+END_TEST
+
+/* A --large-path the server does not have never gets as far as a scenario: the pre-flight
+ * stops the run (a set-up error, exit status 2) before any fault client is started. */
+START_TEST(a_missing_large_path_stops_at_the_pre_flight)
+{
+    struct run_report rep;
+    int status = run_file("stalled", never_read_large, "/missing/large", &rep);
+    ck_assert_int_eq(status, 2);
+    ck_assert_uint_eq(rep.nscenarios, 0);
     run_report_free(&rep);
 }
 END_TEST
@@ -149,7 +169,8 @@ static Suite *evidence_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_unchecked_fixture(tc, dir_create, dir_remove);
     tcase_add_test(tc, missing_path_is_an_error_not_a_pass);
-    tcase_add_test(tc, never_read_error_names_the_flag);
+    tcase_add_test(tc, never_read_of_a_missing_path_is_an_error);
+    tcase_add_test(tc, a_missing_large_path_stops_at_the_pre_flight);
     tcase_add_test(tc, never_read_with_a_real_path_passes);
     suite_add_tcase(s, tc);
     return s;

@@ -907,7 +907,7 @@ START_TEST(replay_fails_the_bug)
         ck_assert_msg(report_has_check(report, "failed", rc->check),
                       "%s --bug %s: %s did not fail:\n%s", rc->capture, rc->bug, rc->check, text);
         /* With CAP_NET_RAW the failing replay's own traffic is kept, and the report says where. */
-        snprintf(kept, sizeof(kept), "connfault-captures/%s-11.pcap", rc->capture);
+        snprintf(kept, sizeof(kept), "connfault-captures/%s-bug-%s-11.pcap", rc->capture, rc->bug);
         if (!report_has_capture(report, kept) && geteuid() == 0)
             ck_abort_msg("no capture kept:\n%s", text);
     }
@@ -955,7 +955,7 @@ START_TEST(run_capture_writes_a_pcap)
     run(TS_ARGV(CONNFAULT_BIN, "run", "--seed", "5", "--capture", dir, "connect-close"), NULL,
         60000);
     ck_assert_msg(res.status == 0, "status %d\n%s\n%s", res.status, res.out, res.err);
-    snprintf(path, sizeof(path), "%s/connect-close-5.pcap", dir);
+    snprintf(path, sizeof(path), "%s/connect-close-reference-5.pcap", dir);
     ck_assert_msg(pcap_flows_read_file(path, NULL, &s, errbuf, sizeof(errbuf)) == 0, "%s", errbuf);
     ck_assert_uint_gt(s.nflows, 10); /* the scenario's clients and the probes */
     ck_assert_ptr_null(strstr(res.out, "lost by the capture"));
