@@ -83,7 +83,8 @@ static void mc_packet(struct minicap *m, bool to_server, uint8_t flags, uint32_t
     f[46] = 0x50;
     f[47] = flags;
     be16(f + 48, 65535);
-    memcpy(f + 54, payload, n);
+    if (n > 0) /* payload may be NULL for a bare SYN, FIN or ACK */
+        memcpy(f + 54, payload, n);
     rec[2] = captured < 0 ? rec[3] : (uint32_t)(54 + captured);
     mc_put(m, rec, sizeof(rec));
     mc_put(m, f, rec[2]);
