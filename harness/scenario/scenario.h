@@ -82,11 +82,16 @@ enum scenario_path {
 #define SCENARIO_LARGE_MIN (1ull << 20)  /* bytes a {large_path} response must have at least */
 #define SCENARIO_HUGE_MIN  (16ull << 20) /* {huge_path}: more than the socket buffers hold */
 
+/* What ends the fault phase as designed (`bound`): the groups' counts (a client not started
+ * in time did not get its fault), or the duration (counts are caps, as in a soak). */
+enum scenario_bound { SCENARIO_BOUND_COUNT, SCENARIO_BOUND_DURATION };
+
 struct scenario {
     char name[64];
-    char *description;      /* one line, for `connfault list`; owned */
-    char path[4096];        /* file it came from */
-    unsigned duration_ms;   /* bound on the fault phase: clients not finished by then are cut off */
+    char *description;    /* one line, for `connfault list`; owned */
+    char path[4096];      /* file it came from */
+    unsigned duration_ms; /* bound on the fault phase: clients not finished by then are cut off */
+    enum scenario_bound bound;
     unsigned rlimit_nofile; /* lower the started target's RLIMIT_NOFILE to this; 0 = leave it */
     bool needs_sandbox;     /* some group ends with END_DROP, or cable_pull is set */
     unsigned cable_pull_ms; /* into the fault phase: every client host goes dark; 0 = never */

@@ -147,6 +147,45 @@ START_TEST(a_missing_large_path_stops_at_the_pre_flight)
 }
 END_TEST
 
+/* Counts far beyond what the duration lets start: with bound = count (the default) the
+ * scenario did not happen as written (error); with bound = duration the counts are caps (a
+ * soak) and the clients that started are what is judged. */
+static const char capped[] = "[scenario]\n"
+                             "duration = 1s\n"
+                             "%s"
+                             "[clients quick]\n"
+                             "count = 1000000\n"
+                             "concurrency = 4\n"
+                             "request = GET {probe_path}\n"
+                             "read = all\n"
+                             "end = close\n";
+
+START_TEST(counts_are_caps_only_when_bound_by_duration)
+{
+    char text[512];
+    struct run_report rep;
+    snprintf(text, sizeof(text), capped, "");
+    int status = run_file("capped", text, NULL, &rep);
+    ck_assert_uint_eq(rep.nscenarios, 1);
+    ck_assert_msg(rep.scenarios[0].verdict == VERDICT_ERROR, "%s",
+                  verdict_name(rep.scenarios[0].verdict));
+    ck_assert_msg(strstr(rep.scenarios[0].reason, "of 1000000 clients started within the fault"),
+                  "%s", rep.scenarios[0].reason);
+    ck_assert_int_eq(status, 2);
+    run_report_free(&rep);
+
+    snprintf(text, sizeof(text), capped, "bound = duration\n");
+    status = run_file("capped", text, NULL, &rep);
+    ck_assert_uint_eq(rep.nscenarios, 1);
+    const struct scenario_result *r = &rep.scenarios[0];
+    ck_assert_msg(r->verdict == VERDICT_PASS, "%s: %s", verdict_name(r->verdict), r->reason);
+    ck_assert_int_eq(status, 0);
+    ck_assert_uint_gt(r->groups[0].started, 0);
+    ck_assert_uint_ge(r->groups[0].reached * 2, r->groups[0].started);
+    run_report_free(&rep);
+}
+END_TEST
+
 /* The same never-reading clients with a path the server has: the evidence shows the 2xx
  * waiting unread, and it passes. */
 START_TEST(never_read_with_a_real_path_passes)
@@ -172,6 +211,7 @@ static Suite *evidence_suite(void)
     tcase_add_test(tc, never_read_of_a_missing_path_is_an_error);
     tcase_add_test(tc, a_missing_large_path_stops_at_the_pre_flight);
     tcase_add_test(tc, never_read_with_a_real_path_passes);
+    tcase_add_test(tc, counts_are_caps_only_when_bound_by_duration);
     suite_add_tcase(s, tc);
     return s;
 }
