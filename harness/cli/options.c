@@ -187,6 +187,8 @@ static const struct cli_option cli_options[] = {
      .help = "JUnit XML, one testcase per scenario"},
     {"json", 0, CLI_TEXT, "FILE", SEC_OUTPUT, .where = AT(run.json_path),
      .help = "JSON (format: harness/REPORTS.md)"},
+    {"tap", 0, CLI_TEXT, "FILE", SEC_OUTPUT, .where = AT(run.tap_path),
+     .help = "TAP version 13 (for prove), one test per scenario"},
     {"capture", 0, CLI_TEXT, "DIR", SEC_OUTPUT, .where = AT(run.capture_dir),
      .help = "keep each scenario's traffic (pcap) in DIR/SCENARIO-TARGET-SEED.pcap"},
     {"no-capture", 0, CLI_SET, NULL, SEC_OUTPUT, .store = store_bool, .set = 0,

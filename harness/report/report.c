@@ -1,9 +1,10 @@
-/* report: human lines, JUnit XML and JSON for a run's results.
+/* report: human lines, JUnit XML, JSON and TAP for a run's results.
  *
  * The writers only format what they are given. Strings in a report can hold anything a server
  * or a command line produced (control characters, invalid UTF-8), so every string goes out
  * through an escaper for its format: sanitized for a terminal, XML 1.0 legal characters for
- * JUnit, and \u escapes for JSON. Files are written under PATH.tmp and renamed, so a reader
+ * JUnit, \u escapes for JSON, and for TAP '\#' on a test line and YAML double-quoted
+ * escapes in its diagnostics. Files are written under PATH.tmp and renamed, so a reader
  * (a CI step) never sees half a report.
  */
 #include "report.h"
@@ -532,6 +533,192 @@ static void json_write(FILE *out, const struct run_report *rep)
     fputs(rep->nscenarios ? "\n ]}\n" : "]}\n", out);
 }
 
+/* ---- TAP version 13 ---- */
+
+/* Calls put for every character of text with its code point and bytes: invalid UTF-8 comes as
+ * U+FFFD, so a TAP file is UTF-8 whatever a server wrote. */
+typedef void (*tap_put_char_fn)(FILE *out, unsigned long cp, const unsigned char *bytes, size_t n);
+
+static void tap_put_each(FILE *out, const char *text, tap_put_char_fn put)
+{
+    static const unsigned char replacement[] = "\xEF\xBF\xBD";
+    const unsigned char *s = (const unsigned char *)text;
+    size_t len = strlen(text);
+    for (size_t i = 0; i < len;) {
+        unsigned long cp;
+        size_t n = cf_utf8_sequence(s + i, len - i, &cp);
+        if (n == 0)
+            put(out, 0xfffd, replacement, 3);
+        else
+            put(out, cp, s + i, n);
+        i += n ? n : 1;
+    }
+}
+
+/* A directive's explanation (a skip's reason) on a test line: it runs to the end of the line
+ * and is read as is, so only what would end or garble the line (newlines, tabs, other control
+ * characters) changes, to '?'. */
+static void tap_put_reason_char(FILE *out, unsigned long cp, const unsigned char *bytes, size_t n)
+{
+    if (cp < 0x20 || cp == 0x7f)
+        fputc('?', out);
+    else
+        fwrite(bytes, 1, n, out);
+}
+
+/* A description (a scenario's name): as a reason, and '#' (which would start a directive:
+ * "# SKIP") and '\' are escaped with '\', as TAP 13 says. */
+static void tap_put_desc_char(FILE *out, unsigned long cp, const unsigned char *bytes, size_t n)
+{
+    if (cp == '#' || cp == '\\')
+        fprintf(out, "\\%c", (int)cp);
+    else
+        tap_put_reason_char(out, cp, bytes, n);
+}
+
+/* Inside a YAML double-quoted scalar (what TAP::Parser's YAMLish reader reads back): '"' and
+ * '\' escaped, newline and tab as \n and \t, other control characters as \xNN. */
+static void tap_put_yaml_char(FILE *out, unsigned long cp, const unsigned char *bytes, size_t n)
+{
+    if (cp == '"' || cp == '\\')
+        fprintf(out, "\\%c", (int)cp);
+    else if (cp == '\n')
+        fputs("\\n", out);
+    else if (cp == '\t')
+        fputs("\\t", out);
+    else if (cp < 0x20 || cp == 0x7f)
+        fprintf(out, "\\x%02lx", cp);
+    else
+        fwrite(bytes, 1, n, out);
+}
+
+static void tap_put_yaml_string(FILE *out, const char *text)
+{
+    fputc('"', out);
+    tap_put_each(out, text, tap_put_yaml_char);
+    fputc('"', out);
+}
+
+static void tap_put_yaml_key(FILE *out, const char *indent, const char *key, const char *text)
+{
+    fprintf(out, "%s%s: ", indent, key);
+    tap_put_yaml_string(out, text);
+    fputc('\n', out);
+}
+
+/* A check's numbers as a YAML map under "data:" (a NaN or infinity is ~, null). Keys are
+ * identifiers chosen by the program, quoted anyway so no key can break the block. */
+static void tap_put_fields(FILE *out, const struct check_result *c)
+{
+    if (c->nfields == 0)
+        return;
+    fputs("      data:\n", out);
+    for (size_t i = 0; i < c->nfields && i < REPORT_MAX_FIELDS; i++) {
+        const struct report_field *f = &c->fields[i];
+        fputs("        ", out);
+        tap_put_yaml_string(out, f->key);
+        fputs(": ", out);
+        if (f->type == FIELD_INT) {
+            fprintf(out, "%lld\n", (long long)f->i);
+        } else if (f->type == FIELD_DOUBLE) {
+            if (isfinite(f->d))
+                json_put_double(out, f->d); /* a JSON number is a YAML number */
+            else
+                fputc('~', out);
+            fputc('\n', out);
+        } else {
+            tap_put_yaml_string(out, f->s);
+            fputc('\n', out);
+        }
+    }
+}
+
+/* The failed checks, each with its summary and numbers. */
+static void tap_put_failed_checks(FILE *out, const struct scenario_result *r)
+{
+    if (count_status(r, CHECK_FAILED) == 0)
+        return;
+    fputs("  failed:\n", out);
+    for (size_t i = 0; i < r->nchecks && i < REPORT_MAX_CHECKS; i++) {
+        const struct check_result *c = &r->checks[i];
+        if (c->status != CHECK_FAILED)
+            continue;
+        fputs("    - check: ", out);
+        tap_put_yaml_string(out, c->name);
+        fputc('\n', out);
+        tap_put_yaml_key(out, "      ", "summary", c->summary);
+        tap_put_fields(out, c);
+    }
+}
+
+/* The message: every failed check's summary (or the reason if none failed), as JUnit's. */
+static void tap_put_message(FILE *out, const struct scenario_result *r)
+{
+    char msg[2048] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < r->nchecks && used < sizeof(msg) - 1; i++) {
+        if (r->checks[i].status != CHECK_FAILED)
+            continue;
+        int n = snprintf(msg + used, sizeof(msg) - used, "%s%s", used ? "; " : "",
+                         r->checks[i].summary);
+        used = n > 0 && (size_t)n < sizeof(msg) - used ? used + (size_t)n : sizeof(msg) - 1;
+    }
+    tap_put_yaml_key(out, "  ", "message", used ? msg : r->reason);
+}
+
+/* The YAML block of a scenario that failed or is in error (TAP has no error: it is a "not
+ * ok" whose severity says so): message, severity, the failed checks with their numbers, the
+ * reason, diagnosis, capture and every group's evidence. */
+static void tap_put_diagnostics(FILE *out, const struct scenario_result *r)
+{
+    char duration[64];
+    cf_format_double(duration, sizeof(duration), "%.3f",
+                     isfinite(r->duration_s) && r->duration_s >= 0 ? r->duration_s : 0);
+    fputs("  ---\n", out);
+    tap_put_message(out, r);
+    fprintf(out, "  severity: %s\n  duration_s: %s\n",
+            r->verdict == VERDICT_ERROR ? "error" : "fail", duration);
+    tap_put_failed_checks(out, r);
+    if (r->reason[0] != '\0')
+        tap_put_yaml_key(out, "  ", "reason", r->reason);
+    if (r->diagnosis != NULL)
+        tap_put_yaml_key(out, "  ", "diagnosis", r->diagnosis);
+    if (r->capture_path[0] != '\0')
+        tap_put_yaml_key(out, "  ", "capture", r->capture_path);
+    if (r->ngroups > 0)
+        fputs("  groups:\n", out);
+    for (size_t i = 0; i < r->ngroups && i < REPORT_MAX_GROUPS; i++) {
+        char line[512];
+        format_group(&r->groups[i], line, sizeof(line));
+        fputs("    - ", out);
+        tap_put_yaml_string(out, line);
+        fputc('\n', out);
+    }
+    fputs("  ...\n", out);
+}
+
+static void tap_write(FILE *out, const struct run_report *rep)
+{
+    struct report_totals t = report_count(rep);
+    fprintf(out, "TAP version 13\n1..%zu\n", rep->nscenarios);
+    for (size_t i = 0; i < rep->nscenarios; i++) {
+        const struct scenario_result *r = &rep->scenarios[i];
+        bool ok = r->verdict == VERDICT_PASS || r->verdict == VERDICT_SKIP;
+        fprintf(out, "%s %zu - ", ok ? "ok" : "not ok", i + 1);
+        tap_put_each(out, r->name, tap_put_desc_char);
+        if (r->verdict == VERDICT_SKIP) {
+            fputs(" # SKIP ", out);
+            tap_put_each(out, r->reason, tap_put_reason_char);
+        }
+        fputc('\n', out);
+        if (!ok)
+            tap_put_diagnostics(out, r);
+    }
+    /* the totals line of the human output, and the seed that replays the run */
+    fprintf(out, "# connfault: %zu passed, %zu failed, %zu skipped, %zu errored; seed %llu\n",
+            t.passed, t.failed, t.skipped, t.errored, (unsigned long long)rep->seed);
+}
+
 /* ---- files ---- */
 
 static int report_fail(char *err, size_t errlen, int errnum, const char *what, const char *path)
@@ -573,4 +760,9 @@ int report_write_junit(const char *path, const struct run_report *rep, char *err
 int report_write_json(const char *path, const struct run_report *rep, char *err, size_t errlen)
 {
     return report_write_file(path, json_write, rep, err, errlen);
+}
+
+int report_write_tap(const char *path, const struct run_report *rep, char *err, size_t errlen)
+{
+    return report_write_file(path, tap_write, rep, err, errlen);
 }

@@ -1,5 +1,5 @@
-/* report: the three ways of writing a run's results (result.h) out: human lines on a FILE,
- * JUnit XML, JSON. Writers only format; they decide nothing. */
+/* report: the ways of writing a run's results (result.h) out: human lines on a FILE, JUnit
+ * XML, JSON, TAP. Writers only format; they decide nothing. */
 #ifndef CONNFAULT_REPORT_H
 #define CONNFAULT_REPORT_H
 
@@ -17,5 +17,10 @@ void report_print_totals(FILE *out, const struct run_report *rep, bool color);
 /* 0, or -errno with a message in err. Files are written to a temporary name and renamed. */
 int report_write_junit(const char *path, const struct run_report *rep, char *err, size_t errlen);
 int report_write_json(const char *path, const struct run_report *rep, char *err, size_t errlen);
+/* TAP version 13 (for prove): "1..N", then per scenario "ok N - NAME" (pass), "ok N - NAME #
+ * SKIP REASON" (skip) or "not ok N - NAME" (fail and error) followed by a YAML block: message,
+ * severity (fail|error), the failed checks with their summaries and numbers, reason,
+ * diagnosis, capture, groups. A last comment line has the totals and the seed. */
+int report_write_tap(const char *path, const struct run_report *rep, char *err, size_t errlen);
 
 #endif

@@ -238,14 +238,18 @@ static int run_main_some(const struct run_options *opt, char **names, int nnames
         report_print_totals(stdout, &rep, opt->color);
         fflush(stdout);
     }
+    const struct {
+        const char *path;
+        int (*write)(const char *, const struct run_report *, char *, size_t);
+    } files[] = {{opt->junit_path, report_write_junit},
+                 {opt->json_path, report_write_json},
+                 {opt->tap_path, report_write_tap}};
     char err[512];
-    if (opt->junit_path && report_write_junit(opt->junit_path, &rep, err, sizeof(err)) < 0) {
-        fprintf(stderr, "connfault: %s\n", err);
-        exit_status = exit_status ? exit_status : 2;
-    }
-    if (opt->json_path && report_write_json(opt->json_path, &rep, err, sizeof(err)) < 0) {
-        fprintf(stderr, "connfault: %s\n", err);
-        exit_status = exit_status ? exit_status : 2;
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        if (files[i].path && files[i].write(files[i].path, &rep, err, sizeof(err)) < 0) {
+            fprintf(stderr, "connfault: %s\n", err);
+            exit_status = exit_status ? exit_status : 2;
+        }
     }
     run_report_free(&rep);
     return exit_status;

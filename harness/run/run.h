@@ -36,7 +36,7 @@ struct run_options {
     /* --shard I/N: run only shard I (1-based) of N of the scenarios (catalogue.h says which);
      * shard_count 0: all of them */
     unsigned shard_index, shard_count;
-    const char *junit_path, *json_path;
+    const char *junit_path, *json_path, *tap_path;
     int verbosity; /* 0 quiet, 1 normal, 2 verbose */
     bool progress; /* a live status line on stderr (a terminal) */
     /* --capture DIR: every scenario's traffic in DIR/SCENARIO-TARGET-SEED.pcap. Without it, and

@@ -355,7 +355,7 @@ static const struct {
     {"ci/connfault-ci", false},      {"ci/setup", false},
     {".ci/run-suite", true},         {".ci/test", false},
     {".ci/fuzz-smoke", false},       {".ci/check-leftovers", false},
-    {".ci/check-code-shape", false},
+    {".ci/check-code-shape", false}, {".ci/install-deb", false},
 };
 #define NSCRIPTS (sizeof(scripts) / sizeof(scripts[0]))
 

@@ -124,12 +124,13 @@ END_TEST
 
 START_TEST(passing_run_exits_0_and_writes_reports)
 {
-    char dir[64], xml_path[128], json_path[128];
+    char dir[64], xml_path[128], json_path[128], tap_path[128];
     ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "connfault-cli"), 0);
     snprintf(xml_path, sizeof(xml_path), "%s/test.xml", dir);
     snprintf(json_path, sizeof(json_path), "%s/test.json", dir);
+    snprintf(tap_path, sizeof(tap_path), "%s/test.tap", dir);
     run(TS_ARGV(CONNFAULT_BIN, "run", "--seed", "7", "--junit", xml_path, "--json", json_path,
-                "connect-close"),
+                "--tap", tap_path, "connect-close"),
         60000);
     ck_assert_msg(res.status == 0, "status %d\nstdout:\n%s\nstderr:\n%s", res.status, res.out,
                   res.err);
@@ -144,6 +145,11 @@ START_TEST(passing_run_exits_0_and_writes_reports)
     ck_assert_ptr_nonnull(json);
     ck_assert_ptr_nonnull(strstr(json, "\"seed\""));
     ck_assert_ptr_nonnull(strstr(json, "\"verdict\""));
+    char *tap = ts_slurp(tap_path, NULL);
+    ck_assert_ptr_nonnull(tap);
+    ck_assert_str_eq(tap, "TAP version 13\n1..1\nok 1 - connect-close\n"
+                          "# connfault: 1 passed, 0 failed, 0 skipped, 0 errored; seed 7\n");
+    free(tap);
     free(xml);
     free(json);
     ck_assert_int_eq(ts_tmpdir_remove(dir), 0);

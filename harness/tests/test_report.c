@@ -1,6 +1,7 @@
 /* Tests for the report writers: human lines and the totals line CI reads, JUnit XML that is
  * well-formed (a small checker here, and xmllint when installed), JSON that parses (the strict
- * parser of tests/support) with the documented fields, and nasty strings escaped. */
+ * parser of tests/support) with the documented fields, TAP that perl's TAP::Parser and prove
+ * read back (when installed), and nasty strings escaped. */
 #include "report.h"
 #include "json_writer.h" /* cf_utf8_sequence */
 #include "support.h"
@@ -762,6 +763,153 @@ START_TEST(test_json_checker_rejects_invalid_documents)
 }
 END_TEST
 
+/* ---- TAP ---- */
+
+/* build_report() with a name and a skip reason holding '#', '\' and a newline: unescaped, the
+ * name's "# SKIP" would make the test line a skip. */
+static void build_tap_report(struct run_report *rep)
+{
+    build_report(rep);
+    snprintf(rep->scenarios[0].name, sizeof(rep->scenarios[0].name), "a # SKIP b\\c\nd");
+    snprintf(rep->scenarios[2].reason, sizeof(rep->scenarios[2].reason),
+             "needs root # really\nsee docs");
+}
+
+static char *write_tap(const struct run_report *rep, const char *name, char *path, size_t cap)
+{
+    char err[256] = "";
+    snprintf(path, cap, "%s/%s", test_dir, name);
+    ck_assert_int_eq(report_write_tap(path, rep, err, sizeof(err)), 0);
+    return read_whole_file(path);
+}
+
+START_TEST(test_tap)
+{
+    struct run_report rep;
+    char path[256];
+    build_tap_report(&rep);
+    char *doc = write_tap(&rep, "report.tap", path, sizeof(path));
+    /* the plan first; '#' and '\' escaped and the newline gone from the description */
+    ck_assert_ptr_eq(strstr(doc, "TAP version 13\n1..3\nok 1 - a \\# SKIP b\\\\c?d\nnot ok 2 - "
+                                 "fail<&>\"'\n  ---\n  message: \"fds 5 -> 40 q\\\"uo'te"),
+                     doc);
+    /* the failed checks with their numbers, YAML-escaped; a check that passed is not there */
+    ck_assert_ptr_nonnull(strstr(doc, " \\x01 ctl \\x1b[31m bad\xef\xbf\xbd\xef\xbf\xbd utf8 "
+                                      "\xc3\xa9 \\\\ end; cpu 99% while idle\"\n"
+                                      "  severity: fail\n  duration_s: 2.000\n  failed:\n"
+                                      "    - check: \"fds\"\n      summary: \"fds 5 -> 40 "));
+    ck_assert_ptr_nonnull(strstr(doc, "      data:\n        \"nan\": ~\n        \"inf\": ~\n"
+                                      "        \"half\": 0.5\n        \"text\": \"q\\\"uo"));
+    ck_assert_ptr_nonnull(strstr(doc, "        \"ok\": 1\n    - check: \"cpu\"\n      summary: "
+                                      "\"cpu 99% while idle\"\n  reason: \"fds leaked\"\n"
+                                      "  diagnosis: \"line one\\n  RST after FIN q"));
+    ck_assert_ptr_null(strstr(doc, "alive: pid 42"));
+    ck_assert_ptr_nonnull(strstr(doc, "\\nline three\"\n  capture: \"/tmp/cap.pcap\"\n  ...\n"
+                                      "ok 3 - drop # SKIP needs root # really?see docs\n"
+                                      "# connfault: 1 passed, 1 failed, 1 skipped, 0 errored; "
+                                      "seed 18446744073709551615\n"));
+    free(doc);
+    run_report_free(&rep);
+
+    /* an error is a "not ok" whose severity says so, with the cause and the groups' evidence */
+    build_error_report(&rep);
+    doc = write_tap(&rep, "error.tap", path, sizeof(path));
+    ck_assert_ptr_nonnull(strstr(doc, "1..3\nok 1 - half-close\nnot ok 2 - zero-window\n  ---\n"
+                                      "  message: \"group stalled reached its fault"));
+    ck_assert_ptr_nonnull(strstr(doc, "give --large-path <&> a resource the server has\"\n"
+                                      "  severity: error\n  duration_s: 1.500\n  reason: "));
+    ck_assert_ptr_nonnull(strstr(doc, "  groups:\n    - \"group stalled: never-read reached by "
+                                      "0/20; 20 started, 20 connected, 20 sent; status 404 "
+                                      "x18, 0 x2; read 0..7 B (median 0)\"\n  ...\nnot ok 3 - "
+                                      "crash\n"));
+    ck_assert_ptr_nonnull(strstr(doc, "# connfault: 1 passed, 1 failed, 0 skipped, 1 errored"));
+    free(doc);
+    run_report_free(&rep);
+
+    struct run_report empty = {.seed = 1};
+    doc = write_tap(&empty, "empty.tap", path, sizeof(path));
+    ck_assert_str_eq(doc, "TAP version 13\n1..0\n# connfault: 0 passed, 0 failed, 0 skipped, 0 "
+                          "errored; seed 1\n");
+    free(doc);
+    char err[256] = "";
+    snprintf(path, sizeof(path), "%s/no-such-dir/report.tap", test_dir);
+    ck_assert_int_eq(report_write_tap(path, &empty, err, sizeof(err)), -ENOENT);
+}
+END_TEST
+
+/* Perl's own TAP parser (TAP::Parser, what prove uses) reading a file back: every test line,
+ * every YAML block's message, severity and failed checks, and the parse errors. */
+static const char tap_dump_pl[] =
+    "use strict; use warnings; use TAP::Parser;\n"
+    "open(my $f, '<', $ARGV[0]) or die \"$ARGV[0]: $!\"; local $/; my $t = <$f>;\n"
+    "my $p = TAP::Parser->new({tap => $t});\n"
+    "while (my $r = $p->next) {\n"
+    "  if ($r->is_test) { printf \"test %d %s|%s|%s|%s\\n\", $r->number, $r->ok,\n"
+    "      $r->description, $r->directive, $r->explanation }\n"
+    "  elsif ($r->is_yaml) { my $d = $r->data;\n"
+    "    print \"yaml message=$d->{message}|severity=$d->{severity}\\n\";\n"
+    "    for my $c (@{$d->{failed} || []}) { my $n = $c->{data} || {};\n"
+    "      print \"failed $c->{check}|$c->{summary}|\",\n"
+    "        join(',', map { \"$_=\" . ($n->{$_} // '~') } sort keys %$n), \"\\n\" } }\n"
+    "  elsif ($r->is_unknown) { print 'unknown ', $r->as_string, \"\\n\" } }\n"
+    "printf \"plan %s version %s\\n\", $p->plan, $p->version;\n"
+    "print \"parse error: $_\\n\" for $p->parse_errors;\n";
+
+static bool have_prove(void)
+{
+    return system("command -v prove >/dev/null 2>&1 && perl -MTAP::Parser -e1 2>/dev/null") == 0;
+}
+
+static void run_tool(struct ts_proc *p, const char *const *argv)
+{
+    struct ts_run_opts opts = {.timeout_ms = 30000};
+    ck_assert_int_eq(ts_run(p, argv, &opts), 0);
+}
+
+START_TEST(test_tap_read_by_prove)
+{
+    if (!have_prove()) {
+        printf("test_tap_read_by_prove: prove (perl's TAP::Harness) not installed, skipped\n");
+        return;
+    }
+    struct run_report rep;
+    char path[256], script[256];
+    build_tap_report(&rep);
+    free(write_tap(&rep, "report.tap", path, sizeof(path)));
+    snprintf(script, sizeof(script), "%s/dump.pl", test_dir);
+    ck_assert_int_eq(ts_write_file(script, tap_dump_pl), 0);
+    struct ts_proc p;
+    run_tool(&p, TS_ARGV("perl", script, path));
+    ck_assert_msg(p.status == 0, "perl: %d\n%s%s", p.status, p.out, p.err);
+    ck_assert_str_eq(p.out, "test 1 ok|- a \\# SKIP b\\\\c?d||\n"
+                            "test 2 not ok|- fail<&>\"'||\n"
+                            "yaml message=fds 5 -> 40 " NASTY_DECODED "; cpu 99% while idle|"
+                            "severity=fail\n"
+                            "failed fds|fds 5 -> 40 " NASTY_DECODED "|half=0.5,inf=~,nan=~,ok=1,"
+                            "text=" NASTY_DECODED "\n"
+                            "failed cpu|cpu 99% while idle|\n"
+                            "test 3 ok|- drop|SKIP|needs root # really?see docs\n"
+                            "plan 1..3 version 13\n");
+    ts_proc_free(&p);
+
+    /* prove itself: a failure is reported as one, and nothing is a parse error */
+    run_tool(&p, TS_ARGV("prove", "-e", "cat", path));
+    ck_assert_msg(p.status == 1, "prove: %d\n%s%s", p.status, p.out, p.err);
+    ck_assert_msg(strstr(p.out, "Failed 1/3 subtests") && !strstr(p.out, "Parse errors"),
+                  "prove:\n%s%s", p.out, p.err);
+    ts_proc_free(&p);
+    rep.scenarios[1].verdict = VERDICT_PASS;
+    free(write_tap(&rep, "report.tap", path, sizeof(path)));
+    run_tool(&p, TS_ARGV("prove", "-e", "cat", path));
+    ck_assert_msg(p.status == 0 && strstr(p.out, "All tests successful"), "prove: %d\n%s%s",
+                  p.status, p.out, p.err);
+    ts_proc_free(&p);
+    unlink(script);
+    unlink(path);
+    run_report_free(&rep);
+}
+END_TEST
+
 static Suite *report_suite(void)
 {
     Suite *s = suite_create("report");
@@ -781,6 +929,8 @@ static Suite *report_suite(void)
     tcase_add_test(tc, test_error_verdict);
     tcase_add_test(tc, test_empty_report_files);
     tcase_add_test(tc, test_write_error);
+    tcase_add_test(tc, test_tap);
+    tcase_add_test(tc, test_tap_read_by_prove);
     suite_add_tcase(s, tc);
     return s;
 }
