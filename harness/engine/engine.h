@@ -76,6 +76,12 @@ struct engine_group_evidence {
                               counted after read_to_limit) */
     uint64_t unread_any;   /* READ_NONE, open at engine_peek_unread: >= 1 byte waiting unread */
     uint64_t unread_2xx;   /* the same, and a 2xx status line (any bytes: a non-HTTP request) */
+    /* expect = ... (client_group.expect_responses > 0, an HTTP request): */
+    uint64_t expect_met;   /* read that many whole responses (any status) */
+    uint64_t expect_eof;   /* not met, request sent: EOF from the server first */
+    uint64_t expect_reset; /* not met, request sent: reset (ECONNRESET, EPIPE) by the server */
+    uint64_t expect_cut;   /* not met, request sent: still waiting when the fault phase ended */
+    uint64_t expect_eof_bytes_min, expect_eof_bytes_max; /* bytes the expect_eof clients read */
     struct engine_status_count statuses[ENGINE_STATUS_MAX];
     size_t nstatuses;
     uint64_t status_other;                       /* clients whose status did not fit in statuses */

@@ -58,6 +58,7 @@ struct client {
     int status;            /* of its first response; -1 until known */
     uint64_t connected_ms; /* engine time it connected */
     bool request_counted, short_counted, mid_response, peeked;
+    bool expect_counted; /* in ev.expect_met, expect_eof, expect_reset or expect_cut */
 };
 
 /* ---- seeded draws ----------------------------------------------------------------------- */
@@ -317,9 +318,47 @@ static void client_count_send_cut(struct client *c)
         c->group->ev.trickle_timed_out++;
 }
 
+/* expect = ...: a whole response just read; the expectation met with it? */
+static void client_count_expect_met(struct client *c)
+{
+    unsigned expected = client_spec(c)->expect_responses;
+
+    if (expected == 0 || c->expect_counted || c->responses < expected)
+        return;
+    c->expect_counted = true;
+    c->group->ev.expect_met++;
+}
+
+enum expect_lost { LOST_EOF, LOST_RESET, LOST_CUT };
+
+/* expect = ...: a client that sent its request and was still owed responses when the server
+ * let go of it (EOF: with the bytes it had read; reset) or the fault phase ended (cut). */
+static void client_count_expect_lost(struct client *c, enum expect_lost how)
+{
+    struct engine_group_evidence *ev = &c->group->ev;
+
+    if (client_spec(c)->expect_responses == 0 || c->expect_counted || !c->request_counted ||
+        !c->group->request_is_http)
+        return;
+    c->expect_counted = true;
+    if (how == LOST_RESET) {
+        ev->expect_reset++;
+        return;
+    }
+    if (how == LOST_CUT) {
+        ev->expect_cut++;
+        return;
+    }
+    if (ev->expect_eof++ == 0 || c->received < ev->expect_eof_bytes_min)
+        ev->expect_eof_bytes_min = c->received;
+    if (c->received > ev->expect_eof_bytes_max)
+        ev->expect_eof_bytes_max = c->received;
+}
+
 /* ECONNRESET, EPIPE, or rarer ones (ETIMEDOUT): all mean the server let go. */
 static void client_peer_error(struct client *c)
 {
+    client_count_expect_lost(c, LOST_RESET);
     client_count_send_cut(c);
     c->group->stats.peer_reset++;
     client_close(c, false);
@@ -519,6 +558,7 @@ static void client_frame(struct client *c, const char *data, size_t len)
         }
         if (st == HTTP_RESPONSE_COMPLETE) {
             c->responses++;
+            client_count_expect_met(c);
             if (client_spec(c)->read == READ_ALL)
                 c->group->stats.responses++;
             http_response_init(&c->framer, c->group->request_is_head);
@@ -538,6 +578,7 @@ static void client_on_eof(struct engine_client *base)
             http_response_finish(&c->framer) == HTTP_RESPONSE_COMPLETE) {
             c->responses++; /* a body delimited by the close */
             c->group->stats.responses++;
+            client_count_expect_met(c);
         }
         script_done = c->responses_expected == 0 || c->responses >= c->responses_expected;
     }
@@ -545,6 +586,7 @@ static void client_on_eof(struct engine_client *base)
         c->read_done = true;
         client_pause(c);
     } else {
+        client_count_expect_lost(c, LOST_EOF);
         client_count_send_cut(c);
         c->group->stats.peer_closed++;
         client_close(c, false);
@@ -641,6 +683,8 @@ static void client_cut_off(struct engine_client *base)
 
     if (c->state == CLIENT_SENDING && client_spec(c)->send == SEND_TRICKLE)
         c->group->ev.trickling_at_cut++;
+    if (c->state == CLIENT_SENDING || c->state == CLIENT_READING)
+        client_count_expect_lost(c, LOST_CUT);
     if (c->state != CLIENT_HELD)
         client_hold(c);
 }

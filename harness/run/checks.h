@@ -64,4 +64,16 @@ struct scenario_samples {
 void checks_evaluate(const struct scenario_samples *s, const struct check_limits *lim,
                      struct scenario_result *res);
 
+struct scenario;
+struct engine_group_evidence;
+
+/* responses (check_responses.c): for a scenario with a group that has `expect`, one more check
+ * after checks_evaluate's: every client of such a group that reached its fault (res->groups[i],
+ * filled by run/evidence.c) must have read its expected whole responses (ev[i], the engine's
+ * evidence of group i). Failed: the verdict is fail and the summary joins the reason. Not
+ * checked, with why: no client reached its fault, or the request is not HTTP. Without any
+ * `expect` the check is not listed at all. */
+void check_responses(const struct scenario *sc, const struct engine_group_evidence *ev,
+                     struct scenario_result *res);
+
 #endif

@@ -143,15 +143,16 @@ static void copy_group(const struct scenario *sc, size_t i, const struct engine_
 
 void evidence_collect(struct scenario_run *r)
 {
+    struct engine_group_evidence ev[REPORT_MAX_GROUPS];
     engine_peek_unread(r->e);
     r->res->ngroups = 0;
     for (size_t i = 0; i < r->sc->ngroups && i < REPORT_MAX_GROUPS; i++) {
         struct engine_group_stats st;
-        struct engine_group_evidence ev;
         engine_group_stats(r->e, i, &st);
-        engine_group_evidence(r->e, i, &ev);
-        copy_group(r->sc, i, &st, &ev, &r->res->groups[r->res->ngroups++]);
+        engine_group_evidence(r->e, i, &ev[i]);
+        copy_group(r->sc, i, &st, &ev[i], &r->res->groups[r->res->ngroups++]);
     }
+    check_responses(r->sc, ev, r->res);
 }
 
 /* ---- the cause of an error, and its fix ---- */

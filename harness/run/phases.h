@@ -65,7 +65,8 @@ enum phase_status phase_settle(struct scenario_run *r);
 void phase_judge(struct scenario_run *r);
 
 /* evidence.c: each client group's evidence into the result (never-reading clients peek at
- * what waits for them first), then `error` instead of a pass when fewer than half of a
+ * what waits for them first) and the `responses` check of groups with `expect`
+ * (check_responses.c); then `error` instead of a pass when fewer than half of a
  * group's clients reached their fault, with the cause and the fix in the reason. */
 void evidence_collect(struct scenario_run *r);
 void evidence_judge(struct scenario_run *r);

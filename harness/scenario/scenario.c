@@ -69,6 +69,7 @@ enum key_id {
     KEY_END,
     KEY_RCVBUF,
     KEY_HOST,
+    KEY_EXPECT,
     KEY_NKEYS
 };
 
@@ -668,9 +669,30 @@ static void set_host(struct parse_ctx *ctx, void *base, struct strbuf *v)
                    v->data);
 }
 
-/* The checks of run/checks.c, by the names its results carry. */
-static const char *const check_names[] = {"accepting", "alive",  "fds", "sockets",
-                                          "cpu",       "memory", NULL};
+/* "response" (1) or "responses N" (N from 1 to 1000): what each client must read whole. */
+static void set_expect(struct parse_ctx *ctx, void *base, struct strbuf *v)
+{
+    struct client_group *g = &((struct group_draft *)base)->g;
+    const char *n = v->data + strlen("responses");
+    char *end = NULL;
+    if (span_equals(v->data, v->len, "response")) {
+        g->expect_responses = 1;
+        return;
+    }
+    if (v->len > strlen("responses ") && strncmp(v->data, "responses ", 10) == 0) {
+        n = skip_blank(n);
+        unsigned long count = *n >= '0' && *n <= '9' ? strtoul(n, &end, 10) : 0;
+        if (count >= 1 && count <= 1000 && end == v->data + v->len) {
+            g->expect_responses = (unsigned)count;
+            return;
+        }
+    }
+    fail_expected(ctx, "expect", "response, or responses N (N from 1 to 1000)", v);
+}
+
+/* The checks of run/checks.c and run/check_responses.c, by the names their results carry. */
+static const char *const check_names[] = {"accepting", "alive",  "fds",       "sockets",
+                                          "cpu",       "memory", "responses", NULL};
 
 static bool is_bug_name(const char *s, size_t len, size_t max)
 {
@@ -707,8 +729,8 @@ static int catch_add(struct parse_ctx *ctx, struct scenario *sc, const char *ite
             check = i;
     if (check < 0) {
         parse_fail(ctx, ctx->lineno,
-                   "catches: unknown check \"%s\"; expected accepting, alive, fds, sockets, cpu "
-                   "or memory",
+                   "catches: unknown check \"%s\"; expected accepting, alive, fds, sockets, cpu, "
+                   "memory or responses",
                    quote_for_message(colon + 1, check_len, shown, sizeof(shown)));
         return -1;
     }
@@ -833,6 +855,7 @@ static const struct key_spec key_specs[KEY_NKEYS] = {
     [KEY_END] = {"end", KIND_CHOICE, IN_GROUP(end), .words = end_words},
     [KEY_RCVBUF] = {"rcvbuf", KIND_UINT, IN_GROUP(rcvbuf), .min = 1, .max = 64u << 20},
     [KEY_HOST] = {"host", KIND_CUSTOM, IN_GROUP(host), .set = set_host},
+    [KEY_EXPECT] = {"expect", KIND_CUSTOM, IN_GROUP(expect_responses), .set = set_expect},
 };
 
 static void store_number(void *field, size_t size, uint64_t n)
@@ -1010,6 +1033,27 @@ static void group_check_send(struct parse_ctx *ctx, struct group_draft *d)
                    d->key_line[KEY_TRICKLE_TAIL]);
 }
 
+/* expect: only for clients that send a request and read, and no more responses than they
+ * ask for. */
+static void group_check_expect(struct parse_ctx *ctx, struct group_draft *d)
+{
+    const struct client_group *g = &d->g;
+    int line = d->key_line[KEY_EXPECT];
+    if (!line)
+        return;
+    if (g->read == READ_NONE)
+        parse_fail(ctx, line,
+                   "expect: a client that never reads (read = none, line %d) receives "
+                   "nothing",
+                   d->key_line[KEY_READ]);
+    else if (g->send == SEND_NONE)
+        parse_fail(ctx, line, "expect: no request is sent (send = none, line %d)",
+                   d->key_line[KEY_SEND]);
+    else if (g->expect_responses > g->pipeline)
+        parse_fail(ctx, line, "expect: %u responses, but only %u request%s sent (pipeline)",
+                   g->expect_responses, g->pipeline, g->pipeline == 1 ? " is" : "s are");
+}
+
 static void group_finish(struct parse_ctx *ctx, struct group_draft *d)
 {
     struct client_group *g = &d->g;
@@ -1037,6 +1081,7 @@ static void group_finish(struct parse_ctx *ctx, struct group_draft *d)
     if (d->request_pad && group_apply_pad(ctx, d) < 0)
         return;
     group_check_send(ctx, d);
+    group_check_expect(ctx, d);
     if (!d->key_line[KEY_CONCURRENCY])
         g->concurrency = g->count < SCENARIO_MAX_CONCURRENCY ? g->count : SCENARIO_MAX_CONCURRENCY;
     if (g->concurrency > g->count)

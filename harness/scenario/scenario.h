@@ -60,6 +60,10 @@ struct client_group {
     struct range read_bytes; /* READ_BYTES */
     struct range hold_ms;    /* pause before the end action */
     enum end_mode end;
+    /* `expect`: each client that reaches its fault must read this many whole responses
+     * (status line, headers, body per Content-Length, chunked end or close) to the requests
+     * it sent, in order; judged by the `responses` check. 0 = no expectation. */
+    unsigned expect_responses;
     int rcvbuf;          /* SO_RCVBUF before connect; 0 = kernel default */
     struct in_addr host; /* client host (loopback address); 0 = the engine's default */
 };
@@ -69,7 +73,8 @@ struct client_group {
  * README.md and the man pages list them, and a test holds them to it. */
 struct scenario_catch {
     char bug[32];   /* a --bug mode: 1 to 31 lowercase letters, digits or '-' */
-    char check[16]; /* a check of the harness: accepting, alive, fds, sockets, cpu, memory */
+    char check[16]; /* a check of the harness: accepting, alive, fds, sockets, cpu, memory,
+                       responses */
 };
 
 /* The command line's paths a scenario's requests ask for (struct scenario.paths), so that a

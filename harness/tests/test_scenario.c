@@ -517,8 +517,8 @@ static const struct error_case error_cases[] = {
     {"[scenario]\ncatches = Accept-Once:accepting\n",
      ":2: catches: bug mode \"Accept-Once\" is not 1 to 31 lowercase letters, digits or '-'"},
     {"[scenario]\ncatches = blocking:acepting\n",
-     ":2: catches: unknown check \"acepting\"; expected accepting, alive, fds, sockets, cpu or "
-     "memory"},
+     ":2: catches: unknown check \"acepting\"; expected accepting, alive, fds, sockets, cpu, "
+     "memory or responses"},
     {"[scenario]\ncatches = blocking:fds, no-timeouts:fds, blocking:fds\n",
      ":2: catches: blocking:fds given twice"},
     {"[clients a]\ncount = 1\ncatches = blocking:fds\n",

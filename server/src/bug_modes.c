@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -109,6 +110,72 @@ static bool bug_emfile_do_nothing(struct listener *lst)
     return false;
 }
 
+/* --bug half-close-drop: "read() returned 0, the client is gone". The server looks at the
+ * client's FIN (EPOLLRDHUP) before its data, and closes without answering the request that
+ * came before the FIN, as servers do that treat EOF as the end of the client rather than of
+ * its requests. Each new socket is watched here until its request is in; one whose client is
+ * still sending goes on to the correct path (conn_accepted) with its bytes unread. The first
+ * look at a socket that has only data waits HALF_CLOSE_LOOK_MS, a busy server's delay: a
+ * client that shuts down right after its request has done so by then, so the symptom does
+ * not depend on who wins a race. */
+#define HALF_CLOSE_LOOK_MS 10
+
+struct half_close_watch {
+    struct event_source src;
+    struct loop_timer timer;
+    struct conn_pool *pool;
+    int fd;
+};
+
+static void half_close_done(struct half_close_watch *w, bool drop)
+{
+    loop_timer_cancel(w->pool->loop, &w->timer);
+    event_loop_del(w->pool->loop, w->fd);
+    if (drop) {
+        /* read it all (the request, then 0: "gone"), so the close is a FIN, not a reset */
+        char buf[4096];
+        while (recv(w->fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+            continue;
+        close(w->fd); /* the request is never answered */
+    } else
+        conn_accepted(w->pool, w->fd);
+    free(w); /* no later event of this batch names it: its fd has left the epoll set */
+}
+
+static void half_close_look(struct loop_timer *timer)
+{
+    struct half_close_watch *w = container_of(timer, struct half_close_watch, timer);
+    struct pollfd p = {.fd = w->fd, .events = POLLIN | POLLRDHUP};
+    half_close_done(w, poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)));
+}
+
+static void half_close_event(struct event_source *src, uint32_t events)
+{
+    struct half_close_watch *w = container_of(src, struct half_close_watch, src);
+    struct event_loop *loop = w->pool->loop;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        half_close_done(w, true);
+    else if (!timer_node_armed(&w->timer.node) &&
+             loop_timer_arm(loop, &w->timer, loop->now_ms + HALF_CLOSE_LOOK_MS) < 0)
+        half_close_done(w, false); /* no memory for the timer: serve it right */
+}
+
+static void bug_serve_half_close_drop(struct conn_pool *pool, int fd)
+{
+    struct half_close_watch *w = calloc(1, sizeof(*w));
+    if (!w) {
+        close(fd);
+        return;
+    }
+    *w = (struct half_close_watch){.src.on_event = half_close_event, .pool = pool, .fd = fd};
+    loop_timer_init(&w->timer, half_close_look);
+    /* edge-triggered: data that waits unread does not wake us again, a FIN does */
+    if (event_loop_add(pool->loop, fd, EPOLLIN | EPOLLRDHUP | EPOLLET, &w->src) < 0) {
+        free(w);
+        conn_accepted(pool, fd);
+    }
+}
+
 /* ---- what each mode changes ----------------------------------------------------------- */
 
 static void apply_accept_once(struct listener_opts *lo, struct conn_opts *co)
@@ -152,6 +219,12 @@ static void apply_no_timeouts(struct listener_opts *lo, struct conn_opts *co)
     lo->tcp_user_timeout_ms = 0;
 }
 
+static void apply_half_close_drop(struct listener_opts *lo, struct conn_opts *co)
+{
+    (void)lo;
+    co->serve = bug_serve_half_close_drop;
+}
+
 /* ---- the catalogue ---------------------------------------------------------------------
  * Symptoms are printed by --help after a 21-column name; continuation lines are indented to
  * match. The man page (connfault-server.1) says the same in its BUG MODES section. */
@@ -191,6 +264,10 @@ static const struct bug_info bug_table[] = {
      "header, idle and send timeouts and TCP_USER_TIMEOUT off: vanished or stalled clients\n"
      "                     hold fds forever",
      apply_no_timeouts},
+    {BUG_HALF_CLOSE_DROP, "half-close-drop",
+     "closes a client that shut down its sending side (FIN after the request) without\n"
+     "                     answering: half-closed clients get EOF and no response",
+     apply_half_close_drop},
 };
 
 #define BUG_TABLE_LEN (sizeof(bug_table) / sizeof(bug_table[0]))

@@ -24,6 +24,7 @@ enum bug_mode {
     BUG_SIGPIPE,
     BUG_EMFILE_SPIN,
     BUG_NO_TIMEOUTS,
+    BUG_HALF_CLOSE_DROP,
     BUG_MODE_COUNT /* not a mode: new ones go above */
 };
 

@@ -118,7 +118,7 @@ START_TEST(unknown_bug_mode_is_refused_with_the_list)
     char names[128];
     bug_modes_list(names, sizeof(names));
     ck_assert_str_eq(names, "accept-once, blocking, leak-on-error, sigpipe, emfile-spin, "
-                            "no-timeouts");
+                            "no-timeouts, half-close-drop");
     bug_modes_list(names, 10); /* cut, still a string */
     ck_assert_uint_eq(strlen(names), 9);
 }
@@ -381,6 +381,47 @@ START_TEST(no_timeouts_correct_server_closes_silent_client)
 }
 END_TEST
 
+/* ---- half-close-drop: a request followed by the client's FIN is never answered ---- */
+
+/* A client that sends GET / and shutdown(SHUT_WR) while the server is stopped (SIGSTOP: the server
+ * finds the request and the FIN already there, as a busy server would), then reads one response:
+ * returns test_client_read_response's result (0: a whole response; -ENODATA: EOF before any
+ * byte). A client that does not half-close must be served either way. */
+static int half_close_scenario(const char *bug_name)
+{
+    struct test_server server;
+    struct test_client client;
+    struct test_response response;
+    start_server(&server, bug_name, NULL, 0);
+    ck_assert_int_eq(kill(server.pid, SIGSTOP), 0);
+    ck_assert_int_eq(test_proc_wait_state(server.pid, 'T', TEST_PROMPT_MS), 0);
+    ck_assert_int_eq(test_client_connect(&client, server.port, TEST_PROMPT_MS), 0);
+    ck_assert_int_eq(test_client_send(&client, "GET / HTTP/1.1\r\nHost: t\r\n\r\n", TEST_PROMPT_MS),
+                     0);
+    ck_assert_int_eq(shutdown(client.fd, SHUT_WR), 0);
+    ck_assert_int_eq(kill(server.pid, SIGCONT), 0);
+    int rc = test_client_read_response(&client, false, 2000, &response);
+    ck_assert_msg(rc != 0 || response.status == 200, "status %d", response.status);
+    test_client_close(&client);
+    ck_assert_msg(served_within(&server, 1000), "a client that did not half-close was not served");
+    return rc;
+}
+
+START_TEST(half_close_drop_bug_closes_without_answering)
+{
+    int rc = half_close_scenario("half-close-drop");
+    ck_assert_msg(rc == -ENODATA, "with --bug half-close-drop the half-closed client got %s",
+                  rc == 0 ? "its response" : strerror(-rc));
+}
+END_TEST
+
+START_TEST(half_close_correct_server_answers_half_closed_client)
+{
+    int rc = half_close_scenario(NULL);
+    ck_assert_msg(rc == 0, "the half-closed client got no whole response: %s", strerror(-rc));
+}
+END_TEST
+
 static Suite *bugs_suite(void)
 {
     Suite *suite = suite_create("server_bugs");
@@ -405,6 +446,8 @@ static Suite *bugs_suite(void)
     tcase_add_test(tc, emfile_correct_server_stays_idle);
     tcase_add_test(tc, no_timeouts_bug_keeps_silent_client);
     tcase_add_test(tc, no_timeouts_correct_server_closes_silent_client);
+    tcase_add_test(tc, half_close_drop_bug_closes_without_answering);
+    tcase_add_test(tc, half_close_correct_server_answers_half_closed_client);
     suite_add_tcase(suite, tc);
     return suite;
 }
