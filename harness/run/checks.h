@@ -43,6 +43,14 @@ struct scenario_samples {
     double fds_settled_s;     /* time after the faults until back at baseline; < 0: never */
     uint64_t settle_start_ms; /* engine_now_ms() when the faults ended and the wait began */
     double settle_waited_s;   /* how long it was waited for, to the final count; < 0: unknown */
+    /* what the sockets left over at the end are, by what the harness knows of their peers
+     * (measure_final_fds): held by a fault client still connected (stalling, or cut off and
+     * holding), held after their peer vanished (a silent drop or a cable pull). The other
+     * leftovers (CLOSE_WAIT, peers that closed or reset, pipes, files) are leaked. With
+     * leftovers_known false they could not be told apart: every leftover reads as leaked. */
+    bool leftovers_known;
+    unsigned held_live, held_vanished;
+    double oldest_held_s; /* age of the oldest held connection at the end (since connecting) */
     /* sockets */
     const char *sockets_unknown;
     struct tcp_states sockets_final;

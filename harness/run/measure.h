@@ -26,8 +26,19 @@ void measure_baseline(pid_t pid, struct scenario_samples *s);
 /* After the settle phase: fds, socket states and anonymous memory at the end (the verdict is
  * on the state at the end, not on the last periodic sample). measure_final_fds also records
  * how long the wait since s->settle_start_ms lasted, and, if the fds are back but no sample
- * during the wait saw it, that they were back by then. */
-void measure_final_fds(pid_t pid, struct scenario_samples *s);
+ * during the wait saw it, that they were back by then; and, with e, which of the target's
+ * sockets are held by the engine's clients (s->held_live, s->held_vanished, see
+ * measure_classify_held). */
+struct engine;
+void measure_final_fds(pid_t pid, const struct engine *e, struct scenario_samples *s);
+
+/* Of the target's sockets (inodes, each once), those whose peer is one of peers (a snapshot
+ * from engine_peers) and that the server has not been told are closed (not CLOSE_WAIT): counted
+ * into s->held_live / s->held_vanished, with s->oldest_held_s at now. Needs the TCP table of
+ * the netns the target's sockets are in. 0 (s->leftovers_known set), or -errno. */
+struct engine_peer;
+int measure_classify_held(const uint64_t *inodes, size_t n, const struct engine_peer *peers,
+                          size_t npeers, uint64_t now, struct scenario_samples *s);
 void measure_final_memory(pid_t pid, struct scenario_samples *s);
 
 /* The CPU the target's process tree uses after the faults, over up to CHECKS_CPU_WINDOWS

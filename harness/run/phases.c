@@ -177,7 +177,7 @@ enum phase_status phase_settle(struct scenario_run *r)
     prober_drain(&r->p, r->e);
     enum phase_status status = PHASE_GO_ON;
     if (!*r->env->opt->interrupted && target_alive(r->t))
-        measure_final_fds(r->t->pid, &r->s);
+        measure_final_fds(r->t->pid, r->e, &r->s);
     if (*r->env->opt->interrupted) {
         status = PHASE_INTERRUPTED;
     } else if (target_alive(r->t)) {
