@@ -91,12 +91,12 @@ static struct leftovers leftovers_of(const struct scenario_samples *s)
     const struct fd_counts *b = &s->fds_baseline, *f = &s->fds_final;
     struct leftovers l = {.total = (int)f->total - (int)b->total};
     int sockets = (int)f->sockets - (int)b->sockets;
-    if (s->leftovers_known && l.total > 0) {
+    if (s->held.known && l.total > 0) {
         int room = sockets < l.total ? sockets : l.total;
         room = room > 0 ? room : 0;
-        l.held_live = (int)s->held_live < room ? (int)s->held_live : room;
+        l.held_live = (int)s->held.live < room ? (int)s->held.live : room;
         room -= l.held_live;
-        l.held_vanished = (int)s->held_vanished < room ? (int)s->held_vanished : room;
+        l.held_vanished = (int)s->held.vanished < room ? (int)s->held.vanished : room;
     }
     l.leaked = l.total > 0 ? l.total - l.held_live - l.held_vanished : 0;
     l.leaked_sockets = sockets - l.held_live - l.held_vanished;
@@ -118,13 +118,26 @@ static void leftovers_text(const struct scenario_samples *s, const struct check_
     if (n > 0 && (size_t)n < sizeof(held))
         snprintf(held + n, sizeof(held) - (size_t)n,
                  " (oldest %.1fs: the server closed none of them within the %.1fs grace)",
-                 s->oldest_held_s, (double)lim->grace_ms / 1000.0);
+                 s->held.oldest_s, (double)lim->grace_ms / 1000.0);
     if (l->leaked)
         snprintf(leaked, sizeof(leaked), "%d leaked (sockets %+d, pipes %+d, files %+d, other %+d)",
                  l->leaked, l->leaked_sockets, (int)f->pipes - (int)b->pipes,
                  (int)f->files - (int)b->files,
                  (int)(f->anon + f->other) - (int)(b->anon + b->other));
     snprintf(out, size, "%s%s%s", held, held[0] && leaked[0] ? "; " : "", leaked);
+}
+
+/* A pass after the server let go of held ones: "; when the faults ended 50 were held by live
+ * clients, 10 after the peer vanished" (nothing when none were held, or it is not known). */
+static void held_after_faults_text(const struct scenario_samples *s, char *out, size_t size)
+{
+    const struct held_counts *h = &s->held_after_faults;
+    if (!h->known || !(h->live || h->vanished) || s->fds_settled_s < 0)
+        return;
+    snprintf(out, size,
+             "; when the faults ended %u were held by live clients, %u after the peer "
+             "vanished",
+             h->live, h->vanished);
 }
 
 static void fds_fields(struct check_result *c, const struct scenario_samples *s,
@@ -138,7 +151,7 @@ static void fds_fields(struct check_result *c, const struct scenario_samples *s,
     check_add_int(c, "held_vanished", l->held_vanished);
     check_add_int(c, "leaked", l->leaked);
     if (l->held_live || l->held_vanished)
-        check_add_double(c, "oldest_held_s", s->oldest_held_s);
+        check_add_double(c, "oldest_held_s", s->held.oldest_s);
     check_add_int(c, "leaked_sockets", l->leaked_sockets);
     check_add_int(c, "leaked_pipes", (int64_t)f->pipes - b->pipes);
     check_add_int(c, "leaked_files", (int64_t)f->files - b->files);
@@ -146,6 +159,11 @@ static void fds_fields(struct check_result *c, const struct scenario_samples *s,
     check_add_double(c, "settled_s", s->fds_settled_s);
     if (f->total <= b->total && s->fds_settled_s >= 0 && s->fds_peak > b->total)
         check_add_double(c, "released_s", s->fds_settled_s);
+    const struct held_counts *h = &s->held_after_faults;
+    if (h->known && (h->live || h->vanished)) {
+        check_add_int(c, "held_live_after_faults", h->live);
+        check_add_int(c, "held_vanished_after_faults", h->vanished);
+    }
     check_add_int(c, "grace_ms", (int64_t)lim->grace_ms);
     check_add_double(c, "waited_s", s->settle_waited_s);
 }
@@ -171,8 +189,10 @@ static void check_fds(const struct scenario_samples *s, const struct check_limit
     else if (c->status == CHECK_FAILED)
         snprintf(when, sizeof(when), " the wait");
     if (c->status == CHECK_OK) {
-        snprintf(c->summary, sizeof(c->summary), "fds: %u before, peak %u, %u after%s", b->total,
-                 s->fds_peak, f->total, when);
+        char held[96] = "";
+        held_after_faults_text(s, held, sizeof(held));
+        snprintf(c->summary, sizeof(c->summary), "fds: %u before, peak %u, %u after%s%s", b->total,
+                 s->fds_peak, f->total, when, held);
         return;
     }
     char what[400];
@@ -206,11 +226,11 @@ static void check_sockets(const struct scenario_samples *s, struct scenario_resu
     unsigned close_wait = st->count[TCP_CLOSE_WAIT];
     c->status = close_wait == 0 ? CHECK_OK : CHECK_FAILED;
     char held[128] = "";
-    if (s->leftovers_known && (s->held_live || s->held_vanished)) {
-        check_add_int(c, "held_live", s->held_live);
-        check_add_int(c, "held_vanished", s->held_vanished);
+    if (s->held.known && (s->held.live || s->held.vanished)) {
+        check_add_int(c, "held_live", s->held.live);
+        check_add_int(c, "held_vanished", s->held.vanished);
         snprintf(held, sizeof(held), "; held: %u by live clients, %u after the peer vanished",
-                 s->held_live, s->held_vanished);
+                 s->held.live, s->held.vanished);
     }
     snprintf(
         c->summary, sizeof(c->summary), "sockets: %s%s%s", used ? states : "none but listeners",

@@ -94,27 +94,26 @@ static bool peer_ipv4(const struct sockdiag_endpoint *end, struct in_addr *out)
 }
 
 /* One held socket (its peer row found): counted, and the oldest remembered. */
-static void held_count(const struct engine_peer *p, uint64_t now, struct scenario_samples *s)
+static void held_count(const struct engine_peer *p, uint64_t now, struct held_counts *out)
 {
     if (p->state == ENGINE_PEER_LIVE)
-        s->held_live++;
+        out->live++;
     else
-        s->held_vanished++;
+        out->vanished++;
     double age = now > p->connected_ms ? (double)(now - p->connected_ms) / 1000.0 : 0;
-    if (age > s->oldest_held_s)
-        s->oldest_held_s = age;
+    if (age > out->oldest_s)
+        out->oldest_s = age;
 }
 
 int measure_classify_held(const uint64_t *inodes, size_t n, const struct engine_peer *peers,
-                          size_t npeers, uint64_t now, struct scenario_samples *s)
+                          size_t npeers, uint64_t now, struct held_counts *out)
 {
     struct sockdiag_sock *rows = NULL;
     size_t nrows = 0;
+    memset(out, 0, sizeof(*out));
     int rc = sockdiag_tcp_table(&rows, &nrows);
     if (rc < 0)
         return rc;
-    s->held_live = s->held_vanished = 0;
-    s->oldest_held_s = 0;
     for (size_t i = 0; i < n; i++) {
         const struct sockdiag_sock *row = sockdiag_table_find(rows, nrows, inodes[i]);
         struct in_addr peer;
@@ -124,24 +123,35 @@ int measure_classify_held(const uint64_t *inodes, size_t n, const struct engine_
             continue;
         const struct engine_peer *p = engine_peer_find(peers, npeers, peer, row->peer.port);
         if (p)
-            held_count(p, now, s);
+            held_count(p, now, out);
     }
     free(rows);
-    s->leftovers_known = true;
+    out->known = true;
     return 0;
 }
 
 /* Which of the target's sockets its fault clients hold (measure_classify_held), from the
  * engine's peers at this moment. Unknown on any failure: the leftovers then read as leaked. */
-static void final_classify(const uint64_t *inodes, size_t n, const struct engine *e,
-                           struct scenario_samples *s)
+static void held_classify(const uint64_t *inodes, size_t n, const struct engine *e,
+                          struct held_counts *out)
 {
     struct engine_peer *peers = NULL;
     size_t npeers = 0;
-    s->leftovers_known = false;
+    out->known = false;
     if (e && engine_peers(e, &peers, &npeers) == 0)
-        measure_classify_held(inodes, n, peers, npeers, engine_now_ms(), s);
+        measure_classify_held(inodes, n, peers, npeers, engine_now_ms(), out);
     free(peers);
+}
+
+void measure_held(pid_t pid, const struct engine *e, struct held_counts *out)
+{
+    uint64_t *inodes = NULL;
+    size_t n = 0;
+    struct fd_counts counts;
+    out->known = false;
+    if (procfs_tree_scan(pid, &counts, &inodes, &n) == 0)
+        held_classify(inodes, n, e, out);
+    free(inodes);
 }
 
 void measure_final_fds(pid_t pid, const struct engine *e, struct scenario_samples *s)
@@ -153,7 +163,7 @@ void measure_final_fds(pid_t pid, const struct engine *e, struct scenario_sample
     if (rc == 0 && s->fds_final.total > s->fds_peak)
         s->fds_peak = s->fds_final.total;
     if (rc == 0 && sockets_rc == 0)
-        final_classify(inodes, n, e, s);
+        held_classify(inodes, n, e, &s->held);
     free(inodes);
     if (rc < 0 && !s->fds_unknown)
         s->fds_unknown = "could not read the target's fds";

@@ -126,9 +126,7 @@ START_TEST(held_by_live_clients_is_not_leaked)
     s.fds_final.total = 60, s.fds_final.sockets = 51;
     s.fds_peak = 60;
     s.settle_waited_s = 5.0;
-    s.leftovers_known = true;
-    s.held_live = 50;
-    s.oldest_held_s = 6.1;
+    s.held = (struct held_counts){.known = true, .live = 50, .oldest_s = 6.1};
     checks_evaluate(&s, &limits, &r);
     const struct check_result *fds = find(&r, "fds");
     ck_assert_int_eq(fds->status, CHECK_FAILED); /* no timeout shorter than the grace */
@@ -155,8 +153,7 @@ START_TEST(held_vanished_and_leaked_are_told_apart)
     s.fds_baseline.total = 10, s.fds_baseline.sockets = 1;
     s.fds_final.total = 31, s.fds_final.sockets = 21, s.fds_final.pipes = 1;
     s.settle_waited_s = 5.0;
-    s.leftovers_known = true;
-    s.held_live = 5, s.held_vanished = 10, s.oldest_held_s = 3.0;
+    s.held = (struct held_counts){.known = true, .live = 5, .vanished = 10, .oldest_s = 3.0};
     checks_evaluate(&s, &limits, &r);
     const struct check_result *fds = find(&r, "fds");
     ck_assert_ptr_nonnull(strstr(fds->summary, ": 5 held by live clients, 10 held after the peer "
@@ -164,7 +161,7 @@ START_TEST(held_vanished_and_leaked_are_told_apart)
     ck_assert_ptr_nonnull(strstr(fds->summary, "; 6 leaked (sockets +5, pipes +1,"));
     ck_assert_int_eq(int_field(fds, "leaked"), 6);
 
-    s.held_live = 40; /* more than the sockets above the baseline: capped */
+    s.held.live = 40; /* more than the sockets above the baseline: capped */
     checks_evaluate(&s, &limits, &r);
     fds = find(&r, "fds");
     ck_assert_int_eq(int_field(fds, "held_live"), 20);
@@ -187,6 +184,16 @@ START_TEST(released_says_when)
     ck_assert_str_eq(fds->summary, "fds: 6 before, peak 120, 6 after (released 58.0s after the "
                                    "faults)");
     ck_assert_double_eq_tol(field(fds, "released_s")->d, 58.0, 1e-9);
+    ck_assert_ptr_null(field(fds, "held_live_after_faults"));
+
+    s.held_after_faults = (struct held_counts){.known = true, .live = 50, .vanished = 2};
+    checks_evaluate(&s, &limits, &r);
+    fds = find(&r, "fds");
+    ck_assert_str_eq(fds->summary, "fds: 6 before, peak 120, 6 after (released 58.0s after the "
+                                   "faults); when the faults ended 50 were held by live "
+                                   "clients, 2 after the peer vanished");
+    ck_assert_int_eq(int_field(fds, "held_live_after_faults"), 50);
+    ck_assert_int_eq(int_field(fds, "held_vanished_after_faults"), 2);
 }
 END_TEST
 

@@ -86,12 +86,12 @@ START_TEST(peers_classify_server_sockets)
     for (int i = 0; i < 3; i++)
         ck_assert_ptr_nonnull(engine_peer_find(rows, 3, p.peer[i].addr, p.peer[i].port));
     ck_assert_ptr_null(engine_peer_find(rows, 3, p.peer[3].addr, p.peer[3].port));
-    struct scenario_samples s = {0};
-    ck_assert_int_eq(measure_classify_held(p.inode, NCLIENTS, rows, 3, now, &s), 0);
-    ck_assert(s.leftovers_known);
-    ck_assert_uint_eq(s.held_live, 2);
-    ck_assert_uint_eq(s.held_vanished, 1);
-    ck_assert_msg(s.oldest_held_s >= 6.0 && s.oldest_held_s <= 6.2, "%.2f", s.oldest_held_s);
+    struct held_counts h;
+    ck_assert_int_eq(measure_classify_held(p.inode, NCLIENTS, rows, 3, now, &h), 0);
+    ck_assert(h.known);
+    ck_assert_uint_eq(h.live, 2);
+    ck_assert_uint_eq(h.vanished, 1);
+    ck_assert_msg(h.oldest_s >= 6.0 && h.oldest_s <= 6.2, "%.2f", h.oldest_s);
     pairs_close(&p);
 }
 END_TEST
@@ -117,10 +117,10 @@ START_TEST(close_wait_is_never_held)
     p.cli[2] = -1;
     ck_assert(ts_wait_until(in_close_wait, &p.inode[1], 5000, 10));
     ck_assert(ts_wait_until(in_close_wait, &p.inode[2], 5000, 10));
-    struct scenario_samples s = {0};
-    ck_assert_int_eq(measure_classify_held(p.inode, NCLIENTS, rows, NCLIENTS, cf_now_ms(), &s), 0);
-    ck_assert_uint_eq(s.held_live, 2);
-    ck_assert_uint_eq(s.held_vanished, 0);
+    struct held_counts h;
+    ck_assert_int_eq(measure_classify_held(p.inode, NCLIENTS, rows, NCLIENTS, cf_now_ms(), &h), 0);
+    ck_assert_uint_eq(h.live, 2);
+    ck_assert_uint_eq(h.vanished, 0);
     pairs_close(&p);
 }
 END_TEST
