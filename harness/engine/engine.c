@@ -119,6 +119,7 @@ void engine_client_connect(struct engine_client *c, const struct tcp_conn_option
     int rc = tcp_conn_connect(&c->conn, &e->cfg.target, opt);
 
     if (rc == 0) {
+        c->connected_ms = e->now_ms;
         c->ops->on_connected(c);
     } else if (rc == -EINPROGRESS) {
         engine_client_watch(c, EPOLLOUT);
@@ -133,9 +134,10 @@ void engine_client_connect_event(struct engine_client *c)
 {
     int err = tcp_conn_error(&c->conn);
 
-    if (err == 0)
+    if (err == 0) {
+        c->connected_ms = c->engine->now_ms;
         c->ops->on_connected(c);
-    else
+    } else
         c->ops->on_connect_failed(c, err);
 }
 
@@ -319,6 +321,8 @@ static void engine_each_client(struct engine *e, bool vanish)
     {
         struct engine_client *c = container_of(pos, struct engine_client, link);
         void (*action)(struct engine_client *) = vanish ? c->ops->vanish : c->ops->cut_off;
+        if (action && vanish)
+            engine_peer_note_pulled(e, c);
         if (action)
             action(c);
     }
@@ -357,6 +361,7 @@ void engine_free(struct engine *e)
     engine_sweep(e);
     replay_free(e->replay);
     fault_groups_free(e);
+    free(e->pulled);
     close(e->epfd);
     free(e);
 }

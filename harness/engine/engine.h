@@ -154,6 +154,32 @@ void engine_replay_stats(const struct engine *e, struct engine_group_stats *out)
 int engine_probe(struct engine *e, const char *request, size_t request_len, const char *expect,
                  size_t expect_len, uint64_t timeout_ms, struct probe_result *out);
 
+/* What the engine knows of the fault and replay clients a server socket may be talking to, for
+ * telling a socket the server holds from one it leaked (run/measure.c). One row per client that
+ * connected and is still open (LIVE: stalling, holding, or cut off; its fd is the harness's),
+ * that vanished (END_DROP or a replayed silent end: fd kept, packets dropped), or that was
+ * pulled (engine_vanish_all: closed with a reset the target never saw). A client that closed
+ * or reset its connection itself, and a probe, has no row: a server socket whose peer has no
+ * row was let go by its peer. */
+enum engine_peer_state {
+    ENGINE_PEER_LIVE = 1, /* connected and open: the server may still be waiting on it */
+    ENGINE_PEER_VANISHED, /* silently gone: no FIN or RST ever reaches the server */
+};
+struct engine_peer {
+    struct in_addr addr; /* the client's local address and port (the server socket's peer) */
+    unsigned port;       /* host byte order */
+    enum engine_peer_state state;
+    uint64_t connected_ms; /* engine_now_ms() when it connected */
+};
+
+/* A snapshot of those rows, sorted by address and port, in *out (malloc'd, NULL when *n is 0;
+ * the caller frees it). Read-only for the engine. 0, or -ENOMEM. */
+int engine_peers(const struct engine *e, struct engine_peer **out, size_t *n);
+
+/* The row of the client at addr:port (port in host byte order) in a snapshot, or NULL. */
+const struct engine_peer *engine_peer_find(const struct engine_peer *peers, size_t n,
+                                           struct in_addr addr, unsigned port);
+
 /* Close every socket (held ones too, with a reset so nothing lingers) and free all. */
 void engine_free(struct engine *e);
 

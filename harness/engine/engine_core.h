@@ -64,7 +64,8 @@ struct engine_client {
     struct engine *engine;
     struct tcp_conn conn;
     struct engine_timer timer;
-    struct cf_list link; /* on the engine's live list, then its closed list */
+    struct cf_list link;   /* on the engine's live list, then its closed list */
+    uint64_t connected_ms; /* e->now_ms when its connect succeeded; 0 before (engine_peers) */
 };
 
 struct group;  /* fault_client.c */
@@ -81,6 +82,10 @@ struct engine {
     struct cf_list live, closed; /* engine_clients of every kind */
     struct replay *replay;       /* or NULL */
     bool cut_off;
+    /* clients engine_vanish_all closed (a cable pull): the server's sockets to them are held
+     * after the peer vanished, not leaked (peers.c) */
+    struct engine_peer *pulled;
+    size_t npulled, pulled_cap;
     int error; /* first internal error, returned by engine_run() */
     char buf[READ_BUF_SIZE];
 };
@@ -142,6 +147,13 @@ void engine_client_count_pulled(const struct engine_client *c, bool held,
 bool engine_client_read(struct engine_client *c);
 /* Cancel its timer, close its socket (RST if reset) and move it to the closed list. */
 void engine_client_close(struct engine_client *c, bool reset);
+
+/* ---- peers.c ---- */
+
+/* Before engine_vanish_all closes c: remember it as pulled, if it was connected and open and
+ * is a fault or replay client. Out of memory: it is not remembered (its server socket would
+ * then read as leaked, never as held: the harsher word). */
+void engine_peer_note_pulled(struct engine *e, const struct engine_client *c);
 
 /* ---- the client kinds ---- */
 

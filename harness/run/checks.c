@@ -79,6 +79,95 @@ static void check_alive(const struct scenario_samples *s, struct scenario_result
              s->last_log_line[0] ? "\")" : "");
 }
 
+/* The leftovers (final above the baseline) split by what the harness knows of their peers:
+ * held by live clients, held after the peer vanished, and the rest: leaked. Held ones never
+ * count past the leftovers (a socket of the baseline cannot be a fault client's). */
+struct leftovers {
+    int total, held_live, held_vanished, leaked, leaked_sockets;
+};
+
+static struct leftovers leftovers_of(const struct scenario_samples *s)
+{
+    const struct fd_counts *b = &s->fds_baseline, *f = &s->fds_final;
+    struct leftovers l = {.total = (int)f->total - (int)b->total};
+    int sockets = (int)f->sockets - (int)b->sockets;
+    if (s->held.known && l.total > 0) {
+        int room = sockets < l.total ? sockets : l.total;
+        room = room > 0 ? room : 0;
+        l.held_live = (int)s->held.live < room ? (int)s->held.live : room;
+        room -= l.held_live;
+        l.held_vanished = (int)s->held.vanished < room ? (int)s->held.vanished : room;
+    }
+    l.leaked = l.total > 0 ? l.total - l.held_live - l.held_vanished : 0;
+    l.leaked_sockets = sockets - l.held_live - l.held_vanished;
+    return l;
+}
+
+/* "50 held by live clients (oldest 6.1s: ...); 3 leaked (sockets +3, ...)" */
+static void leftovers_text(const struct scenario_samples *s, const struct check_limits *lim,
+                           const struct leftovers *l, char *out, size_t size)
+{
+    const struct fd_counts *b = &s->fds_baseline, *f = &s->fds_final;
+    char held[200] = "", leaked[160] = "";
+    int n = 0;
+    if (l->held_live)
+        n = snprintf(held, sizeof(held), "%d held by live clients", l->held_live);
+    if (l->held_vanished && n >= 0 && (size_t)n < sizeof(held))
+        n += snprintf(held + n, sizeof(held) - (size_t)n, "%s%d held after the peer vanished",
+                      n ? ", " : "", l->held_vanished);
+    if (n > 0 && (size_t)n < sizeof(held))
+        snprintf(held + n, sizeof(held) - (size_t)n,
+                 " (oldest %.1fs: the server closed none of them within the %.1fs grace)",
+                 s->held.oldest_s, (double)lim->grace_ms / 1000.0);
+    if (l->leaked)
+        snprintf(leaked, sizeof(leaked), "%d leaked (sockets %+d, pipes %+d, files %+d, other %+d)",
+                 l->leaked, l->leaked_sockets, (int)f->pipes - (int)b->pipes,
+                 (int)f->files - (int)b->files,
+                 (int)(f->anon + f->other) - (int)(b->anon + b->other));
+    snprintf(out, size, "%s%s%s", held, held[0] && leaked[0] ? "; " : "", leaked);
+}
+
+/* A pass after the server let go of held ones: "; when the faults ended 50 were held by live
+ * clients, 10 after the peer vanished" (nothing when none were held, or it is not known). */
+static void held_after_faults_text(const struct scenario_samples *s, char *out, size_t size)
+{
+    const struct held_counts *h = &s->held_after_faults;
+    if (!h->known || !(h->live || h->vanished) || s->fds_settled_s < 0)
+        return;
+    snprintf(out, size,
+             "; when the faults ended %u were held by live clients, %u after the peer "
+             "vanished",
+             h->live, h->vanished);
+}
+
+static void fds_fields(struct check_result *c, const struct scenario_samples *s,
+                       const struct check_limits *lim, const struct leftovers *l)
+{
+    const struct fd_counts *b = &s->fds_baseline, *f = &s->fds_final;
+    check_add_int(c, "baseline", b->total);
+    check_add_int(c, "peak", s->fds_peak);
+    check_add_int(c, "final", f->total);
+    check_add_int(c, "held_live", l->held_live);
+    check_add_int(c, "held_vanished", l->held_vanished);
+    check_add_int(c, "leaked", l->leaked);
+    if (l->held_live || l->held_vanished)
+        check_add_double(c, "oldest_held_s", s->held.oldest_s);
+    check_add_int(c, "leaked_sockets", l->leaked_sockets);
+    check_add_int(c, "leaked_pipes", (int64_t)f->pipes - b->pipes);
+    check_add_int(c, "leaked_files", (int64_t)f->files - b->files);
+    check_add_int(c, "leaked_other", (int64_t)(f->anon + f->other) - (b->anon + b->other));
+    check_add_double(c, "settled_s", s->fds_settled_s);
+    if (f->total <= b->total && s->fds_settled_s >= 0 && s->fds_peak > b->total)
+        check_add_double(c, "released_s", s->fds_settled_s);
+    const struct held_counts *h = &s->held_after_faults;
+    if (h->known && (h->live || h->vanished)) {
+        check_add_int(c, "held_live_after_faults", h->live);
+        check_add_int(c, "held_vanished_after_faults", h->vanished);
+    }
+    check_add_int(c, "grace_ms", (int64_t)lim->grace_ms);
+    check_add_double(c, "waited_s", s->settle_waited_s);
+}
+
 static void check_fds(const struct scenario_samples *s, const struct check_limits *lim,
                       struct scenario_result *res)
 {
@@ -88,36 +177,28 @@ static void check_fds(const struct scenario_samples *s, const struct check_limit
         return;
     }
     const struct fd_counts *b = &s->fds_baseline, *f = &s->fds_final;
-    check_add_int(c, "baseline", b->total);
-    check_add_int(c, "peak", s->fds_peak);
-    check_add_int(c, "final", f->total);
-    check_add_int(c, "leaked_sockets", (int64_t)f->sockets - b->sockets);
-    check_add_int(c, "leaked_pipes", (int64_t)f->pipes - b->pipes);
-    check_add_int(c, "leaked_files", (int64_t)f->files - b->files);
-    check_add_int(c, "leaked_other", (int64_t)(f->anon + f->other) - (b->anon + b->other));
-    check_add_double(c, "settled_s", s->fds_settled_s);
-    check_add_int(c, "grace_ms", (int64_t)lim->grace_ms);
-    check_add_double(c, "waited_s", s->settle_waited_s);
+    struct leftovers l = leftovers_of(s);
+    fds_fields(c, s, lim, &l);
     c->status = f->total <= b->total ? CHECK_OK : CHECK_FAILED;
     char when[64] = "";
     if (c->status == CHECK_OK && s->fds_settled_s >= 0)
-        snprintf(when, sizeof(when), " (back %.1fs after the faults)", s->fds_settled_s);
+        snprintf(when, sizeof(when), " (%s %.1fs after the faults)",
+                 s->fds_peak > b->total ? "released" : "back", s->fds_settled_s);
     else if (c->status == CHECK_FAILED && s->settle_waited_s >= 0)
         snprintf(when, sizeof(when), " a %.1fs wait", s->settle_waited_s); /* as waited */
     else if (c->status == CHECK_FAILED)
         snprintf(when, sizeof(when), " the wait");
     if (c->status == CHECK_OK) {
-        snprintf(c->summary, sizeof(c->summary), "fds: %u before, peak %u, %u after%s", b->total,
-                 s->fds_peak, f->total, when);
-    } else {
-        snprintf(c->summary, sizeof(c->summary),
-                 "fds: %u before, peak %u, %u after%s: %d leaked (sockets %+d, pipes %+d, files "
-                 "%+d, other %+d)",
-                 b->total, s->fds_peak, f->total, when, (int)f->total - (int)b->total,
-                 (int)f->sockets - (int)b->sockets, (int)f->pipes - (int)b->pipes,
-                 (int)f->files - (int)b->files,
-                 (int)(f->anon + f->other) - (int)(b->anon + b->other));
+        char held[96] = "";
+        held_after_faults_text(s, held, sizeof(held));
+        snprintf(c->summary, sizeof(c->summary), "fds: %u before, peak %u, %u after%s%s", b->total,
+                 s->fds_peak, f->total, when, held);
+        return;
     }
+    char what[400];
+    leftovers_text(s, lim, &l, what, sizeof(what));
+    snprintf(c->summary, sizeof(c->summary), "fds: %u before, peak %u, %u after%s: %s", b->total,
+             s->fds_peak, f->total, when, what);
 }
 
 /* States a server's socket should not be left in once its clients are gone: CLOSE_WAIT
@@ -144,8 +225,18 @@ static void check_sockets(const struct scenario_samples *s, struct scenario_resu
     }
     unsigned close_wait = st->count[TCP_CLOSE_WAIT];
     c->status = close_wait == 0 ? CHECK_OK : CHECK_FAILED;
-    snprintf(c->summary, sizeof(c->summary), "sockets: %s%s", used ? states : "none but listeners",
-             close_wait ? " (CLOSE_WAIT: the server never closed sockets its clients closed)" : "");
+    char held[128] = "";
+    if (s->held.known && (s->held.live || s->held.vanished)) {
+        check_add_int(c, "held_live", s->held.live);
+        check_add_int(c, "held_vanished", s->held.vanished);
+        snprintf(held, sizeof(held), "; held: %u by live clients, %u after the peer vanished",
+                 s->held.live, s->held.vanished);
+    }
+    snprintf(
+        c->summary, sizeof(c->summary), "sockets: %s%s%s", used ? states : "none but listeners",
+        close_wait ? " (CLOSE_WAIT: leaked: the server never closed sockets its clients closed)"
+                   : "",
+        held);
 }
 
 /* "97.2%, 95.0%, 0.4%" */

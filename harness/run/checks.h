@@ -25,6 +25,17 @@ struct check_limits {
     uint64_t grace_ms;
 };
 
+/* The target's sockets by what the harness knows of their peers (measure_classify_held): held
+ * by a fault client still connected (stalling, or cut off and holding), held after their peer
+ * vanished (a silent drop or a cable pull). The other leftovers (CLOSE_WAIT, peers that closed
+ * or reset, pipes, files) are leaked. With known false the sockets could not be told apart:
+ * every leftover reads as leaked. */
+struct held_counts {
+    bool known;
+    unsigned live, vanished;
+    double oldest_s; /* age of the oldest held connection (since it connected) */
+};
+
 struct scenario_samples {
     /* accepting */
     unsigned probes, probes_ok;
@@ -43,6 +54,9 @@ struct scenario_samples {
     double fds_settled_s;     /* time after the faults until back at baseline; < 0: never */
     uint64_t settle_start_ms; /* engine_now_ms() when the faults ended and the wait began */
     double settle_waited_s;   /* how long it was waited for, to the final count; < 0: unknown */
+    /* what the sockets left over at the end are (held), and what the target held when the
+     * faults ended (held_after_faults): see struct held_counts */
+    struct held_counts held, held_after_faults;
     /* sockets */
     const char *sockets_unknown;
     struct tcp_states sockets_final;

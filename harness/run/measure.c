@@ -2,7 +2,11 @@
 #include "measure.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "engine.h"
@@ -74,11 +78,94 @@ void measure_baseline(pid_t pid, struct scenario_samples *s)
         s->memory_unknown = "cannot read the target's memory from /proc";
 }
 
-void measure_final_fds(pid_t pid, struct scenario_samples *s)
+/* The IPv4 address of a peer (an IPv4-mapped IPv6 one too: a server listening on [::]). */
+static bool peer_ipv4(const struct sockdiag_endpoint *end, struct in_addr *out)
 {
-    int sockets_rc = 0;
-    if (measure_sample(pid, s, &s->fds_final, &s->sockets_final, &sockets_rc) < 0 &&
-        !s->fds_unknown)
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (end->family == AF_INET) {
+        memcpy(out, end->addr, 4);
+        return true;
+    }
+    if (end->family == AF_INET6 && memcmp(end->addr, mapped, sizeof(mapped)) == 0) {
+        memcpy(out, end->addr + 12, 4);
+        return true;
+    }
+    return false;
+}
+
+/* One held socket (its peer row found): counted, and the oldest remembered. */
+static void held_count(const struct engine_peer *p, uint64_t now, struct held_counts *out)
+{
+    if (p->state == ENGINE_PEER_LIVE)
+        out->live++;
+    else
+        out->vanished++;
+    double age = now > p->connected_ms ? (double)(now - p->connected_ms) / 1000.0 : 0;
+    if (age > out->oldest_s)
+        out->oldest_s = age;
+}
+
+int measure_classify_held(const uint64_t *inodes, size_t n, const struct engine_peer *peers,
+                          size_t npeers, uint64_t now, struct held_counts *out)
+{
+    struct sockdiag_sock *rows = NULL;
+    size_t nrows = 0;
+    memset(out, 0, sizeof(*out));
+    int rc = sockdiag_tcp_table(&rows, &nrows);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        const struct sockdiag_sock *row = sockdiag_table_find(rows, nrows, inodes[i]);
+        struct in_addr peer;
+        /* CLOSE_WAIT: its peer closed and the server never did, whoever the peer is */
+        if (!row || row->state == TCP_LISTEN || row->state == TCP_CLOSE_WAIT ||
+            !peer_ipv4(&row->peer, &peer))
+            continue;
+        const struct engine_peer *p = engine_peer_find(peers, npeers, peer, row->peer.port);
+        if (p)
+            held_count(p, now, out);
+    }
+    free(rows);
+    out->known = true;
+    return 0;
+}
+
+/* Which of the target's sockets its fault clients hold (measure_classify_held), from the
+ * engine's peers at this moment. Unknown on any failure: the leftovers then read as leaked. */
+static void held_classify(const uint64_t *inodes, size_t n, const struct engine *e,
+                          struct held_counts *out)
+{
+    struct engine_peer *peers = NULL;
+    size_t npeers = 0;
+    out->known = false;
+    if (e && engine_peers(e, &peers, &npeers) == 0)
+        measure_classify_held(inodes, n, peers, npeers, engine_now_ms(), out);
+    free(peers);
+}
+
+void measure_held(pid_t pid, const struct engine *e, struct held_counts *out)
+{
+    uint64_t *inodes = NULL;
+    size_t n = 0;
+    struct fd_counts counts;
+    out->known = false;
+    if (procfs_tree_scan(pid, &counts, &inodes, &n) == 0)
+        held_classify(inodes, n, e, out);
+    free(inodes);
+}
+
+void measure_final_fds(pid_t pid, const struct engine *e, struct scenario_samples *s)
+{
+    uint64_t *inodes = NULL;
+    size_t n = 0;
+    int rc = procfs_tree_scan(pid, &s->fds_final, &inodes, &n);
+    int sockets_rc = rc < 0 ? rc : sockdiag_tcp_states(inodes, n, &s->sockets_final);
+    if (rc == 0 && s->fds_final.total > s->fds_peak)
+        s->fds_peak = s->fds_final.total;
+    if (rc == 0 && sockets_rc == 0)
+        held_classify(inodes, n, e, &s->held);
+    free(inodes);
+    if (rc < 0 && !s->fds_unknown)
         s->fds_unknown = "could not read the target's fds";
     if (sockets_rc < 0 && !s->sockets_unknown)
         s->sockets_unknown = "could not read the target's socket states";

@@ -26,8 +26,22 @@ void measure_baseline(pid_t pid, struct scenario_samples *s);
 /* After the settle phase: fds, socket states and anonymous memory at the end (the verdict is
  * on the state at the end, not on the last periodic sample). measure_final_fds also records
  * how long the wait since s->settle_start_ms lasted, and, if the fds are back but no sample
- * during the wait saw it, that they were back by then. */
-void measure_final_fds(pid_t pid, struct scenario_samples *s);
+ * during the wait saw it, that they were back by then; and, with e, which of the target's
+ * sockets are held by the engine's clients (s->held, see measure_classify_held). */
+struct engine;
+void measure_final_fds(pid_t pid, const struct engine *e, struct scenario_samples *s);
+
+/* Of the target's sockets (inodes, each once), those whose peer is one of peers (a snapshot
+ * from engine_peers) and that the server has not been told are closed (not CLOSE_WAIT): counted
+ * into out (live, vanished, the oldest's age at now). Needs the TCP table of the netns the
+ * target's sockets are in. 0 (out->known set), or -errno (out->known false). */
+struct engine_peer;
+int measure_classify_held(const uint64_t *inodes, size_t n, const struct engine_peer *peers,
+                          size_t npeers, uint64_t now, struct held_counts *out);
+
+/* What the target's sockets to e's clients are now (one scan and one snapshot): for the start
+ * of the settle phase, so a pass can say what was released. out->known false on failure. */
+void measure_held(pid_t pid, const struct engine *e, struct held_counts *out);
 void measure_final_memory(pid_t pid, struct scenario_samples *s);
 
 /* The CPU the target's process tree uses after the faults, over up to CHECKS_CPU_WINDOWS

@@ -151,6 +151,7 @@ static void settle_wait(struct scenario_run *r)
     struct cpu_window cpu;
     measure_cpu_begin(&cpu, r->t->pid, start, o->cpu_window_ms, r->env->limits.cpu_max_pct);
     r->s.settle_start_ms = start;
+    measure_held(r->t->pid, r->e, &r->s.held_after_faults); /* for a pass: what was released */
     r->s.fds_settled_s = -1;
     r->s.fds_final = r->s.fds_baseline;
     r->p.backoff_from_ms = start;
@@ -177,7 +178,7 @@ enum phase_status phase_settle(struct scenario_run *r)
     prober_drain(&r->p, r->e);
     enum phase_status status = PHASE_GO_ON;
     if (!*r->env->opt->interrupted && target_alive(r->t))
-        measure_final_fds(r->t->pid, &r->s);
+        measure_final_fds(r->t->pid, r->e, &r->s);
     if (*r->env->opt->interrupted) {
         status = PHASE_INTERRUPTED;
     } else if (target_alive(r->t)) {

@@ -100,6 +100,103 @@ START_TEST(leaked_fds_fail_and_are_broken_down_by_type)
 }
 END_TEST
 
+static const struct report_field *field(const struct check_result *c, const char *key)
+{
+    for (size_t i = 0; i < c->nfields; i++)
+        if (strcmp(c->fields[i].key, key) == 0)
+            return &c->fields[i];
+    return NULL;
+}
+
+static int64_t int_field(const struct check_result *c, const char *key)
+{
+    const struct report_field *f = field(c, key);
+    ck_assert_msg(f && f->type == FIELD_INT, "no int field %s in %s", key, c->summary);
+    return f->i;
+}
+
+/* Issue 12, item 1: nginx holding slowloris clients until its 60 s timeout was "50 leaked". */
+START_TEST(held_by_live_clients_is_not_leaked)
+{
+    struct scenario_samples s;
+    uint64_t lat[3];
+    struct scenario_result r = {0};
+    healthy(&s, lat);
+    s.fds_baseline.total = 10, s.fds_baseline.sockets = 1;
+    s.fds_final.total = 60, s.fds_final.sockets = 51;
+    s.fds_peak = 60;
+    s.settle_waited_s = 5.0;
+    s.held = (struct held_counts){.known = true, .live = 50, .oldest_s = 6.1};
+    checks_evaluate(&s, &limits, &r);
+    const struct check_result *fds = find(&r, "fds");
+    ck_assert_int_eq(fds->status, CHECK_FAILED); /* no timeout shorter than the grace */
+    ck_assert_str_eq(fds->summary,
+                     "fds: 10 before, peak 60, 60 after a 5.0s wait: 50 held by live clients "
+                     "(oldest 6.1s: the server closed none of them within the 5.0s grace)");
+    ck_assert_int_eq(int_field(fds, "held_live"), 50);
+    ck_assert_int_eq(int_field(fds, "held_vanished"), 0);
+    ck_assert_int_eq(int_field(fds, "leaked"), 0);
+    ck_assert_int_eq(int_field(fds, "leaked_sockets"), 0);
+    ck_assert_double_eq_tol(field(fds, "oldest_held_s")->d, 6.1, 1e-9);
+    ck_assert_ptr_nonnull(strstr(find(&r, "sockets")->summary, "held: 50 by live clients"));
+}
+END_TEST
+
+/* Held ones never count past the leftovers; the rest (a pipe, sockets whose peers let go) is
+ * leaked, and only that is called so. */
+START_TEST(held_vanished_and_leaked_are_told_apart)
+{
+    struct scenario_samples s;
+    uint64_t lat[3];
+    struct scenario_result r = {0};
+    healthy(&s, lat);
+    s.fds_baseline.total = 10, s.fds_baseline.sockets = 1;
+    s.fds_final.total = 31, s.fds_final.sockets = 21, s.fds_final.pipes = 1;
+    s.settle_waited_s = 5.0;
+    s.held = (struct held_counts){.known = true, .live = 5, .vanished = 10, .oldest_s = 3.0};
+    checks_evaluate(&s, &limits, &r);
+    const struct check_result *fds = find(&r, "fds");
+    ck_assert_ptr_nonnull(strstr(fds->summary, ": 5 held by live clients, 10 held after the peer "
+                                               "vanished (oldest 3.0s"));
+    ck_assert_ptr_nonnull(strstr(fds->summary, "; 6 leaked (sockets +5, pipes +1,"));
+    ck_assert_int_eq(int_field(fds, "leaked"), 6);
+
+    s.held.live = 40; /* more than the sockets above the baseline: capped */
+    checks_evaluate(&s, &limits, &r);
+    fds = find(&r, "fds");
+    ck_assert_int_eq(int_field(fds, "held_live"), 20);
+    ck_assert_int_eq(int_field(fds, "held_vanished"), 0);
+    ck_assert_int_eq(int_field(fds, "leaked"), 1);
+}
+END_TEST
+
+/* Released within the grace: a pass, with when. */
+START_TEST(released_says_when)
+{
+    struct scenario_samples s;
+    uint64_t lat[3];
+    struct scenario_result r = {0};
+    healthy(&s, lat);
+    s.fds_settled_s = 58.0;
+    checks_evaluate(&s, &limits, &r);
+    const struct check_result *fds = find(&r, "fds");
+    ck_assert_int_eq(fds->status, CHECK_OK);
+    ck_assert_str_eq(fds->summary, "fds: 6 before, peak 120, 6 after (released 58.0s after the "
+                                   "faults)");
+    ck_assert_double_eq_tol(field(fds, "released_s")->d, 58.0, 1e-9);
+    ck_assert_ptr_null(field(fds, "held_live_after_faults"));
+
+    s.held_after_faults = (struct held_counts){.known = true, .live = 50, .vanished = 2};
+    checks_evaluate(&s, &limits, &r);
+    fds = find(&r, "fds");
+    ck_assert_str_eq(fds->summary, "fds: 6 before, peak 120, 6 after (released 58.0s after the "
+                                   "faults); when the faults ended 50 were held by live "
+                                   "clients, 2 after the peer vanished");
+    ck_assert_int_eq(int_field(fds, "held_live_after_faults"), 50);
+    ck_assert_int_eq(int_field(fds, "held_vanished_after_faults"), 2);
+}
+END_TEST
+
 START_TEST(close_wait_fails_sockets)
 {
     struct scenario_samples s;
@@ -387,6 +484,9 @@ int main(void)
     tcase_add_test(tc, all_six_checks_pass_with_their_numbers);
     tcase_add_test(tc, one_failed_probe_fails_accepting);
     tcase_add_test(tc, leaked_fds_fail_and_are_broken_down_by_type);
+    tcase_add_test(tc, held_by_live_clients_is_not_leaked);
+    tcase_add_test(tc, held_vanished_and_leaked_are_told_apart);
+    tcase_add_test(tc, released_says_when);
     tcase_add_test(tc, close_wait_fails_sockets);
     tcase_add_test(tc, cpu_at_threshold_fails);
     tcase_add_test(tc, cpu_judged_window_by_window);
