@@ -178,6 +178,7 @@ static void real_run(const char *server, const char *target_cmd, const char *con
 {
     char json_path[256];
     snprintf(json_path, sizeof(json_path), "%s/report.json", real_dir);
+    unlink(json_path); /* the previous server's report is not this one's */
     const char *argv[48] = {CONNFAULT_BIN,  "run",         "--target-cmd", target_cmd,
                             "--seed",       "11",          "--grace",      REAL_GRACE,
                             "--no-capture", "--json",      json_path,      "--large-path",
@@ -313,7 +314,9 @@ static Suite *real_servers_suite(void)
     Suite *s = suite_create("real servers");
     TCase *tc = tcase_create("real servers");
     tcase_set_timeout(tc, REAL_RUN_TIMEOUT_MS / 1000 + 20);
-    tcase_add_checked_fixture(tc, real_dir_create, real_dir_remove);
+    /* Made once by the parent: removed even when a test fails (a checked fixture's teardown is
+     * not run then, and every failure would leave 17 MiB in /tmp). */
+    tcase_add_unchecked_fixture(tc, real_dir_create, real_dir_remove);
     tcase_add_test(tc, nginx_releases_every_faulty_client);
     tcase_add_test(tc, lighttpd_is_held_by_a_trickle);
     tcase_add_test(tc, busybox_is_held_by_a_trickle);
