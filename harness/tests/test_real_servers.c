@@ -20,7 +20,8 @@
  * server's documented behaviour (fault clients still connecting behind a listen backlog of 5
  * or 9 when the fault phase ends are then held by the harness and counted as the server's:
  * busybox and python connect-close and rst-mid-response, python abort-mid-response; lighttpd
- * abort-mid-response after connect-close keeps one file fd past the grace; a raw
+ * abort-mid-response and rst-mid-response: a file fd its caches keep open after the requests
+ * (big.bin) is sometimes counted as a leaked file; a raw
  * request whose response is smaller than `read = N`, or `read = all` of a raw response, is
  * held for ever and fails redis on fds instead of being an error).
  *
@@ -234,8 +235,9 @@ START_TEST(lighttpd_is_held_by_a_trickle)
 {
     real_need("/usr/sbin/lighttpd", "lighttpd");
     static const struct real_expect e[] = {
-        {"connect-close", "pass", NULL},   {"rst-mid-response", "pass", NULL},
-        {"slowloris", "fail", "fds"},      {"half-close", "pass", NULL},
+        {"connect-close", "pass", NULL},
+        {"slowloris", "fail", "fds"},
+        {"half-close", "pass", NULL},
         {"keepalive-abort", "pass", NULL},
     };
     char cmd[1024];
