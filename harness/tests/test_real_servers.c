@@ -37,13 +37,7 @@
 
 #include "support.h"
 
-#ifndef CONNFAULT_BIN
-#define CONNFAULT_BIN "connfault"
-#endif
-#ifndef CONNFAULT_SOURCE_DIR
-#define CONNFAULT_SOURCE_DIR "."
-#endif
-
+/* CONNFAULT_BIN and CONNFAULT_SOURCE_DIR come from harness/CMakeLists.txt. */
 #define REAL_DATA_DIR       CONNFAULT_SOURCE_DIR "/harness/tests/data/real"
 #define REAL_RUN_TIMEOUT_MS 100000 /* one connfault run: a few scenarios of ~5 s each */
 #define REAL_GRACE          "3"    /* s: above every configured timeout (1-2 s) */
@@ -319,12 +313,12 @@ static Suite *real_servers_suite(void)
     /* Made once by the parent: removed even when a test fails (a checked fixture's teardown is
      * not run then, and every failure would leave 17 MiB in /tmp). */
     tcase_add_unchecked_fixture(tc, real_dir_create, real_dir_remove);
-    tcase_add_test(tc, nginx_releases_every_faulty_client);
-    tcase_add_test(tc, lighttpd_is_held_by_a_trickle);
-    tcase_add_test(tc, busybox_is_held_by_a_trickle);
-    tcase_add_test(tc, python_http_server_is_held_by_a_trickle);
-    tcase_add_test(tc, redis_protected_mode_is_an_error);
-    tcase_add_test(tc, redis_without_protected_mode_passes);
+    const TTest *tests[] = {
+        nginx_releases_every_faulty_client, lighttpd_is_held_by_a_trickle,
+        busybox_is_held_by_a_trickle,       python_http_server_is_held_by_a_trickle,
+        redis_protected_mode_is_an_error,   redis_without_protected_mode_passes};
+    for (size_t i = 0; i < REAL_N(tests); i++)
+        tcase_add_test(tc, tests[i]);
     suite_add_tcase(s, tc);
     return s;
 }
