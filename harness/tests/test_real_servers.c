@@ -208,6 +208,15 @@ static void real_run(const char *server, const char *target_cmd, const char *con
 
 #define REAL_N(a) (sizeof(a) / sizeof((a)[0]))
 
+/* real_run with the server configured by the template data/real/NAME.conf. */
+static void real_run_templated(const char *name, const char *exec_fmt, const struct real_expect *e,
+                               size_t n)
+{
+    char cmd[1024];
+    real_templated_cmd(cmd, sizeof(cmd), name, exec_fmt);
+    real_run(name, cmd, NULL, e, n);
+}
+
 /* nginx: client_header_timeout covers the whole head (it is not re-armed per byte), so even a
  * trickle is cut after 1 s; send_timeout and keepalive_timeout release the rest. */
 START_TEST(nginx_releases_every_faulty_client)
@@ -218,10 +227,7 @@ START_TEST(nginx_releases_every_faulty_client)
         {"rst-mid-response", "pass", NULL}, {"slowloris", "pass", NULL},
         {"half-close", "pass", NULL},       {"keepalive-abort", "pass", NULL},
     };
-    char cmd[1024];
-    real_templated_cmd(cmd, sizeof(cmd), "nginx",
-                       "/usr/sbin/nginx -e stderr -p %s/ -c %s/nginx.conf");
-    real_run("nginx", cmd, NULL, e, REAL_N(e));
+    real_run_templated("nginx", "/usr/sbin/nginx -e stderr -p %s/ -c %s/nginx.conf", e, REAL_N(e));
 }
 END_TEST
 
@@ -236,9 +242,7 @@ START_TEST(lighttpd_is_held_by_a_trickle)
         {"half-close", "pass", NULL},
         {"keepalive-abort", "pass", NULL},
     };
-    char cmd[1024];
-    real_templated_cmd(cmd, sizeof(cmd), "lighttpd", "/usr/sbin/lighttpd -D -f %s/lighttpd.conf");
-    real_run("lighttpd", cmd, NULL, e, REAL_N(e));
+    real_run_templated("lighttpd", "/usr/sbin/lighttpd -D -f %s/lighttpd.conf", e, REAL_N(e));
 }
 END_TEST
 
