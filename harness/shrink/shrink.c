@@ -21,12 +21,14 @@ static bool budget_left(const struct shrink_state *st)
 
 static void progress(const struct shrink_state *st, const struct scenario *cand, bool fails)
 {
+    uint64_t spent = cf_now_ms() - st->t0_ms, limit = st->so->time_limit_ms;
     fprintf(stderr,
-            "connfault shrink: trial %u: %zu group(s), %llu client(s), %ums: %s; best so far "
-            "%zu group(s), %llu client(s), %ums (%.0f s)\n",
-            st->trials, cand->ngroups, shrink_clients(cand), cand->duration_ms,
+            "connfault shrink: trial %u/%u: %zu group(s), %llu client(s), %ums: %s; best so far "
+            "%zu group(s), %llu client(s), %ums (%.0f s, %.0f s left)\n",
+            st->trials, st->so->max_trials, cand->ngroups, shrink_clients(cand), cand->duration_ms,
             fails ? "fails" : "does not fail", st->best.ngroups, shrink_clients(&st->best),
-            st->best.duration_ms, (double)(cf_now_ms() - st->t0_ms) / 1000.0);
+            st->best.duration_ms, (double)spent / 1000.0,
+            spent < limit ? (double)(limit - spent) / 1000.0 : 0.0);
 }
 
 /* One candidate tried: true when it failed and became the best. */
