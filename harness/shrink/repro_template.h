@@ -35,7 +35,7 @@ static const char repro_head[] =
 
 static const char repro_body[] =
     "#define MAX_OPEN 4096\n"
-    "#define ROUNDS   5 /* the clients, then the probes, this many times at most */\n"
+    "#define ROUNDS   10 /* the clients, then the probes, this many times at most */\n"
     "static int held[MAX_OPEN];\n"
     "static int nheld;\n"
     "\n"

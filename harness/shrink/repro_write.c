@@ -70,7 +70,7 @@ static void write_header(FILE *out, const struct scenario *sc, const char *check
             "batches of its\n"
             " * concurrency: connect, send, read, hold, end), then probes GET on the probe "
             "path three\n"
-            " * times; up to 5 rounds (a race may spare the server one). Exits 1 with one line "
+            " * times; up to 10 rounds (a race may spare the server one). Exits 1 with one line "
             "when a\n"
             " * probe is not answered within 2 s or the server is gone (connfault saw check "
             "\"%s\"\n * fail), else 0.\n",

@@ -30,7 +30,7 @@ void shrink_view_free(struct scenario *v);
 /* Clients of all groups: the size shown in progress lines and the header. */
 unsigned long long shrink_clients(const struct scenario *sc);
 
-/* Run sc K times (trial.c): true when each run fails st->check, with every group reaching its
+/* Run sc K times (trial.c): true when each run fails st->check, with some group reaching its
  * fault; stops at the first run that does not. A set-up error or an interrupt sets st->stop. */
 bool shrink_trial(struct shrink_state *st, const struct scenario *sc);
 
