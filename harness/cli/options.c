@@ -193,6 +193,8 @@ static const struct cli_option cli_options[] = {
      .where = AT(run.junit_path), .help = "JUnit XML, one testcase per scenario"},
     {"json", 0, CLI_TEXT, "FILE", SEC_OUTPUT, .commands = CMD_RUN | CMD_REPLAY,
      .where = AT(run.json_path), .help = "JSON (format: harness/REPORTS.md)"},
+    {"tap", 0, CLI_TEXT, "FILE", SEC_OUTPUT, .commands = CMD_RUN | CMD_REPLAY,
+     .where = AT(run.tap_path), .help = "TAP version 13 (for prove), one test per scenario"},
     {"capture", 0, CLI_TEXT, "DIR", SEC_OUTPUT, .commands = CMD_RUN | CMD_REPLAY,
      .where = AT(run.capture_dir),
      .help = "keep each scenario's traffic (pcap) in DIR/SCENARIO-TARGET-SEED.pcap"},
