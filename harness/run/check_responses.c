@@ -11,7 +11,7 @@
 /* One group's numbers, its expectation and its clients in words. */
 struct expect_tally {
     uint64_t clients, got, eof, reset, cut, other;
-    char expected[48], who[96];
+    char expected[48], who[160]; /* room for a 63-byte group name and a 23-byte fault */
 };
 
 static void tally_group(const struct client_group *g, const struct group_evidence *ge,
