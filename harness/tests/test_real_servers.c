@@ -286,13 +286,17 @@ static const char *const redis_raw[] = {
 START_TEST(redis_protected_mode_is_an_error)
 {
     real_need("/usr/bin/redis-server", "redis-server");
-    static const struct real_expect e[] = {
-        {"rst-mid-response", "error", "127.0.0.2"},
-        {"abort-mid-response", "error", "Redis is running in protected mode"},
-    };
+    /* One run per scenario: in one run of both, the second scenario was sometimes missing
+     * from the report (seen once in CI; not yet explained: see the closing note). */
+    static const struct real_expect e1[] = {{"rst-mid-response", "error", "127.0.0.2"}};
+    static const struct real_expect e2[] = {
+        {"abort-mid-response", "error", "Redis is running in protected mode"}};
     real_run("redis (protected mode)",
-             "/usr/bin/redis-server --port {port} --save '' --appendonly no", redis_raw, e,
-             REAL_N(e));
+             "/usr/bin/redis-server --port {port} --save '' --appendonly no", redis_raw, e1,
+             REAL_N(e1));
+    real_run("redis (protected mode)",
+             "/usr/bin/redis-server --port {port} --save '' --appendonly no", redis_raw, e2,
+             REAL_N(e2));
 }
 END_TEST
 
