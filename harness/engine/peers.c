@@ -80,7 +80,8 @@ int engine_peers(const struct engine *e, struct engine_peer **out, size_t *n)
         if (peer_is_fault_client(c) && peer_fill(c, &rows[used]))
             used++;
     }
-    memcpy(rows + used, e->pulled, e->npulled * sizeof(*rows));
+    if (e->npulled > 0) /* e->pulled is NULL until a cable pull */
+        memcpy(rows + used, e->pulled, e->npulled * sizeof(*rows));
     used += e->npulled;
     qsort(rows, used, sizeof(*rows), peer_compare);
     *out = rows;
