@@ -5,6 +5,8 @@
  * chunk sizes). */
 #include "http_response.h"
 
+#include "cf_ascii.h"
+
 #include <string.h>
 #include <strings.h>
 
@@ -22,22 +24,6 @@ static enum http_response_status http_response_fail(struct http_response *r, con
     return HTTP_RESPONSE_INVALID;
 }
 
-static bool is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static int hex_value(char c)
-{
-    if (is_digit(c))
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* "HTTP/1.1 200 OK": version, a space, three digits, then an optional reason phrase. */
 static enum http_response_status http_response_status_line(struct http_response *r)
 {
@@ -46,10 +32,10 @@ static enum http_response_status http_response_status_line(struct http_response 
 
     if (n == 0)
         return HTTP_RESPONSE_INCOMPLETE; /* stray empty line before the status line */
-    if (n < 12 || memcmp(s, "HTTP/", 5) != 0 || !is_digit(s[5]) || s[6] != '.' || !is_digit(s[7]) ||
+    if (n < 12 || memcmp(s, "HTTP/", 5) != 0 || !cf_is_digit(s[5]) || s[6] != '.' || !cf_is_digit(s[7]) ||
         s[8] != ' ')
         return http_response_fail(r, "bad status line");
-    if (!is_digit(s[9]) || !is_digit(s[10]) || !is_digit(s[11]) || (n > 12 && s[12] != ' '))
+    if (!cf_is_digit(s[9]) || !cf_is_digit(s[10]) || !cf_is_digit(s[11]) || (n > 12 && s[12] != ' '))
         return http_response_fail(r, "bad status code");
     r->status = (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
     if (n > 13) {
@@ -76,7 +62,7 @@ static enum http_response_status http_response_content_length(struct http_respon
     if (len == 0)
         return http_response_fail(r, "empty Content-Length");
     for (size_t i = 0; i < len; i++) {
-        if (!is_digit(value[i]) || n > (UINT64_MAX - 9) / 10)
+        if (!cf_is_digit(value[i]) || n > (UINT64_MAX - 9) / 10)
             return http_response_fail(r, "bad Content-Length");
         n = n * 10 + (uint64_t)(value[i] - '0');
     }
@@ -220,7 +206,7 @@ static size_t http_response_take_line(struct http_response *r, const char *data,
 /* One byte of a chunk-size line: hex digits, then extensions (";name=value") until LF. */
 static enum http_response_status http_response_chunk_size_byte(struct http_response *r, char c)
 {
-    int v = hex_value(c);
+    int v = cf_hex_value(c);
 
     if (c == '\n') {
         if (!r->chunk_size_digits)

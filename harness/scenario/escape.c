@@ -1,18 +1,9 @@
 /* escape: decoding of C-style escapes. */
 #include "escape.h"
 
-#include <stdio.h>
+#include "cf_ascii.h"
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+#include <stdio.h>
 
 size_t escape_decode_one(const char *s, size_t len, char *out)
 {
@@ -37,8 +28,8 @@ size_t escape_decode_one(const char *s, size_t len, char *out)
         *out = s[1];
         return 2;
     case 'x': {
-        int hi = len > 2 ? hex_value(s[2]) : -1;
-        int lo = len > 3 ? hex_value(s[3]) : -1;
+        int hi = len > 2 ? cf_hex_value(s[2]) : -1;
+        int lo = len > 3 ? cf_hex_value(s[3]) : -1;
         if (hi < 0 || lo < 0)
             return 0;
         *out = (char)(hi * 16 + lo);
