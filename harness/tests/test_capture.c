@@ -93,9 +93,5 @@ int main(void)
     tcase_add_test(tc, test_name_has_scenario_target_and_seed_and_never_overwrites);
     tcase_add_test(tc, test_failures_kept_beside_earlier_ones_passes_removed);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ts_run_suite(s);
 }

@@ -1,5 +1,7 @@
 /* Unit tests for checks.c (the rules behind each verdict), escape.c, the scenario catalogue
  * and run/'s library call (the parts that need no target). */
+#include "support.h"
+
 #include <check.h>
 #include <arpa/inet.h>
 #include <netinet/tcp.h>
@@ -503,9 +505,5 @@ int main(void)
     tcase_add_test(lib, library_call_skips_a_scenario_it_cannot_run);
     tcase_add_test(lib, library_call_env_fails_with_a_reason);
     suite_add_tcase(s, lib);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(s);
 }

@@ -1348,9 +1348,5 @@ int main(void)
     tcase_add_unchecked_fixture(action, action_dir_create, action_dir_remove);
     tcase_add_loop_test(action, github_action_steps_run_here, 0, (int)NACTION_CASES);
     suite_add_tcase(s, action);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(s);
 }

@@ -2,6 +2,8 @@
  * 127.0.0.1. The child serves in one of a few fixed ways (ts_mode) and reports what it saw
  * (bytes, EOFs, resets, simultaneous connections...) through a pipe whenever asked.
  * Every wait is a loop with a deadline; nothing sleeps blindly. */
+#include "support.h"
+
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
@@ -1447,11 +1449,5 @@ static Suite *engine_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(engine_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ts_run_suite(engine_suite());
 }

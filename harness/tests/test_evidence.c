@@ -218,9 +218,5 @@ static Suite *evidence_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(evidence_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ts_run_suite(evidence_suite());
 }

@@ -328,9 +328,5 @@ int main(void)
         }
         tcase_add_test(tc, tests[i].test);
     }
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    bool all_passed = srunner_ntests_failed(sr) == 0;
-    srunner_free(sr);
-    return all_passed ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ts_run_suite(s);
 }

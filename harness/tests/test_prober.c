@@ -2,6 +2,8 @@
  * connections), and come back to their pace as soon as one fails. */
 #include "prober.h"
 
+#include "support.h"
+
 #include <check.h>
 #include <stdlib.h>
 
@@ -49,9 +51,5 @@ int main(void)
     tcase_add_test(tc, test_backs_off_to_the_cap_while_answered_and_resets_on_failure);
     tcase_add_test(tc, test_never_faster_than_the_asked_interval);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ts_run_suite(s);
 }

@@ -256,9 +256,5 @@ int main(void)
     tcase_add_test(tc, no_sandbox_skips_with_reason_and_exits_0);
     tcase_add_test(tc, killed_harness_leaves_nothing_after_cleanup);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(s);
 }

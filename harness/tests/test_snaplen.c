@@ -606,11 +606,5 @@ static Suite *snaplen_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(snaplen_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return ts_run_suite(snaplen_suite());
 }

@@ -639,9 +639,5 @@ int main(void)
     tcase_add_test(tc, cleanup_ends_the_targets_of_a_dead_harness);
     tcase_add_test(tc, a_drop_scenario_does_not_blind_the_next);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ts_run_suite(s);
 }
