@@ -108,8 +108,10 @@ static long long real_num(const struct ts_json *obj, const char *key)
     return text ? strtoll(text, NULL, 10) : -1;
 }
 
-/* The scenario named name in the report, or a failed assertion listing what is there. */
-static const struct ts_json *real_scenario(const struct ts_json *root, const char *name)
+/* The scenario named name in the report, or a failed assertion with connfault's own output
+ * (a run that stopped early, on a set-up error say, tells why there). */
+static const struct ts_json *real_scenario(const struct ts_json *root, const char *name,
+                                           const char *out)
 {
     const struct ts_json *list = ts_json_get(root, "scenarios");
     for (size_t i = 0; i < ts_json_count(list); i++) {
@@ -117,8 +119,8 @@ static const struct ts_json *real_scenario(const struct ts_json *root, const cha
         if (n && strcmp(n, name) == 0)
             return ts_json_at(list, i);
     }
-    ck_abort_msg("scenario %s is not in the JSON report (%zu scenarios)", name,
-                 ts_json_count(list));
+    ck_abort_msg("scenario %s is not in the JSON report (%zu scenarios); connfault said:\n%s", name,
+                 ts_json_count(list), out);
     return NULL;
 }
 
@@ -141,7 +143,7 @@ static void real_assert_reached(const char *server, const struct ts_json *sc)
 static void real_assert_one(const char *server, const struct ts_json *root,
                             const struct real_expect *e, const char *out)
 {
-    const struct ts_json *sc = real_scenario(root, e->scenario);
+    const struct ts_json *sc = real_scenario(root, e->scenario, out);
     const char *verdict = ts_json_str(sc, "verdict");
     const char *reason = ts_json_str(sc, "reason");
     ck_assert_msg(verdict && strcmp(verdict, e->verdict) == 0,
