@@ -80,10 +80,13 @@ static void check_alive(const struct scenario_samples *s, struct scenario_result
 }
 
 /* The leftovers (final above the baseline) split by what the harness knows of their peers:
- * held by live clients, held after the peer vanished, and the rest: leaked. Held ones never
- * count past the leftovers (a socket of the baseline cannot be a fault client's). */
+ * sockets held by live clients, held after the peer vanished, and the other sockets: leaked
+ * (the peer closed, reset or is gone, and the server never closed). Fds that are not sockets
+ * (a file opened per request, a pipe) have no peer: they are "still open", not "leaked", since
+ * a file served to a held client is held with it. Held ones never count past the leftovers (a
+ * socket of the baseline cannot be a fault client's). */
 struct leftovers {
-    int total, held_live, held_vanished, leaked, leaked_sockets;
+    int total, held_live, held_vanished, leaked, other_open;
 };
 
 static struct leftovers leftovers_of(const struct scenario_samples *s)
@@ -98,17 +101,19 @@ static struct leftovers leftovers_of(const struct scenario_samples *s)
         room -= l.held_live;
         l.held_vanished = (int)s->held.vanished < room ? (int)s->held.vanished : room;
     }
-    l.leaked = l.total > 0 ? l.total - l.held_live - l.held_vanished : 0;
-    l.leaked_sockets = sockets - l.held_live - l.held_vanished;
+    l.leaked = sockets - l.held_live - l.held_vanished;
+    l.leaked = l.leaked > 0 ? l.leaked : 0;
+    l.other_open = l.total - l.held_live - l.held_vanished - l.leaked;
+    l.other_open = l.other_open > 0 ? l.other_open : 0;
     return l;
 }
 
-/* "50 held by live clients (oldest 6.1s: ...); 3 leaked (sockets +3, ...)" */
+/* "50 held by live clients (oldest 6.1s: ...); 3 leaked; 20 other fds still open (files +20)" */
 static void leftovers_text(const struct scenario_samples *s, const struct check_limits *lim,
                            const struct leftovers *l, char *out, size_t size)
 {
     const struct fd_counts *b = &s->fds_baseline, *f = &s->fds_final;
-    char held[200] = "", leaked[160] = "";
+    char held[200] = "", leaked[48] = "", other[160] = "";
     int n = 0;
     if (l->held_live)
         n = snprintf(held, sizeof(held), "%d held by live clients", l->held_live);
@@ -120,11 +125,15 @@ static void leftovers_text(const struct scenario_samples *s, const struct check_
                  " (oldest %.1fs: the server closed none of them within the %.1fs grace)",
                  s->held.oldest_s, (double)lim->grace_ms / 1000.0);
     if (l->leaked)
-        snprintf(leaked, sizeof(leaked), "%d leaked (sockets %+d, pipes %+d, files %+d, other %+d)",
-                 l->leaked, l->leaked_sockets, (int)f->pipes - (int)b->pipes,
+        snprintf(leaked, sizeof(leaked), "%d socket%s leaked", l->leaked,
+                 l->leaked == 1 ? "" : "s");
+    if (l->other_open)
+        snprintf(other, sizeof(other), "%d other fd%s still open (pipes %+d, files %+d, other %+d)",
+                 l->other_open, l->other_open == 1 ? "" : "s", (int)f->pipes - (int)b->pipes,
                  (int)f->files - (int)b->files,
                  (int)(f->anon + f->other) - (int)(b->anon + b->other));
-    snprintf(out, size, "%s%s%s", held, held[0] && leaked[0] ? "; " : "", leaked);
+    snprintf(out, size, "%s%s%s%s%s", held, held[0] && leaked[0] ? "; " : "", leaked,
+             (held[0] || leaked[0]) && other[0] ? "; " : "", other);
 }
 
 /* A pass after the server let go of held ones: "; when the faults ended 50 were held by live
@@ -152,10 +161,10 @@ static void fds_fields(struct check_result *c, const struct scenario_samples *s,
     check_add_int(c, "leaked", l->leaked);
     if (l->held_live || l->held_vanished)
         check_add_double(c, "oldest_held_s", s->held.oldest_s);
-    check_add_int(c, "leaked_sockets", l->leaked_sockets);
-    check_add_int(c, "leaked_pipes", (int64_t)f->pipes - b->pipes);
-    check_add_int(c, "leaked_files", (int64_t)f->files - b->files);
-    check_add_int(c, "leaked_other", (int64_t)(f->anon + f->other) - (b->anon + b->other));
+    check_add_int(c, "other_open", l->other_open);
+    check_add_int(c, "open_pipes", (int64_t)f->pipes - b->pipes);
+    check_add_int(c, "open_files", (int64_t)f->files - b->files);
+    check_add_int(c, "open_other", (int64_t)(f->anon + f->other) - (b->anon + b->other));
     check_add_double(c, "settled_s", s->fds_settled_s);
     if (f->total <= b->total && s->fds_settled_s >= 0 && s->fds_peak > b->total)
         check_add_double(c, "released_s", s->fds_settled_s);

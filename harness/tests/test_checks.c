@@ -98,7 +98,7 @@ START_TEST(leaked_fds_fail_and_are_broken_down_by_type)
     s.fds_final.sockets = 21;
     checks_evaluate(&s, &limits, &r);
     ck_assert_int_eq(find(&r, "fds")->status, CHECK_FAILED);
-    ck_assert_ptr_nonnull(strstr(find(&r, "fds")->summary, "20 leaked (sockets +20"));
+    ck_assert_ptr_nonnull(strstr(find(&r, "fds")->summary, "20 sockets leaked"));
 }
 END_TEST
 
@@ -138,14 +138,14 @@ START_TEST(held_by_live_clients_is_not_leaked)
     ck_assert_int_eq(int_field(fds, "held_live"), 50);
     ck_assert_int_eq(int_field(fds, "held_vanished"), 0);
     ck_assert_int_eq(int_field(fds, "leaked"), 0);
-    ck_assert_int_eq(int_field(fds, "leaked_sockets"), 0);
+    ck_assert_int_eq(int_field(fds, "other_open"), 0);
     ck_assert_double_eq_tol(field(fds, "oldest_held_s")->d, 6.1, 1e-9);
     ck_assert_ptr_nonnull(strstr(find(&r, "sockets")->summary, "held: 50 by live clients"));
 }
 END_TEST
 
-/* Held ones never count past the leftovers; the rest (a pipe, sockets whose peers let go) is
- * leaked, and only that is called so. */
+/* Held ones never count past the leftovers; sockets whose peers let go are leaked, and only
+ * they are called so; a pipe has no peer: it is "still open". */
 START_TEST(held_vanished_and_leaked_are_told_apart)
 {
     struct scenario_samples s;
@@ -160,15 +160,18 @@ START_TEST(held_vanished_and_leaked_are_told_apart)
     const struct check_result *fds = find(&r, "fds");
     ck_assert_ptr_nonnull(strstr(fds->summary, ": 5 held by live clients, 10 held after the peer "
                                                "vanished (oldest 3.0s"));
-    ck_assert_ptr_nonnull(strstr(fds->summary, "; 6 leaked (sockets +5, pipes +1,"));
-    ck_assert_int_eq(int_field(fds, "leaked"), 6);
+    ck_assert_ptr_nonnull(
+        strstr(fds->summary, "; 5 sockets leaked; 1 other fd still open (pipes +1, files +0,"));
+    ck_assert_int_eq(int_field(fds, "leaked"), 5);
+    ck_assert_int_eq(int_field(fds, "other_open"), 1);
 
     s.held.live = 40; /* more than the sockets above the baseline: capped */
     checks_evaluate(&s, &limits, &r);
     fds = find(&r, "fds");
     ck_assert_int_eq(int_field(fds, "held_live"), 20);
     ck_assert_int_eq(int_field(fds, "held_vanished"), 0);
-    ck_assert_int_eq(int_field(fds, "leaked"), 1);
+    ck_assert_int_eq(int_field(fds, "leaked"), 0);
+    ck_assert_int_eq(int_field(fds, "other_open"), 1);
 }
 END_TEST
 
@@ -344,7 +347,7 @@ START_TEST(fds_times_are_never_negative_and_are_as_waited)
     s.fds_final.total = 8;
     s.settle_waited_s = 60.0;
     checks_evaluate(&s, &long_grace, &r);
-    ck_assert_ptr_nonnull(strstr(find(&r, "fds")->summary, "8 after a 60.0s wait: 2 leaked"));
+    ck_assert_ptr_nonnull(strstr(find(&r, "fds")->summary, "8 after a 60.0s wait: 2 other fds still open"));
     ck_assert_ptr_null(strstr(find(&r, "fds")->summary, "75"));
 }
 END_TEST
