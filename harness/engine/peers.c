@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include "engine_core.h"
@@ -12,7 +14,19 @@
 /* Fault and replay clients have a vanish action; probes do not (they are not the fault). */
 static bool peer_is_fault_client(const struct engine_client *c)
 {
-    return c->ops->vanish != NULL && c->conn.fd >= 0 && c->connected_ms != 0;
+    return c->ops->vanish != NULL && c->conn.fd >= 0;
+}
+
+/* A client the engine never saw connect (cut off while its connect was pending behind a full
+ * accept queue) may still have been connected by the kernel since: the server then holds a
+ * connection whose peer is this open socket, a live client, not a leak. */
+static bool peer_established(const struct engine_client *c)
+{
+    struct tcp_info info;
+    socklen_t len = sizeof(info);
+    return c->connected_ms != 0 ||
+           (getsockopt(c->conn.fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 &&
+            info.tcpi_state == TCP_ESTABLISHED);
 }
 
 static bool peer_fill(const struct engine_client *c, struct engine_peer *out)
@@ -20,12 +34,14 @@ static bool peer_fill(const struct engine_client *c, struct engine_peer *out)
     struct sockaddr_in local;
     socklen_t len = sizeof(local);
 
-    if (getsockname(c->conn.fd, (struct sockaddr *)&local, &len) < 0 || local.sin_family != AF_INET)
+    if (!peer_established(c) || getsockname(c->conn.fd, (struct sockaddr *)&local, &len) < 0 ||
+        local.sin_family != AF_INET)
         return false;
     out->addr = local.sin_addr;
     out->port = ntohs(local.sin_port);
     out->state = c->conn.vanished ? ENGINE_PEER_VANISHED : ENGINE_PEER_LIVE;
-    out->connected_ms = c->connected_ms;
+    /* never seen connecting: its age is not known; the engine's now is the safe low bound */
+    out->connected_ms = c->connected_ms ? c->connected_ms : c->engine->now_ms;
     return true;
 }
 
