@@ -464,25 +464,6 @@ uint64_t procfs_stat_cpu_ns(const struct procfs_stat *st)
     return (st->utime_ticks + st->stime_ticks) * 1000000000ULL / (uint64_t)ticks_per_second;
 }
 
-int procfs_tree_cpu_ns(pid_t root, uint64_t *ns)
-{
-    *ns = 0;
-    pid_t pids[PROCFS_MAX_TREE];
-    size_t n;
-    int rc = procfs_tree(root, pids, PROCFS_MAX_TREE, &n);
-    uint64_t total = 0;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        struct procfs_stat st;
-        int step = procfs_read_stat(pids[i], 0, &st);
-        if (step == 0)
-            total += procfs_stat_cpu_ns(&st);
-        rc = procfs_tree_step_result(root, pids[i], step);
-    }
-    if (rc == 0)
-        *ns = total;
-    return rc;
-}
-
 static int procfs_compare_cpu(const void *a, const void *b)
 {
     const struct procfs_cpu *x = a, *y = b;

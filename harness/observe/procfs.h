@@ -39,8 +39,6 @@ ssize_t procfs_read_file(const char *path, char *buf, size_t size);
  * counts once). *inodes is malloc'd; the caller frees it. */
 int procfs_tree_socket_inodes(pid_t root, uint64_t **inodes, size_t *n);
 
-int procfs_tree_cpu_ns(pid_t root, uint64_t *ns); /* utime+stime of the live tree */
-
 /* The CPU time of each live process of the tree, sorted by pid. */
 struct procfs_cpu {
     pid_t pid;

@@ -210,12 +210,6 @@ int catalogue_shard_select(char **paths, int n, const struct catalogue_shard *sh
     return kept;
 }
 
-int catalogue_list(FILE *out, FILE *errs, const char *prog)
-{
-    const struct catalogue_list_opts opts = {.json = false};
-    return catalogue_list_some(out, errs, prog, &opts);
-}
-
 static void list_one(FILE *out, const struct scenario *sc, const struct catalogue_list_opts *opts,
                      bool first)
 {

@@ -30,11 +30,6 @@ int catalogue_resolve(char **names, int nnames, char ***out, char *err, size_t e
 
 void catalogue_free(char **paths, int n);
 
-/* `connfault list`: one line per built-in scenario ("NAME  description") on out. A file that
- * does not load is named on errs as "PROG: FILE:LINE: message" and skipped. Returns 0, or -1
- * if any file failed to load or there are none. */
-int catalogue_list(FILE *out, FILE *errs, const char *prog);
-
 /* ---- shards: one CI job's slice of a suite ----------------------------------------------
  * Shard index (1-based) of count: the scenarios are ranked by name (the file's base name;
  * ties by path), and the one ranked k (from 0) belongs to shard k % count + 1. So every
@@ -55,7 +50,9 @@ struct catalogue_list_opts {
     unsigned grace_ms; /* run's grace, for expected_duration_s */
 };
 
-/* catalogue_list for the built-in scenarios of a shard. With json, out gets one array of
+/* `connfault list`: the built-in scenarios of a shard, one line each ("NAME  description") on
+ * out. A file that does not load is named on errs as "PROG: FILE:LINE: message" and skipped;
+ * returns 0, or -1 if any file failed to load or there are none. With json, out gets one array of
  * {"name", "description", "path", "sandbox" (needs silent drops: a network namespace),
  * "privileges" ("none", or "root or user namespaces" for the sandbox),
  * "expected_duration_s" (the fault phase plus grace_ms: an estimate)}. */

@@ -217,8 +217,3 @@ void response_advance(struct response *resp, size_t n)
     }
 }
 
-bool response_done(const struct response *resp)
-{
-    return resp->head_sent == resp->head_len && resp->chunk_left == 0 && resp->body_left == 0 &&
-           (!resp->chunked || resp->last_chunk_queued);
-}

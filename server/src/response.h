@@ -42,7 +42,6 @@ void response_error(struct response *resp, int status, const char *date);
 int response_iov(const struct response *resp, struct iovec iov[2]);
 /* n bytes of what response_iov() offered were sent. */
 void response_advance(struct response *resp, size_t n);
-bool response_done(const struct response *resp);
 
 /* "Sun, 22 Nov 2026 12:00:00 GMT" for the Date header, for the given wall-clock second. */
 void response_format_date(char *buf, size_t len, long long unix_seconds);
