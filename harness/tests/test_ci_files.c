@@ -672,16 +672,18 @@ static void check_shard_matrix(const struct ts_yaml *job, const char *shard_inpu
     ck_assert_str_eq(shard_input, "${{ matrix.shard }}");
 }
 
-/* The example's use of the Action: only inputs it declares, and flags `connfault run` has. */
-static void check_action_use(const struct ts_yaml *step, const struct ts_yaml *job)
+/* A use of the Action: only inputs it declares, and flags `connfault run` has; with a
+ * matrix (`want_matrix`), the 4-way shard matrix. */
+static void check_action_use(const struct ts_yaml *step, const struct ts_yaml *job,
+                             bool want_matrix)
 {
     struct ts_yaml *action = parse_file_or_fail(ACTION_FILE);
     const struct ts_yaml *inputs = ts_yaml_get(action, "inputs");
     const struct ts_yaml *with = ts_yaml_get(step, "with");
     ck_assert_msg(with && with->kind == TS_YAML_MAP, "the action's step has no with:");
     for (size_t i = 0; i < with->n; i++)
-        ck_assert_msg(ts_yaml_get(inputs, with->keys[i]), "%s: %s is not an input of %s",
-                      GITHUB_FILE, with->keys[i], ACTION_FILE);
+        ck_assert_msg(ts_yaml_get(inputs, with->keys[i]), "with: %s is not an input of %s",
+                      with->keys[i], ACTION_FILE);
     const char *server = ts_yaml_get_scalar(with, "server-cmd");
     ck_assert_msg(server && strstr(server, "{port}"), "server-cmd without {port}");
     const char *args = ts_yaml_get_scalar(with, "args");
@@ -695,17 +697,20 @@ static void check_action_use(const struct ts_yaml *step, const struct ts_yaml *j
         shell_words_free(&w);
         free(help);
     }
-    check_shard_matrix(job, ts_yaml_get_scalar(with, "shard"));
+    if (want_matrix)
+        check_shard_matrix(job, ts_yaml_get_scalar(with, "shard"));
+    else
+        ck_assert_msg(!ts_yaml_get(job, "strategy") && !ts_yaml_get(with, "shard"),
+                      "a one-job workflow with a strategy or a shard");
     ts_yaml_free(action);
 }
 
-START_TEST(github_workflow_uses_the_action)
+/* A workflow uses the Action, pinned, with the inputs it declares. */
+static void check_workflow(const char *path, struct ts_yaml *root, bool want_matrix)
 {
-    struct ts_yaml *root = parse_file_or_fail(GITHUB_FILE);
-    ck_assert_ptr_nonnull(ts_yaml_get_scalar(root, "name"));
     ck_assert_ptr_nonnull(ts_yaml_get(root, "on"));
     const struct ts_yaml *jobs = ts_yaml_get(root, "jobs");
-    ck_assert_msg(jobs && jobs->kind == TS_YAML_MAP && jobs->n > 0, "no jobs");
+    ck_assert_msg(jobs && jobs->kind == TS_YAML_MAP && jobs->n > 0, "%s: no jobs", path);
     bool used = false;
     for (size_t j = 0; j < jobs->n; j++) {
         const struct ts_yaml *job = jobs->values[j];
@@ -716,28 +721,61 @@ START_TEST(github_workflow_uses_the_action)
             const struct ts_yaml *step = steps->values[s];
             const char *uses = ts_yaml_get_scalar(step, "uses");
             ck_assert_msg((ts_yaml_get_scalar(step, "run") != NULL) != (uses != NULL),
-                          "step at line %d needs exactly one of run and uses", step->line);
+                          "%s: step at line %d needs exactly one of run and uses", path,
+                          step->line);
             if (!uses)
                 continue;
-            ck_assert_msg(strchr(uses, '@'), "line %d: pin the action's version", step->line);
+            ck_assert_msg(strchr(uses, '@'), "%s: line %d: pin the action's version", path,
+                          step->line);
             if (strstr(uses, "/connfault/ci/github@")) {
-                check_action_use(step, job);
+                check_action_use(step, job, want_matrix);
                 used = true;
             }
         }
     }
-    ck_assert_msg(used, "%s does not use OWNER/connfault/ci/github@REF", GITHUB_FILE);
-    ts_yaml_free(root);
+    ck_assert_msg(used, "%s does not use OWNER/connfault/ci/github@REF", path);
+}
 
-    /* README shows the same Action and matrix. */
+START_TEST(github_workflow_uses_the_action)
+{
+    struct ts_yaml *root = parse_file_or_fail(GITHUB_FILE);
+    ck_assert_ptr_nonnull(ts_yaml_get_scalar(root, "name"));
+    check_workflow(GITHUB_FILE, root, true);
+    ts_yaml_free(root);
+}
+END_TEST
+
+/* The first ```yaml block after `heading` in README.md (malloc'd), and its line count. */
+static char *readme_yaml_block(const char *heading, int *nlines)
+{
     char *readme = ts_slurp(CONNFAULT_SOURCE_DIR "/README.md", NULL);
     ck_assert_ptr_nonnull(readme);
-    static const char *const lines[] = {"uses: YOUR-ORG/connfault/ci/github@v0.1.0",
-                                        "shard: [1/4, 2/4, 3/4, 4/4]", "shard: ${{ matrix.shard }}",
-                                        "server-cmd: "};
-    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
-        ck_assert_msg(strstr(readme, lines[i]), "README.md does not show \"%s\"", lines[i]);
+    const char *at = strstr(readme, heading);
+    ck_assert_msg(at, "README.md has no \"%s\"", heading);
+    const char *open = strstr(at, "```yaml\n");
+    ck_assert_msg(open, "README.md: no yaml block after \"%s\"", heading);
+    open += strlen("```yaml\n");
+    const char *close = strstr(open, "```");
+    ck_assert_ptr_nonnull(close);
+    char *block = strndup(open, (size_t)(close - open));
     free(readme);
+    *nlines = 0;
+    for (const char *c = block; *c; c++)
+        *nlines += *c == '\n';
+    return block;
+}
+
+/* README's workflow is a whole one, in 10 lines (issue 14), and it is valid: the same checks
+ * as ci/github/connfault.yml. */
+START_TEST(readme_workflow_is_ten_valid_lines)
+{
+    int nlines;
+    char *block = readme_yaml_block("### GitHub Actions", &nlines);
+    ck_assert_msg(nlines <= 10, "README's workflow has %d lines (at most 10)", nlines);
+    struct ts_yaml *root = parse_text_or_fail("README.md's workflow", block);
+    check_workflow("README.md's workflow", root, false);
+    ts_yaml_free(root);
+    free(block);
 }
 END_TEST
 
@@ -1331,6 +1369,7 @@ int main(void)
     tcase_set_timeout(files, 30);
     tcase_add_test(files, github_action_is_valid_and_matches_the_cli);
     tcase_add_test(files, github_workflow_uses_the_action);
+    tcase_add_test(files, readme_workflow_is_ten_valid_lines);
     tcase_add_test(files, gitlab_job_is_valid_and_matches_the_cli);
     tcase_add_test(files, man_pages_document_every_flag_of_the_help);
     tcase_add_loop_test(files, scripts_answer_help_and_refuse_unknown_options, 0, (int)NSCRIPTS);
