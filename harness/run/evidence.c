@@ -301,15 +301,12 @@ static uint64_t raw_waiting(const struct scenario_run *r, size_t i)
 
 /* "read = 65536 but the server sent 7 bytes ('+PONG\r\n') ...": for a raw group whose clients
  * all read less than their N (or, read = all, most of them still wait). */
-static bool cause_raw_short(struct scenario_run *r, size_t i, char *out, size_t cap)
+/* What the server sent a raw group, and that it then waited (or closed): the cause, with its
+ * fix. */
+static void raw_short_text(const struct client_group *g, const struct group_evidence *ge,
+                           uint64_t waiting, char *out, size_t cap)
 {
-    const struct client_group *g = &r->sc->groups[i];
-    const struct group_evidence *ge = &r->res->groups[i];
-    uint64_t waiting = raw_waiting(r, i);
-    bool short_read = g->read == READ_BYTES && ge->bytes_max < g->read_bytes.lo;
-    if (!raw_reader(r, g) || (g->read == READ_BYTES ? !short_read : waiting * 2 < ge->connected))
-        return false;
-    char sent[64], want[64];
+    char sent[64], want[64], then[96];
     if (ge->bytes_min == ge->bytes_max)
         snprintf(sent, sizeof(sent), "%llu bytes", (unsigned long long)ge->bytes_max);
     else
@@ -322,14 +319,30 @@ static bool cause_raw_short(struct scenario_run *r, size_t i, char *out, size_t 
         snprintf(want, sizeof(want), "read = %llu", (unsigned long long)g->read_bytes.lo);
     else
         snprintf(want, sizeof(want), "read = all");
+    if (waiting)
+        snprintf(then, sizeof(then), "then waited (%llu of %llu clients still waiting when judged)",
+                 (unsigned long long)waiting, (unsigned long long)ge->connected);
+    else
+        snprintf(then, sizeof(then), "no more (%llu closed, %llu reset by the server)",
+                 (unsigned long long)ge->peer_closed, (unsigned long long)ge->peer_reset);
     snprintf(out, cap,
-             "%.40s but the server sent %.40s ('%.60s') and then waited (%llu of %llu clients still "
-             "waiting when judged): the fault never happened; %s",
-             want, sent, ge->first_bytes, (unsigned long long)waiting,
-             (unsigned long long)ge->connected,
+             "%.40s but the server sent %.40s ('%.60s') and %s: the fault never happened; %s", want,
+             sent, ge->first_bytes, then,
              g->read == READ_BYTES ? "make the request's response larger or lower read"
                                    : "give a request the server answers and then closes, or "
                                      "read = N");
+}
+
+/* A raw group whose clients all read less than their N (or, read = all, most still wait). */
+static bool cause_raw_short(struct scenario_run *r, size_t i, char *out, size_t cap)
+{
+    const struct client_group *g = &r->sc->groups[i];
+    const struct group_evidence *ge = &r->res->groups[i];
+    uint64_t waiting = raw_waiting(r, i);
+    bool short_read = g->read == READ_BYTES && ge->bytes_max < g->read_bytes.lo;
+    if (!raw_reader(r, g) || (g->read == READ_BYTES ? !short_read : waiting * 2 < ge->connected))
+        return false;
+    raw_short_text(g, ge, waiting, out, cap);
     return true;
 }
 
@@ -403,8 +416,10 @@ static bool raw_wait_not_the_server(struct scenario_run *r)
     res->reason[0] = '\0';
     char cause[400];
     for (size_t i = 0, used = 0; i < res->ngroups && used < sizeof(res->reason); i++) {
-        if (raw_waiting(r, i) == 0 || !cause_raw_short(r, i, cause, sizeof(cause)))
+        uint64_t w = raw_waiting(r, i);
+        if (w == 0)
             continue;
+        raw_short_text(&r->sc->groups[i], &res->groups[i], w, cause, sizeof(cause));
         int n = snprintf(res->reason + used, sizeof(res->reason) - used, "%sgroup %s: %s",
                          used ? "; " : "", res->groups[i].name, cause);
         used = n < 0 ? sizeof(res->reason) : used + (size_t)n;
