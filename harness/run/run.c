@@ -124,9 +124,10 @@ static void prepare_sandbox(struct run_env *env, const struct scenario *list, in
                env->sandbox.user_namespace ? " inside a user namespace" : "", env->sandbox.table);
 }
 
-static void describe_target(const struct run_env *env, struct run_report *rep)
+/* command: the target's command line (env->command), or NULL when there is no env yet. */
+static void describe_target(const struct run_options *o, const char *command,
+                            struct run_report *rep)
 {
-    const struct run_options *o = env->opt;
     snprintf(rep->target_kind, sizeof(rep->target_kind), "%s",
              o->target_pid   ? "pid"
              : o->target_cmd ? "cmd"
@@ -134,7 +135,10 @@ static void describe_target(const struct run_env *env, struct run_report *rep)
     if (o->target_pid)
         snprintf(rep->target_desc, sizeof(rep->target_desc), "pid %d", (int)o->target_pid);
     else
-        snprintf(rep->target_desc, sizeof(rep->target_desc), "%.1000s", env->command);
+        snprintf(rep->target_desc, sizeof(rep->target_desc), "%.1000s",
+                 command         ? command
+                 : o->target_cmd ? o->target_cmd
+                                 : "connfault-server");
     inet_ntop(AF_INET, &o->addr.sin_addr, rep->host, sizeof(rep->host));
     rep->port = ntohs(o->addr.sin_port);
 }
@@ -212,12 +216,12 @@ static int run_collect_some(const struct run_options *opt, char **names, int nna
     rep->seed = opt->seed;
     cleanup_stale(opt->verbosity > 1 ? stdout : NULL); /* what a killed run left behind */
     struct run_env *env = run_env_new(opt, err, sizeof(err));
+    describe_target(opt, env ? env->command : NULL, rep);
     if (!env) {
         fprintf(stderr, "connfault: %s\n", err);
         stopped_setup_error(rep, err, NULL, 0, -1);
         return 2;
     }
-    describe_target(env, rep);
     if (!given && load_scenarios(env, names, nnames, &list, &n, err, sizeof(err)) < 0) {
         fprintf(stderr, "connfault: %s\n", err);
         stopped_setup_error(rep, err, NULL, 0, -1);
