@@ -5,6 +5,7 @@
 #ifndef CONNFAULT_PROCFS_H
 #define CONNFAULT_PROCFS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -31,6 +32,23 @@ int procfs_tree_fd_counts(pid_t root, struct fd_counts *out);
 /* Both of the above in one walk of the tree's fd tables (inodes may be NULL: counts only).
  * *inodes is malloc'd, sorted, without repeats; the caller frees it. */
 int procfs_tree_scan(pid_t root, struct fd_counts *counts, uint64_t **inodes, size_t *n);
+
+/* The regular files the tree holds open, each with its number of fds: what tells a server's
+ * cache of served files (one fd per file, however many clients asked for it) from a leak
+ * (one fd per request, so the same file many times). */
+#define PROCFS_MAX_FILES 32 /* distinct files listed; past it, `cut` */
+struct procfs_file {
+    uint64_t dev, ino;
+    unsigned fds;  /* fds open on it, in every fd table of the tree */
+    char name[64]; /* its base name */
+};
+struct procfs_regular_files {
+    unsigned fds; /* fds on regular files */
+    size_t n;
+    bool cut; /* more distinct files than listed */
+    struct procfs_file files[PROCFS_MAX_FILES];
+};
+int procfs_tree_regular_files(pid_t root, struct procfs_regular_files *out);
 
 /* A small file (such as one in /proc) into buf, NUL-terminated: its length, or -errno. */
 ssize_t procfs_read_file(const char *path, char *buf, size_t size);

@@ -293,6 +293,10 @@ static void junit_error(FILE *out, const struct scenario_result *r)
     fputs("      <error type=\"connfault\" message=\"", out);
     xml_put_escaped(out, r->reason, true);
     fputs("\">", out);
+    if (r->ngroups == 0) { /* a set-up error, an interrupt: the body says it too */
+        xml_put_escaped(out, r->reason, false);
+        fputc('\n', out);
+    }
     junit_groups(out, r);
     fputs("</error>\n", out);
 }

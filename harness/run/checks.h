@@ -17,6 +17,9 @@
  * faults are all over the threshold (a correct server filling dead peers' socket buffers burns
  * a second or so, then goes quiet). Measuring stops at the first window below it. */
 #define CHECKS_CPU_WINDOWS 3
+/* Most regular files a server may keep open after the faults as a cache of the files it
+ * served (one fd per file, not per client) and pass the fds check (checks.c). */
+#define CHECKS_FILE_CACHE_MAX 8
 
 struct check_limits {
     double cpu_max_pct;       /* of one core, while idle after the faults */
@@ -57,6 +60,10 @@ struct scenario_samples {
     /* what the sockets left over at the end are (held), and what the target held when the
      * faults ended (held_after_faults): see struct held_counts */
     struct held_counts held, held_after_faults;
+    /* the regular files open at the baseline and at the end (read only when more files are
+     * open than at the baseline): a cache of served files is told from a leak by them */
+    struct procfs_regular_files files_baseline, files_final;
+    bool files_known;
     /* sockets */
     const char *sockets_unknown;
     struct tcp_states sockets_final;

@@ -64,6 +64,7 @@ static int baseline_fds(pid_t pid, struct scenario_samples *s)
         return rc;
     }
     s->fds_baseline = prev;
+    s->files_known = procfs_tree_regular_files(pid, &s->files_baseline) == 0;
     s->fds_peak = prev.total;
     return 0;
 }
@@ -164,6 +165,8 @@ void measure_final_fds(pid_t pid, const struct engine *e, struct scenario_sample
         s->fds_peak = s->fds_final.total;
     if (rc == 0 && sockets_rc == 0)
         held_classify(inodes, n, e, &s->held);
+    s->files_known = s->files_known && rc == 0 && s->fds_final.files > s->fds_baseline.files &&
+                     procfs_tree_regular_files(pid, &s->files_final) == 0;
     free(inodes);
     if (rc < 0 && !s->fds_unknown)
         s->fds_unknown = "could not read the target's fds";

@@ -220,6 +220,20 @@ static void add_client_stats(struct scenario_result *res, const struct engine_gr
     res->clients_completed += st->ended;
 }
 
+/* What the clients did: their counts and each group's evidence. Also for a scenario
+ * interrupted before its verdict: the report keeps what was measured so far. */
+static void phase_collect(struct scenario_run *r)
+{
+    struct engine_group_stats st;
+    for (size_t i = 0; i < r->sc->ngroups; i++) {
+        engine_group_stats(r->e, i, &st);
+        add_client_stats(r->res, &st);
+    }
+    engine_replay_stats(r->e, &st);
+    add_client_stats(r->res, &st);
+    evidence_collect(r);
+}
+
 void phase_judge(struct scenario_run *r)
 {
     struct scenario_result *res = r->res;
@@ -228,14 +242,7 @@ void phase_judge(struct scenario_run *r)
         diagnose_now(r->t, failed_check(res, "cpu") != NULL, &r->stuck);
         attach_diagnosis(res, &r->stuck);
     }
-    struct engine_group_stats st;
-    for (size_t i = 0; i < r->sc->ngroups; i++) {
-        engine_group_stats(r->e, i, &st);
-        add_client_stats(res, &st);
-    }
-    engine_replay_stats(r->e, &st);
-    add_client_stats(res, &st);
-    evidence_collect(r);
+    phase_collect(r);
     evidence_judge(r);
 }
 
@@ -257,6 +264,8 @@ int run_scenario_once(struct run_env *env, const struct scenario *sc, struct sce
     phase_progress(&r, NULL);
     if (status == PHASE_GO_ON || status == PHASE_JUDGE)
         phase_judge(&r);
+    else if (status == PHASE_INTERRUPTED)
+        phase_collect(&r);
     phase_teardown(&r);
     return status == PHASE_SETUP_ERROR   ? RUN_SETUP_ERROR
            : status == PHASE_INTERRUPTED ? RUN_INTERRUPTED

@@ -14,6 +14,7 @@
 #include "report.h"
 #include "run_internal.h"
 #include "scenario.h"
+#include "stopped.h"
 
 /* A replay's fault phase lasts the capture's span (at the replay speed), at most this long, */
 #define REPLAY_MAX_SPAN_MS 3600000u
@@ -80,22 +81,22 @@ static int run_shard(const struct run_options *opt, char **paths, int n)
 
 /* Load every scenario before running any, so a typo in the last file costs no time. */
 static int load_scenarios(const struct run_env *env, char **names, int nnames,
-                          struct scenario **out, int *count)
+                          struct scenario **out, int *count, char *err, size_t errlen)
 {
-    char err[512], **paths = NULL;
-    int n = catalogue_resolve(names, nnames, &paths, err, sizeof(err));
-    if (n < 0) {
-        fprintf(stderr, "connfault: %s\n", err);
+    char **paths = NULL;
+    int n = catalogue_resolve(names, nnames, &paths, err, errlen);
+    if (n < 0)
+        return -1;
+    if ((n = run_shard(env->opt, paths, n)) < 0) {
+        snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if ((n = run_shard(env->opt, paths, n)) < 0)
-        return -1;
     struct scenario *list = calloc((size_t)n, sizeof(*list));
     struct scenario_vars vars;
     run_env_scenario_vars(env, &vars);
     int loaded = 0;
     while (list && loaded < n &&
-           scenario_load(paths[loaded], &vars, &list[loaded], err, sizeof(err)) == 0)
+           scenario_load(paths[loaded], &vars, &list[loaded], err, errlen) == 0)
         loaded++;
     catalogue_free(paths, n);
     if (loaded == n) {
@@ -103,7 +104,8 @@ static int load_scenarios(const struct run_env *env, char **names, int nnames,
         *count = n;
         return 0;
     }
-    fprintf(stderr, "connfault: %s\n", list ? err : "out of memory");
+    if (!list)
+        snprintf(err, errlen, "out of memory");
     for (int j = 0; j < loaded; j++)
         scenario_free(&list[j]);
     free(list);
@@ -122,9 +124,10 @@ static void prepare_sandbox(struct run_env *env, const struct scenario *list, in
                env->sandbox.user_namespace ? " inside a user namespace" : "", env->sandbox.table);
 }
 
-static void describe_target(const struct run_env *env, struct run_report *rep)
+/* command: the target's command line (env->command), or NULL when there is no env yet. */
+static void describe_target(const struct run_options *o, const char *command,
+                            struct run_report *rep)
 {
-    const struct run_options *o = env->opt;
     snprintf(rep->target_kind, sizeof(rep->target_kind), "%s",
              o->target_pid   ? "pid"
              : o->target_cmd ? "cmd"
@@ -132,7 +135,10 @@ static void describe_target(const struct run_env *env, struct run_report *rep)
     if (o->target_pid)
         snprintf(rep->target_desc, sizeof(rep->target_desc), "pid %d", (int)o->target_pid);
     else
-        snprintf(rep->target_desc, sizeof(rep->target_desc), "%.1000s", env->command);
+        snprintf(rep->target_desc, sizeof(rep->target_desc), "%.1000s",
+                 command         ? command
+                 : o->target_cmd ? o->target_cmd
+                                 : "connfault-server");
     inet_ntop(AF_INET, &o->addr.sin_addr, rep->host, sizeof(rep->host));
     rep->port = ntohs(o->addr.sin_port);
 }
@@ -147,15 +153,17 @@ static int run_list_of(struct run_env *env, const struct scenario *list, int n,
     for (int i = 0; i < n; i++) {
         struct scenario_result *res = &rep->scenarios[rep->nscenarios];
         int rc = run_scenario_once(env, &list[i], res, err, sizeof(err));
+        if (rc == RUN_INTERRUPTED || (rc == RUN_SETUP_ERROR && *opt->interrupted)) {
+            fprintf(stderr, "connfault: interrupted during %s\n", list[i].name);
+            stopped_interrupted(rep, list, n, i);
+            return 130;
+        }
         if (rc == RUN_SETUP_ERROR) {
             if (opt->progress)
                 print_progress(NULL, NULL);
             fprintf(stderr, "connfault: %s: %s\n", list[i].name, err);
+            stopped_setup_error(rep, err, list, n, i);
             return 2;
-        }
-        if (rc == RUN_INTERRUPTED) {
-            fprintf(stderr, "connfault: interrupted during %s\n", list[i].name);
-            return 130;
         }
         rep->nscenarios++;
         /* 1 when a scenario failed, else 2 when one could not be exercised (error) */
@@ -180,9 +188,10 @@ static int run_loaded(struct run_env *env, const struct scenario *list, int n,
     int pf = run_env_preflight(env, list, n, opt->verbosity > 1 ? stdout : NULL, err, sizeof(err));
     if (pf != 0) {
         fprintf(stderr, "connfault: %s\n", err);
-        return pf == RUN_INTERRUPTED ? 130 : 2;
+        if (pf == RUN_INTERRUPTED)
+            return stopped_interrupted(rep, list, n, -1), 130;
+        return stopped_setup_error(rep, err, list, n, -1), 2;
     }
-    describe_target(env, rep);
     if (opt->progress)
         run_env_set_progress(env, print_progress, NULL);
     rep->scenarios = calloc((size_t)n, sizeof(*rep->scenarios));
@@ -207,11 +216,15 @@ static int run_collect_some(const struct run_options *opt, char **names, int nna
     rep->seed = opt->seed;
     cleanup_stale(opt->verbosity > 1 ? stdout : NULL); /* what a killed run left behind */
     struct run_env *env = run_env_new(opt, err, sizeof(err));
+    describe_target(opt, env ? env->command : NULL, rep);
     if (!env) {
         fprintf(stderr, "connfault: %s\n", err);
+        stopped_setup_error(rep, err, NULL, 0, -1);
         return 2;
     }
-    if (!given && load_scenarios(env, names, nnames, &list, &n) < 0) {
+    if (!given && load_scenarios(env, names, nnames, &list, &n, err, sizeof(err)) < 0) {
+        fprintf(stderr, "connfault: %s\n", err);
+        stopped_setup_error(rep, err, NULL, 0, -1);
         run_env_free(env);
         return 2;
     }

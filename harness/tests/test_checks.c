@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,6 +203,74 @@ START_TEST(released_says_when)
 }
 END_TEST
 
+/* The target's regular files: name=fds pairs, e.g. file_list(&s.files_final, 2, "a.log", 1,
+ * "big.bin", 1). Distinct names are distinct files (inode = position + 1). */
+static void file_list(struct procfs_regular_files *out, size_t n, ...)
+{
+    va_list ap;
+    va_start(ap, n);
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < n; i++) {
+        struct procfs_file *f = &out->files[out->n++];
+        snprintf(f->name, sizeof(f->name), "%s", va_arg(ap, const char *));
+        f->fds = va_arg(ap, unsigned);
+        f->dev = 1;
+        f->ino = i + 1;
+        out->fds += f->fds;
+    }
+    va_end(ap);
+}
+
+/* A server that keeps the fd of the one file it served (lighttpd's stat cache) passes, saying
+ * so with the file's name; the same file open twice more is one fd per request: a leak. */
+START_TEST(a_file_cache_is_not_a_leak_but_one_per_client_is)
+{
+    struct scenario_samples s;
+    uint64_t lat[3];
+    struct scenario_result r = {0};
+    healthy(&s, lat);
+    s.fds_baseline.files = 1;
+    s.fds_final.total = 7;
+    s.fds_final.files = 2;
+    s.files_known = true;
+    file_list(&s.files_baseline, 1, "a.log", 1u);
+    file_list(&s.files_final, 2, "a.log", 1u, "big.bin", 1u);
+    checks_evaluate(&s, &limits, &r);
+    const struct check_result *c = find(&r, "fds");
+    ck_assert_msg(c->status == CHECK_OK, "%s", c->summary);
+    ck_assert_ptr_nonnull(strstr(c->summary, "1 file fd kept open (big.bin): a file cache"));
+    ck_assert_int_eq(r.verdict, VERDICT_PASS);
+
+    /* big.bin three times: one fd per client, a leak */
+    s.fds_final.total = 9;
+    s.fds_final.files = 4;
+    file_list(&s.files_final, 2, "a.log", 1u, "big.bin", 3u);
+    checks_evaluate(&s, &limits, &r);
+    c = find(&r, "fds");
+    ck_assert_int_eq(c->status, CHECK_FAILED);
+    ck_assert_ptr_nonnull(strstr(c->summary, "files +3"));
+
+    /* one more fd on a file open at the baseline, and the files not read: no cache claimed */
+    s.fds_final.total = 7;
+    s.fds_final.files = 2;
+    file_list(&s.files_final, 1, "a.log", 2u);
+    checks_evaluate(&s, &limits, &r);
+    ck_assert_int_eq(find(&r, "fds")->status, CHECK_OK); /* one more on a served file: cached */
+    s.files_known = false;
+    checks_evaluate(&s, &limits, &r);
+    ck_assert_int_eq(find(&r, "fds")->status, CHECK_FAILED);
+
+    /* more files than a scenario asks for, each once: not a cache of served files */
+    s.files_known = true;
+    s.fds_final.total = 6 + CHECKS_FILE_CACHE_MAX + 1;
+    s.fds_final.files = 1 + CHECKS_FILE_CACHE_MAX + 1;
+    file_list(&s.files_final, 10, "a.log", 1u, "1", 1u, "2", 1u, "3", 1u, "4", 1u, "5", 1u, "6", 1u,
+              "7", 1u, "8", 1u, "9", 1u);
+    checks_evaluate(&s, &limits, &r);
+    ck_assert_int_eq(find(&r, "fds")->status, CHECK_FAILED);
+}
+END_TEST
+
 START_TEST(close_wait_fails_sockets)
 {
     struct scenario_samples s;
@@ -347,7 +416,8 @@ START_TEST(fds_times_are_never_negative_and_are_as_waited)
     s.fds_final.total = 8;
     s.settle_waited_s = 60.0;
     checks_evaluate(&s, &long_grace, &r);
-    ck_assert_ptr_nonnull(strstr(find(&r, "fds")->summary, "8 after a 60.0s wait: 2 other fds still open"));
+    ck_assert_ptr_nonnull(
+        strstr(find(&r, "fds")->summary, "8 after a 60.0s wait: 2 other fds still open"));
     ck_assert_ptr_null(strstr(find(&r, "fds")->summary, "75"));
 }
 END_TEST
@@ -492,6 +562,7 @@ int main(void)
     tcase_add_test(tc, held_by_live_clients_is_not_leaked);
     tcase_add_test(tc, held_vanished_and_leaked_are_told_apart);
     tcase_add_test(tc, released_says_when);
+    tcase_add_test(tc, a_file_cache_is_not_a_leak_but_one_per_client_is);
     tcase_add_test(tc, close_wait_fails_sockets);
     tcase_add_test(tc, cpu_at_threshold_fails);
     tcase_add_test(tc, cpu_judged_window_by_window);

@@ -136,13 +136,19 @@ START_TEST(never_read_of_a_missing_path_is_an_error)
 END_TEST
 
 /* A --large-path the server does not have never gets as far as a scenario: the pre-flight
- * stops the run (a set-up error, exit status 2) before any fault client is started. */
+ * stops the run (a set-up error, exit status 2) before any fault client is started; the
+ * report's one entry is the set-up error, naming the flag. */
 START_TEST(a_missing_large_path_stops_at_the_pre_flight)
 {
     struct run_report rep;
     int status = run_file("stalled", never_read_large, "/missing/large", &rep);
     ck_assert_int_eq(status, 2);
-    ck_assert_uint_eq(rep.nscenarios, 0);
+    ck_assert_uint_eq(rep.nscenarios, 1);
+    ck_assert_str_eq(rep.scenarios[0].name, "set-up");
+    ck_assert_int_eq(rep.scenarios[0].verdict, VERDICT_ERROR);
+    ck_assert_uint_eq(rep.scenarios[0].clients_started, 0);
+    ck_assert_msg(strstr(rep.scenarios[0].reason, "/missing/large"), "%s",
+                  rep.scenarios[0].reason);
     run_report_free(&rep);
 }
 END_TEST

@@ -669,6 +669,34 @@ START_TEST(test_own_fds_counted_by_type)
 }
 END_TEST
 
+/* Regular files are listed once each with their number of fds (a file opened twice: 2), by
+ * base name; a device (/dev/null) is not a regular file. */
+START_TEST(test_regular_files_counted_per_file)
+{
+    char dir[64], path[128];
+    ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "connfault-procfs"), 0);
+    snprintf(path, sizeof(path), "%s/served.bin", dir);
+    ck_assert_int_eq(ts_write_file(path, "x"), 0);
+    struct procfs_regular_files before, after;
+    ck_assert_int_eq(procfs_tree_regular_files(getpid(), &before), 0);
+    int a = open(path, O_RDONLY), b = open(path, O_RDONLY), dev = open("/dev/null", O_RDONLY);
+    ck_assert(a >= 0 && b >= 0 && dev >= 0);
+    ck_assert_int_eq(procfs_tree_regular_files(getpid(), &after), 0);
+    ck_assert_uint_eq(after.fds, before.fds + 2);
+    ck_assert_uint_eq(after.n, before.n + 1);
+    const struct procfs_file *served = NULL;
+    for (size_t i = 0; i < after.n; i++)
+        if (strcmp(after.files[i].name, "served.bin") == 0)
+            served = &after.files[i];
+    ck_assert_ptr_nonnull(served);
+    ck_assert_uint_eq(served->fds, 2);
+    close(a);
+    close(b);
+    close(dev);
+    ck_assert_int_eq(ts_tmpdir_remove(dir), 0);
+}
+END_TEST
+
 /* The name of a process is its own choice: ") " in it must not shift the fields after it. */
 START_TEST(test_stat_parsed_from_last_paren)
 {
@@ -746,6 +774,7 @@ static Suite *procfs_suite(void)
     tcase_add_test(tc, test_state_sleeping_then_zombie);
     tcase_add_test(tc, test_reaped_pid_is_esrch);
     tcase_add_test(tc, test_own_fds_counted_by_type);
+    tcase_add_test(tc, test_regular_files_counted_per_file);
     tcase_add_test(tc, test_stat_parsed_from_last_paren);
     tcase_add_test(tc, test_paren_in_process_name);
     suite_add_tcase(suite, tc);

@@ -628,6 +628,30 @@ START_TEST(test_error_verdict)
 }
 END_TEST
 
+/* An error with no group (a run's set-up error, an interrupt before any client) still says why
+ * in the <error> body, not only in its message attribute: some readers show only the body. */
+START_TEST(test_error_without_groups_has_its_reason_in_the_body)
+{
+    struct run_report rep = {.seed = 1, .nscenarios = 1};
+    rep.scenarios = ts_nonnull(calloc(1, sizeof(*rep.scenarios)));
+    snprintf(rep.scenarios[0].name, sizeof(rep.scenarios[0].name), "set-up");
+    rep.scenarios[0].verdict = VERDICT_ERROR;
+    snprintf(rep.scenarios[0].reason, sizeof(rep.scenarios[0].reason),
+             "set-up error: port 1 is held by pid 2 (x<y)");
+    char path[256], err[256] = "";
+    snprintf(path, sizeof(path), "%s/setup.xml", test_dir);
+    ck_assert_int_eq(report_write_junit(path, &rep, err, sizeof(err)), 0);
+    char *doc = read_whole_file(path);
+    ck_assert_ptr_nonnull(strstr(doc, "tests=\"1\" failures=\"0\" errors=\"1\""));
+    ck_assert_ptr_nonnull(strstr(doc, "message=\"set-up error: port 1 is held by pid 2 "
+                                      "(x&lt;y)\">set-up error: port 1 is held by pid 2 (x&lt;y)\n"
+                                      "</error>"));
+    free(doc);
+    unlink(path);
+    run_report_free(&rep);
+}
+END_TEST
+
 /* Escaped bytes are cut with "..." and never overflow. */
 START_TEST(test_escape_bytes_cut)
 {
@@ -927,6 +951,7 @@ static Suite *report_suite(void)
     tcase_add_test(tc, test_junit);
     tcase_add_test(tc, test_json);
     tcase_add_test(tc, test_error_verdict);
+    tcase_add_test(tc, test_error_without_groups_has_its_reason_in_the_body);
     tcase_add_test(tc, test_empty_report_files);
     tcase_add_test(tc, test_write_error);
     tcase_add_test(tc, test_tap);
