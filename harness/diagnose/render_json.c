@@ -190,6 +190,8 @@ void diag_render_json(FILE *out, const struct diag_ctx *ctx, uint64_t elapsed_ms
 {
     fprintf(out, "{\"target_pid\":%d,\"elapsed_ms\":%" PRIu64 ",\"budget_ms\":%u", (int)ctx->root,
             elapsed_ms, ctx->opt->budget_ms ? ctx->opt->budget_ms : DIAGNOSE_DEFAULT_BUDGET_MS);
+    fputs(",\"taken\":", out);
+    json_put_string_or_null(out, ctx->opt->moment);
     fputs(",\"summary\":", out);
     json_put_string(out, summary);
     fprintf(out, ",\"ptrace\":%s,\"processes_total\":%zu,\"processes\":[",

@@ -252,8 +252,11 @@ static void diag_text_process(FILE *out, const struct diag_process *p)
 
 void diag_render_text(FILE *out, const struct diag_ctx *ctx, uint64_t elapsed_ms)
 {
-    fprintf(out, "diagnosis of pid %d (%zu process%s, %" PRIu64 " ms):\n", (int)ctx->root,
+    fprintf(out, "diagnosis of pid %d (%zu process%s, %" PRIu64 " ms)", (int)ctx->root,
             ctx->procs_total, ctx->procs_total == 1 ? "" : "es", elapsed_ms);
+    if (ctx->opt->moment != NULL)
+        fprintf(out, ", taken %s", ctx->opt->moment);
+    fputs(":\n", out);
     fputs("  ", out);
     diag_put_summary(out, ctx);
     fputc('\n', out);

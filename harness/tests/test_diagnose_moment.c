@@ -1,0 +1,225 @@
+/* The diagnosis is taken at the decisive moment (issue 12): when a probe first fails, while the
+ * target is stuck, and again for a later hang after an earlier one recovered. The target is
+ * this binary itself, run as `test_diagnose_moment serve PORT`: a small HTTP server that,
+ * counted from the first connection of a fault client (127.0.0.2), sleeps in first_hang()
+ * from +1 s to +5 s, serves again, sleeps in second_hang() from +7 s to +11 s, and serves
+ * again. By judgement it serves: a diagnosis taken then would show its poll loop. */
+#include <check.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "report.h"
+#include "run.h"
+#include "support.h"
+
+#define MAX_CONNS      64
+#define FIRST_HANG_AT  1000 /* ms after the first fault connection */
+#define SECOND_HANG_AT 7000
+#define HANG_MS        4000
+
+/* ---- the target ---------------------------------------------------------------------------- */
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Sleeps until ms from now, through the interruptions a tracer causes. Not inlined: each hang
+ * must be its own frame in a backtrace. */
+__attribute__((noipa)) static void sleep_for(uint64_t ms)
+{
+    uint64_t end = now_ms() + ms;
+    for (uint64_t now = now_ms(); now < end; now = now_ms())
+        poll(NULL, 0, (int)(end - now));
+}
+
+/* noipa: neither inlined nor folded into one function (they are alike); the write after the
+ * sleep keeps each frame on the stack (no tail call). */
+static volatile int hang_number;
+
+__attribute__((noipa)) static void first_hang(void)
+{
+    sleep_for(HANG_MS);
+    hang_number = 1;
+}
+
+__attribute__((noipa)) static void second_hang(void)
+{
+    sleep_for(HANG_MS);
+    hang_number = 2;
+}
+
+static int listen_on(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 64) < 0)
+        return -1;
+    return fd;
+}
+
+/* Reads what came; answers and closes at the end of a request's headers, closes at EOF. */
+static bool serve_conn(int fd)
+{
+    char buf[4096];
+    ssize_t got = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+    if (got < 0 && (errno == EAGAIN || errno == EINTR))
+        return true;
+    if (got > 0) {
+        buf[got] = '\0';
+        if (strstr(buf, "\r\n\r\n") == NULL)
+            return true; /* a trickling client: its headers never end */
+        static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: "
+                                    "close\r\n\r\nok\n";
+        send(fd, reply, sizeof(reply) - 1, MSG_NOSIGNAL);
+    }
+    close(fd);
+    return false;
+}
+
+static uint64_t accept_one(int listener, struct pollfd *conns, size_t *n, uint64_t faults_at)
+{
+    struct sockaddr_in peer;
+    socklen_t len = sizeof(peer);
+    int fd = accept4(listener, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC);
+    if (fd < 0)
+        return faults_at;
+    if (*n == MAX_CONNS) {
+        close(fd);
+        return faults_at;
+    }
+    conns[(*n)++] = (struct pollfd){.fd = fd, .events = POLLIN};
+    if (!faults_at && peer.sin_addr.s_addr == inet_addr("127.0.0.2"))
+        return now_ms();
+    return faults_at;
+}
+
+static void hang_when_due(uint64_t faults_at, int *hangs)
+{
+    uint64_t since = faults_at ? now_ms() - faults_at : 0;
+    if (faults_at && *hangs == 0 && since >= FIRST_HANG_AT) {
+        *hangs = 1;
+        first_hang();
+    } else if (faults_at && *hangs == 1 && since >= SECOND_HANG_AT) {
+        *hangs = 2;
+        second_hang();
+    }
+}
+
+static int serve(int port)
+{
+    struct pollfd conns[MAX_CONNS + 1];
+    conns[0] = (struct pollfd){.fd = listen_on(port), .events = POLLIN};
+    if (conns[0].fd < 0)
+        return 1;
+    size_t n = 0;
+    uint64_t faults_at = 0;
+    int hangs = 0;
+    for (;;) {
+        hang_when_due(faults_at, &hangs);
+        if (poll(conns, n + 1, 100) <= 0)
+            continue;
+        for (size_t i = n; i >= 1; i--) {
+            if (conns[i].revents && !serve_conn(conns[i].fd))
+                conns[i] = conns[n--];
+        }
+        if (conns[0].revents & POLLIN)
+            faults_at = accept_one(conns[0].fd, conns + 1, &n, faults_at);
+    }
+}
+
+/* ---- the test ------------------------------------------------------------------------------- */
+
+static volatile sig_atomic_t never_interrupted;
+static char self_path[4096];
+
+/* One trickling client from 127.0.0.2 for 13 s: the faults phase spans both hangs. */
+static const char scenario_text[] =
+    "[scenario]\n"
+    "description = two hangs, the second after the first recovered\n"
+    "duration = 13s\n"
+    "[clients slow]\n"
+    "count = 1\n"
+    "request_raw = \"GET / HTTP/1.1\\r\\nHost: {host}\\r\\n\"\n"
+    "send = trickle\n"
+    "trickle_bytes = 1\n"
+    "trickle_interval = 500ms\n"
+    "trickle_tail = \"X-a: b\\r\\n\"\n"
+    "read = none\n";
+
+static const struct check_result *find_check(const struct scenario_result *r, const char *name)
+{
+    for (size_t i = 0; i < r->nchecks; i++)
+        if (strcmp(r->checks[i].name, name) == 0)
+            return &r->checks[i];
+    return NULL;
+}
+
+START_TEST(late_hang_is_diagnosed_at_its_first_failed_probe)
+{
+    char dir[256], path[512], command[4200];
+    ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "diagmoment"), 0);
+    snprintf(path, sizeof(path), "%s/two-hangs.ini", dir);
+    ck_assert_int_eq(ts_write_file(path, scenario_text), 0);
+    snprintf(command, sizeof(command), "%s serve {port}", self_path);
+
+    struct run_options o;
+    run_options_defaults(&o, &never_interrupted);
+    o.target_cmd = command;
+    o.probe_timeout_ms = 1000;
+    o.verbosity = 0;
+    char *names[] = {path};
+    struct run_report rep;
+    run_collect(&o, names, 1, &rep);
+    ts_tmpdir_remove(dir);
+
+    ck_assert_uint_eq(rep.nscenarios, 1);
+    const struct scenario_result *r = &rep.scenarios[0];
+    const struct check_result *acc = find_check(r, "accepting");
+    ck_assert_msg(acc && acc->status == CHECK_FAILED, "accepting did not fail: %s", r->reason);
+    ck_assert_msg(r->diagnosis != NULL, "no diagnosis: %s", r->reason);
+    /* The newest hang's stack, taken while it hung; not the first hang's, not the poll loop
+     * it is back in by judgement. */
+    ck_assert_msg(strstr(r->diagnosis, "second_hang") != NULL, "%s", r->diagnosis);
+    ck_assert_msg(strstr(r->diagnosis, "first_hang") == NULL, "%s", r->diagnosis);
+    ck_assert_msg(strstr(r->diagnosis, "when probe") != NULL, "%s", r->diagnosis);
+    ck_assert_msg(strstr(r->diagnosis_summary, "blocked in poll") != NULL, "%s",
+                  r->diagnosis_summary);
+    ck_assert_msg(strstr(r->diagnosis_json, "\"taken\":\"+") != NULL, "%s", r->diagnosis_json);
+    run_report_free(&rep);
+}
+END_TEST
+
+static Suite *moment_suite(void)
+{
+    Suite *s = suite_create("diagnose_moment");
+    TCase *tc = tcase_create("moment");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, late_hang_is_diagnosed_at_its_first_failed_probe);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && strcmp(argv[1], "serve") == 0)
+        return serve(atoi(argv[2]));
+    ssize_t len = readlink("/proc/self/exe", self_path, sizeof(self_path) - 1);
+    if (len <= 0)
+        return EXIT_FAILURE;
+    self_path[len] = '\0';
+    return ts_run_suite(moment_suite());
+}
