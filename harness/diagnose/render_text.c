@@ -26,9 +26,9 @@ static void diag_put_arg(FILE *out, char kind, uint64_t value)
 static void diag_put_call(FILE *out, const struct diag_thread *t)
 {
     char buf[32];
-    const struct diag_syscall_info *info = diag_syscall_lookup(t->nr);
+    const struct diag_syscall_info *info = diag_syscall_lookup(t->abi, t->nr);
     const char *sig = info ? info->args : "xxxxxx";
-    fprintf(out, "%s(", diag_syscall_name(t->nr, buf, sizeof(buf)));
+    fprintf(out, "%s(", diag_syscall_name(t->abi, t->nr, buf, sizeof(buf)));
     for (size_t i = 0; sig[i] != '\0' && i < 6; i++) {
         if (i > 0)
             fputs(", ", out);
@@ -37,15 +37,23 @@ static void diag_put_call(FILE *out, const struct diag_thread *t)
     fputc(')', out);
 }
 
-/* The frame that says where in the program a thread is: the first one in the main executable,
- * else the first with a name. */
+/* The frame that says where in the program a thread is: the first named one in the main
+ * executable (a stripped one names only its exported functions), else its first one, else the
+ * first with a name. */
 static const struct diag_frame *diag_where(const struct diag_process *p,
                                            const struct diag_thread *t)
 {
+    const struct diag_frame *first_in_exe = NULL;
     for (size_t i = 0; i < t->nframes; i++) {
-        if (p->exe_base[0] && strcmp(t->frames[i].module, p->exe_base) == 0)
+        if (!p->exe_base[0] || strcmp(t->frames[i].module, p->exe_base) != 0)
+            continue;
+        if (t->frames[i].function[0])
             return &t->frames[i];
+        if (first_in_exe == NULL)
+            first_in_exe = &t->frames[i];
     }
+    if (first_in_exe != NULL)
+        return first_in_exe;
     for (size_t i = 0; i < t->nframes; i++) {
         if (t->frames[i].function[0])
             return &t->frames[i];
@@ -62,13 +70,13 @@ static void diag_put_frame_short(FILE *out, const struct diag_frame *f)
         fprintf(out, " (in %s)", f->module);
 }
 
-static void diag_put_counts_short(FILE *out, const struct diag_count *counts, size_t n,
-                                  unsigned window_ms, size_t max)
+static void diag_put_counts_short(FILE *out, const struct diag_thread *t, unsigned window_ms,
+                                  size_t max)
 {
-    for (size_t i = 0; i < n && i < max; i++) {
+    for (size_t i = 0; i < t->ntraced && i < max; i++) {
         char buf[32], ebuf[32];
-        const struct diag_count *c = &counts[i];
-        fprintf(out, "%s%s x%u", i ? ", " : "", diag_syscall_name(c->nr, buf, sizeof(buf)),
+        const struct diag_count *c = &t->traced[i];
+        fprintf(out, "%s%s x%u", i ? ", " : "", diag_syscall_name(t->abi, c->nr, buf, sizeof(buf)),
                 c->count);
         if (window_ms > 0)
             fprintf(out, " (%.0f/s)", (double)c->count * 1000.0 / window_ms);
@@ -81,19 +89,10 @@ static void diag_put_counts_short(FILE *out, const struct diag_count *counts, si
 static const struct diag_thread *diag_main_thread(const struct diag_ctx *ctx,
                                                   const struct diag_process **proc)
 {
-    /* A busy thread explains a CPU failure better than a sleeping main thread. */
-    for (size_t i = 0; i < ctx->nprocs; i++) {
-        for (size_t j = 0; j < ctx->procs[i].nthreads; j++) {
-            if (ctx->procs[i].threads[j].busy) {
-                *proc = &ctx->procs[i];
-                return &ctx->procs[i].threads[j];
-            }
-        }
-    }
-    if (ctx->nprocs == 0 || ctx->procs[0].nthreads == 0)
+    if (!ctx->head_known)
         return NULL;
-    *proc = &ctx->procs[0];
-    return &ctx->procs[0].threads[0];
+    *proc = &ctx->procs[ctx->head_proc];
+    return &(*proc)->threads[ctx->head_thread];
 }
 
 void diag_put_summary(FILE *out, const struct diag_ctx *ctx)
@@ -111,13 +110,13 @@ void diag_put_summary(FILE *out, const struct diag_ctx *ctx)
         if (t->ntraced > 0) {
             /* Counts, not rates: tracing every call slows the target down. */
             fputs(", repeating ", out);
-            diag_put_counts_short(out, t->traced, t->ntraced, 0, 2);
+            diag_put_counts_short(out, t, 0, 2);
             fprintf(out, " (calls in %u ms traced)", p->trace_window_ms);
         }
     } else if (t->sc == DIAG_SC_IN) {
         fprintf(out, "%s in ", t->state == 'D' ? "stuck" : t->state == 'T' ? "stopped" : "blocked");
         char buf[32];
-        fputs(diag_syscall_name(t->nr, buf, sizeof(buf)), out);
+        fputs(diag_syscall_name(t->abi, t->nr, buf, sizeof(buf)), out);
         if (t->nfd_args > 0)
             fprintf(out, "(fd %d = %s)", t->fd_args[0].fd, t->fd_args[0].text);
         else
@@ -187,7 +186,7 @@ static void diag_text_counts(FILE *out, const struct diag_process *p, const stru
             fprintf(out, "%s %s %u", i ? "," : "",
                     nr == DIAG_NR_RUNNING ? "on-cpu"
                     : nr == DIAG_NR_USER  ? "user"
-                                          : diag_syscall_name(nr, buf, sizeof(buf)),
+                                          : diag_syscall_name(t->abi, nr, buf, sizeof(buf)),
                     t->sampled[i].count);
         }
         fputc('\n', out);
@@ -197,7 +196,7 @@ static void diag_text_counts(FILE *out, const struct diag_process *p, const stru
                 "      system calls traced for %u ms (ptrace slows the target: compare the "
                 "counts, not the rates): ",
                 p->trace_window_ms);
-        diag_put_counts_short(out, t->traced, t->ntraced, p->trace_window_ms, DIAG_MAX_COUNTS);
+        diag_put_counts_short(out, t, p->trace_window_ms, DIAG_MAX_COUNTS);
         fputc('\n', out);
     }
 }
