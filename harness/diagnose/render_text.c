@@ -3,7 +3,19 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "cf_escape.h"
+
+/* A string the target chose (a thread or file name, a symbol, an fd described with its file
+ * name): escaped, as are newlines, so it can neither act on a terminal nor fake a line. */
+static void diag_put_esc(FILE *out, const char *s)
+{
+    char *escaped = cf_escape_dup(s, 0);
+    fputs(escaped ? escaped : "?", out);
+    free(escaped);
+}
 
 /* One argument as the signature letter says. */
 static void diag_put_arg(FILE *out, char kind, uint64_t value)
@@ -63,11 +75,16 @@ static const struct diag_frame *diag_where(const struct diag_process *p,
 
 static void diag_put_frame_short(FILE *out, const struct diag_frame *f)
 {
-    fputs(f->function[0] ? f->function : "??", out);
-    if (f->file[0])
-        fprintf(out, " (%s:%d)", diag_basename(f->file), f->line);
-    else if (f->module[0])
-        fprintf(out, " (in %s)", f->module);
+    diag_put_esc(out, f->function[0] ? f->function : "??");
+    if (f->file[0]) {
+        fputs(" (", out);
+        diag_put_esc(out, diag_basename(f->file));
+        fprintf(out, ":%d)", f->line);
+    } else if (f->module[0]) {
+        fputs(" (in ", out);
+        diag_put_esc(out, f->module);
+        fputc(')', out);
+    }
 }
 
 static void diag_put_counts_short(FILE *out, const struct diag_thread *t, unsigned window_ms,
@@ -117,9 +134,11 @@ void diag_put_summary(FILE *out, const struct diag_ctx *ctx)
         fprintf(out, "%s in ", t->state == 'D' ? "stuck" : t->state == 'T' ? "stopped" : "blocked");
         char buf[32];
         fputs(diag_syscall_name(t->abi, t->nr, buf, sizeof(buf)), out);
-        if (t->nfd_args > 0)
-            fprintf(out, "(fd %d = %s)", t->fd_args[0].fd, t->fd_args[0].text);
-        else
+        if (t->nfd_args > 0) {
+            fprintf(out, "(fd %d = ", t->fd_args[0].fd);
+            diag_put_esc(out, t->fd_args[0].text);
+            fputc(')', out);
+        } else
             fputs("()", out);
     } else if (t->sc == DIAG_SC_USER) {
         fprintf(out, "%s outside any system call", diag_state_name(t->state));
@@ -172,8 +191,11 @@ static void diag_text_syscall(FILE *out, const struct diag_thread *t)
         fprintf(out, "      system call unknown (%s)\n", strerror(t->sc_error));
         break;
     }
-    for (size_t i = 0; i < t->nfd_args; i++)
-        fprintf(out, "      fd %d: %s\n", t->fd_args[i].fd, t->fd_args[i].text);
+    for (size_t i = 0; i < t->nfd_args; i++) {
+        fprintf(out, "      fd %d: ", t->fd_args[i].fd);
+        diag_put_esc(out, t->fd_args[i].text);
+        fputc('\n', out);
+    }
 }
 
 static void diag_text_counts(FILE *out, const struct diag_process *p, const struct diag_thread *t)
@@ -208,21 +230,29 @@ static void diag_text_backtrace(FILE *out, const struct diag_thread *t)
         for (size_t i = 0; i < t->nframes; i++) {
             const struct diag_frame *f = &t->frames[i];
             fprintf(out, "        #%-2zu 0x%016" PRIx64 " ", i, f->pc);
-            fputs(f->function[0] ? f->function : "??", out);
-            if (f->file[0])
-                fprintf(out, " at %s:%d", f->file, f->line);
-            fprintf(out, " [%s]%s\n", f->module[0] ? f->module : "?",
-                    f->inlined ? " (inlined)" : "");
+            diag_put_esc(out, f->function[0] ? f->function : "??");
+            if (f->file[0]) {
+                fputs(" at ", out);
+                diag_put_esc(out, f->file);
+                fprintf(out, ":%d", f->line);
+            }
+            fputs(" [", out);
+            diag_put_esc(out, f->module[0] ? f->module : "?");
+            fprintf(out, "]%s\n", f->inlined ? " (inlined)" : "");
         }
     }
-    if (t->unwind_error[0] && t->nframes < 2)
-        fprintf(out, "      backtrace stopped: %s\n", t->unwind_error);
+    if (t->unwind_error[0] && t->nframes < 2) {
+        fputs("      backtrace stopped: ", out);
+        diag_put_esc(out, t->unwind_error);
+        fputc('\n', out);
+    }
 }
 
 static void diag_text_thread(FILE *out, const struct diag_process *p, const struct diag_thread *t)
 {
-    fprintf(out, "    thread %d (%s): %s (%c)", (int)t->tid, t->comm, diag_state_name(t->state),
-            t->state);
+    fprintf(out, "    thread %d (", (int)t->tid);
+    diag_put_esc(out, t->comm);
+    fprintf(out, "): %s (%c)", diag_state_name(t->state), t->state);
     if (t->wchan[0])
         fprintf(out, ", kernel wait %s", t->wchan);
     if (t->cpu_known)
@@ -235,7 +265,9 @@ static void diag_text_thread(FILE *out, const struct diag_process *p, const stru
 
 static void diag_text_process(FILE *out, const struct diag_process *p)
 {
-    fprintf(out, "  pid %d %s: ", (int)p->pid, p->exe[0] ? p->exe : "(exe unknown)");
+    fprintf(out, "  pid %d ", (int)p->pid);
+    diag_put_esc(out, p->exe[0] ? p->exe : "(exe unknown)");
+    fputs(": ", out);
     if (p->fds_known)
         fprintf(out, "%u fds open", p->nfds);
     else
@@ -264,8 +296,11 @@ void diag_render_text(FILE *out, const struct diag_ctx *ctx, uint64_t elapsed_ms
     if (ctx->listen_known)
         fprintf(out, "  listen queue of port %d: %u waiting (backlog %u)\n", ctx->opt->port,
                 ctx->listen_queued, ctx->listen_backlog);
-    for (size_t i = 0; i < ctx->nnotes; i++)
-        fprintf(out, "  note: %s\n", ctx->notes[i]);
+    for (size_t i = 0; i < ctx->nnotes; i++) {
+        fputs("  note: ", out); /* notes quote names: thread, process and file names */
+        diag_put_esc(out, ctx->notes[i]);
+        fputc('\n', out);
+    }
     if (ctx->opt->capture_path != NULL)
         fprintf(out, "  packet capture: %s\n", ctx->opt->capture_path);
 }
