@@ -166,8 +166,8 @@ void diag_put_summary(FILE *out, const struct diag_ctx *ctx)
     for (size_t i = 0; i < ctx->nprocs; i++)
         threads += ctx->procs[i].threads_total;
     if (threads > 1)
-        fprintf(out, " (pid %d thread %d; %zu threads in %zu processes)", (int)p->pid, (int)t->tid,
-                threads, ctx->procs_total);
+        fprintf(out, " (pid %d thread %d; %zu threads in %zu process%s)", (int)p->pid, (int)t->tid,
+                threads, ctx->procs_total, ctx->procs_total == 1 ? "" : "es");
 }
 
 /* ---- the text report ------------------------------------------------------------------------- */

@@ -149,9 +149,8 @@ static void settle_wait(struct scenario_run *r)
     r->p.backoff_from_ms = start;
     while (!*o->interrupted && target_alive(r->t)) {
         uint64_t now = engine_now_ms();
-        if (measure_cpu_end(&cpu, r->t->pid, now, &r->s) && cpu.rc == 0 &&
-            r->s.cpu_pct >= r->env->limits.cpu_max_pct)
-            stuck_spin(r); /* while it spins */
+        measure_cpu_end(&cpu, r->t->pid, now, &r->s);
+        stuck_spin(r); /* while it spins */
         settle_sample(r, &st, now);
         if (now >= next_progress) {
             phase_progress(r, "settling");

@@ -35,7 +35,7 @@ enum phase_status {
 struct stuck_report {
     struct diagnosis hang; /* for `accepting`: at the first failed probe of the newest hang */
     struct diagnosis spin; /* for `cpu`: while a CPU window was over the limit */
-    bool hang_made, spin_made;
+    bool hang_made, spin_made, spin_tried;
     unsigned hangs_diagnosed; /* bounded by STUCK_MAX_HANG_DIAGNOSES */
     bool in_hang;             /* the last probe recorded failed: the same hang goes on */
     unsigned seen_probes, seen_ok;
@@ -77,12 +77,13 @@ void evidence_judge(struct scenario_run *r);
 /* stuck.c: the diagnoses of a stuck target. A diagnosis stops the loop for up to its budget
  * (DIAGNOSE_DEFAULT_BUDGET_MS, 3 s), so there are at most STUCK_MAX_HANG_DIAGNOSES for hangs
  * plus one for a spin per scenario; none on a scenario whose probes all answer and whose CPU
- * stays under the limit.
+ * cools before the last window.
  *
  * stuck_watch, after every prober_tick: a probe that failed after one that answered (or the
  * first probe of all) starts a hang: diagnose it now, while the target is stuck, replacing the
  * diagnosis of an earlier hang that recovered (the newest hang is the one still unexplained).
- * stuck_spin, when a CPU window ends over the limit: diagnose the spin (once).
+ * stuck_spin, after every CPU window: when all but the last window were over the limit (only
+ * a spin that stays on until the last fails `cpu`), diagnose the spin, once.
  * stuck_attach, when judging: the diagnosis that belongs to each failing check goes to the
  * result (accepting: the hang's; cpu: the spin's; both when both failed), taken now if none
  * was taken in time (the final probe was the first to fail). */

@@ -1,14 +1,20 @@
 /* The diagnosis is taken at the decisive moment (issue 12): when a probe first fails, while the
- * target is stuck, and again for a later hang after an earlier one recovered. The target is
- * this binary itself, run as `test_diagnose_moment serve PORT`: a small HTTP server that,
- * counted from the first connection of a fault client (127.0.0.2), sleeps in first_hang()
- * from +1 s to +5 s, serves again, sleeps in second_hang() from +7 s to +11 s, and serves
- * again. By judgement it serves: a diagnosis taken then would show its poll loop. */
+ * target is stuck, and again for a later hang after an earlier one recovered; a spin is
+ * diagnosed while it spins, and each failing check gets its own. The target is this binary
+ * itself, run as `test_diagnose_moment MODE PORT`: a small HTTP server whose timeline counts
+ * from the first connection of a fault client (127.0.0.2).
+ *   two-hangs  sleeps in first_hang() from +1 s to +5 s, serves, sleeps in second_hang()
+ *              from +7 s to +11 s, serves again: by judgement a diagnosis would show its
+ *              poll loop.
+ *   blip       a thread spins in spin_blip() from +2.3 s to +5.8 s (the faults end at +2 s:
+ *              the CPU windows of the settle phase), then from +6.5 s the server sleeps
+ *              in late_hang() for good. */
 #include <check.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +31,9 @@
 #define FIRST_HANG_AT  1000 /* ms after the first fault connection */
 #define SECOND_HANG_AT 7000
 #define HANG_MS        4000
+#define BLIP_AT        2300
+#define BLIP_MS        3500
+#define LATE_HANG_AT   6500
 
 /* ---- the target ---------------------------------------------------------------------------- */
 
@@ -58,6 +67,21 @@ __attribute__((noipa)) static void second_hang(void)
 {
     sleep_for(HANG_MS);
     hang_number = 2;
+}
+
+__attribute__((noipa)) static void late_hang(void)
+{
+    for (;;)
+        sleep_for(HANG_MS);
+}
+
+__attribute__((noipa)) static void *spin_blip(void *arg)
+{
+    (void)arg;
+    uint64_t end = now_ms() + BLIP_MS;
+    while (now_ms() < end) /* clock_gettime is a vDSO call: no system call, all CPU */
+        hang_number++;
+    return NULL;
 }
 
 static int listen_on(int port)
@@ -107,9 +131,28 @@ static uint64_t accept_one(int listener, struct pollfd *conns, size_t *n, uint64
     return faults_at;
 }
 
+static bool blip_mode;
+
+static void blip_when_due(uint64_t since, int *steps)
+{
+    pthread_t spinner;
+    if (*steps == 0 && since >= BLIP_AT) {
+        *steps = 1;
+        if (pthread_create(&spinner, NULL, spin_blip, NULL) == 0)
+            pthread_detach(spinner);
+    } else if (*steps == 1 && since >= LATE_HANG_AT) {
+        *steps = 2;
+        late_hang();
+    }
+}
+
 static void hang_when_due(uint64_t faults_at, int *hangs)
 {
     uint64_t since = faults_at ? now_ms() - faults_at : 0;
+    if (faults_at && blip_mode) {
+        blip_when_due(since, hangs);
+        return;
+    }
     if (faults_at && *hangs == 0 && since >= FIRST_HANG_AT) {
         *hangs = 1;
         first_hang();
@@ -147,18 +190,42 @@ static volatile sig_atomic_t never_interrupted;
 static char self_path[4096];
 
 /* One trickling client from 127.0.0.2 for 13 s: the faults phase spans both hangs. */
-static const char scenario_text[] =
-    "[scenario]\n"
-    "description = two hangs, the second after the first recovered\n"
-    "duration = 13s\n"
-    "[clients slow]\n"
-    "count = 1\n"
-    "request_raw = \"GET / HTTP/1.1\\r\\nHost: {host}\\r\\n\"\n"
-    "send = trickle\n"
-    "trickle_bytes = 1\n"
-    "trickle_interval = 500ms\n"
-    "trickle_tail = \"X-a: b\\r\\n\"\n"
-    "read = none\n";
+/* One trickling client from 127.0.0.2 for the scenario's duration; the harness holds it to the
+ * end, so settling lasts the whole grace. */
+static const char scenario_format[] = "[scenario]\n"
+                                      "description = a target that hangs late\n"
+                                      "duration = %s\n"
+                                      "[clients slow]\n"
+                                      "count = 1\n"
+                                      "request_raw = \"GET / HTTP/1.1\\r\\nHost: {host}\\r\\n\"\n"
+                                      "send = trickle\n"
+                                      "trickle_bytes = 1\n"
+                                      "trickle_interval = 500ms\n"
+                                      "trickle_tail = \"X-a: b\\r\\n\"\n"
+                                      "read = none\n";
+
+/* One run of the scenario (lasting duration) against this binary in mode, into rep. */
+static void run_against(const char *mode, const char *duration, uint64_t grace_ms,
+                        struct run_report *rep)
+{
+    char dir[256], path[512], command[4200], text[1024];
+    ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "diagmoment"), 0);
+    snprintf(path, sizeof(path), "%s/late-hang.ini", dir);
+    snprintf(text, sizeof(text), scenario_format, duration);
+    ck_assert_int_eq(ts_write_file(path, text), 0);
+    snprintf(command, sizeof(command), "%s %s {port}", self_path, mode);
+
+    struct run_options o;
+    run_options_defaults(&o, &never_interrupted);
+    o.target_cmd = command;
+    o.probe_timeout_ms = 1000;
+    o.grace_ms = grace_ms;
+    o.verbosity = 0;
+    char *names[] = {path};
+    run_collect(&o, names, 1, rep);
+    ts_tmpdir_remove(dir);
+    ck_assert_uint_eq(rep->nscenarios, 1);
+}
 
 static const struct check_result *find_check(const struct scenario_result *r, const char *name)
 {
@@ -170,23 +237,8 @@ static const struct check_result *find_check(const struct scenario_result *r, co
 
 START_TEST(late_hang_is_diagnosed_at_its_first_failed_probe)
 {
-    char dir[256], path[512], command[4200];
-    ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "diagmoment"), 0);
-    snprintf(path, sizeof(path), "%s/two-hangs.ini", dir);
-    ck_assert_int_eq(ts_write_file(path, scenario_text), 0);
-    snprintf(command, sizeof(command), "%s serve {port}", self_path);
-
-    struct run_options o;
-    run_options_defaults(&o, &never_interrupted);
-    o.target_cmd = command;
-    o.probe_timeout_ms = 1000;
-    o.verbosity = 0;
-    char *names[] = {path};
     struct run_report rep;
-    run_collect(&o, names, 1, &rep);
-    ts_tmpdir_remove(dir);
-
-    ck_assert_uint_eq(rep.nscenarios, 1);
+    run_against("two-hangs", "13s", 5000, &rep);
     const struct scenario_result *r = &rep.scenarios[0];
     const struct check_result *acc = find_check(r, "accepting");
     ck_assert_msg(acc && acc->status == CHECK_FAILED, "accepting did not fail: %s", r->reason);
@@ -203,20 +255,50 @@ START_TEST(late_hang_is_diagnosed_at_its_first_failed_probe)
 }
 END_TEST
 
+/* A CPU blip in the settle phase, then a hang: the hang is diagnosed at its first failed
+ * probe (before, the blip's diagnosis was the only one, and the hang was reported with the
+ * spinning thread's stack). If the blip also fails `cpu` (how long a spin must last to fail
+ * it is the cpu check's business), the spin's diagnosis comes with it, after the hang's. */
+START_TEST(hang_after_a_cpu_blip_gets_its_own_diagnosis)
+{
+    struct run_report rep;
+    run_against("blip", "2s", 12000, &rep);
+    const struct scenario_result *r = &rep.scenarios[0];
+    const struct check_result *acc = find_check(r, "accepting"), *cpu = find_check(r, "cpu");
+    ck_assert_msg(acc && acc->status == CHECK_FAILED, "accepting did not fail: %s", r->reason);
+    ck_assert_msg(r->diagnosis != NULL, "no diagnosis: %s", r->reason);
+    const char *hang = strstr(r->diagnosis, "late_hang");
+    ck_assert_msg(hang != NULL, "%s", r->diagnosis);
+    ck_assert_msg(strstr(r->diagnosis_summary, "blocked in poll") != NULL, "%s",
+                  r->diagnosis_summary);
+    const char *spin = strstr(r->diagnosis, "spin_blip");
+    if (cpu && cpu->status == CHECK_FAILED) {
+        ck_assert_msg(spin != NULL && spin > hang, "%s", r->diagnosis);
+        ck_assert_msg(strstr(r->diagnosis, "while CPU was") != NULL, "%s", r->diagnosis);
+    } else {
+        ck_assert_msg(spin == NULL, "a spin diagnosis without a failed cpu: %s", r->diagnosis);
+    }
+    run_report_free(&rep);
+}
+END_TEST
+
 static Suite *moment_suite(void)
 {
     Suite *s = suite_create("diagnose_moment");
     TCase *tc = tcase_create("moment");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, late_hang_is_diagnosed_at_its_first_failed_probe);
+    tcase_add_test(tc, hang_after_a_cpu_blip_gets_its_own_diagnosis);
     suite_add_tcase(s, tc);
     return s;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc == 3 && strcmp(argv[1], "serve") == 0)
+    if (argc == 3 && (strcmp(argv[1], "two-hangs") == 0 || strcmp(argv[1], "blip") == 0)) {
+        blip_mode = strcmp(argv[1], "blip") == 0;
         return serve(atoi(argv[2]));
+    }
     ssize_t len = readlink("/proc/self/exe", self_path, sizeof(self_path) - 1);
     if (len <= 0)
         return EXIT_FAILURE;
