@@ -19,6 +19,9 @@ static bool stuck_diagnose(struct scenario_run *r, const char *moment, struct di
 {
     if (!target_alive(r->t))
         return false;
+    /* A probe in flight would wait out the diagnosis (up to its budget) and be counted as
+     * failed for the harness's pause: let it end first. */
+    prober_drain(&r->p, r->e);
     struct diagnose_options dopt = {.port = ntohs(r->t->addr.sin_port),
                                     .sample_syscalls = true, /* a hang may be a spin */
                                     .budget_ms = DIAGNOSE_DEFAULT_BUDGET_MS,
