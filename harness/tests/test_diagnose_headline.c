@@ -136,11 +136,14 @@ static void expect_diagnosis(pid_t root, int port, pid_t head, const char *summa
     diagnosis_free(&d);
 }
 
-/* A temp dir with www/index.html and tmp/ (nginx's temp paths). */
-static void site_create(char *dir, size_t cap)
+/* A temp dir with www/index.html and tmp/ (nginx's temp paths). Made once by the parent (an
+ * unchecked fixture), so that it is removed even when a test fails. */
+static char dir[256];
+
+static void site_create(void)
 {
     char path[512];
-    ck_assert_int_eq(ts_tmpdir_create(dir, cap, "diagheadline"), 0);
+    ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "diagheadline"), 0);
     snprintf(path, sizeof(path), "%s/www", dir);
     ck_assert_int_eq(mkdir(path, 0755), 0);
     snprintf(path, sizeof(path), "%s/tmp", dir);
@@ -149,10 +152,15 @@ static void site_create(char *dir, size_t cap)
     ck_assert_int_eq(ts_write_file(path, "hello\n"), 0);
 }
 
+static void site_remove(void)
+{
+    ts_tmpdir_remove(dir);
+}
+
 /* ---- nginx: master and worker ------------------------------------------------------------- */
 
 /* data/real/nginx.conf (the real-server tests' template) with @DIR@ and @PORT@ filled in. */
-static void nginx_conf(const char *dir, int port)
+static void nginx_conf(int port)
 {
     char path[512], port_text[16];
     snprintf(path, sizeof(path), "%s/harness/tests/data/real/nginx.conf", CONNFAULT_SOURCE_DIR);
@@ -182,10 +190,9 @@ static void nginx_conf(const char *dir, int port)
 START_TEST(nginx_headline_is_the_worker_not_the_master)
 {
     ck_assert_msg(access(NGINX, X_OK) == 0, "nginx is not installed: run ci/setup");
-    char dir[256], prefix[300], conf[300];
-    site_create(dir, sizeof(dir));
+    char prefix[300], conf[300];
     int port = free_port();
-    nginx_conf(dir, port);
+    nginx_conf(port);
     snprintf(prefix, sizeof(prefix), "%s/", dir);
     snprintf(conf, sizeof(conf), "%s/nginx.conf", dir);
     struct ts_proc nginx;
@@ -199,7 +206,6 @@ START_TEST(nginx_headline_is_the_worker_not_the_master)
     expect_diagnosis(nginx.pid, port, w.last, "epoll_wait",
                      "only waits for its children (in rt_sigsuspend)");
     ts_proc_free(&nginx);
-    ts_tmpdir_remove(dir);
 }
 END_TEST
 
@@ -208,8 +214,7 @@ END_TEST
 START_TEST(busybox_headline_is_the_child_holding_the_stuck_client)
 {
     ck_assert_msg(access(BUSYBOX, X_OK) == 0, "busybox is not installed: run ci/setup");
-    char dir[256], www[300], listen_on[64];
-    site_create(dir, sizeof(dir));
+    char www[300], listen_on[64];
     snprintf(www, sizeof(www), "%s/www", dir);
     int port = free_port();
     snprintf(listen_on, sizeof(listen_on), "127.0.0.1:%d", port);
@@ -231,7 +236,6 @@ START_TEST(busybox_headline_is_the_child_holding_the_stuck_client)
     expect_diagnosis(bb.pid, port, w.last, "blocked in read(fd 0 = TCP", "a descendant of pid");
     close(client);
     ts_proc_free(&bb);
-    ts_tmpdir_remove(dir);
 }
 END_TEST
 
@@ -302,6 +306,7 @@ static Suite *headline_suite(void)
     Suite *s = suite_create("diagnose_headline");
     TCase *servers = tcase_create("servers");
     tcase_set_timeout(servers, 60);
+    tcase_add_unchecked_fixture(servers, site_create, site_remove);
     tcase_add_test(servers, nginx_headline_is_the_worker_not_the_master);
     tcase_add_test(servers, busybox_headline_is_the_child_holding_the_stuck_client);
     tcase_add_test(servers, shell_wrapper_is_not_the_headline);

@@ -204,13 +204,26 @@ static const char scenario_format[] = "[scenario]\n"
                                       "trickle_tail = \"X-a: b\\r\\n\"\n"
                                       "read = none\n";
 
+/* The scenario files' dir, made once by the parent (an unchecked fixture): removed even when a
+ * test fails. */
+static char dir[256];
+
+static void dir_create(void)
+{
+    ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "diagmoment"), 0);
+}
+
+static void dir_remove(void)
+{
+    ts_tmpdir_remove(dir);
+}
+
 /* One run of the scenario (lasting duration) against this binary in mode, into rep. */
 static void run_against(const char *mode, const char *duration, uint64_t grace_ms,
                         struct run_report *rep)
 {
-    char dir[256], path[512], command[4200], text[1024];
-    ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "diagmoment"), 0);
-    snprintf(path, sizeof(path), "%s/late-hang.ini", dir);
+    char path[512], command[4200], text[1024];
+    snprintf(path, sizeof(path), "%s/late-hang-%s.ini", dir, mode);
     snprintf(text, sizeof(text), scenario_format, duration);
     ck_assert_int_eq(ts_write_file(path, text), 0);
     snprintf(command, sizeof(command), "%s %s {port}", self_path, mode);
@@ -223,7 +236,6 @@ static void run_against(const char *mode, const char *duration, uint64_t grace_m
     o.verbosity = 0;
     char *names[] = {path};
     run_collect(&o, names, 1, rep);
-    ts_tmpdir_remove(dir);
     ck_assert_uint_eq(rep->nscenarios, 1);
 }
 
@@ -287,6 +299,7 @@ static Suite *moment_suite(void)
     Suite *s = suite_create("diagnose_moment");
     TCase *tc = tcase_create("moment");
     tcase_set_timeout(tc, 120);
+    tcase_add_unchecked_fixture(tc, dir_create, dir_remove);
     tcase_add_test(tc, late_hang_is_diagnosed_at_its_first_failed_probe);
     tcase_add_test(tc, hang_after_a_cpu_blip_gets_its_own_diagnosis);
     suite_add_tcase(s, tc);
