@@ -246,12 +246,15 @@ START_TEST(shell_wrapper_is_not_the_headline)
     struct ts_proc sh;
     int port = 0;
     const struct ts_run_opts opts = {.discard_stderr = true, .timeout_ms = 120000};
-    /* "; exit $?" keeps dash from exec'ing the server: it waits for it in wait4. */
+    /* "; exit $?" keeps dash from exec'ing: it waits in wait4 for timeout(1), which waits in
+     * rt_sigsuspend for the server: two waiters to pass over. timeout(1) also ends the server
+     * should this test die before it stops it (only the shell gets the test's death signal). */
     int rc = ts_server_start(
-        &sh, TS_ARGV("/bin/sh", "-c", CONNFAULT_SERVER_BIN " --port 0 --quiet; exit $?"), &opts,
-        &port);
+        &sh,
+        TS_ARGV("/bin/sh", "-c", "timeout 60 " CONNFAULT_SERVER_BIN " --port 0 --quiet; exit $?"),
+        &opts, &port);
     ck_assert_int_eq(rc, 0);
-    struct tree_watch w = {.root = sh.pid, .nprocs = 2, .port = port};
+    struct tree_watch w = {.root = sh.pid, .nprocs = 3, .port = port};
     ck_assert(ts_wait_until(tree_ready, &w, WAIT_MS, POLL_PERIOD_MS));
     wait_in_call(sh.pid, "wait4");
     wait_in_call(w.last, "epoll_wait");
