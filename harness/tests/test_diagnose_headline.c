@@ -6,6 +6,7 @@
 #include <check.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "diagnose.h"
 #include "diagnose_internal.h"
 #include "procfs.h"
+#include "sockdiag.h"
 #include "support.h"
 
 #ifndef CONNFAULT_SERVER_BIN
@@ -55,7 +57,8 @@ static int client_connect(int port)
 }
 
 /* The wait's condition: the tree of root has nprocs processes (the last one, in tree order,
- * in *last), and port accepts connections. */
+ * in *last), and something listens on port with nothing queued (seen by sock_diag: a test
+ * connection would wake the server, and add a process to a server with one per connection). */
 struct tree_watch {
     pid_t root, last;
     size_t nprocs;
@@ -70,10 +73,8 @@ static bool tree_ready(void *arg)
     if (procfs_tree(w->root, pids, 8, &n) != 0 || n != w->nprocs)
         return false;
     w->last = pids[n - 1];
-    int fd = client_connect(w->port);
-    if (fd >= 0)
-        close(fd);
-    return fd >= 0;
+    unsigned queued, backlog;
+    return sockdiag_listen_queue(w->port, &queued, &backlog) == 0 && queued == 0;
 }
 
 /* Blocked in a system call named name (by the x86_64 table: the tests run 64-bit servers). */
@@ -152,8 +153,30 @@ static void site_create(void)
     ck_assert_int_eq(ts_write_file(path, "hello\n"), 0);
 }
 
+/* The process groups the tests started (each server leads its own): if a test dies before it
+ * stops its server, the server's leader gets the test's death signal but not its children
+ * (nginx's worker, busybox's child, the wrapped server), so the parent ends them here. */
+static void group_remember(pid_t leader)
+{
+    char path[512], line[32];
+    snprintf(path, sizeof(path), "%s/groups", dir);
+    FILE *f = fopen(path, "a");
+    ck_assert_ptr_nonnull(f);
+    snprintf(line, sizeof(line), "%d\n", (int)leader);
+    fputs(line, f);
+    fclose(f);
+}
+
 static void site_remove(void)
 {
+    char path[512];
+    snprintf(path, sizeof(path), "%s/groups", dir);
+    FILE *f = fopen(path, "r");
+    int leader;
+    while (f != NULL && fscanf(f, "%d", &leader) == 1)
+        kill(-leader, SIGKILL); /* ESRCH when the test stopped them: nothing left */
+    if (f != NULL)
+        fclose(f);
     ts_tmpdir_remove(dir);
 }
 
@@ -199,10 +222,11 @@ START_TEST(nginx_headline_is_the_worker_not_the_master)
     const struct ts_run_opts opts = {.discard_stderr = true, .timeout_ms = 120000};
     ck_assert_int_eq(
         ts_proc_start(&nginx, TS_ARGV(NGINX, "-e", "stderr", "-p", prefix, "-c", conf), &opts), 0);
+    group_remember(nginx.pid);
     struct tree_watch w = {.root = nginx.pid, .nprocs = 2, .port = port};
     ck_assert_msg(ts_wait_until(tree_ready, &w, WAIT_MS, POLL_PERIOD_MS),
                   "nginx did not start a worker listening on %d", port);
-    wait_in_call(w.last, "epoll_wait"); /* back asleep after tree_ready's connection */
+    wait_in_call(w.last, "epoll_wait");
     expect_diagnosis(nginx.pid, port, w.last, "epoll_wait",
                      "only waits for its children (in rt_sigsuspend)");
     ts_proc_free(&nginx);
@@ -222,6 +246,7 @@ START_TEST(busybox_headline_is_the_child_holding_the_stuck_client)
     const struct ts_run_opts opts = {.discard_stderr = true, .timeout_ms = 120000};
     ck_assert_int_eq(
         ts_proc_start(&bb, TS_ARGV(BUSYBOX, "httpd", "-f", "-p", listen_on, "-h", www), &opts), 0);
+    group_remember(bb.pid);
     struct tree_watch w = {.root = bb.pid, .nprocs = 1, .port = port};
     ck_assert(ts_wait_until(tree_ready, &w, WAIT_MS, POLL_PERIOD_MS));
 
@@ -247,13 +272,16 @@ START_TEST(shell_wrapper_is_not_the_headline)
     int port = 0;
     const struct ts_run_opts opts = {.discard_stderr = true, .timeout_ms = 120000};
     /* "; exit $?" keeps dash from exec'ing: it waits in wait4 for timeout(1), which waits in
-     * rt_sigsuspend for the server: two waiters to pass over. timeout(1) also ends the server
-     * should this test die before it stops it (only the shell gets the test's death signal). */
-    int rc = ts_server_start(
-        &sh,
-        TS_ARGV("/bin/sh", "-c", "timeout 60 " CONNFAULT_SERVER_BIN " --port 0 --quiet; exit $?"),
-        &opts, &port);
+     * rt_sigsuspend for the server: two waiters to pass over. --foreground keeps them all in
+     * the shell's process group, which ts_proc_free kills; and should the test die first (only
+     * the shell gets its death signal), timeout(1) ends the server within a minute. */
+    int rc = ts_server_start(&sh,
+                             TS_ARGV("/bin/sh", "-c",
+                                     "timeout --foreground 60 " CONNFAULT_SERVER_BIN
+                                     " --port 0 --quiet; exit $?"),
+                             &opts, &port);
     ck_assert_int_eq(rc, 0);
+    group_remember(sh.pid);
     struct tree_watch w = {.root = sh.pid, .nprocs = 3, .port = port};
     ck_assert(ts_wait_until(tree_ready, &w, WAIT_MS, POLL_PERIOD_MS));
     wait_in_call(sh.pid, "wait4");
