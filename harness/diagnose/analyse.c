@@ -114,13 +114,15 @@ static void diag_note_busy(struct diag_ctx *ctx, const struct diag_process *p)
         for (size_t j = 0; j < t->ntraced; j++) {
             const struct diag_count *c = &t->traced[j];
             unsigned emfile = diag_count_errors(c, EMFILE) + diag_count_errors(c, ENFILE);
-            if (emfile > 0 && (c->nr == 43 || c->nr == 288)) {
+            const struct diag_syscall_info *info = diag_syscall_lookup(t->abi, c->nr);
+            bool accept = info && strncmp(info->name, "accept", 6) == 0; /* accept, accept4 */
+            if (emfile > 0 && accept) {
                 accept_emfile = true;
                 diag_note(ctx,
                           "busy loop in thread %d: %s fails with EMFILE (%u of %u calls) and "
                           "the listener stays readable, so the event loop wakes at once, again "
                           "and again",
-                          (int)t->tid, c->nr == 43 ? "accept" : "accept4", emfile, c->count);
+                          (int)t->tid, info->name, emfile, c->count);
             }
         }
         if (!accept_emfile && at_limit && t->ntraced == 0)

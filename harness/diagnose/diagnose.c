@@ -103,6 +103,7 @@ int diagnose_target(pid_t root, const struct diagnose_options *opt, struct diagn
     if (opt->sample_syscalls)
         diag_sample(&ctx);
     diag_run_helper(&ctx);
+    diag_pick_headline(&ctx);
     diag_analyse(&ctx);
 
     uint64_t elapsed = cf_now_ms() - ctx.start_ms;

@@ -29,6 +29,7 @@ struct diagnose_options {
     bool sample_syscalls; /* for a CPU failure: which system calls it repeats */
     unsigned budget_ms;   /* hard bound on the whole diagnosis; 0 = DIAGNOSE_DEFAULT_BUDGET_MS */
     const char *capture_path; /* mentioned in the report, or NULL */
+    const char *moment;       /* when and why it was taken, as the report says it, or NULL */
 };
 
 /* All three strings are malloc'd and NUL-terminated (possibly empty, never NULL after a

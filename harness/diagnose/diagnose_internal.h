@@ -76,6 +76,9 @@ enum diag_record {
 
 /* ---- the model ------------------------------------------------------------------------------ */
 
+/* Whose numbers a thread's system calls are: a 32-bit program on x86_64 makes i386 calls. */
+enum diag_abi { DIAG_ABI_X86_64, DIAG_ABI_I386 };
+
 enum diag_fd_kind {
     DIAG_FD_UNKNOWN,
     DIAG_FD_TCP,
@@ -144,6 +147,7 @@ enum diag_syscall_state {
 
 struct diag_thread {
     pid_t tid;
+    enum diag_abi abi; /* its process's */
     char comm[32];
     char state;
     char wchan[64];
@@ -174,7 +178,8 @@ struct diag_thread {
 };
 
 struct diag_process {
-    pid_t pid;
+    pid_t pid, ppid;
+    enum diag_abi abi;
     char exe[256];
     char exe_base[96];
     struct diag_thread *threads;
@@ -201,6 +206,9 @@ struct diag_ctx {
 
     bool listen_known;
     unsigned listen_queued, listen_backlog;
+
+    bool head_known; /* the thread the summary speaks of (headline.c) */
+    size_t head_proc, head_thread;
 
     unsigned sample_window_ms;
     bool traced_any; /* the helper counted system calls */
@@ -236,9 +244,14 @@ struct diag_syscall_info {
     const char *args;
 };
 
-const struct diag_syscall_info *diag_syscall_lookup(long nr);   /* NULL if not in the table */
-const char *diag_syscall_name(long nr, char *buf, size_t size); /* "recvfrom", "syscall_999" */
-const char *diag_errno_name(int err, char *buf, size_t size);   /* "EMFILE", "ERESTARTSYS" */
+/* NULL if not in the table of abi */
+const struct diag_syscall_info *diag_syscall_lookup(enum diag_abi abi, long nr);
+/* "recvfrom", "syscall_999" */
+const char *diag_syscall_name(enum diag_abi abi, long nr, char *buf, size_t size);
+/* The ABI an ELF header (the first len bytes of the executable) says its system calls use. */
+enum diag_abi diag_abi_of_elf(const unsigned char *hdr, size_t len);
+bool diag_syscall_waits_for_child(enum diag_abi abi, long nr); /* wait4, rt_sigsuspend... */
+const char *diag_errno_name(int err, char *buf, size_t size);  /* "EMFILE", "ERESTARTSYS" */
 
 /* ---- counts.c: system call counts ------------------------------------------------------------ */
 
@@ -294,6 +307,7 @@ int diag_unwind(pid_t pid, const pid_t *tids, size_t n, const struct diag_unwind
 /* ---- analyse.c, render_text.c, render_json.c ------------------------------------------------- */
 
 void diag_analyse(struct diag_ctx *ctx);
+void diag_pick_headline(struct diag_ctx *ctx); /* headline.c; before diag_analyse's notes */
 void diag_put_summary(FILE *out, const struct diag_ctx *ctx); /* one line, no newline */
 void diag_render_text(FILE *out, const struct diag_ctx *ctx, uint64_t elapsed_ms);
 void diag_render_json(FILE *out, const struct diag_ctx *ctx, uint64_t elapsed_ms,

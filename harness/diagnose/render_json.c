@@ -63,16 +63,17 @@ static void diag_json_fd(FILE *out, const struct diag_fd *fd)
     fputc('}', out);
 }
 
-static void diag_json_counts(FILE *out, const struct diag_count *counts, size_t n,
-                             unsigned window_ms)
+static void diag_json_counts(FILE *out, enum diag_abi abi, const struct diag_count *counts,
+                             size_t n, unsigned window_ms)
 {
     fputc('[', out);
     for (size_t i = 0; i < n; i++) {
         char buf[32], ebuf[32];
         const struct diag_count *c = &counts[i];
         const char *name = c->nr == DIAG_NR_RUNNING ? "(on-cpu)"
-                           : c->nr == DIAG_NR_USER  ? "(user)"
-                                                    : diag_syscall_name(c->nr, buf, sizeof(buf));
+                           : c->nr == DIAG_NR_USER
+                               ? "(user)"
+                               : diag_syscall_name(abi, c->nr, buf, sizeof(buf));
         fprintf(out, "%s{\"name\":\"%s\",\"nr\":%ld,\"count\":%u", i ? "," : "", name, c->nr,
                 c->count);
         if (window_ms > 0)
@@ -97,10 +98,10 @@ static void diag_json_syscall(FILE *out, const struct diag_thread *t)
     fprintf(out, "{\"state\":\"%s\"", states[t->sc]);
     if (t->sc == DIAG_SC_IN) {
         char buf[32];
-        const struct diag_syscall_info *info = diag_syscall_lookup(t->nr);
+        const struct diag_syscall_info *info = diag_syscall_lookup(t->abi, t->nr);
         size_t nargs = info ? strlen(info->args) : 6;
         fprintf(out, ",\"nr\":%ld,\"name\":\"%s\",\"args\":[", t->nr,
-                diag_syscall_name(t->nr, buf, sizeof(buf)));
+                diag_syscall_name(t->abi, t->nr, buf, sizeof(buf)));
         for (size_t i = 0; i < nargs; i++)
             fprintf(out, "%s\"0x%" PRIx64 "\"", i ? "," : "", t->args[i]);
         fputs("],\"fds\":[", out);
@@ -151,9 +152,9 @@ static void diag_json_thread(FILE *out, const struct diag_process *p, const stru
     else
         fputs(",\"cpu_pct\":null", out);
     fprintf(out, ",\"busy\":%s,\"proc_samples\":", t->busy ? "true" : "false");
-    diag_json_counts(out, t->sampled, t->nsampled, 0);
+    diag_json_counts(out, t->abi, t->sampled, t->nsampled, 0);
     fputs(",\"syscall_samples\":", out);
-    diag_json_counts(out, t->traced, t->ntraced, p->trace_window_ms);
+    diag_json_counts(out, t->abi, t->traced, t->ntraced, p->trace_window_ms);
     fputs(",\"backtrace\":", out);
     diag_json_frames(out, t);
     fputs(",\"backtrace_error\":", out);
@@ -190,8 +191,15 @@ void diag_render_json(FILE *out, const struct diag_ctx *ctx, uint64_t elapsed_ms
 {
     fprintf(out, "{\"target_pid\":%d,\"elapsed_ms\":%" PRIu64 ",\"budget_ms\":%u", (int)ctx->root,
             elapsed_ms, ctx->opt->budget_ms ? ctx->opt->budget_ms : DIAGNOSE_DEFAULT_BUDGET_MS);
+    fputs(",\"taken\":", out);
+    json_put_string_or_null(out, ctx->opt->moment);
     fputs(",\"summary\":", out);
     json_put_string(out, summary);
+    if (ctx->head_known)
+        fprintf(out, ",\"headline\":{\"pid\":%d,\"tid\":%d}", (int)ctx->procs[ctx->head_proc].pid,
+                (int)ctx->procs[ctx->head_proc].threads[ctx->head_thread].tid);
+    else
+        fputs(",\"headline\":null", out);
     fprintf(out, ",\"ptrace\":%s,\"processes_total\":%zu,\"processes\":[",
             ctx->ptrace_ok ? "true" : "false", ctx->procs_total);
     for (size_t i = 0; i < ctx->nprocs; i++) {
@@ -214,7 +222,8 @@ void diag_render_json(FILE *out, const struct diag_ctx *ctx, uint64_t elapsed_ms
                                     : "null",
             ctx->sample_window_ms, window_ms);
     fputs(",\"syscall_samples\":", out);
-    diag_json_counts(out, sum, n, window_ms);
+    /* summed over threads by number: named by the root process's ABI */
+    diag_json_counts(out, ctx->nprocs ? ctx->procs[0].abi : DIAG_ABI_X86_64, sum, n, window_ms);
     fputs(",\"notes\":[", out);
     for (size_t i = 0; i < ctx->nnotes; i++) {
         if (i)

@@ -3,7 +3,19 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "cf_escape.h"
+
+/* A string the target chose (a thread or file name, a symbol, an fd described with its file
+ * name): escaped, as are newlines, so it can neither act on a terminal nor fake a line. */
+static void diag_put_esc(FILE *out, const char *s)
+{
+    char *escaped = cf_escape_dup(s, 0);
+    fputs(escaped ? escaped : "?", out);
+    free(escaped);
+}
 
 /* One argument as the signature letter says. */
 static void diag_put_arg(FILE *out, char kind, uint64_t value)
@@ -26,9 +38,9 @@ static void diag_put_arg(FILE *out, char kind, uint64_t value)
 static void diag_put_call(FILE *out, const struct diag_thread *t)
 {
     char buf[32];
-    const struct diag_syscall_info *info = diag_syscall_lookup(t->nr);
+    const struct diag_syscall_info *info = diag_syscall_lookup(t->abi, t->nr);
     const char *sig = info ? info->args : "xxxxxx";
-    fprintf(out, "%s(", diag_syscall_name(t->nr, buf, sizeof(buf)));
+    fprintf(out, "%s(", diag_syscall_name(t->abi, t->nr, buf, sizeof(buf)));
     for (size_t i = 0; sig[i] != '\0' && i < 6; i++) {
         if (i > 0)
             fputs(", ", out);
@@ -37,15 +49,23 @@ static void diag_put_call(FILE *out, const struct diag_thread *t)
     fputc(')', out);
 }
 
-/* The frame that says where in the program a thread is: the first one in the main executable,
- * else the first with a name. */
+/* The frame that says where in the program a thread is: the first named one in the main
+ * executable (a stripped one names only its exported functions), else its first one, else the
+ * first with a name. */
 static const struct diag_frame *diag_where(const struct diag_process *p,
                                            const struct diag_thread *t)
 {
+    const struct diag_frame *first_in_exe = NULL;
     for (size_t i = 0; i < t->nframes; i++) {
-        if (p->exe_base[0] && strcmp(t->frames[i].module, p->exe_base) == 0)
+        if (!p->exe_base[0] || strcmp(t->frames[i].module, p->exe_base) != 0)
+            continue;
+        if (t->frames[i].function[0])
             return &t->frames[i];
+        if (first_in_exe == NULL)
+            first_in_exe = &t->frames[i];
     }
+    if (first_in_exe != NULL)
+        return first_in_exe;
     for (size_t i = 0; i < t->nframes; i++) {
         if (t->frames[i].function[0])
             return &t->frames[i];
@@ -55,20 +75,25 @@ static const struct diag_frame *diag_where(const struct diag_process *p,
 
 static void diag_put_frame_short(FILE *out, const struct diag_frame *f)
 {
-    fputs(f->function[0] ? f->function : "??", out);
-    if (f->file[0])
-        fprintf(out, " (%s:%d)", diag_basename(f->file), f->line);
-    else if (f->module[0])
-        fprintf(out, " (in %s)", f->module);
+    diag_put_esc(out, f->function[0] ? f->function : "??");
+    if (f->file[0]) {
+        fputs(" (", out);
+        diag_put_esc(out, diag_basename(f->file));
+        fprintf(out, ":%d)", f->line);
+    } else if (f->module[0]) {
+        fputs(" (in ", out);
+        diag_put_esc(out, f->module);
+        fputc(')', out);
+    }
 }
 
-static void diag_put_counts_short(FILE *out, const struct diag_count *counts, size_t n,
-                                  unsigned window_ms, size_t max)
+static void diag_put_counts_short(FILE *out, const struct diag_thread *t, unsigned window_ms,
+                                  size_t max)
 {
-    for (size_t i = 0; i < n && i < max; i++) {
+    for (size_t i = 0; i < t->ntraced && i < max; i++) {
         char buf[32], ebuf[32];
-        const struct diag_count *c = &counts[i];
-        fprintf(out, "%s%s x%u", i ? ", " : "", diag_syscall_name(c->nr, buf, sizeof(buf)),
+        const struct diag_count *c = &t->traced[i];
+        fprintf(out, "%s%s x%u", i ? ", " : "", diag_syscall_name(t->abi, c->nr, buf, sizeof(buf)),
                 c->count);
         if (window_ms > 0)
             fprintf(out, " (%.0f/s)", (double)c->count * 1000.0 / window_ms);
@@ -81,19 +106,10 @@ static void diag_put_counts_short(FILE *out, const struct diag_count *counts, si
 static const struct diag_thread *diag_main_thread(const struct diag_ctx *ctx,
                                                   const struct diag_process **proc)
 {
-    /* A busy thread explains a CPU failure better than a sleeping main thread. */
-    for (size_t i = 0; i < ctx->nprocs; i++) {
-        for (size_t j = 0; j < ctx->procs[i].nthreads; j++) {
-            if (ctx->procs[i].threads[j].busy) {
-                *proc = &ctx->procs[i];
-                return &ctx->procs[i].threads[j];
-            }
-        }
-    }
-    if (ctx->nprocs == 0 || ctx->procs[0].nthreads == 0)
+    if (!ctx->head_known)
         return NULL;
-    *proc = &ctx->procs[0];
-    return &ctx->procs[0].threads[0];
+    *proc = &ctx->procs[ctx->head_proc];
+    return &(*proc)->threads[ctx->head_thread];
 }
 
 void diag_put_summary(FILE *out, const struct diag_ctx *ctx)
@@ -111,16 +127,18 @@ void diag_put_summary(FILE *out, const struct diag_ctx *ctx)
         if (t->ntraced > 0) {
             /* Counts, not rates: tracing every call slows the target down. */
             fputs(", repeating ", out);
-            diag_put_counts_short(out, t->traced, t->ntraced, 0, 2);
+            diag_put_counts_short(out, t, 0, 2);
             fprintf(out, " (calls in %u ms traced)", p->trace_window_ms);
         }
     } else if (t->sc == DIAG_SC_IN) {
         fprintf(out, "%s in ", t->state == 'D' ? "stuck" : t->state == 'T' ? "stopped" : "blocked");
         char buf[32];
-        fputs(diag_syscall_name(t->nr, buf, sizeof(buf)), out);
-        if (t->nfd_args > 0)
-            fprintf(out, "(fd %d = %s)", t->fd_args[0].fd, t->fd_args[0].text);
-        else
+        fputs(diag_syscall_name(t->abi, t->nr, buf, sizeof(buf)), out);
+        if (t->nfd_args > 0) {
+            fprintf(out, "(fd %d = ", t->fd_args[0].fd);
+            diag_put_esc(out, t->fd_args[0].text);
+            fputc(')', out);
+        } else
             fputs("()", out);
     } else if (t->sc == DIAG_SC_USER) {
         fprintf(out, "%s outside any system call", diag_state_name(t->state));
@@ -148,8 +166,8 @@ void diag_put_summary(FILE *out, const struct diag_ctx *ctx)
     for (size_t i = 0; i < ctx->nprocs; i++)
         threads += ctx->procs[i].threads_total;
     if (threads > 1)
-        fprintf(out, " (pid %d thread %d; %zu threads in %zu processes)", (int)p->pid, (int)t->tid,
-                threads, ctx->procs_total);
+        fprintf(out, " (pid %d thread %d; %zu threads in %zu process%s)", (int)p->pid, (int)t->tid,
+                threads, ctx->procs_total, ctx->procs_total == 1 ? "" : "es");
 }
 
 /* ---- the text report ------------------------------------------------------------------------- */
@@ -173,8 +191,11 @@ static void diag_text_syscall(FILE *out, const struct diag_thread *t)
         fprintf(out, "      system call unknown (%s)\n", strerror(t->sc_error));
         break;
     }
-    for (size_t i = 0; i < t->nfd_args; i++)
-        fprintf(out, "      fd %d: %s\n", t->fd_args[i].fd, t->fd_args[i].text);
+    for (size_t i = 0; i < t->nfd_args; i++) {
+        fprintf(out, "      fd %d: ", t->fd_args[i].fd);
+        diag_put_esc(out, t->fd_args[i].text);
+        fputc('\n', out);
+    }
 }
 
 static void diag_text_counts(FILE *out, const struct diag_process *p, const struct diag_thread *t)
@@ -187,7 +208,7 @@ static void diag_text_counts(FILE *out, const struct diag_process *p, const stru
             fprintf(out, "%s %s %u", i ? "," : "",
                     nr == DIAG_NR_RUNNING ? "on-cpu"
                     : nr == DIAG_NR_USER  ? "user"
-                                          : diag_syscall_name(nr, buf, sizeof(buf)),
+                                          : diag_syscall_name(t->abi, nr, buf, sizeof(buf)),
                     t->sampled[i].count);
         }
         fputc('\n', out);
@@ -197,7 +218,7 @@ static void diag_text_counts(FILE *out, const struct diag_process *p, const stru
                 "      system calls traced for %u ms (ptrace slows the target: compare the "
                 "counts, not the rates): ",
                 p->trace_window_ms);
-        diag_put_counts_short(out, t->traced, t->ntraced, p->trace_window_ms, DIAG_MAX_COUNTS);
+        diag_put_counts_short(out, t, p->trace_window_ms, DIAG_MAX_COUNTS);
         fputc('\n', out);
     }
 }
@@ -209,21 +230,29 @@ static void diag_text_backtrace(FILE *out, const struct diag_thread *t)
         for (size_t i = 0; i < t->nframes; i++) {
             const struct diag_frame *f = &t->frames[i];
             fprintf(out, "        #%-2zu 0x%016" PRIx64 " ", i, f->pc);
-            fputs(f->function[0] ? f->function : "??", out);
-            if (f->file[0])
-                fprintf(out, " at %s:%d", f->file, f->line);
-            fprintf(out, " [%s]%s\n", f->module[0] ? f->module : "?",
-                    f->inlined ? " (inlined)" : "");
+            diag_put_esc(out, f->function[0] ? f->function : "??");
+            if (f->file[0]) {
+                fputs(" at ", out);
+                diag_put_esc(out, f->file);
+                fprintf(out, ":%d", f->line);
+            }
+            fputs(" [", out);
+            diag_put_esc(out, f->module[0] ? f->module : "?");
+            fprintf(out, "]%s\n", f->inlined ? " (inlined)" : "");
         }
     }
-    if (t->unwind_error[0] && t->nframes < 2)
-        fprintf(out, "      backtrace stopped: %s\n", t->unwind_error);
+    if (t->unwind_error[0] && t->nframes < 2) {
+        fputs("      backtrace stopped: ", out);
+        diag_put_esc(out, t->unwind_error);
+        fputc('\n', out);
+    }
 }
 
 static void diag_text_thread(FILE *out, const struct diag_process *p, const struct diag_thread *t)
 {
-    fprintf(out, "    thread %d (%s): %s (%c)", (int)t->tid, t->comm, diag_state_name(t->state),
-            t->state);
+    fprintf(out, "    thread %d (", (int)t->tid);
+    diag_put_esc(out, t->comm);
+    fprintf(out, "): %s (%c)", diag_state_name(t->state), t->state);
     if (t->wchan[0])
         fprintf(out, ", kernel wait %s", t->wchan);
     if (t->cpu_known)
@@ -236,7 +265,9 @@ static void diag_text_thread(FILE *out, const struct diag_process *p, const stru
 
 static void diag_text_process(FILE *out, const struct diag_process *p)
 {
-    fprintf(out, "  pid %d %s: ", (int)p->pid, p->exe[0] ? p->exe : "(exe unknown)");
+    fprintf(out, "  pid %d ", (int)p->pid);
+    diag_put_esc(out, p->exe[0] ? p->exe : "(exe unknown)");
+    fputs(": ", out);
     if (p->fds_known)
         fprintf(out, "%u fds open", p->nfds);
     else
@@ -252,8 +283,11 @@ static void diag_text_process(FILE *out, const struct diag_process *p)
 
 void diag_render_text(FILE *out, const struct diag_ctx *ctx, uint64_t elapsed_ms)
 {
-    fprintf(out, "diagnosis of pid %d (%zu process%s, %" PRIu64 " ms):\n", (int)ctx->root,
+    fprintf(out, "diagnosis of pid %d (%zu process%s, %" PRIu64 " ms)", (int)ctx->root,
             ctx->procs_total, ctx->procs_total == 1 ? "" : "es", elapsed_ms);
+    if (ctx->opt->moment != NULL)
+        fprintf(out, ", taken %s", ctx->opt->moment);
+    fputs(":\n", out);
     fputs("  ", out);
     diag_put_summary(out, ctx);
     fputc('\n', out);
@@ -262,8 +296,11 @@ void diag_render_text(FILE *out, const struct diag_ctx *ctx, uint64_t elapsed_ms
     if (ctx->listen_known)
         fprintf(out, "  listen queue of port %d: %u waiting (backlog %u)\n", ctx->opt->port,
                 ctx->listen_queued, ctx->listen_backlog);
-    for (size_t i = 0; i < ctx->nnotes; i++)
-        fprintf(out, "  note: %s\n", ctx->notes[i]);
+    for (size_t i = 0; i < ctx->nnotes; i++) {
+        fputs("  note: ", out); /* notes quote names: thread, process and file names */
+        diag_put_esc(out, ctx->notes[i]);
+        fputc('\n', out);
+    }
     if (ctx->opt->capture_path != NULL)
         fprintf(out, "  packet capture: %s\n", ctx->opt->capture_path);
 }

@@ -61,7 +61,7 @@ void diag_read_syscall(pid_t pid, struct diag_thread *t)
 
 static void diag_describe_fd_args(struct diag_ctx *ctx, pid_t pid, struct diag_thread *t)
 {
-    const struct diag_syscall_info *info = diag_syscall_lookup(t->nr);
+    const struct diag_syscall_info *info = diag_syscall_lookup(t->abi, t->nr);
     if (info == NULL)
         return;
     for (size_t i = 0; info->args[i] != '\0' && t->nfd_args < DIAG_MAX_FD_ARGS; i++) {
@@ -118,8 +118,24 @@ static void diag_scan_threads(struct diag_ctx *ctx, struct diag_process *p)
         return;
     /* The main thread (tid == pid) first: it is the one a summary talks about. */
     qsort(p->threads, p->nthreads, sizeof(*p->threads), diag_compare_pid);
-    for (size_t i = 0; i < p->nthreads; i++)
+    for (size_t i = 0; i < p->nthreads; i++) {
+        p->threads[i].abi = p->abi;
         diag_read_thread(ctx, p->pid, &p->threads[i]);
+    }
+}
+
+/* Whose system call numbers: its executable's ELF header says (x86_64 when unreadable). */
+static enum diag_abi diag_exe_abi(pid_t pid)
+{
+    char path[64];
+    unsigned char hdr[20];
+    snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+    FILE *exe = fopen(path, "re");
+    if (exe == NULL)
+        return DIAG_ABI_X86_64;
+    size_t len = fread(hdr, 1, sizeof(hdr), exe);
+    fclose(exe);
+    return diag_abi_of_elf(hdr, len);
 }
 
 static void diag_scan_process(struct diag_ctx *ctx, struct diag_process *p)
@@ -133,6 +149,9 @@ static void diag_scan_process(struct diag_ctx *ctx, struct diag_process *p)
     if (deleted != NULL)
         *deleted = '\0';
 
+    p->abi = diag_exe_abi(p->pid);
+    struct procfs_stat st;
+    p->ppid = procfs_read_stat(p->pid, 0, &st) == 0 ? st.ppid : 0;
     struct fd_counts counts;
     int rc = procfs_fd_counts(p->pid, &counts);
     p->fds_known = rc == 0;

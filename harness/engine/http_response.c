@@ -6,6 +6,7 @@
 #include "http_response.h"
 
 #include "cf_ascii.h"
+#include "cf_escape.h"
 
 #include <string.h>
 #include <strings.h>
@@ -32,19 +33,15 @@ static enum http_response_status http_response_status_line(struct http_response 
 
     if (n == 0)
         return HTTP_RESPONSE_INCOMPLETE; /* stray empty line before the status line */
-    if (n < 12 || memcmp(s, "HTTP/", 5) != 0 || !cf_is_digit(s[5]) || s[6] != '.' || !cf_is_digit(s[7]) ||
-        s[8] != ' ')
+    if (n < 12 || memcmp(s, "HTTP/", 5) != 0 || !cf_is_digit(s[5]) || s[6] != '.' ||
+        !cf_is_digit(s[7]) || s[8] != ' ')
         return http_response_fail(r, "bad status line");
-    if (!cf_is_digit(s[9]) || !cf_is_digit(s[10]) || !cf_is_digit(s[11]) || (n > 12 && s[12] != ' '))
+    if (!cf_is_digit(s[9]) || !cf_is_digit(s[10]) || !cf_is_digit(s[11]) ||
+        (n > 12 && s[12] != ' '))
         return http_response_fail(r, "bad status code");
     r->status = (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
-    if (n > 13) {
-        size_t reason_len = n - 13;
-        if (reason_len >= sizeof(r->reason))
-            reason_len = sizeof(r->reason) - 1;
-        memcpy(r->reason, s + 13, reason_len);
-        r->reason[reason_len] = '\0';
-    }
+    if (n > 13) /* the server's words, for messages: escaped (cf_escape.h) */
+        cf_escape(s + 13, n - 13, r->reason, sizeof(r->reason), 0);
     r->step = HTTP_STEP_HEADERS;
     return HTTP_RESPONSE_INCOMPLETE;
 }

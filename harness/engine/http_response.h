@@ -40,7 +40,7 @@ struct http_response {
     enum http_response_step step;
     bool head_request;          /* answers a HEAD: never a body */
     int status;                 /* 0 until the status line is read */
-    char reason[64];            /* reason phrase, truncated */
+    char reason[64];            /* reason phrase, C-escaped, cut short with "..." */
     bool chunked;               /* final transfer coding is chunked */
     bool has_transfer_encoding; /* any Transfer-Encoding overrides Content-Length */
     bool has_content_length;

@@ -1,5 +1,6 @@
 /* target: start, watch, and stop the server under test. */
 #include "target.h"
+#include "cf_escape.h"
 #include "cf_time.h"
 
 #include "procfs.h"
@@ -318,4 +319,5 @@ void target_last_log_line(const struct target *t, char *buf, size_t len)
             snprintf(buf, len, "%s", line);
     }
     fclose(f);
+    cf_escape_in_place(buf, len, CF_ESCAPE_DQUOTE); /* its own bytes, quoted in "..." */
 }

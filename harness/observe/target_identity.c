@@ -2,6 +2,7 @@
 #include "target.h"
 #include "target_internal.h"
 
+#include "cf_escape.h"
 #include "procfs.h"
 #include "sockdiag.h"
 
@@ -23,9 +24,7 @@ void target_describe_pid(pid_t pid, char *buf, size_t len)
     if (procfs_read_file(path, comm, sizeof(comm)) <= 0)
         snprintf(comm, sizeof(comm), "?");
     comm[strcspn(comm, "\n")] = '\0';
-    for (char *c = comm; *c; c++) /* a process names itself: no control bytes to a terminal */
-        if ((unsigned char)*c < 0x20 || *c == 0x7f)
-            *c = '?';
+    cf_escape_in_place(comm, sizeof(comm), 0); /* a process names itself: control bytes too */
     snprintf(buf, len, "%d (%s)", (int)pid, comm);
 }
 

@@ -1,6 +1,8 @@
 /* result: see result.h. */
 #include "result.h"
 
+#include "cf_escape.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,45 +70,9 @@ const char *check_status_name(enum check_status s)
     return "unknown";
 }
 
-/* One byte as its escape (at most 4 characters) into e; returns its length. */
-static size_t escape_one(unsigned char b, char *e)
-{
-    static const char named[] = "\r\n\t\\\'";
-    static const char letter[] = "rnt\\'";
-    const char *hit = b ? strchr(named, b) : NULL;
-
-    if (hit) {
-        e[0] = '\\';
-        e[1] = letter[hit - named];
-        return 2;
-    }
-    if (b < 0x20 || b >= 0x7f)
-        return (size_t)snprintf(e, 5, "\\x%02x", b);
-    e[0] = (char)b;
-    return 1;
-}
-
 void result_escape_bytes(const char *data, size_t len, char *out, size_t cap)
 {
-    size_t used = 0;
-
-    if (cap < 4) { /* no room for anything but the cut mark */
-        if (cap > 0)
-            out[0] = '\0';
-        return;
-    }
-    for (size_t i = 0; i < len; i++) {
-        char e[5];
-        size_t n = escape_one((unsigned char)data[i], e);
-        if (used + n + 4 > cap) { /* keeps room for "..." and the terminator */
-            memcpy(out + used, "...", 3);
-            used += 3;
-            break;
-        }
-        memcpy(out + used, e, n);
-        used += n;
-    }
-    out[used] = '\0';
+    cf_escape(data, len, out, cap, CF_ESCAPE_QUOTE);
 }
 
 void run_report_free(struct run_report *rep)

@@ -106,7 +106,7 @@ const char *verdict_name(enum verdict v);           /* "pass", "fail", "skip", "
 const char *check_status_name(enum check_status s); /* "ok", "failed", "not_checked" */
 
 /* Bytes as C escapes (\r \n \t \\ \' \xHH for the rest of the unprintable) into out, cut
- * with "..." when out is too small; always terminated. */
+ * with "..." when out is too small; always terminated. (cf_escape with CF_ESCAPE_QUOTE.) */
 void result_escape_bytes(const char *data, size_t len, char *out, size_t cap);
 
 /* Frees what the scenarios own (diagnoses) and the scenario array. */

@@ -86,6 +86,7 @@ void phase_faults(struct scenario_run *r)
         engine_run(r->e, now + RUN_SLICE_MS);
         now = engine_now_ms();
         prober_tick(&r->p, r->e, now);
+        stuck_watch(r); /* a hang is diagnosed at its first failed probe */
         if (now >= next_fd) {
             measure_sample(r->t->pid, &r->s, &fc, NULL, NULL);
             next_fd = now + RUN_FD_SAMPLE_MS;
@@ -99,15 +100,6 @@ void phase_faults(struct scenario_run *r)
      * gives up on them later may reset them); evidence_collect looks again for the rest. */
     engine_peek_unread(r->e);
     engine_cut_off(r->e);
-}
-
-static void diagnose_now(struct target *t, bool busy, struct stuck_report *stuck)
-{
-    if (stuck->made || !target_alive(t))
-        return;
-    struct diagnose_options dopt = {
-        .port = ntohs(t->addr.sin_port), .sample_syscalls = busy, .budget_ms = 3000};
-    stuck->made = diagnose_target(t->pid, &dopt, &stuck->d) == 0;
 }
 
 /* While settling: is it back? Fds every sample, socket states when due. */
@@ -157,9 +149,8 @@ static void settle_wait(struct scenario_run *r)
     r->p.backoff_from_ms = start;
     while (!*o->interrupted && target_alive(r->t)) {
         uint64_t now = engine_now_ms();
-        if (measure_cpu_end(&cpu, r->t->pid, now, &r->s) && cpu.rc == 0 &&
-            r->s.cpu_pct >= r->env->limits.cpu_max_pct)
-            diagnose_now(r->t, true, &r->stuck); /* while it spins */
+        measure_cpu_end(&cpu, r->t->pid, now, &r->s);
+        stuck_spin(r); /* while it spins */
         settle_sample(r, &st, now);
         if (now >= next_progress) {
             phase_progress(r, "settling");
@@ -169,6 +160,7 @@ static void settle_wait(struct scenario_run *r)
             break;
         engine_run(r->e, now + RUN_SLICE_MS);
         prober_tick(&r->p, r->e, engine_now_ms());
+        stuck_watch(r);
     }
 }
 
@@ -188,28 +180,6 @@ enum phase_status phase_settle(struct scenario_run *r)
     if (!target_alive(r->t))
         measure_target_gone(r->t, &r->s);
     return status;
-}
-
-static const struct check_result *failed_check(const struct scenario_result *r, const char *name)
-{
-    for (size_t i = 0; i < r->nchecks; i++)
-        if (strcmp(r->checks[i].name, name) == 0 && r->checks[i].status == CHECK_FAILED)
-            return &r->checks[i];
-    return NULL;
-}
-
-/* Hand the diagnosis to the result (it owns the strings from here on). */
-static void attach_diagnosis(struct scenario_result *res, struct stuck_report *stuck)
-{
-    if (!stuck->made)
-        return;
-    res->diagnosis = stuck->d.text;
-    res->diagnosis_summary = stuck->d.summary;
-    res->diagnosis_json = stuck->d.json;
-    stuck->d.text = stuck->d.summary = stuck->d.json = NULL;
-    size_t used = strlen(res->reason);
-    if (res->diagnosis_summary && used + 4 < sizeof(res->reason))
-        snprintf(res->reason + used, sizeof(res->reason) - used, "; %s", res->diagnosis_summary);
 }
 
 static void add_client_stats(struct scenario_result *res, const struct engine_group_stats *st)
@@ -238,10 +208,7 @@ void phase_judge(struct scenario_run *r)
 {
     struct scenario_result *res = r->res;
     checks_evaluate(&r->s, &r->env->limits, res);
-    if (failed_check(res, "accepting") || failed_check(res, "cpu")) {
-        diagnose_now(r->t, failed_check(res, "cpu") != NULL, &r->stuck);
-        attach_diagnosis(res, &r->stuck);
-    }
+    stuck_attach(r); /* the diagnoses of failing accepting and cpu checks */
     phase_collect(r);
     evidence_judge(r);
 }

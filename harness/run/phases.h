@@ -30,12 +30,15 @@ enum phase_status {
     PHASE_INTERRUPTED, /* *opt->interrupted was set */
 };
 
-/* Where is it stuck? Taken while the fault is still live (clients held, target running),
- * once per scenario: at the moment the CPU check fails (a spin may not last), else before
- * teardown when accepting failed. Bounded in time; never on passing scenarios. */
+/* Where is it stuck? Two diagnoses, each taken at the moment that shows its failure, while
+ * the fault is still live (stuck.c): */
 struct stuck_report {
-    struct diagnosis d;
-    bool made;
+    struct diagnosis hang; /* for `accepting`: at the first failed probe of the newest hang */
+    struct diagnosis spin; /* for `cpu`: while a CPU window was over the limit */
+    bool hang_made, spin_made, spin_tried;
+    unsigned hangs_diagnosed; /* bounded by STUCK_MAX_HANG_DIAGNOSES */
+    bool in_hang;             /* the last probe recorded failed: the same hang goes on */
+    unsigned seen_probes, seen_ok;
 };
 
 struct scenario_run {
@@ -70,6 +73,25 @@ void phase_judge(struct scenario_run *r);
  * group's clients reached their fault, with the cause and the fix in the reason. */
 void evidence_collect(struct scenario_run *r);
 void evidence_judge(struct scenario_run *r);
+
+/* stuck.c: the diagnoses of a stuck target. A diagnosis stops the loop for up to its budget
+ * (DIAGNOSE_DEFAULT_BUDGET_MS, 3 s), so there are at most STUCK_MAX_HANG_DIAGNOSES for hangs
+ * plus one for a spin per scenario; none on a scenario whose probes all answer and whose CPU
+ * cools before the last window.
+ *
+ * stuck_watch, after every prober_tick: a probe that failed after one that answered (or the
+ * first probe of all) starts a hang: diagnose it now, while the target is stuck, replacing the
+ * diagnosis of an earlier hang that recovered (the newest hang is the one still unexplained).
+ * stuck_spin, after every CPU window: when all but the last window were over the limit (only
+ * a spin that stays on until the last fails `cpu`), diagnose the spin, once.
+ * stuck_attach, when judging: the diagnosis that belongs to each failing check goes to the
+ * result (accepting: the hang's; cpu: the spin's; both when both failed), taken now if none
+ * was taken in time (the final probe was the first to fail). */
+#define STUCK_MAX_HANG_DIAGNOSES 3
+void stuck_watch(struct scenario_run *r);
+void stuck_spin(struct scenario_run *r);
+void stuck_attach(struct scenario_run *r);
+void stuck_free(struct stuck_report *stuck);
 
 /* The live status line, if the env has a listener; phase NULL: the phases are over. */
 void phase_progress(struct scenario_run *r, const char *phase);

@@ -7,6 +7,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "cf_escape.h"
 #include "engine.h"
 #include "http_response.h"
 #include "run_internal.h"
@@ -139,20 +140,10 @@ static const char *size_text(uint64_t n, char *buf, size_t len)
     return buf;
 }
 
-/* The answer's first bytes, printable, in quotes: "-DENIED Redis is running in pro...". */
+/* The answer's first bytes, escaped, for quotes: "-DENIED Redis is running in pro...". */
 static const char *first_bytes(const struct exchange *x, char *buf, size_t len)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < x->first_len && o + 5 < len; i++) {
-        unsigned char ch = (unsigned char)x->first[i];
-        if (ch == '\r' || ch == '\n')
-            o += (size_t)snprintf(buf + o, len - o, "\\%c", ch == '\r' ? 'r' : 'n');
-        else if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
-            o += (size_t)snprintf(buf + o, len - o, "\\x%02x", ch);
-        else
-            buf[o++] = (char)ch;
-    }
-    buf[o] = '\0';
+    cf_escape(x->first, x->first_len, buf, len, CF_ESCAPE_DQUOTE);
     return buf;
 }
 
@@ -162,7 +153,7 @@ static bool answer_fault(const struct exchange *x, int rc, const struct prefligh
                          char *out, size_t len)
 {
     const struct http_response *r = &x->r;
-    char shown[4 * PREFLIGHT_SHOWN + 1];
+    char shown[4 * PREFLIGHT_SHOWN + 4];
     out[0] = '\0';
     if (rc == -ETIMEDOUT && x->bytes == 0)
         snprintf(out, len, "no answer within %d s", PREFLIGHT_TIMEOUT_MS / 1000);

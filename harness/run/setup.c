@@ -186,7 +186,7 @@ enum phase_status phase_setup(struct scenario_run *r)
 void phase_teardown(struct scenario_run *r)
 {
     capture_plan_end(&r->env->capture, r->cap, r->capture_path, r->res);
-    diagnosis_free(&r->stuck.d); /* if made but not attached (interrupted) */
+    stuck_free(&r->stuck); /* if made but not attached (interrupted, or passed) */
     engine_free(r->e);
     run_stop_target(r->t);
     /* ... and ends clean: its drops go with it (a failure here is caught by the next setup). */

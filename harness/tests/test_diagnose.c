@@ -691,6 +691,38 @@ START_TEST(test_thread_name_not_utf8_gives_valid_json)
 }
 END_TEST
 
+static int control_named_pause(void *arg)
+{
+    (void)arg;
+    prctl(PR_SET_NAME, "evil\x1b[2J\x07\r\nX"); /* X: a trailing \n is cut */
+    while (pause() < 0)
+        ;
+    return 0;
+}
+
+/* A thread named with a terminal's escape sequence: the text report and the summary show it
+ * escaped (no byte a terminal acts on), the JSON keeps the bytes as \u escapes. */
+START_TEST(test_thread_name_with_control_bytes_is_escaped)
+{
+    struct ts_proc named;
+    ck_assert_int_eq(ts_proc_call(&named, control_named_pause, NULL, NULL), 0);
+    ck_assert(wait_syscall(named.pid, NR_PAUSE));
+
+    struct diagnosis d;
+    diagnose_ok(named.pid, 0, false, BUDGET_MS, &d);
+    assert_contains(&d, d.text, "(evil\\x1b[2J\\x07\\r\\nX)");
+    for (const char *c = d.text; *c; c++)
+        expect(&d, *c == '\n' || ((unsigned char)*c >= 0x20 && *c != 0x7f), "no raw control byte");
+    for (const char *c = d.summary; *c; c++)
+        expect(&d, (unsigned char)*c >= 0x20 && *c != 0x7f, "a summary without control bytes");
+    struct ts_json *json = json_of(&d);
+    expect(&d, has_thread(json, "comm", "evil\x1b[2J\x07\r\nX"), "the exact name in JSON");
+    ts_json_free(json);
+    diagnosis_free(&d);
+    ts_proc_free(&named);
+}
+END_TEST
+
 /* The helper's records (diagnose_internal.h) as the parent reads them: every type, a string
  * field with spaces, errno counts, and a last line cut short by a kill, which is dropped. */
 START_TEST(test_helper_records_read_into_the_model)
@@ -752,6 +784,7 @@ static Suite *diagnose_suite(void)
     tcase_add_test(safety, test_without_ptrace_rights_says_so);
     tcase_add_test(safety, test_missing_target);
     tcase_add_test(safety, test_thread_name_not_utf8_gives_valid_json);
+    tcase_add_test(safety, test_thread_name_with_control_bytes_is_escaped);
     suite_add_tcase(s, safety);
 
     TCase *records = tcase_create("records");
