@@ -33,12 +33,11 @@ static void build_probe_request(struct run_env *env)
 
 static void build_host_header(struct run_env *env)
 {
-    const struct run_options *o = env->opt;
     char host[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &o->addr.sin_addr, host, sizeof(host));
-    if (o->addr.sin_port)
+    inet_ntop(AF_INET, &env->addr.sin_addr, host, sizeof(host));
+    if (env->addr.sin_port)
         snprintf(env->host_header, sizeof(env->host_header), "%s:%d", host,
-                 ntohs(o->addr.sin_port));
+                 ntohs(env->addr.sin_port));
     else
         snprintf(env->host_header, sizeof(env->host_header), "%s", host);
 }
@@ -109,6 +108,8 @@ struct run_env *run_env_new(const struct run_options *opt, char *err, size_t err
         return NULL;
     }
     env->opt = opt;
+    env->addr = opt->addr;
+    inet_pton(AF_INET, RUN_FAULT_CLIENT_HOST, &env->fault_host);
     build_host_header(env);
     build_probe_request(env);
     env->limits = (struct check_limits){.cpu_max_pct = opt->cpu_max_pct,
@@ -142,6 +143,28 @@ const char *run_env_sandbox(struct run_env *env)
     else if (sandbox_enter(&env->sandbox) < 0)
         env->no_sandbox = env->sandbox.why_not;
     return env->no_sandbox;
+}
+
+struct in_addr run_job_host(struct in_addr host, unsigned slot)
+{
+    return (struct in_addr){.s_addr = htonl(ntohl(host.s_addr) + ((uint32_t)slot << 16))};
+}
+
+int run_env_enter_job(struct run_env *env, unsigned slot, char *err, size_t errlen)
+{
+    env->job = slot;
+    env->fault_host = run_job_host(env->fault_host, slot);
+    if (env->addr.sin_port) {
+        env->addr.sin_port = htons((uint16_t)(ntohs(env->addr.sin_port) + slot));
+        build_host_header(env);
+        build_probe_request(env);
+    }
+    env->on_progress = NULL; /* the parent draws the status line */
+    if (sandbox_fork_job(&env->sandbox) < 0) {
+        snprintf(err, errlen, "job %u: %s", slot + 1, env->sandbox.why_not);
+        return -EIO;
+    }
+    return 0;
 }
 
 void run_env_set_progress(struct run_env *env, run_progress_fn *fn, void *arg)

@@ -52,9 +52,7 @@ enum phase_status phase_baseline(struct scenario_run *r)
  * are discarded (their resets never arrive). The probes' host is not touched. */
 static void cable_pull(struct scenario_run *r)
 {
-    struct in_addr host;
-    inet_pton(AF_INET, RUN_FAULT_CLIENT_HOST, &host);
-    sandbox_drop_host(&r->env->sandbox, host);
+    sandbox_drop_host(&r->env->sandbox, r->env->fault_host);
     for (size_t i = 0; i < r->sc->ngroups; i++)
         if (r->sc->groups[i].host.s_addr)
             sandbox_drop_host(&r->env->sandbox, r->sc->groups[i].host);

@@ -10,6 +10,7 @@
 #include "catalogue.h"
 #include "cleanup.h"
 #include "engine.h"
+#include "jobs.h"
 #include "pcap_flows.h"
 #include "report.h"
 #include "run_internal.h"
@@ -32,7 +33,10 @@ void run_options_defaults(struct run_options *o, volatile sig_atomic_t *interrup
     o->ready_timeout_ms = 10000;
     o->probe_timeout_ms = 2000;
     o->probe_interval_ms = 250;
-    o->grace_ms = 5000;
+    /* Real servers' timescales: nginx and most others time idle and stalled clients out
+     * after 60 s. The wait ends as soon as fds and sockets are back, so a server with short
+     * timeouts is not slowed down by it. */
+    o->grace_ms = 75000;
     o->cpu_window_ms = 1000;
     o->cpu_max_pct = 20;
     o->memory_slack_kb = 32 * 1024;
@@ -137,37 +141,88 @@ static void describe_target(const struct run_env *env, struct run_report *rep)
     rep->port = ntohs(o->addr.sin_port);
 }
 
-/* Run the scenarios one after the other, printing each verdict. Returns the exit status. */
+/* A run of a list of scenarios, as their outcomes are taken in the scenarios' order. */
+struct list_run {
+    const struct run_options *opt;
+    const struct scenario *list;
+    int n;
+    struct run_report *rep;
+    int exit_status;
+    bool over; /* a set-up error or an interrupt: what comes after it is not reported */
+    /* --jobs: what came back, and the next scenario to report */
+    struct job_outcome *outcomes;
+    int next;
+};
+
+/* Scenario i's outcome (its result in rep->scenarios[i]): counted and printed, or the end of
+ * the run with exit status 2 (set-up error) or 130 (interrupted). */
+static void take_outcome(struct list_run *lr, int i, int rc, const char *err)
+{
+    const struct run_options *opt = lr->opt;
+    struct scenario_result *res = &lr->rep->scenarios[i];
+    if (rc == RUN_SETUP_ERROR || rc == RUN_INTERRUPTED) {
+        if (rc == RUN_SETUP_ERROR && opt->progress)
+            print_progress(NULL, NULL);
+        if (rc == RUN_SETUP_ERROR)
+            fprintf(stderr, "connfault: %s: %s\n", lr->list[i].name, err);
+        else
+            fprintf(stderr, "connfault: interrupted during %s\n", lr->list[i].name);
+        run_result_free(res); /* a job's partial result may hold a diagnosis */
+        lr->exit_status = rc == RUN_SETUP_ERROR ? 2 : 130;
+        lr->over = true;
+        return;
+    }
+    lr->rep->nscenarios++;
+    /* 1 when a scenario failed, else 2 when one could not be exercised (error) */
+    if (res->verdict == VERDICT_FAIL)
+        lr->exit_status = 1;
+    else if (res->verdict == VERDICT_ERROR && lr->exit_status == 0)
+        lr->exit_status = 2;
+    if (opt->verbosity > 0 || res->verdict == VERDICT_FAIL || res->verdict == VERDICT_ERROR)
+        report_print_scenario(stdout, res, opt->verbosity > 1, opt->color);
+    fflush(stdout);
+}
+
+/* --jobs: an outcome came back; report those now in order (none past the end of the run). */
+static void job_done(void *arg, int index)
+{
+    struct list_run *lr = arg;
+    (void)index;
+    for (; lr->next < lr->n && lr->outcomes[lr->next].done; lr->next++) {
+        if (lr->over)
+            run_result_free(&lr->rep->scenarios[lr->next]); /* ran, but after the end */
+        else
+            take_outcome(lr, lr->next, lr->outcomes[lr->next].rc, lr->outcomes[lr->next].err);
+    }
+}
+
+/* How many scenarios run at once: --jobs, or the default (one for an attached target). */
+static unsigned jobs_of(const struct run_options *opt, int n)
+{
+    unsigned jobs = opt->jobs ? opt->jobs : opt->target_pid ? 1 : RUN_DEFAULT_JOBS;
+    return jobs < (unsigned)n ? jobs : (unsigned)n;
+}
+
+/* Run the scenarios, printing each verdict in the scenarios' order. Returns the exit status. */
 static int run_list_of(struct run_env *env, const struct scenario *list, int n,
                        struct run_report *rep)
 {
-    const struct run_options *opt = env->opt;
-    int exit_status = 0;
-    char err[512];
-    for (int i = 0; i < n; i++) {
-        struct scenario_result *res = &rep->scenarios[rep->nscenarios];
-        int rc = run_scenario_once(env, &list[i], res, err, sizeof(err));
-        if (rc == RUN_SETUP_ERROR) {
-            if (opt->progress)
-                print_progress(NULL, NULL);
-            fprintf(stderr, "connfault: %s: %s\n", list[i].name, err);
+    struct list_run lr = {.opt = env->opt, .list = list, .n = n, .rep = rep};
+    unsigned jobs = jobs_of(env->opt, n);
+    if (jobs > 1) {
+        lr.outcomes = calloc((size_t)n, sizeof(*lr.outcomes));
+        if (!lr.outcomes)
             return 2;
-        }
-        if (rc == RUN_INTERRUPTED) {
-            fprintf(stderr, "connfault: interrupted during %s\n", list[i].name);
-            return 130;
-        }
-        rep->nscenarios++;
-        /* 1 when a scenario failed, else 2 when one could not be exercised (error) */
-        if (res->verdict == VERDICT_FAIL)
-            exit_status = 1;
-        else if (res->verdict == VERDICT_ERROR && exit_status == 0)
-            exit_status = 2;
-        if (opt->verbosity > 0 || res->verdict == VERDICT_FAIL || res->verdict == VERDICT_ERROR)
-            report_print_scenario(stdout, res, opt->verbosity > 1, opt->color);
-        fflush(stdout);
+        jobs_run(env, list, n, jobs, rep->scenarios, lr.outcomes, job_done, &lr);
+        free(lr.outcomes);
+        return lr.exit_status;
     }
-    return exit_status;
+    char err[512];
+    for (int i = 0; i < n && !lr.over; i++) {
+        int rc = run_scenario_once(env, &list[i], &rep->scenarios[i], err, sizeof(err));
+        take_outcome(&lr, i, rc, err);
+    }
+    return lr.exit_status;
 }
 
 /* The run of a list of scenarios (given or loaded), with the run's own set-up and tidy-up. */
