@@ -13,8 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "run_internal.h"
-#include "scenario.h"
+#include "result.h"
 
 #define JOBS_POLL_MS 200 /* how often the parent looks at the interrupt flag while it waits */
 
@@ -30,7 +29,7 @@ struct job_wire {
 struct job_slot {
     pid_t pid; /* 0: free */
     int fd;    /* read end of the job's result pipe */
-    int index; /* the scenario it runs */
+    int index; /* the item it runs */
     char *buf;
     size_t len, cap;
 };
@@ -59,41 +58,20 @@ static void send_outcome(int fd, struct job_wire *w)
         write_all(fd, strs[i], w->len[i]);
 }
 
-/* The scenario as job slot sees it: its groups' client hosts moved to the slot's. */
-static struct client_group *job_groups(const struct scenario *sc, unsigned slot)
-{
-    struct client_group *g = calloc(sc->ngroups ? sc->ngroups : 1, sizeof(*g));
-    for (size_t i = 0; g && i < sc->ngroups; i++) {
-        g[i] = sc->groups[i];
-        if (g[i].host.s_addr)
-            g[i].host = run_job_host(g[i].host, slot);
-    }
-    return g;
-}
-
-/* The job's process: one scenario, its result down the pipe, and out without running the
+/* The job's process: one item, its result down the pipe, and out without running the
  * parent's exit handlers or flushing its stdio buffers. */
-static void job_main(struct run_env *env, const struct scenario *sc, unsigned slot, int fd,
-                     pid_t parent)
+static void job_main(const struct jobs_plan *plan, int index, unsigned slot, int fd, pid_t parent)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* dies with the harness, and its target with it */
     if (getppid() != parent)
         _exit(1); /* the harness died before the line above */
     static struct job_wire w;
-    w.rc = RUN_SETUP_ERROR;
-    struct scenario mine = *sc;
-    mine.groups = job_groups(sc, slot);
-    if (!mine.groups)
-        snprintf(w.err, sizeof(w.err), "out of memory");
-    else if (run_env_enter_job(env, slot, w.err, sizeof(w.err)) == 0)
-        w.rc = run_scenario_once(env, &mine, &w.res, w.err, sizeof(w.err));
-    sandbox_free(&env->sandbox); /* this job's table */
+    w.rc = plan->run_one(plan->ctx, index, slot, &w.res, w.err, sizeof(w.err));
     send_outcome(fd, &w);
     _exit(0);
 }
 
-static int job_start(struct run_env *env, const struct scenario *list, struct job_slot *slots,
-                     unsigned njobs, unsigned k, int index)
+static int job_start(const struct jobs_plan *plan, struct job_slot *slots, unsigned k, int index)
 {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0)
@@ -102,10 +80,10 @@ static int job_start(struct run_env *env, const struct scenario *list, struct jo
     pid_t parent = getpid(), pid = fork();
     if (pid == 0) {
         close(fds[0]);
-        for (unsigned j = 0; j < njobs; j++)
+        for (unsigned j = 0; j < plan->njobs; j++)
             if (slots[j].pid > 0)
                 close(slots[j].fd);
-        job_main(env, &list[index], k, fds[1], parent);
+        job_main(plan, index, k, fds[1], parent);
     }
     int rc = pid < 0 ? -errno : 0;
     close(fds[1]);
@@ -117,18 +95,13 @@ static int job_start(struct run_env *env, const struct scenario *list, struct jo
     return 0;
 }
 
-/* A job that ended without its whole result: how it ended, for the set-up error. */
-static void describe_lost_job(const struct scenario *sc, int status, struct job_outcome *out)
+/* A job that ended without its whole result. */
+static void mark_lost(struct job_outcome *out, int status)
 {
-    out->rc = RUN_SETUP_ERROR;
-    if (WIFSIGNALED(status))
-        snprintf(out->err, sizeof(out->err),
-                 "the job running %s was killed by signal %d (%s) before its result", sc->name,
-                 WTERMSIG(status), strsignal(WTERMSIG(status)));
-    else
-        snprintf(out->err, sizeof(out->err),
-                 "the job running %s exited with status %d before its result", sc->name,
-                 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    out->rc = -1;
+    out->lost = true;
+    out->wait_status = status;
+    out->err[0] = '\0';
 }
 
 /* The strings after the result, back into the parent's memory. false if cut short. */
@@ -153,16 +126,13 @@ static bool decode_strings(const struct job_slot *s, struct job_wire *w)
 
 /* The run's state in the parent. */
 struct jobs_state {
-    struct run_env *env;
-    const struct scenario *list;
-    int n, next; /* next: the first scenario not started */
-    unsigned njobs, running;
-    bool stopping; /* no new job: a set-up error or an interrupt */
-    struct job_slot slots[RUN_MAX_JOBS];
+    const struct jobs_plan *plan;
+    int next; /* the first item not started */
+    unsigned running;
+    bool stopping; /* no new job: a set-up error, a lost job or an interrupt */
+    struct job_slot slots[JOBS_MAX];
     struct scenario_result *results;
     struct job_outcome *outcomes;
-    jobs_done_fn *done;
-    void *arg;
 };
 
 static void jobs_stop(struct jobs_state *st)
@@ -170,7 +140,7 @@ static void jobs_stop(struct jobs_state *st)
     if (st->stopping)
         return;
     st->stopping = true;
-    for (unsigned k = 0; k < st->njobs; k++)
+    for (unsigned k = 0; k < st->plan->njobs; k++)
         if (st->slots[k].pid > 0)
             kill(st->slots[k].pid, SIGTERM); /* as an interrupt: each tidies up and answers */
 }
@@ -178,11 +148,11 @@ static void jobs_stop(struct jobs_state *st)
 /* A job's process ended (its pipe did): reap it, decode its result, tell the caller. */
 static void job_collect(struct jobs_state *st, struct job_slot *s)
 {
+    const struct jobs_plan *plan = st->plan;
     int status = 0;
     while (waitpid(s->pid, &status, 0) < 0 && errno == EINTR)
         continue;
-    sandbox_forget_job(&st->env->sandbox, (int)s->pid);
-    const struct scenario *sc = &st->list[s->index];
+    plan->reaped(plan->ctx, (int)s->pid);
     struct job_outcome *out = &st->outcomes[s->index];
     struct job_wire w;
     if (s->len >= sizeof(w)) {
@@ -192,9 +162,9 @@ static void job_collect(struct jobs_state *st, struct job_slot *s)
         out->rc = w.rc;
         snprintf(out->err, sizeof(out->err), "%s", w.err);
         if (!whole)
-            describe_lost_job(sc, status, out);
+            mark_lost(out, status);
     } else {
-        describe_lost_job(sc, status, out);
+        mark_lost(out, status);
     }
     out->done = true;
     int index = s->index;
@@ -202,9 +172,9 @@ static void job_collect(struct jobs_state *st, struct job_slot *s)
     free(s->buf);
     *s = (struct job_slot){0};
     st->running--;
-    if (out->rc != RUN_DONE)
+    if (out->rc < 0)
         jobs_stop(st);
-    st->done(st->arg, index);
+    plan->done(plan->ctx, index);
 }
 
 /* Read what the job sent so far; true at the end of it (EOF or an error). */
@@ -230,9 +200,9 @@ static bool job_read(struct job_slot *s)
 /* Wait a little for any job's bytes; collect the jobs that ended. */
 static void jobs_wait(struct jobs_state *st)
 {
-    struct pollfd pfd[RUN_MAX_JOBS];
-    unsigned which[RUN_MAX_JOBS], n = 0;
-    for (unsigned k = 0; k < st->njobs; k++)
+    struct pollfd pfd[JOBS_MAX];
+    unsigned which[JOBS_MAX], n = 0;
+    for (unsigned k = 0; k < st->plan->njobs; k++)
         if (st->slots[k].pid > 0) {
             pfd[n] = (struct pollfd){.fd = st->slots[k].fd, .events = POLLIN};
             which[n++] = k;
@@ -244,40 +214,35 @@ static void jobs_wait(struct jobs_state *st)
             job_collect(st, &st->slots[which[i]]);
 }
 
-/* Start jobs in the free slots while scenarios remain. */
+/* Start jobs in the free slots while items remain. */
 static void jobs_fill(struct jobs_state *st)
 {
-    for (unsigned k = 0; k < st->njobs && st->next < st->n && !st->stopping; k++) {
+    const struct jobs_plan *plan = st->plan;
+    for (unsigned k = 0; k < plan->njobs && st->next < plan->n && !st->stopping; k++) {
         if (st->slots[k].pid > 0)
             continue;
         int index = st->next++;
-        int rc = job_start(st->env, st->list, st->slots, st->njobs, k, index);
+        int rc = job_start(plan, st->slots, k, index);
         if (rc == 0) {
             st->running++;
             continue;
         }
         struct job_outcome *out = &st->outcomes[index];
-        *out = (struct job_outcome){.rc = RUN_SETUP_ERROR, .done = true};
+        *out = (struct job_outcome){.rc = rc, .done = true};
         snprintf(out->err, sizeof(out->err), "cannot start a job: %s", strerror(-rc));
         jobs_stop(st);
-        st->done(st->arg, index);
+        plan->done(plan->ctx, index);
     }
 }
 
-void jobs_run(struct run_env *env, const struct scenario *list, int n, unsigned njobs,
-              struct scenario_result *results, struct job_outcome *outcomes, jobs_done_fn *done,
-              void *arg)
+void jobs_run(const struct jobs_plan *plan, struct scenario_result *results,
+              struct job_outcome *outcomes)
 {
-    struct jobs_state st = (struct jobs_state){.env = env,
-                                               .list = list,
-                                               .n = n,
-                                               .njobs = njobs > RUN_MAX_JOBS ? RUN_MAX_JOBS : njobs,
-                                               .results = results,
-                                               .outcomes = outcomes,
-                                               .done = done,
-                                               .arg = arg};
-    while ((st.next < n && !st.stopping) || st.running > 0) {
-        if (*env->opt->interrupted)
+    struct jobs_plan capped = *plan;
+    capped.njobs = plan->njobs > JOBS_MAX ? JOBS_MAX : plan->njobs;
+    struct jobs_state st = {.plan = &capped, .results = results, .outcomes = outcomes};
+    while ((st.next < capped.n && !st.stopping) || st.running > 0) {
+        if (*capped.interrupted)
             jobs_stop(&st); /* a SIGTERM reached the harness only: pass it on */
         jobs_fill(&st);
         jobs_wait(&st);

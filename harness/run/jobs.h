@@ -1,12 +1,14 @@
 /* jobs: scenarios in parallel (--jobs N), so that scenarios which wait out a long grace
  * (a server with 60 s timeouts) overlap instead of adding up.
  *
- * Each scenario runs in a process forked for it, which calls run_scenario_once() as the
- * sequential run does and sends its result back through a pipe. A process per scenario, not a
- * thread: the engine, the capture, the tracer and the target's child handling each assume
- * one scenario per process, and a job that dies takes nothing of the others with it.
+ * Each scenario runs in a process forked for it, which calls the caller's run_one (run.c:
+ * run_scenario_once(), as the sequential run does) and sends its result back through a pipe.
+ * This file knows nothing of what a scenario is: run.c says what each job does. A process per
+ * scenario, not a thread: the engine, the capture, the tracer and the target's child handling each
+ * assume one scenario per process, and a job that dies takes nothing of the others with it.
  *
- * Job slot k (0 .. N-1, reused as jobs end) keeps the jobs apart where they would meet:
+ * Job slot k (0 .. N-1, reused as jobs end) keeps the jobs apart where they would meet
+ * (run_env_enter_job):
  * its fault clients come from 127.k.0.2 and its groups' hosts are moved to 127.k.x.x (a cable
  * pull of one job never darkens another's clients); its drops are in an nftables table of its
  * own (sandbox_fork_job: clearing them never clears another's); its target gets a port of its
@@ -16,30 +18,44 @@
 #ifndef CONNFAULT_JOBS_H
 #define CONNFAULT_JOBS_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 
-struct run_env;
-struct scenario;
+#define JOBS_MAX 64
+
 struct scenario_result;
 
-/* One scenario's outcome, as run_scenario_once() gave it in the job's process. */
+/* One item's outcome. */
 struct job_outcome {
-    int rc;        /* enum run_status; RUN_SETUP_ERROR when the job died without a result */
-    char err[512]; /* with RUN_SETUP_ERROR: why */
-    bool done;
+    bool done;       /* set once it is in (or the job is lost) */
+    int rc;          /* what run_one returned: 0, or a negative status that ends the run */
+    bool lost;       /* the job's process ended without its whole result (crashed, killed) */
+    int wait_status; /* with lost: how it ended (waitpid's status) */
+    char err[512];   /* with rc < 0: why */
 };
 
-/* Called in the parent once per scenario whose outcome is in (outcomes[index].done), in the
- * order they end; results[index] then owns its diagnosis strings. */
-typedef void jobs_done_fn(void *arg, int index);
+struct jobs_plan {
+    int n;          /* items 0 .. n-1 */
+    unsigned njobs; /* at most this many at a time (up to JOBS_MAX) */
+    volatile sig_atomic_t *interrupted;
+    /* In the job's own process: run item index as job slot, filling *res (its strings owned by
+     * it: they are copied back). 0, or a negative status (with err) that ends the run. */
+    int (*run_one)(void *ctx, int index, unsigned slot, struct scenario_result *res, char *err,
+                   size_t errlen);
+    /* In the parent, after a job's process was reaped (and before done). */
+    void (*reaped)(void *ctx, int pid);
+    /* In the parent, once per item whose outcome is in, in the order they end; results[index]
+     * then owns its strings. */
+    void (*done)(void *ctx, int index);
+    void *ctx;
+};
 
-/* Run list[0..n) at most njobs at a time; results[i] and outcomes[i] (zeroed by the caller)
- * receive scenario i's. After a set-up error or an interrupt no new job starts, and those
- * running are told to stop (SIGTERM: they end as interrupted, tidying up). Returns when every
- * job's process has been reaped. */
-void jobs_run(struct run_env *env, const struct scenario *list, int n, unsigned njobs,
-              struct scenario_result *results, struct job_outcome *outcomes, jobs_done_fn *done,
-              void *arg);
+/* Run the plan's items; results[i] and outcomes[i] (zeroed by the caller) receive item i's.
+ * After an outcome with rc < 0, a lost job or an interrupt no new job starts, and those running
+ * are told to stop (SIGTERM: they end as interrupted, tidying up). Returns when every job's
+ * process has been reaped. */
+void jobs_run(const struct jobs_plan *plan, struct scenario_result *results,
+              struct job_outcome *outcomes);
 
 #endif

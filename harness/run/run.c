@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "catalogue.h"
 #include "cleanup.h"
@@ -143,6 +144,7 @@ static void describe_target(const struct run_env *env, struct run_report *rep)
 
 /* A run of a list of scenarios, as their outcomes are taken in the scenarios' order. */
 struct list_run {
+    struct run_env *env;
     const struct run_options *opt;
     const struct scenario *list;
     int n;
@@ -183,18 +185,67 @@ static void take_outcome(struct list_run *lr, int i, int rc, const char *err)
     fflush(stdout);
 }
 
-/* --jobs: an outcome came back; report those now in order (none past the end of the run). */
-static void job_done(void *arg, int index)
+/* --jobs, in the job's own process: scenario index as job slot sees it (its client hosts
+ * moved to the slot's, jobs.h), run as the sequential run does. */
+static int run_in_job(void *ctx, int index, unsigned slot, struct scenario_result *res, char *err,
+                      size_t errlen)
 {
-    struct list_run *lr = arg;
+    struct list_run *lr = ctx;
+    const struct scenario *sc = &lr->list[index];
+    struct scenario mine = *sc;
+    mine.groups = calloc(sc->ngroups ? sc->ngroups : 1, sizeof(*mine.groups));
+    int rc = RUN_SETUP_ERROR;
+    for (size_t i = 0; mine.groups && i < sc->ngroups; i++) {
+        mine.groups[i] = sc->groups[i];
+        if (mine.groups[i].host.s_addr)
+            mine.groups[i].host = run_job_host(mine.groups[i].host, slot);
+    }
+    if (!mine.groups)
+        snprintf(err, errlen, "out of memory");
+    else if (run_env_enter_job(lr->env, slot, err, errlen) == 0)
+        rc = run_scenario_once(lr->env, &mine, res, err, errlen);
+    sandbox_free(&lr->env->sandbox); /* this job's table */
+    return rc;
+}
+
+static void job_reaped(void *ctx, int pid)
+{
+    struct list_run *lr = ctx;
+    sandbox_forget_job(&lr->env->sandbox, pid);
+}
+
+/* A job that died without its result is a set-up error that says how it died. */
+static int job_rc(const struct list_run *lr, int i, char *err, size_t errlen)
+{
+    const struct job_outcome *out = &lr->outcomes[i];
+    snprintf(err, errlen, "%s", out->err);
+    if (!out->lost)
+        return out->rc;
+    int st = out->wait_status;
+    if (WIFSIGNALED(st))
+        snprintf(err, errlen, "its job was killed by signal %d (%s) before its result",
+                 WTERMSIG(st), strsignal(WTERMSIG(st)));
+    else
+        snprintf(err, errlen, "its job exited with status %d before its result",
+                 WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    return RUN_SETUP_ERROR;
+}
+
+/* --jobs: an outcome came back; report those now in order (none past the end of the run). */
+static void job_done(void *ctx, int index)
+{
+    struct list_run *lr = ctx;
+    char err[512];
     (void)index;
     for (; lr->next < lr->n && lr->outcomes[lr->next].done; lr->next++) {
         if (lr->over)
             run_result_free(&lr->rep->scenarios[lr->next]); /* ran, but after the end */
         else
-            take_outcome(lr, lr->next, lr->outcomes[lr->next].rc, lr->outcomes[lr->next].err);
+            take_outcome(lr, lr->next, job_rc(lr, lr->next, err, sizeof(err)), err);
     }
 }
+
+_Static_assert(RUN_MAX_JOBS <= JOBS_MAX, "--jobs beyond what jobs.c keeps slots for");
 
 /* How many scenarios run at once: --jobs, or the default (one for an attached target). */
 static unsigned jobs_of(const struct run_options *opt, int n)
@@ -207,13 +258,20 @@ static unsigned jobs_of(const struct run_options *opt, int n)
 static int run_list_of(struct run_env *env, const struct scenario *list, int n,
                        struct run_report *rep)
 {
-    struct list_run lr = {.opt = env->opt, .list = list, .n = n, .rep = rep};
+    struct list_run lr = {.env = env, .opt = env->opt, .list = list, .n = n, .rep = rep};
     unsigned jobs = jobs_of(env->opt, n);
     if (jobs > 1) {
         lr.outcomes = calloc((size_t)n, sizeof(*lr.outcomes));
         if (!lr.outcomes)
             return 2;
-        jobs_run(env, list, n, jobs, rep->scenarios, lr.outcomes, job_done, &lr);
+        const struct jobs_plan plan = {.n = n,
+                                       .njobs = jobs,
+                                       .interrupted = env->opt->interrupted,
+                                       .run_one = run_in_job,
+                                       .reaped = job_reaped,
+                                       .done = job_done,
+                                       .ctx = &lr};
+        jobs_run(&plan, rep->scenarios, lr.outcomes);
         free(lr.outcomes);
         return lr.exit_status;
     }

@@ -54,7 +54,7 @@ struct run_options {
 /* --jobs when not given: measured on 2 cores (README, bench/suite-time): the suite's
  * verdicts are the same as one at a time, and scenarios that wait out a grace overlap. */
 #define RUN_DEFAULT_JOBS 4
-#define RUN_MAX_JOBS     64 /* job k's client hosts are 127.k.x.x: k < 256, and fds */
+#define RUN_MAX_JOBS     64 /* job k's client hosts are 127.k.x.x (k < 256); JOBS_MAX */
 
 /* The defaults of `connfault run` (documented in its --help). */
 void run_options_defaults(struct run_options *o, volatile sig_atomic_t *interrupted);
