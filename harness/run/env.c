@@ -9,8 +9,8 @@
 #include "run_internal.h"
 #include "scenario.h"
 
-/* Timeouts the reference server runs with in the suite: short, so that the grace period
- * (default 5 s) covers them with room to spare. */
+/* Timeouts the reference server runs with in the suite: short, so that the wait after the
+ * faults (up to the grace, 75 s by default) ends within a couple of seconds. */
 #define REFERENCE_FLAGS                                                                            \
     "--port {port} --header-timeout 1 --idle-timeout 2 --send-timeout 1 --tcp-user-timeout 2 "     \
     "--shutdown-timeout 1 --quiet"
@@ -152,7 +152,6 @@ struct in_addr run_job_host(struct in_addr host, unsigned slot)
 
 int run_env_enter_job(struct run_env *env, unsigned slot, char *err, size_t errlen)
 {
-    env->job = slot;
     env->fault_host = run_job_host(env->fault_host, slot);
     if (env->addr.sin_port) {
         env->addr.sin_port = htons((uint16_t)(ntohs(env->addr.sin_port) + slot));

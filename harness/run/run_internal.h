@@ -29,7 +29,6 @@ struct run_env {
     struct target attached;
     struct sockaddr_in addr;   /* the target's: --host and --port (+ the job's slot) */
     struct in_addr fault_host; /* RUN_FAULT_CLIENT_HOST, moved to 127.k.0.2 in job k */
-    unsigned job;              /* the slot of this process's job (0 when not in one) */
     char probe_request[2048];
     size_t probe_request_len;
     char host_header[64];
@@ -40,7 +39,7 @@ struct run_env {
     void *progress_arg;
 };
 
-/* In the process of job slot (jobs.c, after the fork): the fault clients' host moves to
+/* In the process jobs.c forked for job slot (run.c's run_in_job): the fault clients' host moves to
  * 127.slot.0.2, an explicit --port to --port + slot (a free port is picked per scenario anyway)
  * and the drops to a table of the job's own. 0, or -errno with why in err. env.c. */
 int run_env_enter_job(struct run_env *env, unsigned slot, char *err, size_t errlen);
