@@ -137,7 +137,7 @@ static const struct cli_option cli_options[] = {
     {"jobs", 'j', CLI_WHOLE, "N", SEC_SUITE, .min = 1, .max = RUN_MAX_JOBS, .store = store_unsigned,
      .where = AT(run.jobs), .commands = CMD_RUN,
      .help = "run N scenarios at a time, each with its own target, port\n"
-             "and client hosts (default 4; 1 with --target-pid)"},
+             "and client hosts (default 4; 1 with --port or --target-pid)"},
 
     {"target-cmd", 0, CLI_TEXT, "CMD", SEC_TARGET, .where = AT(run.target_cmd),
      .help = "start the server: CMD exec'd (through /bin/sh -c\n"

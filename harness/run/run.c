@@ -247,10 +247,13 @@ static void job_done(void *ctx, int index)
 
 _Static_assert(RUN_MAX_JOBS <= JOBS_MAX, "--jobs beyond what jobs.c keeps slots for");
 
-/* How many scenarios run at once: --jobs, or the default (one for an attached target). */
+/* How many scenarios run at once: --jobs, or the default. One when the port is fixed (--port,
+ * --target-pid): a server whose configuration names its port cannot be started N times, and
+ * an attached one is one process. */
 static unsigned jobs_of(const struct run_options *opt, int n)
 {
-    unsigned jobs = opt->jobs ? opt->jobs : opt->target_pid ? 1 : RUN_DEFAULT_JOBS;
+    bool fixed_port = opt->target_pid || opt->addr.sin_port;
+    unsigned jobs = opt->jobs ? opt->jobs : fixed_port ? 1 : RUN_DEFAULT_JOBS;
     return jobs < (unsigned)n ? jobs : (unsigned)n;
 }
 

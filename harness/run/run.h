@@ -22,8 +22,8 @@ struct run_options {
     const char *reference_server; /* path of connfault-server */
     struct sockaddr_in addr;      /* host and port (port 0: pick one per scenario) */
     /* --jobs N: scenarios run N at a time, each in a process of its own with its own target,
-     * port, fault client hosts and drops (jobs.h); 0: the default (RUN_DEFAULT_JOBS, 1 with
-     * target_pid: one process cannot be N targets) */
+     * port, fault client hosts and drops (jobs.h); 0: the default (RUN_DEFAULT_JOBS; 1 with
+     * target_pid or a port given: one process, or a server configured for that port) */
     unsigned jobs;
     uint64_t ready_timeout_ms;
     /* probes and requests */
