@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "builtin_catalogue.h"
 #include "report.h"
 #include "run.h"
 #include "support.h"
@@ -68,9 +69,33 @@ static void compare_jobs(const char *bug, char **names, int n, int expected_stat
     run_report_free(&four);
 }
 
+/* One at a time, every built-in scenario passes on the correct server (test_selftest): so it
+ * must with jobs, each having looked (its checks made). Not fd-exhaustion: the reference
+ * server's own flake there (issue 12: 1 run in 10 evicts a probe, one at a time too) is being
+ * fixed at its cause; until then it would make this test say nothing about jobs. */
 START_TEST(jobs_give_the_verdicts_of_one_at_a_time_on_the_correct_server)
 {
-    compare_jobs(NULL, NULL, 0, 0); /* the whole built-in suite: every scenario passes */
+    struct builtin_catalogue cat;
+    char err[512], *names[64];
+    ck_assert_msg(builtin_catalogue_load(scenario_builtin_dir(), &cat, err, sizeof(err)) == 0, "%s",
+                  err);
+    int n = 0;
+    for (size_t i = 0; i < cat.n && n < 64; i++)
+        if (strcmp(cat.sc[i].name, "fd-exhaustion") != 0)
+            names[n++] = cat.sc[i].name;
+    struct run_report four;
+    int status = run_with_jobs(4, NULL, names, n, &four);
+    ck_assert_uint_eq(four.nscenarios, (size_t)n);
+    for (size_t i = 0; i < four.nscenarios; i++) {
+        const struct scenario_result *r = &four.scenarios[i];
+        ck_assert_msg(r->verdict == VERDICT_PASS, "%s: %s with --jobs 4: %s", r->name,
+                      verdict_name(r->verdict), r->reason);
+        for (size_t c = 0; c < r->nchecks; c++)
+            ck_assert_msg(r->checks[c].status == CHECK_OK, "%s: %s", r->name, r->checks[c].summary);
+    }
+    ck_assert_int_eq(status, 0);
+    run_report_free(&four);
+    builtin_catalogue_free(&cat);
 }
 END_TEST
 
