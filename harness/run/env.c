@@ -1,9 +1,11 @@
 /* env: what one run sets up once for all its scenarios (see run.h, run_internal.h). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "run_internal.h"
@@ -108,6 +110,7 @@ struct run_env *run_env_new(const struct run_options *opt, char *err, size_t err
         return NULL;
     }
     env->opt = opt;
+    env->gate_fd = -1;
     env->addr = opt->addr;
     inet_pton(AF_INET, RUN_FAULT_CLIENT_HOST, &env->fault_host);
     build_host_header(env);
@@ -159,11 +162,27 @@ int run_env_enter_job(struct run_env *env, unsigned slot, char *err, size_t errl
         build_probe_request(env);
     }
     env->on_progress = NULL; /* the parent draws the status line */
+    char gate[300];
+    run_env_gate_path(env, gate, sizeof(gate));
+    env->gate_fd = open(gate, O_RDWR | O_CLOEXEC); /* a lock of this job's own (flock) */
     if (sandbox_fork_job(&env->sandbox) < 0) {
         snprintf(err, errlen, "job %u: %s", slot + 1, env->sandbox.why_not);
         return -EIO;
     }
     return 0;
+}
+
+void run_env_gate_path(const struct run_env *env, char *path, size_t len)
+{
+    snprintf(path, len, "%s/fault-phase.lock", env->tmpdir);
+}
+
+void run_env_gate(struct run_env *env, bool hold)
+{
+    if (env->gate_fd < 0 || env->gate_held == hold)
+        return;
+    /* interrupted (EINTR): go on unlocked; the phases see the flag and end */
+    env->gate_held = flock(env->gate_fd, hold ? LOCK_EX : LOCK_UN) == 0 && hold;
 }
 
 void run_env_set_progress(struct run_env *env, run_progress_fn *fn, void *arg)
@@ -191,7 +210,13 @@ void run_env_free(struct run_env *env)
     if (!env)
         return;
     sandbox_free(&env->sandbox);
-    if (env->tmpdir[0])
+    if (env->gate_fd >= 0)
+        close(env->gate_fd);
+    if (env->tmpdir[0]) {
+        char gate[300];
+        run_env_gate_path(env, gate, sizeof(gate));
+        unlink(gate);
         rmdir(env->tmpdir);
+    }
     free(env);
 }

@@ -13,8 +13,9 @@
  * pull of one job never darkens another's clients); its drops are in an nftables table of its
  * own (sandbox_fork_job: clearing them never clears another's); its target gets a port of its
  * own (a free one per scenario, or --port + k). Probes of every job come from 127.0.0.1, which
- * is never dropped. Each job's process dies with the harness (PR_SET_PDEATHSIG), and its
- * target with it. */
+ * is never dropped. One job at a time takes its baseline and runs its fault clients
+ * (run_env_gate): only the waits after the faults overlap. Each job's process dies with the
+ * harness (PR_SET_PDEATHSIG), and its target with it. */
 #ifndef CONNFAULT_JOBS_H
 #define CONNFAULT_JOBS_H
 

@@ -247,11 +247,14 @@ int run_scenario_once(struct run_env *env, const struct scenario *sc, struct sce
         return RUN_DONE;
     if (status == PHASE_SETUP_ERROR)
         return RUN_SETUP_ERROR;
+    run_env_gate(env, true); /* --jobs: one baseline and fault phase at a time */
     status = phase_baseline(&r);
     if (status == PHASE_GO_ON) {
         phase_faults(&r);
+        run_env_gate(env, false);
         status = phase_settle(&r);
     }
+    run_env_gate(env, false);
     phase_progress(&r, NULL);
     if (status == PHASE_GO_ON || status == PHASE_JUDGE)
         phase_judge(&r);

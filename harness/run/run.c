@@ -3,6 +3,8 @@
 #include "run.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,9 +266,17 @@ static int run_list_of(struct run_env *env, const struct scenario *list, int n,
     struct list_run lr = {.env = env, .opt = env->opt, .list = list, .n = n, .rep = rep};
     unsigned jobs = jobs_of(env->opt, n);
     if (jobs > 1) {
-        lr.outcomes = calloc((size_t)n, sizeof(*lr.outcomes));
-        if (!lr.outcomes)
+        char gate[300];
+        run_env_gate_path(env, gate, sizeof(gate));
+        int fd = open(gate, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+        lr.outcomes = fd >= 0 ? calloc((size_t)n, sizeof(*lr.outcomes)) : NULL;
+        if (fd >= 0)
+            close(fd);
+        if (!lr.outcomes) {
+            fprintf(stderr, "connfault: %s: %s\n", fd < 0 ? gate : "out of memory",
+                    fd < 0 ? strerror(errno) : "");
             return 2;
+        }
         const struct jobs_plan plan = {.n = n,
                                        .njobs = jobs,
                                        .interrupted = env->opt->interrupted,

@@ -29,6 +29,8 @@ struct run_env {
     struct target attached;
     struct sockaddr_in addr;   /* the target's: --host and --port (+ the job's slot) */
     struct in_addr fault_host; /* RUN_FAULT_CLIENT_HOST, moved to 127.k.0.2 in job k */
+    int gate_fd;               /* a job's lock on the fault phases (run_env_gate), or -1 */
+    bool gate_held;
     char probe_request[2048];
     size_t probe_request_len;
     char host_header[64];
@@ -43,6 +45,14 @@ struct run_env {
  * 127.slot.0.2, an explicit --port to --port + slot (a free port is picked per scenario anyway)
  * and the drops to a table of the job's own. 0, or -errno with why in err. env.c. */
 int run_env_enter_job(struct run_env *env, unsigned slot, char *err, size_t errlen);
+/* The lock file of run_env_gate, in the env's temp dir (run.c makes it before the jobs). */
+void run_env_gate_path(const struct run_env *env, char *path, size_t len);
+
+/* --jobs: one job at a time takes its baseline and runs its fault clients (hold true, until
+ * hold false); the waits after the faults overlap. On 2 cores, fault phases run side by side
+ * starved each other's clients and probes (clients that missed their fault, probes unanswered)
+ * and changed verdicts; a wait costs almost nothing. Nothing outside a job. env.c. */
+void run_env_gate(struct run_env *env, bool hold);
 
 /* A client host (loopback) as job slot sees it: 127.a.b.c -> 127.(a + slot).b.c. */
 struct in_addr run_job_host(struct in_addr host, unsigned slot);
