@@ -93,6 +93,11 @@ static void store_port(void *where, unsigned long long v) /* network byte order 
     *(in_port_t *)where = htons((uint16_t)v);
 }
 
+static void store_unsigned(void *where, unsigned long long v)
+{
+    *(unsigned *)where = (unsigned)v;
+}
+
 static void store_u64(void *where, unsigned long long v)
 {
     *(uint64_t *)where = v;
@@ -128,6 +133,11 @@ static const struct cli_option cli_options[] = {
     {"shard", 0, CLI_SHARD, "I/N", SEC_SUITE, .commands = CMD_RUN | CMD_LIST,
      .help = "only shard I of N: the scenarios ranked by name, every Nth\n"
              "from the Ith (one CI job's slice; the N shards are the suite)"},
+
+    {"jobs", 'j', CLI_WHOLE, "N", SEC_SUITE, .min = 1, .max = RUN_MAX_JOBS, .store = store_unsigned,
+     .where = AT(run.jobs), .commands = CMD_RUN,
+     .help = "run N scenarios at a time, each with its own target, port\n"
+             "and client hosts (default 4; 1 with --port or --target-pid)"},
 
     {"target-cmd", 0, CLI_TEXT, "CMD", SEC_TARGET, .where = AT(run.target_cmd),
      .help = "start the server: CMD exec'd (through /bin/sh -c\n"
@@ -170,7 +180,9 @@ static const struct cli_option cli_options[] = {
      .where = AT(run.probe_interval_ms), .help = "time between probes (0.25)"},
 
     {"grace", 0, CLI_SECONDS, "S", SEC_JUDGING, SECONDS(0), .where = AT(run.grace_ms),
-     .help = "time after the faults for fds and sockets to come back (5)"},
+     .help = "the longest wait after the faults for fds and sockets to\n"
+             "come back; ends as soon as they are (75: nginx's 60 s\n"
+             "timeouts pass)"},
     {"cpu-window", 0, CLI_SECONDS, "S", SEC_JUDGING, SECONDS(100), .where = AT(run.cpu_window_ms),
      .help = "each window after the faults in which CPU is measured (1)"},
     {"cpu-threshold", 0, CLI_WHOLE, "PCT", SEC_JUDGING, .min = 1, .max = 10000,
@@ -491,6 +503,9 @@ static int check_combinations(const struct run_options *o)
     const char *why = NULL;
     if (o->target_cmd && o->target_pid)
         why = "--target-cmd and --target-pid exclude each other";
+    else if (o->target_pid && o->jobs > 1)
+        why = "--jobs above 1 needs --target-cmd: --target-pid is one process, one scenario "
+              "at a time";
     else if (o->target_pid && o->addr.sin_port == 0)
         why = "--target-pid needs --port (the port it listens on)";
     else if (o->bug && (o->target_cmd || o->target_pid))

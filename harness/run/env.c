@@ -1,16 +1,18 @@
 /* env: what one run sets up once for all its scenarios (see run.h, run_internal.h). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "run_internal.h"
 #include "scenario.h"
 
-/* Timeouts the reference server runs with in the suite: short, so that the grace period
- * (default 5 s) covers them with room to spare. */
+/* Timeouts the reference server runs with in the suite: short, so that the wait after the
+ * faults (up to the grace, 75 s by default) ends within a couple of seconds. */
 #define REFERENCE_FLAGS                                                                            \
     "--port {port} --header-timeout 1 --idle-timeout 2 --send-timeout 1 --tcp-user-timeout 2 "     \
     "--shutdown-timeout 1 --quiet"
@@ -33,12 +35,11 @@ static void build_probe_request(struct run_env *env)
 
 static void build_host_header(struct run_env *env)
 {
-    const struct run_options *o = env->opt;
     char host[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &o->addr.sin_addr, host, sizeof(host));
-    if (o->addr.sin_port)
+    inet_ntop(AF_INET, &env->addr.sin_addr, host, sizeof(host));
+    if (env->addr.sin_port)
         snprintf(env->host_header, sizeof(env->host_header), "%s:%d", host,
-                 ntohs(o->addr.sin_port));
+                 ntohs(env->addr.sin_port));
     else
         snprintf(env->host_header, sizeof(env->host_header), "%s", host);
 }
@@ -109,6 +110,9 @@ struct run_env *run_env_new(const struct run_options *opt, char *err, size_t err
         return NULL;
     }
     env->opt = opt;
+    env->gate_fd = -1;
+    env->addr = opt->addr;
+    inet_pton(AF_INET, RUN_FAULT_CLIENT_HOST, &env->fault_host);
     build_host_header(env);
     build_probe_request(env);
     env->limits = (struct check_limits){.cpu_max_pct = opt->cpu_max_pct,
@@ -144,6 +148,43 @@ const char *run_env_sandbox(struct run_env *env)
     return env->no_sandbox;
 }
 
+struct in_addr run_job_host(struct in_addr host, unsigned slot)
+{
+    return (struct in_addr){.s_addr = htonl(ntohl(host.s_addr) + ((uint32_t)slot << 16))};
+}
+
+int run_env_enter_job(struct run_env *env, unsigned slot, char *err, size_t errlen)
+{
+    env->fault_host = run_job_host(env->fault_host, slot);
+    if (env->addr.sin_port) {
+        env->addr.sin_port = htons((uint16_t)(ntohs(env->addr.sin_port) + slot));
+        build_host_header(env);
+        build_probe_request(env);
+    }
+    env->on_progress = NULL; /* the parent draws the status line */
+    char gate[300];
+    run_env_gate_path(env, gate, sizeof(gate));
+    env->gate_fd = open(gate, O_RDWR | O_CLOEXEC); /* a lock of this job's own (flock) */
+    if (sandbox_fork_job(&env->sandbox) < 0) {
+        snprintf(err, errlen, "job %u: %s", slot + 1, env->sandbox.why_not);
+        return -EIO;
+    }
+    return 0;
+}
+
+void run_env_gate_path(const struct run_env *env, char *path, size_t len)
+{
+    snprintf(path, len, "%s/fault-phase.lock", env->tmpdir);
+}
+
+void run_env_gate(struct run_env *env, bool hold)
+{
+    if (env->gate_fd < 0 || env->gate_held == hold)
+        return;
+    /* interrupted (EINTR): go on unlocked; the phases see the flag and end */
+    env->gate_held = flock(env->gate_fd, hold ? LOCK_EX : LOCK_UN) == 0 && hold;
+}
+
 void run_env_set_progress(struct run_env *env, run_progress_fn *fn, void *arg)
 {
     env->on_progress = fn;
@@ -169,7 +210,13 @@ void run_env_free(struct run_env *env)
     if (!env)
         return;
     sandbox_free(&env->sandbox);
-    if (env->tmpdir[0])
+    if (env->gate_fd >= 0)
+        close(env->gate_fd);
+    if (env->tmpdir[0]) {
+        char gate[300];
+        run_env_gate_path(env, gate, sizeof(gate));
+        unlink(gate);
         rmdir(env->tmpdir);
+    }
     free(env);
 }

@@ -52,9 +52,7 @@ enum phase_status phase_baseline(struct scenario_run *r)
  * are discarded (their resets never arrive). The probes' host is not touched. */
 static void cable_pull(struct scenario_run *r)
 {
-    struct in_addr host;
-    inet_pton(AF_INET, RUN_FAULT_CLIENT_HOST, &host);
-    sandbox_drop_host(&r->env->sandbox, host);
+    sandbox_drop_host(&r->env->sandbox, r->env->fault_host);
     for (size_t i = 0; i < r->sc->ngroups; i++)
         if (r->sc->groups[i].host.s_addr)
             sandbox_drop_host(&r->env->sandbox, r->sc->groups[i].host);
@@ -223,11 +221,14 @@ int run_scenario_once(struct run_env *env, const struct scenario *sc, struct sce
         return RUN_DONE;
     if (status == PHASE_SETUP_ERROR)
         return RUN_SETUP_ERROR;
+    run_env_gate(env, true); /* --jobs: one baseline and fault phase at a time */
     status = phase_baseline(&r);
     if (status == PHASE_GO_ON) {
         phase_faults(&r);
+        run_env_gate(env, false);
         status = phase_settle(&r);
     }
+    run_env_gate(env, false);
     phase_progress(&r, NULL);
     if (status == PHASE_GO_ON || status == PHASE_JUDGE)
         phase_judge(&r);

@@ -3,13 +3,17 @@
 #include "run.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "catalogue.h"
 #include "cleanup.h"
 #include "engine.h"
+#include "jobs.h"
 #include "pcap_flows.h"
 #include "report.h"
 #include "run_internal.h"
@@ -33,7 +37,10 @@ void run_options_defaults(struct run_options *o, volatile sig_atomic_t *interrup
     o->ready_timeout_ms = 10000;
     o->probe_timeout_ms = 2000;
     o->probe_interval_ms = 250;
-    o->grace_ms = 5000;
+    /* Real servers' timescales: nginx and most others time idle and stalled clients out
+     * after 60 s. The wait ends as soon as fds and sockets are back, so a server with short
+     * timeouts is not slowed down by it. */
+    o->grace_ms = 75000;
     o->cpu_window_ms = 1000;
     o->cpu_max_pct = 20;
     o->memory_slack_kb = 32 * 1024;
@@ -143,39 +150,179 @@ static void describe_target(const struct run_options *o, const char *command,
     rep->port = ntohs(o->addr.sin_port);
 }
 
-/* Run the scenarios one after the other, printing each verdict. Returns the exit status. */
+/* A run of a list of scenarios, as their outcomes are taken in the scenarios' order. */
+struct list_run {
+    struct run_env *env;
+    const struct run_options *opt;
+    const struct scenario *list;
+    int n;
+    struct run_report *rep;
+    int exit_status;
+    bool over; /* a set-up error or an interrupt: what comes after it is not reported */
+    int stop_rc, stop_at; /* which of the two, in which scenario (stopped.h makes entries) */
+    char stop_err[512];
+    /* --jobs: what came back, and the next scenario to report */
+    struct job_outcome *outcomes;
+    int next;
+};
+
+/* Scenario i's outcome (its result in rep->scenarios[i]): counted and printed, or the end of
+ * the run with exit status 2 (set-up error) or 130 (interrupted). */
+static void take_outcome(struct list_run *lr, int i, int rc, const char *err)
+{
+    const struct run_options *opt = lr->opt;
+    struct scenario_result *res = &lr->rep->scenarios[i];
+    if (rc == RUN_SETUP_ERROR && *opt->interrupted)
+        rc = RUN_INTERRUPTED; /* a set-up cut short by the interrupt */
+    if (rc == RUN_SETUP_ERROR || rc == RUN_INTERRUPTED) {
+        if (rc == RUN_SETUP_ERROR && opt->progress)
+            print_progress(NULL, NULL);
+        if (rc == RUN_SETUP_ERROR)
+            fprintf(stderr, "connfault: %s: %s\n", lr->list[i].name, err);
+        else
+            fprintf(stderr, "connfault: interrupted during %s\n", lr->list[i].name);
+        if (rc == RUN_SETUP_ERROR)
+            run_result_free(res); /* a job's partial result may hold a diagnosis */
+        /* (an interrupted one keeps what its clients did so far: stopped_interrupted) */
+        lr->exit_status = rc == RUN_SETUP_ERROR ? 2 : 130;
+        lr->over = true;
+        lr->stop_rc = rc;
+        lr->stop_at = i;
+        snprintf(lr->stop_err, sizeof(lr->stop_err), "%s", err);
+        return;
+    }
+    lr->rep->nscenarios++;
+    /* 1 when a scenario failed, else 2 when one could not be exercised (error) */
+    if (res->verdict == VERDICT_FAIL)
+        lr->exit_status = 1;
+    else if (res->verdict == VERDICT_ERROR && lr->exit_status == 0)
+        lr->exit_status = 2;
+    if (opt->verbosity > 0 || res->verdict == VERDICT_FAIL || res->verdict == VERDICT_ERROR)
+        report_print_scenario(stdout, res, opt->verbosity > 1, opt->color);
+    fflush(stdout);
+}
+
+/* --jobs, in the job's own process: scenario index as job slot sees it (its client hosts
+ * moved to the slot's, jobs.h), run as the sequential run does. */
+static int run_in_job(void *ctx, int index, unsigned slot, struct scenario_result *res, char *err,
+                      size_t errlen)
+{
+    struct list_run *lr = ctx;
+    const struct scenario *sc = &lr->list[index];
+    struct scenario mine = *sc;
+    mine.groups = calloc(sc->ngroups ? sc->ngroups : 1, sizeof(*mine.groups));
+    int rc = RUN_SETUP_ERROR;
+    for (size_t i = 0; mine.groups && i < sc->ngroups; i++) {
+        mine.groups[i] = sc->groups[i];
+        if (mine.groups[i].host.s_addr)
+            mine.groups[i].host = run_job_host(mine.groups[i].host, slot);
+    }
+    if (!mine.groups)
+        snprintf(err, errlen, "out of memory");
+    else if (run_env_enter_job(lr->env, slot, err, errlen) == 0)
+        rc = run_scenario_once(lr->env, &mine, res, err, errlen);
+    sandbox_free(&lr->env->sandbox); /* this job's table */
+    return rc;
+}
+
+static void job_reaped(void *ctx, int pid)
+{
+    struct list_run *lr = ctx;
+    sandbox_forget_job(&lr->env->sandbox, pid);
+}
+
+/* A job that died without its result is a set-up error that says how it died. */
+static int job_rc(const struct list_run *lr, int i, char *err, size_t errlen)
+{
+    const struct job_outcome *out = &lr->outcomes[i];
+    snprintf(err, errlen, "%s", out->err);
+    if (!out->lost)
+        return out->rc;
+    int st = out->wait_status;
+    if (WIFSIGNALED(st))
+        snprintf(err, errlen, "its job was killed by signal %d (%s) before its result",
+                 WTERMSIG(st), strsignal(WTERMSIG(st)));
+    else
+        snprintf(err, errlen, "its job exited with status %d before its result",
+                 WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    return RUN_SETUP_ERROR;
+}
+
+/* --jobs: an outcome came back; report those now in order (none past the end of the run). */
+static void job_done(void *ctx, int index)
+{
+    struct list_run *lr = ctx;
+    char err[512];
+    (void)index;
+    for (; lr->next < lr->n && lr->outcomes[lr->next].done; lr->next++) {
+        if (lr->over)
+            run_result_free(&lr->rep->scenarios[lr->next]); /* ran, but after the end */
+        else
+            take_outcome(lr, lr->next, job_rc(lr, lr->next, err, sizeof(err)), err);
+    }
+}
+
+_Static_assert(RUN_MAX_JOBS <= JOBS_MAX, "--jobs beyond what jobs.c keeps slots for");
+
+/* How many scenarios run at once: --jobs, or the default. One when the port is fixed (--port,
+ * --target-pid): a server whose configuration names its port cannot be started N times, and
+ * an attached one is one process. */
+static unsigned jobs_of(const struct run_options *opt, int n)
+{
+    bool fixed_port = opt->target_pid || opt->addr.sin_port;
+    unsigned jobs = opt->jobs ? opt->jobs : fixed_port ? 1 : RUN_DEFAULT_JOBS;
+    return jobs < (unsigned)n ? jobs : (unsigned)n;
+}
+
+/* The entries of a run that stopped (stopped.h), once no job writes into rep->scenarios any
+ * more: they may move it. */
+static void take_stop(struct list_run *lr)
+{
+    if (!lr->over)
+        return;
+    if (lr->stop_rc == RUN_SETUP_ERROR)
+        stopped_setup_error(lr->rep, lr->stop_err, lr->list, lr->n, lr->stop_at);
+    else
+        stopped_interrupted(lr->rep, lr->list, lr->n, lr->stop_at);
+}
+
+/* Run the scenarios, printing each verdict in the scenarios' order. Returns the exit status. */
 static int run_list_of(struct run_env *env, const struct scenario *list, int n,
                        struct run_report *rep)
 {
-    const struct run_options *opt = env->opt;
-    int exit_status = 0;
-    char err[512];
-    for (int i = 0; i < n; i++) {
-        struct scenario_result *res = &rep->scenarios[rep->nscenarios];
-        int rc = run_scenario_once(env, &list[i], res, err, sizeof(err));
-        if (rc == RUN_INTERRUPTED || (rc == RUN_SETUP_ERROR && *opt->interrupted)) {
-            fprintf(stderr, "connfault: interrupted during %s\n", list[i].name);
-            stopped_interrupted(rep, list, n, i);
-            return 130;
-        }
-        if (rc == RUN_SETUP_ERROR) {
-            if (opt->progress)
-                print_progress(NULL, NULL);
-            fprintf(stderr, "connfault: %s: %s\n", list[i].name, err);
-            stopped_setup_error(rep, err, list, n, i);
+    struct list_run lr = {.env = env, .opt = env->opt, .list = list, .n = n, .rep = rep};
+    unsigned jobs = jobs_of(env->opt, n);
+    if (jobs > 1) {
+        char gate[300];
+        run_env_gate_path(env, gate, sizeof(gate));
+        int fd = open(gate, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+        lr.outcomes = fd >= 0 ? calloc((size_t)n, sizeof(*lr.outcomes)) : NULL;
+        if (fd >= 0)
+            close(fd);
+        if (!lr.outcomes) {
+            fprintf(stderr, "connfault: %s: %s\n", fd < 0 ? gate : "out of memory",
+                    fd < 0 ? strerror(errno) : "");
             return 2;
         }
-        rep->nscenarios++;
-        /* 1 when a scenario failed, else 2 when one could not be exercised (error) */
-        if (res->verdict == VERDICT_FAIL)
-            exit_status = 1;
-        else if (res->verdict == VERDICT_ERROR && exit_status == 0)
-            exit_status = 2;
-        if (opt->verbosity > 0 || res->verdict == VERDICT_FAIL || res->verdict == VERDICT_ERROR)
-            report_print_scenario(stdout, res, opt->verbosity > 1, opt->color);
-        fflush(stdout);
+        const struct jobs_plan plan = {.n = n,
+                                       .njobs = jobs,
+                                       .interrupted = env->opt->interrupted,
+                                       .run_one = run_in_job,
+                                       .reaped = job_reaped,
+                                       .done = job_done,
+                                       .ctx = &lr};
+        jobs_run(&plan, rep->scenarios, lr.outcomes);
+        free(lr.outcomes);
+        take_stop(&lr);
+        return lr.exit_status;
     }
-    return exit_status;
+    char err[512];
+    for (int i = 0; i < n && !lr.over; i++) {
+        int rc = run_scenario_once(env, &list[i], &rep->scenarios[i], err, sizeof(err));
+        take_outcome(&lr, i, rc, err);
+    }
+    take_stop(&lr);
+    return lr.exit_status;
 }
 
 /* The run of a list of scenarios (given or loaded), with the run's own set-up and tidy-up. */

@@ -21,6 +21,10 @@ struct run_options {
     bool no_sandbox;              /* never enter a network namespace: silent drops skip */
     const char *reference_server; /* path of connfault-server */
     struct sockaddr_in addr;      /* host and port (port 0: pick one per scenario) */
+    /* --jobs N: scenarios run N at a time, each in a process of its own with its own target,
+     * port, fault client hosts and drops (jobs.h); 0: the default (RUN_DEFAULT_JOBS; 1 with
+     * target_pid or a port given: one process, or a server configured for that port) */
+    unsigned jobs;
     uint64_t ready_timeout_ms;
     /* probes and requests */
     const char *probe_path, *large_path, *huge_path;    /* huge: at least 16 MiB */
@@ -46,6 +50,11 @@ struct run_options {
     bool color;
     volatile sig_atomic_t *interrupted; /* set by SIGINT/SIGTERM */
 };
+
+/* --jobs when not given: measured on 2 cores (README, bench/suite-time): the suite's
+ * verdicts are the same as one at a time, and scenarios that wait out a grace overlap. */
+#define RUN_DEFAULT_JOBS 4
+#define RUN_MAX_JOBS     64 /* job k's client hosts are 127.k.x.x (k < 256); JOBS_MAX */
 
 /* The defaults of `connfault run` (documented in its --help). */
 void run_options_defaults(struct run_options *o, volatile sig_atomic_t *interrupted);

@@ -49,7 +49,7 @@ static void describe_start_failure(const struct run_env *env, struct target *t,
 int run_start_target(struct run_env *env, struct target *t, unsigned rlimit_nofile, const char *log,
                      char *err, size_t errlen)
 {
-    struct sockaddr_in addr = env->opt->addr;
+    struct sockaddr_in addr = env->addr;
     if (addr.sin_port == 0) {
         int port;
         int rc = target_pick_port(&addr.sin_addr, &port);
@@ -138,7 +138,7 @@ static int setup_engine(struct scenario_run *r)
     struct engine_config ecfg = {.target = r->t->addr, .seed = r->env->opt->seed};
     /* Fault clients come from their own loopback address (a "client host"), probes from
      * 127.0.0.1, so the two are told apart in captures and rules. */
-    inet_pton(AF_INET, RUN_FAULT_CLIENT_HOST, &ecfg.source);
+    ecfg.source = r->env->fault_host;
     if (r->env->sandbox.ready) {
         ecfg.drop = drop_connection;
         ecfg.drop_ctx = &r->env->sandbox;

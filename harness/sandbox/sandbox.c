@@ -220,6 +220,28 @@ int sandbox_clear(struct sandbox *sb)
     return sandbox_nft(sb, "flush set inet %1$s conns\nflush set inet %1$s hosts", sb->table);
 }
 
+int sandbox_fork_job(struct sandbox *sb)
+{
+    if (!sb->ready)
+        return 0;
+    nft_ctx_free(sb->nft); /* closes this process's copy of the socket only */
+    sb->nft = NULL;
+    sb->dropped_connections = sb->dropped_hosts = 0;
+    int rc = sandbox_create_table(sb); /* named after getpid(): this job's */
+    sb->ready = rc == 0;
+    return rc;
+}
+
+void sandbox_forget_job(struct sandbox *sb, int pid)
+{
+    if (!sb->ready)
+        return;
+    char cmd[96];
+    snprintf(cmd, sizeof(cmd), "delete table inet connfault_%d", pid);
+    /* fails when the job removed it itself, as it does unless killed: that is the good case */
+    nft_run_cmd_from_buffer(sb->nft, cmd);
+}
+
 void sandbox_free(struct sandbox *sb)
 {
     if (sb->nft) {

@@ -41,6 +41,16 @@ int sandbox_drop_host(struct sandbox *sb, struct in_addr host);
  * 0 when the sandbox is not ready (nothing to forget). */
 int sandbox_clear(struct sandbox *sb);
 
+/* In a process forked from the one that entered the sandbox (a job of --jobs): drops of its
+ * own, in a table named after this process, so that clearing them (sandbox_clear) never
+ * touches another job's. The inherited context is let go (its netlink socket is shared with
+ * the parent). 0, or -errno with why_not; the sandbox is then not ready. */
+int sandbox_fork_job(struct sandbox *sb);
+
+/* In the parent, once a job's process has been reaped: its table, if it could not remove it
+ * itself (killed), goes. Nothing when the sandbox is not ready. */
+void sandbox_forget_job(struct sandbox *sb, int pid);
+
 /* Remove the table and free the context (the namespace itself goes when we exit). */
 void sandbox_free(struct sandbox *sb);
 

@@ -178,11 +178,13 @@ static void real_run(const char *server, const char *target_cmd, const char *con
     char json_path[256];
     snprintf(json_path, sizeof(json_path), "%s/report.json", real_dir);
     unlink(json_path); /* the previous server's report is not this one's */
-    const char *argv[48] = {CONNFAULT_BIN,  "run",         "--target-cmd", target_cmd,
-                            "--seed",       "11",          "--grace",      REAL_GRACE,
-                            "--no-capture", "--json",      json_path,      "--large-path",
-                            "/big.bin",     "--huge-path", "/huge.bin"};
-    size_t argc = 15;
+    /* --jobs 1: each server's configuration is one file (data/real/NAME.conf made into
+     * real_dir/NAME.conf), which parallel jobs would overwrite with one another's ports. */
+    const char *argv[48] = {
+        CONNFAULT_BIN, "run",         "--target-cmd", target_cmd, "--seed",  "11",
+        "--grace",     REAL_GRACE,    "--no-capture", "--json",   json_path, "--large-path",
+        "/big.bin",    "--huge-path", "/huge.bin",    "--jobs",   "1"};
+    size_t argc = 17;
     for (size_t i = 0; extra && extra[i]; i++)
         argv[argc++] = extra[i];
     for (size_t i = 0; i < n; i++)

@@ -168,33 +168,7 @@ static pid_t target_child(pid_t pid)
     return found;
 }
 
-static int count_fds(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-    DIR *d = opendir(path);
-    int n = 0;
-    while (d && readdir(d))
-        n++;
-    if (d)
-        closedir(d);
-    return n;
-}
-
-static bool tmpdir_of(const char *base, pid_t pid)
-{
-    char prefix[32];
-    snprintf(prefix, sizeof(prefix), "connfault-%d.", (int)pid);
-    DIR *d = opendir(base);
-    bool found = false;
-    struct dirent *de;
-    while (d && (de = readdir(d)) != NULL)
-        found |= strncmp(de->d_name, prefix, strlen(prefix)) == 0;
-    if (d)
-        closedir(d);
-    return found;
-}
-
+/* One scenario at a time (the target a child of the harness); test_jobs kills a run with jobs. */
 START_TEST(killed_harness_leaves_nothing_after_cleanup)
 {
     /* A TMPDIR of its own: other harnesses (tests running in parallel) sweep /tmp too. */
@@ -203,11 +177,11 @@ START_TEST(killed_harness_leaves_nothing_after_cleanup)
     setenv("TMPDIR", base, 1);
     struct ts_proc harness_run;
     const struct ts_run_opts opts = {.timeout_ms = 60000, .merge_stderr = true};
-    ck_assert_int_eq(
-        ts_proc_start(&harness_run,
-                      TS_ARGV(CONNFAULT_BIN, "run", "--seed", "1", "cable-pull", "drop-idle"),
-                      &opts),
-        0);
+    ck_assert_int_eq(ts_proc_start(&harness_run,
+                                   TS_ARGV(CONNFAULT_BIN, "run", "--jobs", "1", "--seed", "1",
+                                           "cable-pull", "drop-idle"),
+                                   &opts),
+                     0);
     pid_t harness = harness_run.pid;
     /* Mid-scenario: the target holds client connections (faults under way). The first target
      * seen may be the pre-flight's, which gets no fault clients and goes: look again. */
@@ -216,12 +190,12 @@ START_TEST(killed_harness_leaves_nothing_after_cleanup)
     while (cf_now_ms() < deadline) {
         target = target_child(harness);
         seen |= target;
-        if (target > 0 && count_fds(target) >= 20)
+        if (target > 0 && ts_fd_count(target) >= 20)
             break;
         poll(NULL, 0, 20);
     }
     ck_assert_msg(seen > 0, "the harness started no target");
-    ck_assert_msg(target > 0 && count_fds(target) >= 20, "the fault phase never began");
+    ck_assert_msg(target > 0 && ts_fd_count(target) >= 20, "the fault phase never began");
     ck_assert_int_eq(kill(harness, SIGKILL), 0);
     ck_assert_int_eq(ts_proc_finish(&harness_run), 0);
     ts_proc_free(&harness_run);
@@ -231,11 +205,13 @@ START_TEST(killed_harness_leaves_nothing_after_cleanup)
         poll(NULL, 0, 20);
     ck_assert_msg(kill(target, 0) < 0 && errno == ESRCH, "target %d outlived the harness",
                   (int)target);
-    ck_assert_msg(tmpdir_of(base, harness), "expected a leftover temp dir after SIGKILL");
+    ck_assert_msg(ts_harness_tmpdir_left(base, harness),
+                  "expected a leftover temp dir after SIGKILL");
     struct ts_proc res;
     run(TS_ARGV(CONNFAULT_BIN, "cleanup"), 10000, &res);
     ck_assert_int_eq(res.status, 0);
-    ck_assert_msg(!tmpdir_of(base, harness), "cleanup left the temp dir:\n%s", res.out);
+    ck_assert_msg(!ts_harness_tmpdir_left(base, harness), "cleanup left the temp dir:\n%s",
+                  res.out);
     ck_assert_int_eq(rmdir(base), 0); /* empty: nothing else was left either */
     ts_proc_free(&res);
     /* Nothing in the host's firewall, ever: no table of ours in this namespace. */

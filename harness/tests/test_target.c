@@ -590,11 +590,12 @@ START_TEST(a_drop_scenario_does_not_blind_the_next)
     snprintf(json, sizeof(json), "%s/run.json", dir);
     struct ts_proc p;
     struct ts_run_opts o = {.timeout_ms = 120000};
-    ck_assert_int_eq(ts_run(&p,
-                            TS_ARGV(CONNFAULT_BIN, "run", "--no-capture", "--bug", "leak-on-error",
-                                    "--json", json, "cable-pull", "rst-mid-response"),
-                            &o),
-                     0);
+    ck_assert_int_eq(
+        ts_run(&p,
+               TS_ARGV(CONNFAULT_BIN, "run", "--no-capture", "--grace", "5", "--bug",
+                       "leak-on-error", "--json", json, "cable-pull", "rst-mid-response"),
+               &o),
+        0);
     char *text = ts_slurp(json, NULL);
     ck_assert_msg(text, "no JSON:\n%s%s", p.out, p.err);
     char err[256];

@@ -176,6 +176,36 @@ static void bug_serve_half_close_drop(struct conn_pool *pool, int fd)
     }
 }
 
+/* --bug timer-flush: GoAhead 2.x's websDone(), reached from its own request timer.
+ *
+ * Clients are served as they should be until the server's own send timer (--send-timeout:
+ * no byte of output taken for that long; GoAhead's request timer is 60 s) gives up on a
+ * connection. Then, before closing, it flushes what is left of the response on the socket
+ * switched to blocking, with no send timeout and no TCP_USER_TIMEOUT. A client that stopped
+ * reading, or vanished (a pulled cable), takes none of it: send() waits until TCP gives up,
+ * ~15 minutes of retransmissions for a vanished peer and for ever for one that keeps its
+ * window shut, and meanwhile nothing else is accepted or served. So the server answers for
+ * as long as its timer, then hangs. The rest of the response is not at hand here: filler of
+ * TIMER_FLUSH_REST bytes, more than a socket's send buffer holds, stands for it. */
+#define TIMER_FLUSH_REST  (8u << 20)
+#define TIMER_FLUSH_CHUNK 65536u
+
+static void bug_flush_on_timer(struct conn_pool *pool, int fd, enum close_reason why)
+{
+    static const char filler[TIMER_FLUSH_CHUNK];
+    if (why == CLOSE_SEND_TIMEOUT) {
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+        for (size_t left = TIMER_FLUSH_REST; left > 0;) {
+            ssize_t w = send(fd, filler, left < sizeof(filler) ? left : sizeof(filler),
+                             pool->opts.send_flags);
+            if (w <= 0)
+                break;
+            left -= (size_t)w;
+        }
+    }
+    close(fd);
+}
+
 /* ---- what each mode changes ----------------------------------------------------------- */
 
 static void apply_accept_once(struct listener_opts *lo, struct conn_opts *co)
@@ -217,6 +247,12 @@ static void apply_no_timeouts(struct listener_opts *lo, struct conn_opts *co)
 {
     co->header_timeout_ms = co->idle_timeout_ms = co->send_timeout_ms = 0;
     lo->tcp_user_timeout_ms = 0;
+}
+
+static void apply_timer_flush(struct listener_opts *lo, struct conn_opts *co)
+{
+    lo->tcp_user_timeout_ms = 0; /* as GoAhead: only the kernel's retransmissions give up */
+    co->close_fd = bug_flush_on_timer;
 }
 
 static void apply_half_close_drop(struct listener_opts *lo, struct conn_opts *co)
@@ -268,6 +304,11 @@ static const struct bug_info bug_table[] = {
      "closes a client that shut down its sending side (FIN after the request) without\n"
      "                     answering: half-closed clients get EOF and no response",
      apply_half_close_drop},
+    {BUG_TIMER_FLUSH, "timer-flush",
+     "when its send timer gives up on a client, flushes the rest of the response on the\n"
+     "                     socket made blocking: a client that stopped reading or vanished\n"
+     "                     hangs the server once the timer fires (GoAhead's websDone, 60 s)",
+     apply_timer_flush},
 };
 
 #define BUG_TABLE_LEN (sizeof(bug_table) / sizeof(bug_table[0]))

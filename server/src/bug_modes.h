@@ -25,6 +25,7 @@ enum bug_mode {
     BUG_EMFILE_SPIN,
     BUG_NO_TIMEOUTS,
     BUG_HALF_CLOSE_DROP,
+    BUG_TIMER_FLUSH,
     BUG_MODE_COUNT /* not a mode: new ones go above */
 };
 

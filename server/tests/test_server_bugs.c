@@ -4,6 +4,7 @@
  * pass by accident. The first tests check the catalogue itself (bug_modes.c). */
 #include <check.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
@@ -118,7 +119,7 @@ START_TEST(unknown_bug_mode_is_refused_with_the_list)
     char names[128];
     bug_modes_list(names, sizeof(names));
     ck_assert_str_eq(names, "accept-once, blocking, leak-on-error, sigpipe, emfile-spin, "
-                            "no-timeouts, half-close-drop");
+                            "no-timeouts, half-close-drop, timer-flush");
     bug_modes_list(names, 10); /* cut, still a string */
     ck_assert_uint_eq(strlen(names), 9);
 }
@@ -422,6 +423,60 @@ START_TEST(half_close_correct_server_answers_half_closed_client)
 }
 END_TEST
 
+/* ---- timer-flush: served until the server's own timer fires, then hung ---- */
+
+/* The timer, shortened (GoAhead's is 60 s): --send-timeout 3. */
+#define TIMER_FLUSH_TIMER_MS 3000
+
+/* A client that asks for 16 MiB with a small receive window and reads none of it: the
+ * server's send queue fills and no byte moves, so its send timer fires. */
+static int stalled_client(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    int small = 4096;
+    ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    static const char req[] = "GET /bytes/16777216 HTTP/1.1\r\nHost: t\r\n\r\n";
+    ck_assert_int_eq(test_socket_send_all(fd, req, strlen(req), TEST_PROMPT_MS), 0);
+    return fd;
+}
+
+/* Whether a new client is served after the stalled client's timer fired. Before it, both
+ * servers must serve. The timer's end is seen from outside: the correct server closes the
+ * stalled connection (its fd goes); the bug's sits in send() on it, so the wait for that runs
+ * out, well past the timer. */
+static bool timer_flush_scenario(const char *bug_name)
+{
+    struct test_server server;
+    start_server(&server, bug_name, TEST_ARGS("--send-timeout", "3"), 0);
+    int baseline = test_proc_fd_count(server.pid);
+    int stalled = stalled_client(server.port);
+    ck_assert_int_eq(test_proc_wait_fd_count(server.pid, baseline + 1, TEST_PROMPT_MS),
+                     baseline + 1);
+    ck_assert_msg(served_within(&server, 1000), "not served before the stalled client's timer");
+    test_proc_wait_fd_count(server.pid, baseline, 2 * TIMER_FLUSH_TIMER_MS);
+    bool served = served_within(&server, 1000);
+    close(stalled);
+    return served;
+}
+
+START_TEST(timer_flush_bug_hangs_once_its_timer_fires)
+{
+    ck_assert_msg(!timer_flush_scenario("timer-flush"),
+                  "with --bug timer-flush a client was served after the send timer fired");
+}
+END_TEST
+
+START_TEST(timer_flush_correct_server_serves_after_its_timer)
+{
+    ck_assert_msg(timer_flush_scenario(NULL),
+                  "not served after the stalled client's send timeout closed it");
+}
+END_TEST
+
 static Suite *bugs_suite(void)
 {
     Suite *suite = suite_create("server_bugs");
@@ -448,6 +503,8 @@ static Suite *bugs_suite(void)
     tcase_add_test(tc, no_timeouts_correct_server_closes_silent_client);
     tcase_add_test(tc, half_close_drop_bug_closes_without_answering);
     tcase_add_test(tc, half_close_correct_server_answers_half_closed_client);
+    tcase_add_test(tc, timer_flush_bug_hangs_once_its_timer_fires);
+    tcase_add_test(tc, timer_flush_correct_server_serves_after_its_timer);
     suite_add_tcase(suite, tc);
     return suite;
 }

@@ -9,6 +9,8 @@
  *   ts_json_*              a strict JSON parser building a tree to query (json_check.c)
  *   ts_yaml_*              a YAML parser for the block-style subset CI files use (yaml_check.c)
  *   ts_wait_until          poll a condition until it holds or a deadline passes (wait.c)
+ *   ts_fd_count, ts_harness_tmpdir_left
+ *                          a process's open fds; the temp dir a killed connfault left (procs.c)
  *   ts_run_suite           a test program's main: run its Check suite (suite.c)
  *
  * Nothing here prints or calls Check's asserts (ts_run_suite only runs the suite): functions return
@@ -165,6 +167,14 @@ int ts_json_bool(const struct ts_json *object, const char *key);        /* 1, 0,
  * instead of one), for at most timeout_ms. true once it held; false if the deadline passed
  * first (cond is called once more at the deadline). cond may record what it saw in arg. */
 bool ts_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms, int period_ms);
+
+/* ---- processes ---------------------------------------------------------------------------- */
+
+/* The entries of /proc/PID/fd (0 when it cannot be read: gone). */
+int ts_fd_count(pid_t pid);
+/* Whether base holds the temp dir of connfault process pid (connfault-PID.XXXXXX), as a
+ * SIGKILL leaves it until `connfault cleanup`. */
+bool ts_harness_tmpdir_left(const char *base, pid_t pid);
 
 /* ---- the test program ------------------------------------------------------------------- */
 
