@@ -156,20 +156,22 @@ START_TEST(port_held_by_another_server_is_a_setup_entry)
 }
 END_TEST
 
-/* SIGINT while the second of three scenarios runs: the first keeps its verdict, the second
- * is in error ("interrupted"), the third was not run (skip), and the exit status is 130. */
+/* SIGINT while the second of three scenarios runs (one at a time): the first keeps its
+ * verdict, the second is in error ("interrupted"), the third was not run (skip), and the exit
+ * status is 130. */
 START_TEST(interrupt_mid_run_reports_every_scenario)
 {
     struct reports r;
     struct ts_proc p;
     reports_init(&r);
     const struct ts_run_opts opts = {.timeout_ms = RUN_MS};
-    ck_assert_int_eq(ts_proc_start(&p,
-                                   TS_ARGV(CONNFAULT_BIN, "run", "--no-capture", "--seed", "3",
-                                           "--junit", r.junit, "--json", r.json, "--tap", r.tap,
-                                           "connect-close", "slowloris", "half-close"),
-                                   &opts),
-                     0);
+    ck_assert_int_eq(
+        ts_proc_start(&p,
+                      TS_ARGV(CONNFAULT_BIN, "run", "--jobs", "1", "--no-capture", "--seed", "3",
+                              "--junit", r.junit, "--json", r.json, "--tap", r.tap, "connect-close",
+                              "slowloris", "half-close"),
+                      &opts),
+        0);
     /* the first verdict is printed when the first scenario is over: the second has begun */
     ck_assert_msg(ts_proc_wait_out(&p, "PASS  connect-close", RUN_MS) == 0, "stdout:\n%s", p.out);
     ck_assert_int_eq(kill(p.pid, SIGINT), 0);
