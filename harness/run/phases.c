@@ -61,7 +61,64 @@ static void cable_pull(struct scenario_run *r)
     engine_vanish_all(r->e);
 }
 
-/* Run the clients until all are done or the scenario's duration ends. */
+static void diagnose_now(struct target *t, bool busy, struct stuck_report *stuck);
+
+/* One slice of the fault phase: clients and probes run, fds sampled, progress shown. */
+static void faults_slice(struct scenario_run *r, uint64_t *next_fd, uint64_t *next_progress)
+{
+    struct fd_counts fc;
+    engine_run(r->e, engine_now_ms() + RUN_SLICE_MS);
+    uint64_t now = engine_now_ms();
+    prober_tick(&r->p, r->e, now);
+    if (now >= *next_fd) {
+        measure_sample(r->t->pid, &r->s, &fc, NULL, NULL);
+        *next_fd = now + RUN_FD_SAMPLE_MS;
+    }
+    if (now >= *next_progress) {
+        phase_progress(r, "faults");
+        *next_progress = now + RUN_PROGRESS_MS;
+    }
+}
+
+/* release = end: is the target spinning while the fault clients hold every fd? Measured
+ * before they are let go (after, the spin would stop with the shortage): windows as the
+ * settle phase's, a failure kept for the cpu check. */
+static void faults_cpu_while_held(struct scenario_run *r)
+{
+    const struct run_options *o = r->env->opt;
+    uint64_t next_fd = engine_now_ms(), next_progress = next_fd;
+    struct cpu_window cpu;
+    measure_cpu_begin(&cpu, r->t->pid, next_fd, o->cpu_window_ms, r->env->limits.cpu_max_pct);
+    while (!*o->interrupted && target_alive(r->t) && !cpu.done) {
+        if (measure_cpu_end(&cpu, r->t->pid, engine_now_ms(), &r->s))
+            continue;
+        faults_slice(r, &next_fd, &next_progress);
+    }
+    r->s.cpu_while_held = cpu.done && cpu.rc == 0 && r->s.cpu_pct >= r->env->limits.cpu_max_pct;
+    if (r->s.cpu_while_held) {
+        diagnose_now(r->t, true, &r->stuck); /* while it spins */
+        return;
+    }
+    r->s.cpu_nwindows = 0; /* not spinning: the settle phase measures afresh */
+    r->s.cpu_pct = 0;
+}
+
+/* release = end: the fault clients let go (a FIN each); the probes from now on must be
+ * answered again within the grace. */
+static void faults_release(struct scenario_run *r)
+{
+    if (target_alive(r->t))
+        faults_cpu_while_held(r);
+    r->s.released_clients = engine_release_held(r->e);
+    r->p.release_ms = engine_now_ms();
+    r->s.released_at_s = (double)(r->p.release_ms - r->p.faults_start_ms) / 1000.0;
+}
+
+/* Until `duration`, clients start as their groups say; then none starts, and those started
+ * run to the end of their script, up to PHASE_FINISH_CAP_MS more: a client still connecting
+ * or reading then is closed and counted not exercised (the harness ended it, not the server).
+ * Trickles trickle on and held clients stay held until the verdict (release = end: until the
+ * end of this phase). */
 void phase_faults(struct scenario_run *r)
 {
     const struct scenario *sc = r->sc;
@@ -71,34 +128,33 @@ void phase_faults(struct scenario_run *r)
         engine_add_replay(r->e, sc->replay->flows, sc->replay->nflows, sc->replay->speed);
     uint64_t start = engine_now_ms(), deadline = start + sc->duration_ms;
     uint64_t next_fd = start, next_progress = start;
-    struct fd_counts fc;
-    bool pulled = false;
+    bool pulled = false, stopped = false;
     r->p.faults_start_ms = r->p.next_at_ms = start;
-    while (!*r->env->opt->interrupted) {
+    r->s.release_end = sc->release == SCENARIO_RELEASE_END;
+    r->s.recovered_s = -1;
+    while (!*r->env->opt->interrupted && target_alive(r->t)) {
         uint64_t now = engine_now_ms();
         if (sc->cable_pull_ms && !pulled && now >= start + sc->cable_pull_ms) {
             cable_pull(r);
             pulled = true;
         }
+        if (!stopped && now >= deadline) {
+            engine_stop_starting(r->e);
+            stopped = true;
+        }
         bool pull_pending = sc->cable_pull_ms && !pulled; /* held clients wait for it */
-        if (now >= deadline || (engine_groups_done(r->e) && !pull_pending) || !target_alive(r->t))
+        if ((stopped && (engine_scripts_done(r->e) || now >= deadline + PHASE_FINISH_CAP_MS)) ||
+            (engine_groups_done(r->e) && !pull_pending))
             break;
-        engine_run(r->e, now + RUN_SLICE_MS);
-        now = engine_now_ms();
-        prober_tick(&r->p, r->e, now);
-        if (now >= next_fd) {
-            measure_sample(r->t->pid, &r->s, &fc, NULL, NULL);
-            next_fd = now + RUN_FD_SAMPLE_MS;
-        }
-        if (now >= next_progress) {
-            phase_progress(r, "faults");
-            next_progress = now + RUN_PROGRESS_MS;
-        }
+        faults_slice(r, &next_fd, &next_progress);
     }
+    engine_stop_starting(r->e);
+    engine_close_unfinished(r->e);
     /* What waits for the clients that never read, while the fault is fresh (a server that
      * gives up on them later may reset them); evidence_collect looks again for the rest. */
     engine_peek_unread(r->e);
-    engine_cut_off(r->e);
+    if (r->s.release_end && !*r->env->opt->interrupted)
+        faults_release(r);
 }
 
 static void diagnose_now(struct target *t, bool busy, struct stuck_report *stuck)
@@ -157,7 +213,7 @@ static void settle_wait(struct scenario_run *r)
     r->p.backoff_from_ms = start;
     while (!*o->interrupted && target_alive(r->t)) {
         uint64_t now = engine_now_ms();
-        if (measure_cpu_end(&cpu, r->t->pid, now, &r->s) && cpu.rc == 0 &&
+        if (!r->s.cpu_while_held && measure_cpu_end(&cpu, r->t->pid, now, &r->s) && cpu.rc == 0 &&
             r->s.cpu_pct >= r->env->limits.cpu_max_pct)
             diagnose_now(r->t, true, &r->stuck); /* while it spins */
         settle_sample(r, &st, now);
@@ -165,7 +221,7 @@ static void settle_wait(struct scenario_run *r)
             phase_progress(r, "settling");
             next_progress = now + RUN_PROGRESS_MS;
         }
-        if ((cpu.done && st.fds_ok && st.sockets_ok) || now >= grace_end)
+        if (((cpu.done || r->s.cpu_while_held) && st.fds_ok && st.sockets_ok) || now >= grace_end)
             break;
         engine_run(r->e, now + RUN_SLICE_MS);
         prober_tick(&r->p, r->e, engine_now_ms());
@@ -223,6 +279,7 @@ static void add_client_stats(struct scenario_result *res, const struct engine_gr
 void phase_judge(struct scenario_run *r)
 {
     struct scenario_result *res = r->res;
+    engine_cut_off(r->e); /* trickles stop here: those still trickling are counted as such */
     checks_evaluate(&r->s, &r->env->limits, res);
     if (failed_check(res, "accepting") || failed_check(res, "cpu")) {
         diagnose_now(r->t, failed_check(res, "cpu") != NULL, &r->stuck);

@@ -22,6 +22,11 @@
 #include "prober.h"
 #include "run_internal.h"
 
+/* After `duration`, how long clients already started may take to finish their script (a
+ * connect behind a full accept queue, a response still arriving) before they are closed and
+ * counted not exercised. Above the engine's connect timeout, so a connect can end on its own. */
+#define PHASE_FINISH_CAP_MS 6000
+
 enum phase_status {
     PHASE_GO_ON,       /* on to the next phase */
     PHASE_JUDGE,       /* straight to judging (the target is already gone) */
