@@ -103,12 +103,13 @@ static void faults_cpu_while_held(struct scenario_run *r)
     r->s.cpu_pct = 0;
 }
 
-/* release = end: the fault clients let go (a FIN each); the probes from now on must be
- * answered again within the grace. */
+/* release = end: every fault client still open (holding, or trickling) let go, a FIN each;
+ * the probes from now on must be answered again within the grace. */
 static void faults_release(struct scenario_run *r)
 {
     if (target_alive(r->t))
         faults_cpu_while_held(r);
+    engine_cut_off(r->e); /* a trickle too: counted as trickling, held, then let go */
     r->s.released_clients = engine_release_held(r->e);
     r->p.release_ms = engine_now_ms();
     r->s.released_at_s = (double)(r->p.release_ms - r->p.faults_start_ms) / 1000.0;
