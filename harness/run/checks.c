@@ -44,12 +44,13 @@ static void while_held_text(const struct scenario_samples *s, const struct check
                             char *out, size_t size)
 {
     snprintf(out, size,
-             "while the fault clients held their connections (out of fds), %u probes: %u "
+             "while the fault clients held their connections (out of fds), %u probe%s: %u "
              "answered, %u answered 503, %u still waiting at the %llu ms deadline, %u otherwise "
              "failed%s%.120s%s",
-             s->while_held.probes, s->while_held.ok, s->while_held.status_503,
-             s->while_held.timed_out, (unsigned long long)lim->probe_timeout_ms,
-             s->while_held.other, s->while_held.other ? " (first: " : "", s->while_held.first_other,
+             s->while_held.probes, s->while_held.probes == 1 ? "" : "s", s->while_held.ok,
+             s->while_held.status_503, s->while_held.timed_out,
+             (unsigned long long)lim->probe_timeout_ms, s->while_held.other,
+             s->while_held.other ? " (first: " : "", s->while_held.first_other,
              s->while_held.other ? ")" : "");
 }
 
@@ -83,9 +84,10 @@ static void check_accepting_released(const struct scenario_samples *s,
                  s->failed_before_recovery, s->probes_ok, s->probes - s->failed_before_recovery);
     else if (!recovered)
         snprintf(c->summary, sizeof(c->summary),
-                 "accepting: after the release of %u clients at %+.1fs, none of %u probes was "
+                 "accepting: after the release of %u clients at %+.1fs, none of %u probe%s was "
                  "answered (first failure: %.150s): the server does not serve again; %.200s",
-                 s->released_clients, s->released_at_s, s->probes, s->first_failure, held);
+                 s->released_clients, s->released_at_s, s->probes, s->probes == 1 ? "" : "s",
+                 s->first_failure, held);
     else
         snprintf(c->summary, sizeof(c->summary),
                  "accepting: after the release of %u clients, answered again %.1fs later, then "
