@@ -53,7 +53,7 @@ static void missed_text(const struct expect_tally *t, const struct engine_group_
     if (t->reset)
         snprintf(part[n++], sizeof(part[0]), "%llu were reset", (unsigned long long)t->reset);
     if (t->cut)
-        snprintf(part[n++], sizeof(part[0]), "%llu still waiting when their script was cut",
+        snprintf(part[n++], sizeof(part[0]), "%llu still waiting when the fault phase ended",
                  (unsigned long long)t->cut);
     if (t->other)
         snprintf(part[n++], sizeof(part[0]), "%llu stopped reading first (their script)",
