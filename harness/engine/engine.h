@@ -116,7 +116,8 @@ int engine_add_group(struct engine *e, const struct client_group *group);
  * time base). Returns 0, or -errno on an internal error (never for a client's error). */
 int engine_run(struct engine *e, uint64_t until_ms);
 
-/* True when every client of every group has reached its end action or was cut off. */
+/* True when every client of every group has reached its end action or was cut off (clients
+ * not started after engine_stop_starting do not count). */
 bool engine_groups_done(const struct engine *e);
 
 /* The fault phase's duration is over: no fault client or replayed flow starts any more;
