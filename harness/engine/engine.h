@@ -138,7 +138,7 @@ bool engine_scripts_done(const struct engine *e);
 void engine_close_unfinished(struct engine *e);
 
 /* Let go of every held fault client (END_HOLD, and those engine_cut_off held): closed with
- * a FIN, as a client that is done would (a scenario's `release = end`: the server must then
+ * a FIN (a reset when data waits unread: the kernel's rule), as a client that is done would (a scenario's `release = end`: the server must then
  * serve again). Vanished ones stay (their packets are dropped). Returns how many. */
 uint64_t engine_release_held(struct engine *e);
 
