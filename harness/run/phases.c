@@ -229,10 +229,31 @@ static void settle_wait(struct scenario_run *r)
     }
 }
 
+/* The probe prober_drain just finished may still be open on the server's side for a moment
+ * (a thread that closes after its client read the whole response): once the fds were back,
+ * wait for them to be back again, within the grace, so the final count is not that probe's
+ * socket (in CLOSE_WAIT) and file. */
+static void settle_after_drain(struct scenario_run *r)
+{
+    const struct run_options *o = r->env->opt;
+    uint64_t cpu_span = CHECKS_CPU_WINDOWS * o->cpu_window_ms;
+    uint64_t end = r->s.settle_start_ms + (o->grace_ms > cpu_span ? o->grace_ms : cpu_span);
+    struct fd_counts fc;
+    if (r->s.fds_settled_s < 0)
+        return; /* never back: nothing to wait for */
+    while (!*o->interrupted && target_alive(r->t) && engine_now_ms() < end) {
+        if (measure_sample(r->t->pid, &r->s, &fc, NULL, NULL) == 0 &&
+            fc.total <= r->s.fds_baseline.total)
+            return;
+        engine_run(r->e, engine_now_ms() + RUN_SLICE_MS);
+    }
+}
+
 enum phase_status phase_settle(struct scenario_run *r)
 {
     settle_wait(r);
     prober_drain(&r->p, r->e);
+    settle_after_drain(r);
     enum phase_status status = PHASE_GO_ON;
     if (!*r->env->opt->interrupted && target_alive(r->t))
         measure_final_fds(r->t->pid, r->e, &r->s);
