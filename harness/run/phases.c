@@ -196,14 +196,21 @@ static void settle_sample(struct scenario_run *r, struct settle_state *st, uint6
     }
 }
 
+/* When the settle phase begun at start ends at the latest: the grace, or the CPU windows. */
+static uint64_t settle_end_ms(const struct scenario_run *r, uint64_t start)
+{
+    const struct run_options *o = r->env->opt;
+    uint64_t cpu_span = CHECKS_CPU_WINDOWS * o->cpu_window_ms;
+    return start + (o->grace_ms > cpu_span ? o->grace_ms : cpu_span);
+}
+
 /* Measure CPU over the window, and wait (up to the grace) for fds to return to the
  * baseline and CLOSE_WAIT sockets to go. Probes go on meanwhile. */
 static void settle_wait(struct scenario_run *r)
 {
     const struct run_options *o = r->env->opt;
     uint64_t start = engine_now_ms(), next_progress = start;
-    uint64_t cpu_span = CHECKS_CPU_WINDOWS * o->cpu_window_ms;
-    uint64_t grace_end = start + (o->grace_ms > cpu_span ? o->grace_ms : cpu_span);
+    uint64_t grace_end = settle_end_ms(r, start);
     struct settle_state st = {.start = start, .next_fd = start, .next_sock = start};
     struct cpu_window cpu;
     measure_cpu_begin(&cpu, r->t->pid, start, o->cpu_window_ms, r->env->limits.cpu_max_pct);
@@ -236,8 +243,7 @@ static void settle_wait(struct scenario_run *r)
 static void settle_after_drain(struct scenario_run *r)
 {
     const struct run_options *o = r->env->opt;
-    uint64_t cpu_span = CHECKS_CPU_WINDOWS * o->cpu_window_ms;
-    uint64_t end = r->s.settle_start_ms + (o->grace_ms > cpu_span ? o->grace_ms : cpu_span);
+    uint64_t end = settle_end_ms(r, r->s.settle_start_ms);
     struct fd_counts fc;
     if (r->s.fds_settled_s < 0)
         return; /* never back: nothing to wait for */
