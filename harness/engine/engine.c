@@ -328,6 +328,14 @@ static void engine_each_client(struct engine *e, bool vanish)
     }
 }
 
+void engine_stop_starting(struct engine *e)
+{
+    e->stopped = true;
+    fault_groups_cut_off(e);
+    if (e->replay)
+        replay_cut_off(e->replay);
+}
+
 void engine_cut_off(struct engine *e)
 {
     e->cut_off = true;

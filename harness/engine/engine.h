@@ -39,7 +39,8 @@ struct engine_group_stats {
     uint64_t peer_closed; /* EOF from the server before the script was done */
     uint64_t peer_reset;  /* ECONNRESET/EPIPE from the server */
     uint64_t ended;       /* reached its end action (close, reset, half-close done, hold, drop) */
-    uint64_t holding;     /* currently held open (END_HOLD, or cut off at the deadline) */
+    uint64_t holding;     /* currently held open (END_HOLD, or cut off: engine_cut_off) */
+    uint64_t released;    /* held, then closed by engine_release_held */
     uint64_t dropped;     /* vanished: packets dropped, socket discarded without FIN/RST */
 };
 
@@ -67,7 +68,8 @@ struct engine_group_evidence {
     uint64_t short_response;    /* READ_BYTES, HTTP: every response complete before N bytes */
     uint64_t send_cut;          /* the server closed or reset it before its request was all sent
                                    (at least one byte was) */
-    uint64_t trickling_at_cut;  /* SEND_TRICKLE: still connected and trickling at engine_cut_off */
+    uint64_t trickling_at_cut;  /* SEND_TRICKLE: still connected and trickling at engine_cut_off
+                                   (the run calls it when judging: trickles go on till then) */
     uint64_t trickle_timed_out; /* SEND_TRICKLE: closed or reset by the server while trickling,
                                    ENGINE_TRICKLE_TIMED_OUT_MS or more after connecting */
     uint64_t open_at_pull; /* connected and open at engine_vanish_all (a client that reads HTTP:
@@ -77,10 +79,13 @@ struct engine_group_evidence {
     uint64_t unread_any;   /* READ_NONE, open at engine_peek_unread: >= 1 byte waiting unread */
     uint64_t unread_2xx;   /* the same, and a 2xx status line (any bytes: a non-HTTP request) */
     /* expect = ... (client_group.expect_responses > 0, an HTTP request): */
-    uint64_t expect_met;   /* read that many whole responses (any status) */
-    uint64_t expect_eof;   /* not met, request sent: EOF from the server first */
-    uint64_t expect_reset; /* not met, request sent: reset (ECONNRESET, EPIPE) by the server */
-    uint64_t expect_cut;   /* not met, request sent: still waiting when the fault phase ended */
+    uint64_t expect_met;    /* read that many whole responses (any status) */
+    uint64_t expect_eof;    /* not met, request sent: EOF from the server first */
+    uint64_t expect_reset;  /* not met, request sent: reset (ECONNRESET, EPIPE) by the server */
+    uint64_t expect_cut;    /* not met, request sent: still waiting when its script was cut
+                               (engine_close_unfinished, engine_cut_off) */
+    uint64_t not_exercised; /* closed by engine_close_unfinished: still connecting, sending or
+                               reading at the cap, so its fault never happened */
     uint64_t expect_eof_bytes_min, expect_eof_bytes_max; /* bytes the expect_eof clients read */
     struct engine_status_count statuses[ENGINE_STATUS_MAX];
     size_t nstatuses;
@@ -96,6 +101,8 @@ struct probe_result {
     uint64_t latency_us; /* connect to last byte (or to the failure) */
     char error[160];     /* why not ok: "connect: Connection refused", "timeout after 2000 ms
                             waiting for response headers", "status 503", ... */
+    int status;          /* the HTTP status of its response head; 0: none read (or raw) */
+    bool timed_out;      /* not ok because its deadline passed (connecting, or waiting) */
 };
 
 /* Returns NULL with a message in err on failure (epoll_create, memory). */
@@ -109,12 +116,35 @@ int engine_add_group(struct engine *e, const struct client_group *group);
  * time base). Returns 0, or -errno on an internal error (never for a client's error). */
 int engine_run(struct engine *e, uint64_t until_ms);
 
-/* True when every client of every group has reached its end action or was cut off. */
+/* True when every client of every group has reached its end action or was cut off (clients
+ * not started after engine_stop_starting do not count). */
 bool engine_groups_done(const struct engine *e);
 
-/* The fault phase is over: clients not yet started are not started; clients still busy
- * stop where they are and hold their socket (never closed by the harness: the server must
- * release them). */
+/* The fault phase's duration is over: no fault client or replayed flow starts any more;
+ * replay clients stop where they are and hold their socket; fault clients already started run
+ * on to the end of their script (see engine_scripts_done, engine_close_unfinished). */
+void engine_stop_starting(struct engine *e);
+
+/* True when no started fault client is still in the part of its script that takes time
+ * (connecting, sending its request, reading, pausing before its end action): each has
+ * ended, holds, vanished, or trickles a tail (which never ends by itself: it trickles on
+ * until engine_cut_off). */
+bool engine_scripts_done(const struct engine *e);
+
+/* The cap after the duration is reached: a fault client still connecting, sending (not a
+ * trickle) or reading is closed with a reset and counted not_exercised (its fault never
+ * happened: the harness ended it, not the server); a pausing one does its end action now.
+ * Trickles trickle on and held clients stay held. */
+void engine_close_unfinished(struct engine *e);
+
+/* Let go of every held fault client (END_HOLD, and those engine_cut_off held): closed with
+ * a FIN (a reset when data waits unread: the kernel's rule), as a client that is done would (a scenario's `release = end`: the server must then
+ * serve again). Vanished ones stay (their packets are dropped). Returns how many. */
+uint64_t engine_release_held(struct engine *e);
+
+/* Judging: clients not yet started are not started; clients still busy (a trickle) stop
+ * where they are and hold their socket (never closed by the harness before the verdict: the
+ * server must release them). */
 void engine_cut_off(struct engine *e);
 
 /* A cable pull: every fault client (not the probes) is discarded at once, with a reset that

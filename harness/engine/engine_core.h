@@ -82,6 +82,7 @@ struct engine {
     struct cf_list live, closed; /* engine_clients of every kind */
     struct replay *replay;       /* or NULL */
     bool cut_off;
+    bool stopped; /* engine_stop_starting: nothing starts any more (cut_off implies it) */
     /* clients engine_vanish_all closed (a cable pull): the server's sockets to them are held
      * after the peer vanished, not leaked (peers.c) */
     struct engine_peer *pulled;
@@ -159,9 +160,15 @@ void engine_peer_note_pulled(struct engine *e, const struct engine_client *c);
 
 bool fault_groups_done(const struct engine *e);
 void fault_groups_cut_off(struct engine *e);
+/* No new client or flow may start (engine_stop_starting or engine_cut_off). */
+static inline bool engine_starting(const struct engine *e)
+{
+    return !e->cut_off && !e->stopped;
+}
 void fault_groups_free(struct engine *e);
 
 bool replay_done(const struct replay *r);
+/* No more flows start, and every replay client still busy stops and holds. */
 void replay_cut_off(struct replay *r);
 void replay_free(struct replay *r);
 

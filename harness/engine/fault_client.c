@@ -135,7 +135,7 @@ static void group_pump(struct group *g)
     struct engine *e = g->engine;
     unsigned burst = 0;
 
-    if (e->cut_off)
+    if (!engine_starting(e))
         return;
     if (e->now_ms < g->start_at_ms) {
         group_arm(g, g->start_at_ms);
@@ -170,7 +170,7 @@ static void group_on_timer(struct engine_timer *t)
 static void group_release_slot(struct group *g)
 {
     g->active--;
-    if (!g->engine->cut_off && g->next_client < g->spec->count)
+    if (engine_starting(g->engine) && g->next_client < g->spec->count)
         group_arm(g, g->engine->now_ms);
 }
 
@@ -823,7 +823,7 @@ int engine_add_group(struct engine *e, const struct client_group *group)
     engine_timer_init(&g->timer, group_on_timer);
     e->timer_owners++;
     e->groups[e->ngroups++] = g;
-    if (group->count > 0 && !e->cut_off)
+    if (group->count > 0 && engine_starting(e))
         group_arm(g, g->start_at_ms);
     return (int)g->index;
 }
@@ -918,11 +918,84 @@ void engine_group_timing(const struct engine *e, size_t group_index,
         memset(out, 0, sizeof(*out));
 }
 
+/* The fault client behind an engine client, or NULL for another kind. */
+static struct client *fault_client_of(struct cf_list *pos)
+{
+    struct engine_client *base = container_of(pos, struct engine_client, link);
+
+    return base->ops == &fault_client_ops ? container_of(base, struct client, base) : NULL;
+}
+
+/* A trickle with a tail sends for ever: its script has no end to wait for. */
+static bool client_trickles_on(const struct client *c)
+{
+    return c->state == CLIENT_SENDING && client_spec(c)->send == SEND_TRICKLE &&
+           c->send_len == UINT64_MAX;
+}
+
+static bool client_in_script(const struct client *c)
+{
+    return (c->state == CLIENT_CONNECTING || c->state == CLIENT_SENDING ||
+            c->state == CLIENT_READING || c->state == CLIENT_PAUSING) &&
+           !client_trickles_on(c);
+}
+
+bool engine_scripts_done(const struct engine *e)
+{
+    struct cf_list *pos, *tmp;
+
+    cf_list_for_each_safe(pos, tmp, &e->live)
+    {
+        const struct client *c = fault_client_of(pos);
+        if (c && client_in_script(c))
+            return false;
+    }
+    return true;
+}
+
+void engine_close_unfinished(struct engine *e)
+{
+    struct cf_list *pos, *tmp;
+
+    e->now_ms = engine_now_ms();
+    cf_list_for_each_safe(pos, tmp, &e->live)
+    {
+        struct client *c = fault_client_of(pos);
+        if (!c || !client_in_script(c))
+            continue;
+        if (c->state == CLIENT_PAUSING) {
+            client_end_action(c); /* its fault is done; only its wait is cut short */
+            continue;
+        }
+        client_count_expect_lost(c, LOST_CUT);
+        c->group->ev.not_exercised++;
+        client_close(c, true);
+    }
+}
+
+uint64_t engine_release_held(struct engine *e)
+{
+    struct cf_list *pos, *tmp;
+    uint64_t n = 0;
+
+    cf_list_for_each_safe(pos, tmp, &e->live)
+    {
+        struct client *c = fault_client_of(pos);
+        if (!c || c->state != CLIENT_HELD || c->base.conn.vanished)
+            continue;
+        c->group->stats.holding--;
+        c->group->stats.released++;
+        client_close(c, false); /* a held client has no slot to give back */
+        n++;
+    }
+    return n;
+}
+
 bool fault_groups_done(const struct engine *e)
 {
     for (size_t i = 0; i < e->ngroups; i++) {
         const struct group *g = e->groups[i];
-        if (g->next_client < g->spec->count || g->active > 0)
+        if ((g->next_client < g->spec->count && engine_starting(e)) || g->active > 0)
             return false;
     }
     return true;

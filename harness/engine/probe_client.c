@@ -40,6 +40,7 @@ __attribute__((format(printf, 3, 4))) static void probe_finish(struct probe *p, 
     p->out->ok = ok;
     p->out->latency_us = cf_now_us() - p->started_us;
     p->out->error[0] = '\0';
+    p->out->status = p->expect ? 0 : p->framer.status;
     if (fmt) {
         va_start(ap, fmt);
         vsnprintf(p->out->error, sizeof(p->out->error), fmt, ap);
@@ -78,6 +79,7 @@ static void probe_on_timeout(struct engine_client *base)
     struct probe *p = probe_of(base);
     char where[112];
 
+    p->out->timed_out = true;
     if (p->state == PROBE_CONNECTING) {
         probe_finish(p, false, "timeout after %llu ms connecting",
                      (unsigned long long)p->timeout_ms);

@@ -391,7 +391,7 @@ static void replay_pump(struct replay *r)
     struct engine *e = r->engine;
     unsigned burst = 0;
 
-    while (!e->cut_off && r->next < r->n) {
+    while (engine_starting(e) && r->next < r->n) {
         uint64_t due = r->base_ms + replay_scaled_ms(r, r->flows[r->next].start_us);
         int rc;
 
@@ -437,7 +437,7 @@ int engine_add_replay(struct engine *e, const struct replay_flow *flows, size_t 
     engine_timer_init(&r->timer, replay_on_pump_timer);
     e->timer_owners++;
     e->replay = r;
-    if (n > 0 && !e->cut_off)
+    if (n > 0 && engine_starting(e))
         engine_timer_arm(e, &r->timer, e->now_ms);
     return 0;
 }
@@ -457,7 +457,15 @@ bool replay_done(const struct replay *r)
 
 void replay_cut_off(struct replay *r)
 {
+    struct cf_list *pos, *tmp;
+
     engine_timer_cancel(r->engine, &r->timer);
+    cf_list_for_each_safe(pos, tmp, &r->engine->live)
+    {
+        struct engine_client *base = container_of(pos, struct engine_client, link);
+        if (base->ops == &replay_client_ops)
+            replay_client_cut_off(base);
+    }
 }
 
 void replay_free(struct replay *r)

@@ -58,10 +58,15 @@ static void format_group(const struct group_evidence *g, char *out, size_t cap)
                      g->statuses[i].status, (unsigned long long)g->statuses[i].clients);
         used = n > 0 && (size_t)n < cap - used ? used + (size_t)n : cap - 1;
     }
-    if (used < cap - 1)
-        snprintf(out + used, cap - used, "; read %llu..%llu B (median %llu)",
-                 (unsigned long long)g->bytes_min, (unsigned long long)g->bytes_max,
-                 (unsigned long long)g->bytes_median);
+    if (used < cap - 1) {
+        n = snprintf(out + used, cap - used, "; read %llu..%llu B (median %llu)",
+                     (unsigned long long)g->bytes_min, (unsigned long long)g->bytes_max,
+                     (unsigned long long)g->bytes_median);
+        used = n > 0 && (size_t)n < cap - used ? used + (size_t)n : cap - 1;
+    }
+    if (g->not_exercised && used < cap - 1)
+        snprintf(out + used, cap - used, "; %llu not exercised (unfinished at the cap)",
+                 (unsigned long long)g->not_exercised);
 }
 
 /* The summaries of the checks with the given status, joined by "; ". */
@@ -464,10 +469,12 @@ static void json_put_group(FILE *out, const struct group_evidence *g)
     json_put_statuses(out, g);
     fprintf(out,
             ",\"bytes_read\":{\"min\":%llu,\"median\":%llu,\"max\":%llu},"
-            "\"connect_failed\":%llu,\"peer_closed\":%llu,\"peer_reset\":%llu,\"first_bytes\":",
+            "\"connect_failed\":%llu,\"peer_closed\":%llu,\"peer_reset\":%llu,"
+            "\"not_exercised\":%llu,\"first_bytes\":",
             (unsigned long long)g->bytes_min, (unsigned long long)g->bytes_median,
             (unsigned long long)g->bytes_max, (unsigned long long)g->connect_failed,
-            (unsigned long long)g->peer_closed, (unsigned long long)g->peer_reset);
+            (unsigned long long)g->peer_closed, (unsigned long long)g->peer_reset,
+            (unsigned long long)g->not_exercised);
     json_put_string(out, g->first_bytes);
     fputc('}', out);
 }

@@ -61,7 +61,9 @@ struct group_evidence {
     uint64_t bytes_min, bytes_median, bytes_max; /* bytes read, over the clients started */
     uint64_t reached;                            /* clients that reached the fault */
     uint64_t connect_failed, peer_closed, peer_reset;
-    char first_bytes[160]; /* the first bytes a client of the group got, C-escaped; or "" */
+    uint64_t not_exercised; /* still connecting or reading at the cap after the duration:
+                               closed by the harness, its fault never happened */
+    char first_bytes[160];  /* the first bytes a client of the group got, C-escaped; or "" */
 };
 
 #define REPORT_MAX_GROUPS 16

@@ -24,23 +24,96 @@ static void check_not_checked(struct check_result *c, const char *why)
     check_add_str(c, "not_checked", why);
 }
 
+/* The median and the largest probe latency, in ms. */
+static void latency_spread(const struct scenario_samples *s, double *p50, double *max)
+{
+    uint64_t *sorted = malloc(s->nlatencies * sizeof(*sorted) + 1);
+    *p50 = *max = 0;
+    if (sorted && s->nlatencies) {
+        memcpy(sorted, s->latencies_us, s->nlatencies * sizeof(*sorted));
+        qsort(sorted, s->nlatencies, sizeof(*sorted), cf_compare_u64);
+        *p50 = (double)sorted[(s->nlatencies - 1) / 2] / 1000.0;
+        *max = (double)sorted[s->nlatencies - 1] / 1000.0;
+    }
+    free(sorted);
+}
+
+/* "while 1000 fault clients held their connections, 4 probes: 2 answered, 0 answered 503, 2
+ * still waiting at the 2000 ms deadline (in the accept queue), 0 otherwise failed" */
+static void while_held_text(const struct scenario_samples *s, const struct check_limits *lim,
+                            char *out, size_t size)
+{
+    snprintf(out, size,
+             "while the fault clients held their connections (out of fds), %u probe%s: %u "
+             "answered, %u answered 503, %u still waiting at the %llu ms deadline, %u otherwise "
+             "failed%s%.120s%s",
+             s->while_held.probes, s->while_held.probes == 1 ? "" : "s", s->while_held.ok,
+             s->while_held.status_503, s->while_held.timed_out,
+             (unsigned long long)lim->probe_timeout_ms, s->while_held.other,
+             s->while_held.other ? " (first: " : "", s->while_held.first_other,
+             s->while_held.other ? ")" : "");
+}
+
+/* release = end: a probe made while the fault clients hold every fd may be answered, refused
+ * with a 503 or left waiting; after the release every probe from the first answered one on
+ * must be answered (the server serves again, within the grace). */
+static void check_accepting_released(const struct scenario_samples *s,
+                                     const struct check_limits *lim, struct check_result *c)
+{
+    char held[400];
+    while_held_text(s, lim, held, sizeof(held));
+    check_add_int(c, "probes", s->probes);
+    check_add_int(c, "probes_ok", s->probes_ok);
+    check_add_int(c, "held_probes", s->while_held.probes);
+    check_add_int(c, "held_probes_ok", s->while_held.ok);
+    check_add_int(c, "held_probes_503", s->while_held.status_503);
+    check_add_int(c, "held_probes_waiting", s->while_held.timed_out);
+    check_add_int(c, "held_probes_other", s->while_held.other);
+    check_add_int(c, "released_clients", s->released_clients);
+    check_add_double(c, "released_at_s", s->released_at_s);
+    check_add_double(c, "recovered_s", s->recovered_s);
+    check_add_int(c, "failed_before_recovery", s->failed_before_recovery);
+    bool recovered = s->recovered_s >= 0;
+    unsigned failed_after = s->probes - s->probes_ok - s->failed_before_recovery;
+    c->status = recovered && failed_after == 0 ? CHECK_OK : CHECK_FAILED;
+    if (c->status == CHECK_OK)
+        snprintf(c->summary, sizeof(c->summary),
+                 "accepting: %.300s; after the release of %u clients at %+.1fs, answered again "
+                 "%.1fs later (%u probes failed before), then %u/%u probes answered",
+                 held, s->released_clients, s->released_at_s, s->recovered_s,
+                 s->failed_before_recovery, s->probes_ok, s->probes - s->failed_before_recovery);
+    else if (!recovered)
+        snprintf(c->summary, sizeof(c->summary),
+                 "accepting: after the release of %u clients at %+.1fs, none of %u probe%s was "
+                 "answered (first failure: %.150s): the server does not serve again; %.200s",
+                 s->released_clients, s->released_at_s, s->probes, s->probes == 1 ? "" : "s",
+                 s->first_failure, held);
+    else
+        snprintf(c->summary, sizeof(c->summary),
+                 "accepting: after the release of %u clients, answered again %.1fs later, then "
+                 "%u of %u probes failed; %.300s",
+                 s->released_clients, s->recovered_s, failed_after,
+                 s->probes - s->failed_before_recovery, held);
+}
+
 static void check_accepting(const struct scenario_samples *s, const struct check_limits *lim,
                             struct scenario_result *res)
 {
     struct check_result *c = check_new(res, "accepting");
     if (s->probes == 0) {
-        check_not_checked(c, "no probe was made");
+        check_not_checked(c, s->release_end ? "no probe was made after the fault clients were "
+                                              "released"
+                                            : "no probe was made");
         return;
     }
-    uint64_t *sorted = malloc(s->nlatencies * sizeof(*sorted) + 1);
-    double p50 = 0, max = 0;
-    if (sorted && s->nlatencies) {
-        memcpy(sorted, s->latencies_us, s->nlatencies * sizeof(*sorted));
-        qsort(sorted, s->nlatencies, sizeof(*sorted), cf_compare_u64);
-        p50 = (double)sorted[(s->nlatencies - 1) / 2] / 1000.0;
-        max = (double)sorted[s->nlatencies - 1] / 1000.0;
+    double p50, max;
+    latency_spread(s, &p50, &max);
+    if (s->release_end) {
+        check_add_double(c, "latency_p50_ms", p50);
+        check_add_double(c, "latency_max_ms", max);
+        check_accepting_released(s, lim, c);
+        return;
     }
-    free(sorted);
     check_add_int(c, "probes", s->probes);
     check_add_int(c, "probes_ok", s->probes_ok);
     check_add_double(c, "latency_p50_ms", p50);
@@ -337,13 +410,17 @@ static void check_cpu(const struct scenario_samples *s, const struct check_limit
     check_add_str(c, "windows_pct", used);
     check_add_str(c, "windows_busy_pct", busy);
     check_add_double(c, "threshold_pct", lim->cpu_max_pct);
+    if (s->cpu_while_held)
+        check_add_str(c, "measured", "while held");
     c->status = s->cpu_pct < lim->cpu_max_pct ? CHECK_OK : CHECK_FAILED;
     if (c->status == CHECK_FAILED)
         snprintf(c->summary, sizeof(c->summary),
                  "cpu: running or waiting for a CPU at least %.1f%% of a core in each of %u "
-                 "windows of %.1fs after the faults (%s; CPU used %s): a busy loop, over the "
+                 "windows of %.1fs %s (%s; CPU used %s): a busy loop, over the "
                  "%.0f%% threshold and not cooling",
-                 s->cpu_pct, s->cpu_nwindows, s->cpu_window_s, busy, used, lim->cpu_max_pct);
+                 s->cpu_pct, s->cpu_nwindows, s->cpu_window_s,
+                 s->cpu_while_held ? "while the fault clients held every fd" : "after the faults",
+                 busy, used, lim->cpu_max_pct);
     else if (s->cpu_nwindows == 1)
         snprintf(c->summary, sizeof(c->summary),
                  "cpu: %.1f%% of a core over %.1fs after the faults", s->cpu_windows_pct[0],

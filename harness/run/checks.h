@@ -46,6 +46,21 @@ struct scenario_samples {
     size_t nlatencies;
     char first_failure[200];
     double first_failure_at_s; /* since the faults started; negative: before */
+    /* release = end (the fault clients hold every fd, then let go at the end of the fault
+     * phase): probes started before the release are only counted here, by outcome (answered,
+     * answered 503, still waiting at their deadline: the queue, or another failure); probes,
+     * probes_ok and the latencies are those started after it, and each must be answered from
+     * the first one that is (recovered_s) on. */
+    bool release_end;
+    struct {
+        unsigned probes, ok, status_503, timed_out, other;
+        char first_other[200];
+    } while_held;
+    unsigned released_clients;
+    double released_at_s;            /* since the faults started */
+    double recovered_s;              /* release to the first probe answered; < 0: none */
+    unsigned failed_before_recovery; /* probes after the release that failed before it */
+    bool cpu_while_held; /* the cpu windows are those measured before the release, and hot */
     /* alive */
     bool target_exited;
     char exit_description[160];

@@ -29,9 +29,9 @@ static const struct {
 } fault_kinds[] = {
     [FAULT_CABLE_PULL] = {"cable-pull", "connected and open when the cable was pulled (reading "
                                         "HTTP: a 2xx status line read)"},
-    [FAULT_TRICKLE] = {"trickle", "still connected and trickling when the fault phase ended, "
-                                  "or closed by the server while trickling, 500 ms or more "
-                                  "after connecting (a timeout)"},
+    [FAULT_TRICKLE] = {"trickle", "still connected and trickling when judged, or closed by "
+                                  "the server while trickling, 500 ms or more after "
+                                  "connecting (a timeout)"},
     [FAULT_HALF_CLOSE] = {"half-close", "request sent and shutdown(SHUT_WR) done"},
     [FAULT_DROP] = {"silent-drop", "drop rule added after it connected (read = N: after N bytes "
                                    "of a 2xx response, the response not complete)"},
@@ -138,6 +138,7 @@ static void copy_group(const struct scenario *sc, size_t i, const struct engine_
     out->connect_failed = st->connect_failed;
     out->peer_closed = st->peer_closed;
     out->peer_reset = st->peer_reset;
+    out->not_exercised = ev->not_exercised;
     result_escape_bytes(ev->first_bytes, ev->first_len, out->first_bytes, sizeof(out->first_bytes));
 }
 

@@ -59,7 +59,68 @@ static void cable_pull(struct scenario_run *r)
     engine_vanish_all(r->e);
 }
 
-/* Run the clients until all are done or the scenario's duration ends. */
+/* One slice of the fault phase: clients and probes run, fds sampled, progress shown. */
+static void faults_slice(struct scenario_run *r, uint64_t *next_fd, uint64_t *next_progress)
+{
+    struct fd_counts fc;
+    engine_run(r->e, engine_now_ms() + RUN_SLICE_MS);
+    uint64_t now = engine_now_ms();
+    prober_tick(&r->p, r->e, now);
+    if (!r->s.release_end)
+        stuck_watch(r); /* a hang is diagnosed at its first failed probe */
+    /* (release = end: a probe may fail while the fault clients hold every fd; the hang that
+     * counts is one after they are let go, watched from faults_release on) */
+    if (now >= *next_fd) {
+        measure_sample(r->t->pid, &r->s, &fc, NULL, NULL);
+        *next_fd = now + RUN_FD_SAMPLE_MS;
+    }
+    if (now >= *next_progress) {
+        phase_progress(r, "faults");
+        *next_progress = now + RUN_PROGRESS_MS;
+    }
+}
+
+/* release = end: is the target spinning while the fault clients hold every fd? Measured
+ * before they are let go (after, the spin would stop with the shortage): windows as the
+ * settle phase's, a failure kept for the cpu check. */
+static void faults_cpu_while_held(struct scenario_run *r)
+{
+    const struct run_options *o = r->env->opt;
+    uint64_t next_fd = engine_now_ms(), next_progress = next_fd;
+    struct cpu_window cpu;
+    measure_cpu_begin(&cpu, r->t->pid, next_fd, o->cpu_window_ms, r->env->limits.cpu_max_pct);
+    while (!*o->interrupted && target_alive(r->t) && !cpu.done) {
+        if (measure_cpu_end(&cpu, r->t->pid, engine_now_ms(), &r->s)) {
+            stuck_spin(r); /* while it spins */
+            continue;
+        }
+        faults_slice(r, &next_fd, &next_progress);
+    }
+    r->s.cpu_while_held = cpu.done && cpu.rc == 0 && r->s.cpu_pct >= r->env->limits.cpu_max_pct;
+    if (r->s.cpu_while_held)
+        return;
+    r->s.cpu_nwindows = 0; /* not spinning: the settle phase measures afresh */
+    r->s.cpu_pct = 0;
+}
+
+/* release = end: every fault client still open (holding, or trickling) let go, a FIN each;
+ * the probes from now on must be answered again within the grace. */
+static void faults_release(struct scenario_run *r)
+{
+    if (target_alive(r->t))
+        faults_cpu_while_held(r);
+    engine_cut_off(r->e); /* a trickle too: counted as trickling, held, then let go */
+    r->s.released_clients = engine_release_held(r->e);
+    r->p.release_ms = engine_now_ms();
+    stuck_forget_probes(r); /* the probes while held are not a hang */
+    r->s.released_at_s = (double)(r->p.release_ms - r->p.faults_start_ms) / 1000.0;
+}
+
+/* Until `duration`, clients start as their groups say; then none starts, and those started
+ * run to the end of their script, up to PHASE_FINISH_CAP_MS more: a client still connecting
+ * or reading then is closed and counted not exercised (the harness ended it, not the server).
+ * Trickles trickle on and held clients stay held until the verdict (release = end: until the
+ * end of this phase). */
 void phase_faults(struct scenario_run *r)
 {
     const struct scenario *sc = r->sc;
@@ -69,35 +130,33 @@ void phase_faults(struct scenario_run *r)
         engine_add_replay(r->e, sc->replay->flows, sc->replay->nflows, sc->replay->speed);
     uint64_t start = engine_now_ms(), deadline = start + sc->duration_ms;
     uint64_t next_fd = start, next_progress = start;
-    struct fd_counts fc;
-    bool pulled = false;
+    bool pulled = false, stopped = false;
     r->p.faults_start_ms = r->p.next_at_ms = start;
-    while (!*r->env->opt->interrupted) {
+    r->s.release_end = sc->release == SCENARIO_RELEASE_END;
+    r->s.recovered_s = -1;
+    while (!*r->env->opt->interrupted && target_alive(r->t)) {
         uint64_t now = engine_now_ms();
         if (sc->cable_pull_ms && !pulled && now >= start + sc->cable_pull_ms) {
             cable_pull(r);
             pulled = true;
         }
+        if (!stopped && now >= deadline) {
+            engine_stop_starting(r->e);
+            stopped = true;
+        }
         bool pull_pending = sc->cable_pull_ms && !pulled; /* held clients wait for it */
-        if (now >= deadline || (engine_groups_done(r->e) && !pull_pending) || !target_alive(r->t))
+        if ((stopped && (engine_scripts_done(r->e) || now >= deadline + PHASE_FINISH_CAP_MS)) ||
+            (engine_groups_done(r->e) && !pull_pending))
             break;
-        engine_run(r->e, now + RUN_SLICE_MS);
-        now = engine_now_ms();
-        prober_tick(&r->p, r->e, now);
-        stuck_watch(r); /* a hang is diagnosed at its first failed probe */
-        if (now >= next_fd) {
-            measure_sample(r->t->pid, &r->s, &fc, NULL, NULL);
-            next_fd = now + RUN_FD_SAMPLE_MS;
-        }
-        if (now >= next_progress) {
-            phase_progress(r, "faults");
-            next_progress = now + RUN_PROGRESS_MS;
-        }
+        faults_slice(r, &next_fd, &next_progress);
     }
+    engine_stop_starting(r->e);
+    engine_close_unfinished(r->e);
     /* What waits for the clients that never read, while the fault is fresh (a server that
      * gives up on them later may reset them); evidence_collect looks again for the rest. */
     engine_peek_unread(r->e);
-    engine_cut_off(r->e);
+    if (r->s.release_end && !*r->env->opt->interrupted)
+        faults_release(r);
 }
 
 /* While settling: is it back? Fds every sample, socket states when due. */
@@ -129,14 +188,21 @@ static void settle_sample(struct scenario_run *r, struct settle_state *st, uint6
     }
 }
 
+/* When the settle phase begun at start ends at the latest: the grace, or the CPU windows. */
+static uint64_t settle_end_ms(const struct scenario_run *r, uint64_t start)
+{
+    const struct run_options *o = r->env->opt;
+    uint64_t cpu_span = CHECKS_CPU_WINDOWS * o->cpu_window_ms;
+    return start + (o->grace_ms > cpu_span ? o->grace_ms : cpu_span);
+}
+
 /* Measure CPU over the window, and wait (up to the grace) for fds to return to the
  * baseline and CLOSE_WAIT sockets to go. Probes go on meanwhile. */
 static void settle_wait(struct scenario_run *r)
 {
     const struct run_options *o = r->env->opt;
     uint64_t start = engine_now_ms(), next_progress = start;
-    uint64_t cpu_span = CHECKS_CPU_WINDOWS * o->cpu_window_ms;
-    uint64_t grace_end = start + (o->grace_ms > cpu_span ? o->grace_ms : cpu_span);
+    uint64_t grace_end = settle_end_ms(r, start);
     struct settle_state st = {.start = start, .next_fd = start, .next_sock = start};
     struct cpu_window cpu;
     measure_cpu_begin(&cpu, r->t->pid, start, o->cpu_window_ms, r->env->limits.cpu_max_pct);
@@ -147,14 +213,16 @@ static void settle_wait(struct scenario_run *r)
     r->p.backoff_from_ms = start;
     while (!*o->interrupted && target_alive(r->t)) {
         uint64_t now = engine_now_ms();
-        measure_cpu_end(&cpu, r->t->pid, now, &r->s);
-        stuck_spin(r); /* while it spins */
+        if (!r->s.cpu_while_held) {
+            measure_cpu_end(&cpu, r->t->pid, now, &r->s);
+            stuck_spin(r); /* while it spins */
+        }
         settle_sample(r, &st, now);
         if (now >= next_progress) {
             phase_progress(r, "settling");
             next_progress = now + RUN_PROGRESS_MS;
         }
-        if ((cpu.done && st.fds_ok && st.sockets_ok) || now >= grace_end)
+        if (((cpu.done || r->s.cpu_while_held) && st.fds_ok && st.sockets_ok) || now >= grace_end)
             break;
         engine_run(r->e, now + RUN_SLICE_MS);
         prober_tick(&r->p, r->e, engine_now_ms());
@@ -162,10 +230,30 @@ static void settle_wait(struct scenario_run *r)
     }
 }
 
+/* The probe prober_drain just finished may still be open on the server's side for a moment
+ * (a thread that closes after its client read the whole response): once the fds were back,
+ * wait for them to be back again, within the grace, so the final count is not that probe's
+ * socket (in CLOSE_WAIT) and file. */
+static void settle_after_drain(struct scenario_run *r)
+{
+    const struct run_options *o = r->env->opt;
+    uint64_t end = settle_end_ms(r, r->s.settle_start_ms);
+    struct fd_counts fc;
+    if (r->s.fds_settled_s < 0)
+        return; /* never back: nothing to wait for */
+    while (!*o->interrupted && target_alive(r->t) && engine_now_ms() < end) {
+        if (measure_sample(r->t->pid, &r->s, &fc, NULL, NULL) == 0 &&
+            fc.total <= r->s.fds_baseline.total)
+            return;
+        engine_run(r->e, engine_now_ms() + RUN_SLICE_MS);
+    }
+}
+
 enum phase_status phase_settle(struct scenario_run *r)
 {
     settle_wait(r);
     prober_drain(&r->p, r->e);
+    settle_after_drain(r);
     enum phase_status status = PHASE_GO_ON;
     if (!*r->env->opt->interrupted && target_alive(r->t))
         measure_final_fds(r->t->pid, r->e, &r->s);
@@ -205,6 +293,7 @@ static void phase_collect(struct scenario_run *r)
 void phase_judge(struct scenario_run *r)
 {
     struct scenario_result *res = r->res;
+    engine_cut_off(r->e); /* trickles stop here: those still trickling are counted as such */
     checks_evaluate(&r->s, &r->env->limits, res);
     stuck_attach(r); /* the diagnoses of failing accepting and cpu checks */
     phase_collect(r);

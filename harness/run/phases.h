@@ -2,15 +2,19 @@
  *
  *   setup    sandbox rules cleared, target started (or checked), engine and capture ready
  *   baseline first probe (must pass: else a set-up error), fds and RSS before any fault
- *   faults   clients run; probes every probe_interval; fds sampled; cable pulled if asked
+ *   faults   clients start until `duration`, then those started finish their script (up to
+ *            PHASE_FINISH_CAP_MS; the rest are closed, not exercised); probes every
+ *            probe_interval; fds sampled; cable pulled if asked; release = end: cpu measured
+ *            while held, then the clients let go
  *   settle   probes go on; the CPU window; wait up to the grace for fds and sockets to come
  *            back; then the final readings and the final probe
  *   judge    checks.c's verdict, a diagnosis of a stuck target, the clients' totals, each
  *            group's evidence (evidence.c): `error` when a pass would not have looked
  *   teardown capture kept or dropped, held clients released, target stopped
  *
- * The harness never closes held or silent clients itself before judging: the server has to
- * release them on its own, within the grace. */
+ * The harness never closes held, trickling or silent clients itself before judging (unless
+ * the scenario says release = end): the server has to release them on its own, within the
+ * grace. */
 #ifndef CONNFAULT_PHASES_H
 #define CONNFAULT_PHASES_H
 
@@ -21,6 +25,11 @@
 #include "engine.h"
 #include "prober.h"
 #include "run_internal.h"
+
+/* After `duration`, how long clients already started may take to finish their script (a
+ * connect behind a full accept queue, a response still arriving) before they are closed and
+ * counted not exercised. Above the engine's connect timeout, so a connect can end on its own. */
+#define PHASE_FINISH_CAP_MS 6000
 
 enum phase_status {
     PHASE_GO_ON,       /* on to the next phase */
@@ -89,6 +98,9 @@ void evidence_judge(struct scenario_run *r);
  * was taken in time (the final probe was the first to fail). */
 #define STUCK_MAX_HANG_DIAGNOSES 3
 void stuck_watch(struct scenario_run *r);
+/* The probes made so far are not a hang (release = end: those while the fault clients held
+ * every fd); stuck_watch looks only at those after. */
+void stuck_forget_probes(struct scenario_run *r);
 void stuck_spin(struct scenario_run *r);
 void stuck_attach(struct scenario_run *r);
 void stuck_free(struct stuck_report *stuck);

@@ -10,9 +10,42 @@
 /* How long past its own timeout a probe may take to report (the engine's slices). */
 #define PROBER_DRAIN_SLACK_MS 500
 
+/* release = end, a probe started while the fault clients held every fd: counted by outcome. */
+static void prober_record_held(struct scenario_samples *s, const struct probe_result *cur)
+{
+    s->while_held.probes++;
+    if (cur->ok)
+        s->while_held.ok++;
+    else if (cur->status == 503)
+        s->while_held.status_503++;
+    else if (cur->timed_out)
+        s->while_held.timed_out++;
+    else if (s->while_held.other++ == 0)
+        snprintf(s->while_held.first_other, sizeof(s->while_held.first_other), "%s", cur->error);
+}
+
+/* release = end, a probe started after the release: has the server recovered? */
+static void prober_note_recovery(struct prober *p, uint64_t started_ms)
+{
+    struct scenario_samples *s = p->samples;
+    if (s->recovered_s >= 0)
+        return;
+    if (p->cur.ok)
+        s->recovered_s = (double)(started_ms - p->release_ms) / 1000.0;
+    else
+        s->failed_before_recovery++;
+}
+
 static void prober_record(struct prober *p, uint64_t now)
 {
     struct scenario_samples *s = p->samples;
+    uint64_t started_ms = now - p->cur.latency_us / 1000;
+    if (s->release_end && p->faults_start_ms && (!p->release_ms || started_ms < p->release_ms)) {
+        prober_record_held(s, &p->cur);
+        return;
+    }
+    if (s->release_end && p->release_ms)
+        prober_note_recovery(p, started_ms);
     if (s->nlatencies == p->capacity) {
         size_t cap = p->capacity ? p->capacity * 2 : 64;
         uint64_t *grown = realloc(s->latencies_us, cap * sizeof(*grown));
@@ -27,9 +60,8 @@ static void prober_record(struct prober *p, uint64_t now)
         s->probes_ok++;
     } else if (s->probes - s->probes_ok == 1) {
         snprintf(s->first_failure, sizeof(s->first_failure), "%s", p->cur.error);
-        uint64_t started = now - p->cur.latency_us / 1000;
         s->first_failure_at_s =
-            p->faults_start_ms ? ((double)started - (double)p->faults_start_ms) / 1000.0 : -0.0;
+            p->faults_start_ms ? ((double)started_ms - (double)p->faults_start_ms) / 1000.0 : -0.0;
     }
 }
 

@@ -18,6 +18,9 @@ struct prober {
     bool active;
     uint64_t next_at_ms;
     uint64_t faults_start_ms; /* 0 before the faults start */
+    /* release = end (samples->release_end): when the fault clients were let go; 0 before. A
+     * probe started before it goes to samples->while_held. */
+    uint64_t release_ms;
     /* From this time on (the settling phase; 0: never), each answered probe doubles the
      * interval to the next, up to PROBER_MAX_BACKOFF_MS, and a failed one brings it back to
      * interval_ms: a long grace must not itself become a flood of connections (inetd's

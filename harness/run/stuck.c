@@ -64,6 +64,13 @@ void stuck_watch(struct scenario_run *r)
     }
 }
 
+void stuck_forget_probes(struct scenario_run *r)
+{
+    r->stuck.seen_probes = r->s.probes;
+    r->stuck.seen_ok = r->s.probes_ok;
+    r->stuck.in_hang = false;
+}
+
 /* Every CPU window so far over the limit, and enough of them that only the last is left:
  * `cpu` fails only if that one is hot too, so a spin that fails it is still on now, and a
  * flush that cooled sooner costs no diagnosis. */

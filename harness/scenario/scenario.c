@@ -45,6 +45,7 @@ enum key_id {
     KEY_DESCRIPTION,
     KEY_DURATION,
     KEY_BOUND,
+    KEY_RELEASE,
     KEY_RLIMIT_NOFILE,
     KEY_PROBE_RAW,
     KEY_PROBE_EXPECT,
@@ -801,6 +802,8 @@ _Static_assert(sizeof(enum send_mode) == sizeof(unsigned), "enum send_mode is no
 _Static_assert(sizeof(enum end_mode) == sizeof(unsigned), "enum end_mode is not an unsigned");
 _Static_assert(sizeof(enum scenario_bound) == sizeof(unsigned),
                "enum scenario_bound is not an unsigned");
+_Static_assert(sizeof(enum scenario_release) == sizeof(unsigned),
+               "enum scenario_release is not an unsigned");
 _Static_assert(sizeof(int) == sizeof(unsigned), "int is not the size of unsigned");
 
 #define FIELD_OF(type, f) offsetof(type, f), sizeof(((type *)0)->f)
@@ -810,12 +813,14 @@ _Static_assert(sizeof(int) == sizeof(unsigned), "int is not the size of unsigned
 static const char *const send_words[] = {"whole", "partial", "trickle", "none", NULL};
 static const char *const end_words[] = {"close", "reset", "half-close", "hold", "drop", NULL};
 static const char *const bound_words[] = {"count", "duration", NULL};
+static const char *const release_words[] = {"judged", "end", NULL};
 
 static const struct key_spec key_specs[KEY_NKEYS] = {
     [KEY_DESCRIPTION] = {"description", KIND_CUSTOM, IN_SCENARIO(description),
                          .set = set_description},
     [KEY_DURATION] = {"duration", KIND_DURATION, IN_SCENARIO(duration_ms), .min = 1},
     [KEY_BOUND] = {"bound", KIND_CHOICE, IN_SCENARIO(bound), .words = bound_words},
+    [KEY_RELEASE] = {"release", KIND_CHOICE, IN_SCENARIO(release), .words = release_words},
     [KEY_RLIMIT_NOFILE] = {"rlimit_nofile", KIND_UINT, IN_SCENARIO(rlimit_nofile), .min = 8,
                            .max = 1048576},
     [KEY_PROBE_RAW] = {"probe_raw", KIND_BYTES, IN_SCENARIO(probe_raw),

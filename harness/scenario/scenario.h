@@ -91,12 +91,18 @@ enum scenario_path {
  * in time did not get its fault), or the duration (counts are caps, as in a soak). */
 enum scenario_bound { SCENARIO_BOUND_COUNT, SCENARIO_BOUND_DURATION };
 
+/* When the harness lets go of the clients that hold (`release`): never before the verdict
+ * (the server must release them itself), or at the end of the fault phase (the fault is the
+ * holding itself, as in fd-exhaustion: the server must then serve again within the grace). */
+enum scenario_release { SCENARIO_RELEASE_JUDGED, SCENARIO_RELEASE_END };
+
 struct scenario {
     char name[64];
     char *description;    /* one line, for `connfault list`; owned */
     char path[4096];      /* file it came from */
-    unsigned duration_ms; /* bound on the fault phase: clients not finished by then are cut off */
+    unsigned duration_ms; /* no client starts after it; those started finish (up to a cap) */
     enum scenario_bound bound;
+    enum scenario_release release;
     unsigned rlimit_nofile; /* lower the started target's RLIMIT_NOFILE to this; 0 = leave it */
     bool needs_sandbox;     /* some group ends with END_DROP, or cable_pull is set */
     unsigned cable_pull_ms; /* into the fault phase: every client host goes dark; 0 = never */

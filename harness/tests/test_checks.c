@@ -88,6 +88,90 @@ START_TEST(one_failed_probe_fails_accepting)
 }
 END_TEST
 
+/* release = end (fd-exhaustion), while the fault clients held every fd: probes answered,
+ * answered 503 and left waiting in the queue; after the release: served again. */
+static void out_of_fds(struct scenario_samples *s, uint64_t *lat)
+{
+    healthy(s, lat);
+    s->release_end = true;
+    s->while_held.probes = 6;
+    s->while_held.ok = 1;
+    s->while_held.status_503 = 3;
+    s->while_held.timed_out = 2;
+    s->released_clients = 1000;
+    s->released_at_s = 2.1;
+    s->recovered_s = 0.2;
+}
+
+START_TEST(out_of_fds_503_and_queued_probes_pass_once_it_serves_again)
+{
+    struct scenario_samples s;
+    uint64_t lat[3];
+    struct scenario_result r = {0};
+    out_of_fds(&s, lat);
+    checks_evaluate(&s, &limits, &r);
+    const struct check_result *c = find(&r, "accepting");
+    ck_assert_msg(r.verdict == VERDICT_PASS && c->status == CHECK_OK, "%s", c->summary);
+    ck_assert_ptr_nonnull(strstr(c->summary, "6 probes: 1 answered, 3 answered 503, 2 still "
+                                             "waiting"));
+    ck_assert_ptr_nonnull(strstr(c->summary, "release of 1000 clients at +2.1s, answered again "
+                                             "0.2s later"));
+}
+END_TEST
+
+START_TEST(out_of_fds_fails_when_it_never_serves_again)
+{
+    struct scenario_samples s;
+    uint64_t lat[3];
+    struct scenario_result r = {0};
+    out_of_fds(&s, lat);
+    s.probes_ok = 0;
+    s.recovered_s = -1;
+    s.failed_before_recovery = 3;
+    strcpy(s.first_failure, "timeout after 2000 ms waiting for the status line");
+    checks_evaluate(&s, &limits, &r);
+    const struct check_result *c = find(&r, "accepting");
+    ck_assert_int_eq(r.verdict, VERDICT_FAIL);
+    ck_assert_int_eq(c->status, CHECK_FAILED);
+    ck_assert_msg(strstr(c->summary, "none of 3 probes was answered") &&
+                      strstr(c->summary, "does not serve again"),
+                  "%s", c->summary);
+}
+END_TEST
+
+/* Answered again, then a failure: not recovered after all. */
+START_TEST(out_of_fds_fails_on_a_failure_after_recovering)
+{
+    struct scenario_samples s;
+    uint64_t lat[3];
+    struct scenario_result r = {0};
+    out_of_fds(&s, lat);
+    s.probes_ok = 2;
+    checks_evaluate(&s, &limits, &r);
+    const struct check_result *c = find(&r, "accepting");
+    ck_assert_int_eq(c->status, CHECK_FAILED);
+    ck_assert_msg(strstr(c->summary, "then 1 of 3 probes failed"), "%s", c->summary);
+}
+END_TEST
+
+/* A spin while held is judged by cpu on the windows measured before the release. */
+START_TEST(out_of_fds_spin_while_held_fails_cpu)
+{
+    struct scenario_samples s;
+    uint64_t lat[3];
+    struct scenario_result r = {0};
+    out_of_fds(&s, lat);
+    s.cpu_while_held = true;
+    s.cpu_nwindows = 3;
+    s.cpu_pct = s.cpu_windows_busy_pct[0] = s.cpu_windows_busy_pct[1] = 100;
+    s.cpu_windows_busy_pct[2] = 100;
+    checks_evaluate(&s, &limits, &r);
+    const struct check_result *c = find(&r, "cpu");
+    ck_assert_int_eq(c->status, CHECK_FAILED);
+    ck_assert_msg(strstr(c->summary, "while the fault clients held every fd"), "%s", c->summary);
+}
+END_TEST
+
 START_TEST(leaked_fds_fail_and_are_broken_down_by_type)
 {
     struct scenario_samples s;
@@ -558,6 +642,10 @@ int main(void)
     TCase *tc = tcase_create("rules");
     tcase_add_test(tc, all_six_checks_pass_with_their_numbers);
     tcase_add_test(tc, one_failed_probe_fails_accepting);
+    tcase_add_test(tc, out_of_fds_503_and_queued_probes_pass_once_it_serves_again);
+    tcase_add_test(tc, out_of_fds_fails_when_it_never_serves_again);
+    tcase_add_test(tc, out_of_fds_fails_on_a_failure_after_recovering);
+    tcase_add_test(tc, out_of_fds_spin_while_held_fails_cpu);
     tcase_add_test(tc, leaked_fds_fail_and_are_broken_down_by_type);
     tcase_add_test(tc, held_by_live_clients_is_not_leaked);
     tcase_add_test(tc, held_vanished_and_leaked_are_told_apart);

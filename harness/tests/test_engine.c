@@ -952,6 +952,188 @@ START_TEST(cut_off_turns_busy_clients_into_holders)
 }
 END_TEST
 
+/* ---- the end of the fault phase is no guillotine (issue 11) ---- */
+
+/* A listener on 127.0.0.1 with a backlog of 1, in this process: the test accepts from it
+ * when it chooses (a server slower than its clients). */
+static int slow_listener(uint16_t *port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    ck_assert_int_eq(listen(fd, 1), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* Accept one waiting client if there is one, read its request head (the engine runs
+ * meanwhile), answer it whole and close. True when one was served. */
+static bool slow_serve_one(int listener, struct engine *e)
+{
+    static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n"
+                                 "\r\nhello";
+    char head[512];
+    size_t used = 0;
+    uint64_t deadline = engine_now_ms() + DEADLINE_MS;
+    int fd = accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+    if (fd < 0)
+        return false;
+    while (!memmem(head, used, "\r\n\r\n", 4)) {
+        ck_assert_msg(engine_now_ms() < deadline, "no request head on an accepted connection");
+        ssize_t n = recv(fd, head + used, sizeof(head) - used, 0);
+        ck_assert(n != 0 && used < sizeof(head));
+        if (n > 0)
+            used += (size_t)n;
+        else
+            ck_assert_int_eq(engine_run(e, engine_now_ms() + 5), 0);
+    }
+    ck_assert_int_eq(send(fd, answer, sizeof(answer) - 1, MSG_NOSIGNAL), sizeof(answer) - 1);
+    close(fd);
+    return true;
+}
+
+/* Behind a backlog of 1, most clients are still connecting when the duration ends. They are
+ * not frozen into held connections (which the judge would then blame on the server): each
+ * finishes its script as the slow server gets to it. */
+START_TEST(clients_still_connecting_finish_their_script)
+{
+    uint16_t port;
+    int listener = slow_listener(&port);
+    struct engine *e = engine_for(port, 1);
+    struct client_group g = group_of(http_get, 4);
+    struct engine_group_stats st;
+    struct engine_group_evidence ev;
+    unsigned served = 0;
+
+    g.read = READ_ALL;
+    engine_add_group(e, &g);
+    run_for(e, 50);
+    engine_stop_starting(e); /* the duration is over */
+    ck_assert(!engine_scripts_done(e));
+    uint64_t deadline = engine_now_ms() + 3 * DEADLINE_MS;
+    while (!engine_scripts_done(e)) {
+        ck_assert_msg(engine_now_ms() < deadline, "%u of 4 served", served);
+        if (slow_serve_one(listener, e))
+            served++;
+        ck_assert_int_eq(engine_run(e, engine_now_ms() + 10), 0);
+    }
+    engine_group_stats(e, 0, &st);
+    engine_group_evidence(e, 0, &ev);
+    ck_assert_uint_eq(served, 4);
+    ck_assert_uint_eq(st.started, 4);
+    ck_assert_uint_eq(st.responses, 4);
+    ck_assert_uint_eq(st.ended, 4);
+    ck_assert_uint_eq(st.holding, 0);
+    ck_assert_uint_eq(ev.not_exercised, 0);
+    engine_free(e);
+    close(listener);
+}
+END_TEST
+
+/* At the cap, clients the server never accepted (connecting, or connected in its accept
+ * queue) are closed and counted not exercised: the engine reports no peer for them, so no
+ * socket of the server can be said to be held by them. */
+START_TEST(unfinished_clients_are_closed_at_the_cap_not_held)
+{
+    uint16_t port;
+    int listener = slow_listener(&port);
+    struct engine *e = engine_for(port, 1);
+    struct client_group g = group_of(http_get, 4);
+    struct engine_group_stats st;
+    struct engine_group_evidence ev;
+    struct engine_peer *peers;
+    size_t npeers;
+
+    g.read = READ_ALL;
+    engine_add_group(e, &g);
+    run_for(e, 100);
+    engine_stop_starting(e);
+    run_for(e, 50);
+    ck_assert(!engine_scripts_done(e));
+    engine_close_unfinished(e);
+    ck_assert(engine_scripts_done(e));
+    engine_group_stats(e, 0, &st);
+    engine_group_evidence(e, 0, &ev);
+    ck_assert_uint_eq(ev.not_exercised, 4);
+    ck_assert_uint_eq(st.holding, 0);
+    ck_assert_uint_eq(st.ended, 0);
+    ck_assert_int_eq(engine_peers(e, &peers, &npeers), 0);
+    ck_assert_uint_eq(npeers, 0);
+    free(peers);
+    engine_free(e);
+    close(listener);
+}
+END_TEST
+
+/* A trickle with a tail has no end to wait for: the duration's end does not stop it, it
+ * trickles on until the cut-off when judging, and is counted as trickling then. */
+START_TEST(a_trickle_trickles_on_until_judged)
+{
+    struct test_server ts;
+    struct ts_report rep;
+    struct engine *e;
+    struct client_group g = group_of("GET / HTTP/1.1\r\n", 1);
+    struct engine_group_stats at_stop, later;
+    struct engine_group_evidence ev;
+
+    ts_start(&ts, TS_SILENT);
+    e = engine_for(ts.port, 1);
+    g.send = SEND_TRICKLE;
+    g.trickle_bytes = 1;
+    g.trickle_interval_ms = 5;
+    g.trickle_tail = "X-a: b\r\n";
+    g.trickle_tail_len = strlen(g.trickle_tail);
+    g.end = END_HOLD;
+    engine_add_group(e, &g);
+    RUN_UNTIL_SERVER(e, &ts, rep, rep.bytes_in >= 4);
+    engine_stop_starting(e);
+    ck_assert(engine_scripts_done(e)); /* nothing to wait for */
+    engine_group_stats(e, 0, &at_stop);
+    RUN_UNTIL_SERVER(e, &ts, rep, rep.bytes_in >= at_stop.bytes_sent + 4);
+    engine_group_stats(e, 0, &later);
+    ck_assert_uint_gt(later.bytes_sent, at_stop.bytes_sent); /* still trickling */
+    engine_group_evidence(e, 0, &ev);
+    ck_assert_uint_eq(ev.trickling_at_cut, 0);
+    engine_cut_off(e); /* judging */
+    engine_group_evidence(e, 0, &ev);
+    ck_assert_uint_eq(ev.trickling_at_cut, 1);
+    ck_assert_uint_eq(ev.not_exercised, 0);
+    engine_free(e);
+    ts_stop(&ts, &rep);
+}
+END_TEST
+
+/* release = end: held clients are let go with a FIN (the server sees EOF); counted. */
+START_TEST(release_held_closes_held_clients)
+{
+    struct test_server ts;
+    struct ts_report rep;
+    struct engine *e;
+    struct client_group g = group_of(http_get, 3);
+    struct engine_group_stats st;
+
+    ts_start(&ts, TS_SILENT);
+    e = engine_for(ts.port, 1);
+    g.end = END_HOLD;
+    engine_add_group(e, &g);
+    RUN_UNTIL_SERVER(e, &ts, rep, rep.accepted == 3 && rep.bytes_in == 3 * strlen(http_get));
+    run_until_done(e);
+    ck_assert_uint_eq(engine_release_held(e), 3);
+    engine_group_stats(e, 0, &st);
+    ck_assert_uint_eq(st.holding, 0);
+    ck_assert_uint_eq(st.released, 3);
+    RUN_UNTIL_SERVER(e, &ts, rep, rep.eofs == 3);
+    ck_assert_uint_eq(rep.resets, 0);
+    engine_free(e);
+    ts_stop(&ts, &rep);
+}
+END_TEST
+
 START_TEST(concurrency_is_never_exceeded)
 {
     struct test_server ts;
@@ -1436,6 +1618,10 @@ static Suite *engine_suite(void)
     tcase_add_test(clients, evidence_of_a_503_shorter_than_n);
     tcase_add_test(clients, evidence_of_n_bytes_mid_response);
     tcase_add_test(clients, evidence_never_read_peeks_without_reading);
+    tcase_add_test(clients, clients_still_connecting_finish_their_script);
+    tcase_add_test(clients, unfinished_clients_are_closed_at_the_cap_not_held);
+    tcase_add_test(clients, a_trickle_trickles_on_until_judged);
+    tcase_add_test(clients, release_held_closes_held_clients);
     tcase_add_test(probes, probe_ok_with_length_chunked_and_prefix);
     tcase_add_test(probes, probe_refused);
     tcase_add_test(probes, probe_timeout_names_the_step);

@@ -8,24 +8,41 @@
  *
  *   nginx      client_header_timeout is for the whole request head: everything PASSes.
  *   lighttpd   max-read-idle is re-armed on every byte: a trickle holds it for ever, slowloris
- *              FAILs (fds); the rest PASSes.
+ *              FAILs (fds); the rest PASSes (with a 6 s grace: it closes the file fd it keeps
+ *              after sending big.bin 2.8 s after the faults).
  *   busybox    a process per connection, alarm(60) re-armed on every header line: slowloris
- *              FAILs (fds); abort-mid-response PASSes.
+ *              FAILs (fds); rst-mid-response, abort-mid-response PASS.
  *   python     ThreadingHTTPServer, no timeout at all: a thread blocked in readline() per
- *              slowloris client, held for ever: FAILs (fds).
+ *              slowloris client, held for ever: FAILs (fds); rst-mid-response,
+ *              abort-mid-response PASS.
  *   redis      protected mode on answers 127.0.0.2 (where fault clients come from) with
  *              -DENIED and closes: `error` naming it; protected mode off PASSes.
  *
- * Left out of the assertions, for now: scenarios where today's harness contradicts the
- * server's documented behaviour (fault clients still connecting behind a listen backlog of 5
- * or 9 when the fault phase ends are then held by the harness and counted as the server's:
- * busybox and python connect-close and rst-mid-response, python abort-mid-response; lighttpd
- * abort-mid-response and rst-mid-response: a file fd its caches keep open after the requests
- * (big.bin) is sometimes counted as a leaked file; a raw
- * request whose response is smaller than `read = N`, or `read = all` of a raw response, is
- * held for ever and fails redis on fds instead of being an error; busybox and python
- * half-close: with the responses check, 5-11 of 100 half-closed clients are reset, and whether
- * the server or the harness's clients behind a full accept queue cause it is not established).
+ * The end of the fault phase is no guillotine: a client still connecting (behind busybox's
+ * and python's listen backlogs of 9 and 5) or still reading when the duration ends finishes its
+ * script, so busybox and python rst-mid-response, and python abort-mid-response
+ * (single-threaded, it used to block in sendto() to a client the harness had stopped reading)
+ * PASS as their behaviour implies. fd-exhaustion lets its idle clients
+ * go at the end of the fault phase (release = end): nginx and lighttpd, which stop accepting
+ * or leave probes in the queue while out of fds and serve again after, PASS; so does
+ * connfault-server answering 503 at once (fd-exhaustion-busy.ini, in data/real/).
+ *
+ * Left out of the assertions, for now: busybox and python connect-close: they PASS in most
+ * runs, but 1 to 9 server sockets are sometimes left ESTABLISHED with no peer (ss: segs_in 2,
+ * nothing received since the handshake, the client's port gone), even after a 15 s grace:
+ * half-open connections the kernel hands the server after 100 clients at once overflow its
+ * listen backlog (9, 5) and the client's RST or FIN was lost on the way. busybox (alarm(60))
+ * and python (no timeout) then hold them. The harness calls them leaked (no fault client is
+ * their peer), though the server never saw its peer go: they are held after the peer vanished,
+ * which run/measure.c cannot yet tell (an ESTABLISHED socket whose peer is in no TCP table).
+ * Seen in 1 of 4 runs of each on a loaded machine; a raw request whose response is smaller than
+ * `read = N`, or `read = all` of a raw response, is held for ever and fails redis on fds instead of
+ * being an error; busybox and python half-close: 3-10 of 100 half-closed clients are reset before
+ * reading a byte. Those resets are the kernel's, not the server's half-close handling nor the
+ * harness's: 100 clients at once overflow a listen backlog of 9 (busybox) or 5 (python), SYN
+ * cookies are sent, and the listener resets the connections whose cookie then fails (measured:
+ * nstat's TcpExtSyncookiesFailed rose by exactly the number of resets, 4 and 3, in two busybox
+ * runs). A verdict on those needs a way to tell a connection the server never accepted.
  *
  * A PASS must have looked: each group of a passing scenario reached its fault (reached >=
  * planned / 2). A server that is not installed FAILs the test with the package to install
@@ -46,9 +63,10 @@
 
 /* One expected verdict: scenario, verdict, and for `error` or `fail` a text the reason has. */
 struct real_expect {
-    const char *scenario;
+    const char *scenario; /* a built-in name, or a file under REAL_DATA_DIR (NAME.ini) */
     const char *verdict;
-    const char *reason_has; /* NULL: not looked at */
+    const char *reason_has;    /* NULL: not looked at */
+    const char *accepting_key; /* a number of the accepting check that must be > 0, or NULL */
 };
 
 static char real_dir[128];
@@ -110,9 +128,11 @@ static long long real_num(const struct ts_json *obj, const char *key)
 
 /* The scenario named name in the report, or a failed assertion with connfault's own output
  * (a run that stopped early, on a set-up error say, tells why there). */
-static const struct ts_json *real_scenario(const struct ts_json *root, const char *name,
+static const struct ts_json *real_scenario(const struct ts_json *root, const char *scenario,
                                            const char *out)
 {
+    char name[128];
+    snprintf(name, sizeof(name), "%.*s", (int)strcspn(scenario, "."), scenario);
     const struct ts_json *list = ts_json_get(root, "scenarios");
     for (size_t i = 0; i < ts_json_count(list); i++) {
         const char *n = ts_json_str(ts_json_at(list, i), "name");
@@ -140,6 +160,25 @@ static void real_assert_reached(const char *server, const struct ts_json *sc)
     }
 }
 
+/* The accepting check's number e->accepting_key is above 0 (what the verdict rests on was
+ * seen: e.g. probes answered 503 while out of fds). */
+static void real_assert_accepting(const char *server, const struct ts_json *sc,
+                                  const struct real_expect *e)
+{
+    const struct ts_json *checks = ts_json_get(sc, "checks");
+    for (size_t i = 0; i < ts_json_count(checks); i++) {
+        const struct ts_json *c = ts_json_at(checks, i);
+        const char *name = ts_json_str(c, "name");
+        if (!name || strcmp(name, "accepting") != 0)
+            continue;
+        ck_assert_msg(real_num(c, e->accepting_key) > 0, "%s %s: accepting %s is %lld: %s", server,
+                      e->scenario, e->accepting_key, real_num(c, e->accepting_key),
+                      ts_json_str(c, "summary"));
+        return;
+    }
+    ck_abort_msg("%s %s: no accepting check", server, e->scenario);
+}
+
 static void real_assert_one(const char *server, const struct ts_json *root,
                             const struct real_expect *e, const char *out)
 {
@@ -155,6 +194,8 @@ static void real_assert_one(const char *server, const struct ts_json *root,
                       e->reason_has, reason ? reason : "(none)");
     if (strcmp(e->verdict, "pass") == 0)
         real_assert_reached(server, sc);
+    if (e->accepting_key)
+        real_assert_accepting(server, sc, e);
 }
 
 /* The exit status the verdicts imply: 1 if one failed, else 2 if one is in error, else 0. */
@@ -187,8 +228,14 @@ static void real_run(const char *server, const char *target_cmd, const char *con
     size_t argc = 17;
     for (size_t i = 0; extra && extra[i]; i++)
         argv[argc++] = extra[i];
-    for (size_t i = 0; i < n; i++)
+    char files[8][256];
+    for (size_t i = 0; i < n; i++) {
         argv[argc++] = e[i].scenario;
+        if (strchr(e[i].scenario, '.') && i < 8) { /* a scenario file of the test data */
+            snprintf(files[i], sizeof(files[i]), "%s/%s", REAL_DATA_DIR, e[i].scenario);
+            argv[argc - 1] = files[i];
+        }
+    }
     argv[argc] = NULL;
 
     struct ts_proc p;
@@ -213,12 +260,12 @@ static void real_run(const char *server, const char *target_cmd, const char *con
 #define REAL_N(a) (sizeof(a) / sizeof((a)[0]))
 
 /* real_run with the server configured by the template data/real/NAME.conf. */
-static void real_run_templated(const char *name, const char *exec_fmt, const struct real_expect *e,
-                               size_t n)
+static void real_run_templated(const char *name, const char *exec_fmt, const char *const *extra,
+                               const struct real_expect *e, size_t n)
 {
     char cmd[1024];
     real_templated_cmd(cmd, sizeof(cmd), name, exec_fmt);
-    real_run(name, cmd, NULL, e, n);
+    real_run(name, cmd, extra, e, n);
 }
 
 /* nginx: client_header_timeout covers the whole head (it is not re-armed per byte), so even a
@@ -227,11 +274,13 @@ START_TEST(nginx_releases_every_faulty_client)
 {
     real_need("/usr/sbin/nginx", "nginx");
     static const struct real_expect e[] = {
-        {"connect-close", "pass", NULL},    {"abort-mid-response", "pass", NULL},
-        {"rst-mid-response", "pass", NULL}, {"slowloris", "pass", NULL},
-        {"half-close", "pass", NULL},       {"keepalive-abort", "pass", NULL},
+        {"connect-close", "pass", NULL, NULL},    {"abort-mid-response", "pass", NULL, NULL},
+        {"rst-mid-response", "pass", NULL, NULL}, {"slowloris", "pass", NULL, NULL},
+        {"half-close", "pass", NULL, NULL},       {"keepalive-abort", "pass", NULL, NULL},
+        {"fd-exhaustion", "pass", NULL, NULL},
     };
-    real_run_templated("nginx", "/usr/sbin/nginx -e stderr -p %s/ -c %s/nginx.conf", e, REAL_N(e));
+    real_run_templated("nginx", "/usr/sbin/nginx -e stderr -p %s/ -c %s/nginx.conf", NULL, e,
+                       REAL_N(e));
 }
 END_TEST
 
@@ -241,14 +290,25 @@ START_TEST(lighttpd_is_held_by_a_trickle)
 {
     real_need("/usr/sbin/lighttpd", "lighttpd");
     static const struct real_expect e[] = {
-        {"connect-close", "pass", NULL},
-        {"slowloris", "fail", "fds"},
-        {"half-close", "pass", NULL},
-        {"keepalive-abort", "pass", NULL},
+        {"connect-close", "pass", NULL, NULL},    {"slowloris", "fail", "fds", NULL},
+        {"half-close", "pass", NULL, NULL},       {"keepalive-abort", "pass", NULL, NULL},
+        {"fd-exhaustion", "pass", NULL, NULL},    {"abort-mid-response", "pass", NULL, NULL},
+        {"rst-mid-response", "pass", NULL, NULL},
     };
-    real_run_templated("lighttpd", "/usr/sbin/lighttpd -D -f %s/lighttpd.conf", e, REAL_N(e));
+    /* The last --grace wins: lighttpd closes the file fd it keeps after sending a file (big.bin)
+     * 2.8 s after the faults, every time measured (3 of 3, half-close and abort-mid-response):
+     * within a 3 s grace only just, so sometimes not. */
+    static const char *const slow_file_close[] = {"--grace", "6", NULL};
+    real_run_templated("lighttpd", "/usr/sbin/lighttpd -D -f %s/lighttpd.conf", slow_file_close, e,
+                       REAL_N(e));
 }
 END_TEST
+
+/* busybox's and python's listen backlogs (9 and 5) overflow under a scenario's 100 clients at
+ * once: the kernel drops the SYNs past them, a probe's included, and the probe gets in on its
+ * SYN's retransmission at 1 s or 3 s. A probe deadline past the second one judges the server,
+ * not the backlog's arithmetic. */
+static const char *const small_backlog_flags[] = {"--probe-timeout", "4.5", NULL};
 
 /* busybox httpd -f: a child process per connection; get_line() re-arms alarm(60) for every
  * header line, so the trickle's header lines keep each child for ever: slowloris fails on
@@ -257,12 +317,13 @@ START_TEST(busybox_is_held_by_a_trickle)
 {
     real_need("/usr/bin/busybox", "busybox");
     static const struct real_expect e[] = {
-        {"abort-mid-response", "pass", NULL},
-        {"slowloris", "fail", "fds"},
+        {"rst-mid-response", "pass", NULL, NULL},
+        {"abort-mid-response", "pass", NULL, NULL},
+        {"slowloris", "fail", "fds", NULL},
     };
     char cmd[512];
     snprintf(cmd, sizeof(cmd), "/usr/bin/busybox httpd -f -p 127.0.0.1:{port} -h %s/www", real_dir);
-    real_run("busybox httpd", cmd, NULL, e, REAL_N(e));
+    real_run("busybox httpd", cmd, small_backlog_flags, e, REAL_N(e));
 }
 END_TEST
 
@@ -272,13 +333,31 @@ START_TEST(python_http_server_is_held_by_a_trickle)
 {
     real_need("/usr/bin/python3", "python3");
     static const struct real_expect e[] = {
-        {"slowloris", "fail", "fds"},
+        {"rst-mid-response", "pass", NULL, NULL},
+        {"abort-mid-response", "pass", NULL, NULL},
+        {"slowloris", "fail", "fds", NULL},
     };
     char cmd[512];
     snprintf(cmd, sizeof(cmd),
              "/usr/bin/python3 -m http.server --bind 127.0.0.1 --directory %s/www {port}",
              real_dir);
-    real_run("python http.server", cmd, NULL, e, REAL_N(e));
+    real_run("python http.server", cmd, small_backlog_flags, e, REAL_N(e));
+}
+END_TEST
+
+/* Out of fds with no idle connection to evict (every fault client is in the middle of its
+ * request head), connfault-server answers each new client 503 at once with its reserve fd:
+ * while held, those 503s are acceptable; let go at the end of the fault phase, it serves
+ * again. Timeouts longer than the run, so the fault clients are still held when released. */
+START_TEST(a_503_while_out_of_fds_passes)
+{
+    static const struct real_expect e[] = {
+        {"fd-exhaustion-busy.ini", "pass", NULL, "held_probes_503"},
+    };
+    real_run("connfault-server (503 when out of fds)",
+             "exec " CONNFAULT_SERVER_BIN " --port {port} --header-timeout 60 --idle-timeout 60 "
+             "--quiet",
+             NULL, e, REAL_N(e));
 }
 END_TEST
 
@@ -292,9 +371,9 @@ START_TEST(redis_protected_mode_is_an_error)
     real_need("/usr/bin/redis-server", "redis-server");
     /* One run per scenario: in one run of both, the second scenario was sometimes missing
      * from the report (seen once in CI; not yet explained: see the closing note). */
-    static const struct real_expect e1[] = {{"rst-mid-response", "error", "127.0.0.2"}};
+    static const struct real_expect e1[] = {{"rst-mid-response", "error", "127.0.0.2", NULL}};
     static const struct real_expect e2[] = {
-        {"abort-mid-response", "error", "Redis is running in protected mode"}};
+        {"abort-mid-response", "error", "Redis is running in protected mode", NULL}};
     real_run("redis (protected mode)",
              "/usr/bin/redis-server --port {port} --save '' --appendonly no", redis_raw, e1,
              REAL_N(e1));
@@ -308,8 +387,8 @@ START_TEST(redis_without_protected_mode_passes)
 {
     real_need("/usr/bin/redis-server", "redis-server");
     static const struct real_expect e[] = {
-        {"connect-close", "pass", NULL},
-        {"half-close", "pass", NULL},
+        {"connect-close", "pass", NULL, NULL},
+        {"half-close", "pass", NULL, NULL},
     };
     real_run("redis",
              "/usr/bin/redis-server --port {port} --save '' --appendonly no --protected-mode no",
@@ -328,7 +407,8 @@ static Suite *real_servers_suite(void)
     const TTest *tests[] = {
         nginx_releases_every_faulty_client, lighttpd_is_held_by_a_trickle,
         busybox_is_held_by_a_trickle,       python_http_server_is_held_by_a_trickle,
-        redis_protected_mode_is_an_error,   redis_without_protected_mode_passes};
+        redis_protected_mode_is_an_error,   redis_without_protected_mode_passes,
+        a_503_while_out_of_fds_passes};
     for (size_t i = 0; i < REAL_N(tests); i++)
         tcase_add_test(tc, tests[i]);
     suite_add_tcase(s, tc);
