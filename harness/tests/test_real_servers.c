@@ -35,9 +35,9 @@
  * and python (no timeout) then hold them. The harness calls them leaked (no fault client is
  * their peer), though the server never saw its peer go: they are held after the peer vanished,
  * which run/measure.c cannot yet tell (an ESTABLISHED socket whose peer is in no TCP table).
- * Seen in 1 of 4 runs of each on a loaded machine; a raw request whose response is smaller than
- * `read = N`, or `read = all` of a raw response, is held for ever and fails redis on fds instead of
- * being an error; busybox and python half-close: 3-10 of 100 half-closed clients are reset before
+ * Seen in 1 of 4 runs of each on a loaded machine. (A raw read waiting for more than redis
+ * sends, and lighttpd's file cache judged at once, are in test_real_judging.) busybox and
+ * python half-close: 3-10 of 100 half-closed clients are reset before
  * reading a byte. Those resets are the kernel's, not the server's half-close handling nor the
  * harness's: 100 clients at once overflow a listen backlog of 9 (busybox) or 5 (python), SYN
  * cookies are sent, and the listener resets the connections whose cookie then fails (measured:
