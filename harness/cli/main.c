@@ -1,6 +1,6 @@
 /* connfault: command line. `run` throws misbehaving clients at a server and judges it;
  * `replay` does the same with a capture's connections; `list` names the built-in scenarios
- * (a shard of them, or as JSON);
+ * (a shard of them, or as JSON); `shrink` cuts a failing scenario down to a reproducer;
  * `cleanup` removes what a killed run left behind. The options are options.c's table. */
 #include <limits.h>
 #include <signal.h>
@@ -14,6 +14,7 @@
 #include "options.h"
 #include "pcap_flows.h"
 #include "run.h"
+#include "shrink.h"
 
 #ifndef CONNFAULT_VERSION
 #define CONNFAULT_VERSION "0.1.0"
@@ -83,6 +84,9 @@ static int read_options(int argc, char **argv, bool replay, struct cli_values *v
      * harness/capture/capture.h); in-process callers such as self-tests opt in. */
     v->run.capture_failures = true;
     v->replay.speed = 1.0;
+    v->shrink = (struct shrink_options){.confirm = SHRINK_DEFAULT_CONFIRM,
+                                        .max_trials = SHRINK_DEFAULT_MAX_TRIALS,
+                                        .time_limit_ms = SHRINK_DEFAULT_TIME_MS};
     int rc = cli_parse(argc, argv, replay, v);
     return rc == 1 ? -1 : rc;
 }
@@ -145,6 +149,24 @@ static int command_list(int argc, char **argv)
     return run_list(&v.run, v.list_json);
 }
 
+static int command_shrink(int argc, char **argv)
+{
+    static struct cli_values v;
+    char server_path[PATH_MAX];
+    int rc = read_options(argc, argv, false, &v);
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    if (argc - optind != 1) {
+        fprintf(stderr, "connfault shrink: give one scenario, a built-in name or a file (try "
+                        "--help)\n");
+        return 2;
+    }
+    v.run.capture_failures = false; /* trials are many; their captures are not kept */
+    v.run.reference_server = find_reference_server(server_path, sizeof(server_path));
+    prepare_to_run();
+    return shrink_main(&v.run, &v.shrink, argv[optind]);
+}
+
 static int command_cleanup(int argc, char **argv)
 {
     (void)argc;
@@ -174,9 +196,9 @@ static const struct {
     const char *name;
     int (*fn)(int argc, char **argv); /* argv[0]: the command */
 } commands[] = {
-    {"run", command_run},         {"replay", command_replay},     {"list", command_list},
-    {"cleanup", command_cleanup}, {"help", command_help},         {"-h", command_help},
-    {"--help", command_help},     {"--version", command_version},
+    {"run", command_run},       {"replay", command_replay},   {"list", command_list},
+    {"shrink", command_shrink}, {"cleanup", command_cleanup}, {"help", command_help},
+    {"-h", command_help},       {"--help", command_help},     {"--version", command_version},
 };
 
 int main(int argc, char **argv)
@@ -189,7 +211,8 @@ int main(int argc, char **argv)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);
     fprintf(stderr,
-            "connfault: unknown command '%s' (commands: run, replay, list, cleanup; try --help)\n",
+            "connfault: unknown command '%s' (commands: run, replay, list, shrink, cleanup; try "
+            "--help)\n",
             argv[1]);
     return 2;
 }
