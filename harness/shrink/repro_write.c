@@ -60,22 +60,34 @@ static void write_group(FILE *out, const struct scenario *sc, const struct clien
             (unsigned long long)g->hold_ms.lo, g->start_ms, g->rcvbuf, ends[g->end]);
 }
 
+/* The checks this program judges by the server's open fds (given its pid). */
+static bool counts_fds(const char *check)
+{
+    return strcmp(check, "fds") == 0 || strcmp(check, "sockets") == 0;
+}
+
 static void write_header(FILE *out, const struct scenario *sc, const char *check)
 {
     fprintf(out,
             "/* repro.c: written by connfault shrink from scenario %s; one C file, nothing but "
             "libc.\n"
-            " *   cc -Wall -Werror -o repro repro.c && ./repro HOST PORT\n"
+            " *   cc -Wall -Werror -o repro repro.c && ./repro HOST PORT [SERVER_PID]\n"
             " * Performs the minimal scenario's clients against HOST PORT (each group in "
             "batches of its\n"
-            " * concurrency: connect, send, read, hold, end), then probes GET on the probe "
-            "path three\n"
-            " * times; up to 10 rounds (a race may spare the server one). Exits 1 with one line "
-            "when a\n"
-            " * probe is not answered within 2 s or the server is gone (connfault saw check "
-            "\"%s\"\n * fail), else 0.\n",
+            " * concurrency: connect, send, read, hold, end) while one probe connects, then "
+            "GETs the probe\n"
+            " * path on that probe and on a fresh one; with SERVER_PID (the server on this "
+            "host) it also\n"
+            " * counts the server's open fds, before the clients and after. Up to 20 rounds (a "
+            "race may\n"
+            " * spare the server one). Exits 1 with one line when a probe is not answered "
+            "within 2 s, the\n"
+            " * server is gone, or it holds fds the clients left (connfault saw check "
+            "\"%s\" fail), else 0.\n",
             sc->name, check);
-    if (strcmp(check, "accepting") != 0 && strcmp(check, "alive") != 0)
+    if (counts_fds(check))
+        fprintf(out, " * Check %s is seen in the server's fds: SERVER_PID is required.\n", check);
+    else if (strcmp(check, "accepting") != 0 && strcmp(check, "alive") != 0)
         fprintf(out,
                 " * NOT SUPPORTED: check %s is seen from inside the server's process "
                 "(procfs); this\n * program only sees what a client sees.\n",
@@ -96,7 +108,9 @@ int shrink_write_repro(FILE *out, const struct scenario *sc, const struct run_op
     fputs("static const char probe_path[] =", out);
     write_literal(out, opt->probe_path, strlen(opt->probe_path));
     fputs(";\nstatic const char check[] = ", out);
-    fprintf(out, "\"%s\";\n\nstatic const struct group groups[] = {\n", check);
+    fprintf(out,
+            "\"%s\";\nstatic const int needs_pid = %d;\n\nstatic const struct group groups[] = {\n",
+            check, counts_fds(check));
     for (size_t i = 0; i < sc->ngroups; i++)
         write_group(out, sc, &sc->groups[i]);
     fputs("};\n\n", out);

@@ -39,7 +39,7 @@ bool shrink_trial(struct shrink_state *st, const struct scenario *sc);
 void shrink_pick_check(const struct scenario_result *res, char *check, size_t len);
 
 /* Candidate kinds (search.c says which, in the order tried). */
-#define SHRINK_CANDIDATE_KINDS 10
+#define SHRINK_CANDIDATE_KINDS 9
 
 /* Candidate kind `kind` applied to group gi of best (scenario-wide kinds: gi 0) into cand
  * (search.c): true when made, false when it would change nothing (no cand then). */
