@@ -23,12 +23,57 @@ static void progress(const struct shrink_state *st, const struct scenario *cand,
 {
     uint64_t spent = cf_now_ms() - st->t0_ms, limit = st->so->time_limit_ms;
     fprintf(stderr,
-            "connfault shrink: trial %u/%u: %zu group(s), %llu client(s), %ums: %s; best so far "
-            "%zu group(s), %llu client(s), %ums (%.0f s, %.0f s left)\n",
+            "connfault shrink: trial %u/%u: %zu group(s), %llu client(s), %ums: %s%s%s%s; best so "
+            "far %zu group(s), %llu client(s), %ums (%.0f s, %.0f s left)\n",
             st->trials, st->so->max_trials, cand->ngroups, shrink_clients(cand), cand->duration_ms,
-            fails ? "fails" : "does not fail", st->best.ngroups, shrink_clients(&st->best),
-            st->best.duration_ms, (double)spent / 1000.0,
-            spent < limit ? (double)(limit - spent) / 1000.0 : 0.0);
+            fails ? "fails" : "does not fail", fails ? "" : " (", fails ? "" : st->last_miss,
+            fails ? "" : ")", st->best.ngroups, shrink_clients(&st->best), st->best.duration_ms,
+            (double)spent / 1000.0, spent < limit ? (double)(limit - spent) / 1000.0 : 0.0);
+}
+
+/* The best so far joins the earlier ones (the final re-confirmation may step back to them).
+ * false: no memory for it (then it is simply dropped). */
+static bool push_past(struct shrink_state *st)
+{
+    struct scenario *p = realloc(st->past, (st->npast + 1) * sizeof(*p));
+    if (!p)
+        return false;
+    st->past = p;
+    st->past[st->npast++] = st->best;
+    return true;
+}
+
+static void free_past(struct shrink_state *st)
+{
+    for (size_t i = 0; i < st->npast; i++)
+        shrink_view_free(&st->past[i]);
+    free(st->past);
+    st->past = NULL;
+    st->npast = 0;
+}
+
+/* The best must fail in final_runs more runs (K of K at each step lets a 1-in-K fluke
+ * through); when it does not, the best before it is tried, and so on. true when one did;
+ * false when none did (nothing reliable to write), or st->stop was set. */
+static bool reconfirm(struct shrink_state *st)
+{
+    st->final_runs =
+        st->so->confirm * 2 > SHRINK_FINAL_MIN ? st->so->confirm * 2 : SHRINK_FINAL_MIN;
+    for (;;) {
+        if (shrink_trial_runs(st, &st->best, st->final_runs))
+            return true;
+        if (st->stop)
+            return false;
+        fprintf(stderr,
+                "connfault shrink: re-confirming: %zu group(s), %llu client(s) did not fail %s "
+                "in %u of %u runs; stepping back\n",
+                st->best.ngroups, shrink_clients(&st->best), st->check, st->final_runs,
+                st->final_runs);
+        if (st->npast == 0)
+            return false;
+        shrink_view_free(&st->best);
+        st->best = st->past[--st->npast];
+    }
 }
 
 /* One candidate tried: true when it failed and became the best. */
@@ -39,9 +84,11 @@ static bool try_candidate(struct shrink_state *st, unsigned kind, size_t gi)
         return false;
     st->trials++;
     bool fails = shrink_trial(st, &cand);
-    if (fails) {
-        shrink_view_free(&st->best);
+    if (fails && push_past(st)) {
         st->best = cand; /* cand's groups are the best's now */
+    } else if (fails) {
+        shrink_view_free(&st->best);
+        st->best = cand;
     }
     if (st->stop != 130)
         progress(st, &cand, fails);
@@ -95,20 +142,25 @@ static void describe_target(const struct run_options *opt, char *out, size_t len
 static int write_minimal(const struct shrink_state *st, const struct scenario *orig,
                          const char *path)
 {
-    char target[1024], header[16384];
+    char target[1024], header[16384], final[96];
     struct scenario_vars vars;
     describe_target(st->opt, target, sizeof(target));
+    if (st->final_runs && st->stop == 0)
+        snprintf(final, sizeof(final), "then in %u of %u runs of this file", st->final_runs,
+                 st->final_runs);
+    else
+        snprintf(final, sizeof(final), "NOT re-confirmed (interrupted)");
     snprintf(header, sizeof(header),
              "%s: written by connfault shrink\n"
              "shrunk from: %s (%zu group(s), %llu client(s), duration %ums)\n"
              "to: %zu group(s), %llu client(s), duration %ums\n"
              "target: %s\n"
-             "failing check: %s, in %u of %u runs (%s)\n"
+             "failing check: %s, in %u of %u runs at each step, %s (%s)\n"
              "trials: %u (%u runs), time taken: %.1f s, seed %llu\n"
              "run it: connfault run%s%s --seed %llu %s",
              path, orig->path, orig->ngroups, shrink_clients(orig), orig->duration_ms,
              st->best.ngroups, shrink_clients(&st->best), st->best.duration_ms, target, st->check,
-             st->so->confirm, st->so->confirm, st->last_reason, st->trials, st->runs,
+             st->so->confirm, st->so->confirm, final, st->last_reason, st->trials, st->runs,
              (double)(cf_now_ms() - st->t0_ms) / 1000.0, (unsigned long long)st->opt->seed,
              st->opt->bug ? " --bug " : "", st->opt->bug ? st->opt->bug : "",
              (unsigned long long)st->opt->seed, path);
@@ -217,6 +269,13 @@ static int shrink_loaded(struct shrink_state *st, const struct scenario *orig)
     fprintf(stderr, "connfault shrink: %s fails %s in %u of %u runs; shrinking\n", orig->name,
             st->check, st->so->confirm, st->so->confirm);
     search(st);
+    if (st->stop == 0 && !reconfirm(st) && st->stop == 0) {
+        printf("connfault shrink: nothing reliable to write: %s and every smaller scenario "
+               "found failed %s in %u of %u runs, but not in %u of %u more\n",
+               orig->name, st->check, st->so->confirm, st->so->confirm, st->final_runs,
+               st->final_runs);
+        return 1;
+    }
     if (st->stop == 2)
         return 2;
     rc = write_outputs(st, orig);
@@ -256,6 +315,7 @@ int shrink_main(const struct run_options *opt, const struct shrink_options *so, 
     if (rc == 0) {
         rc = shrink_loaded(&st, &orig);
         shrink_view_free(&st.best);
+        free_past(&st);
         scenario_free(&orig);
     }
     run_env_free(st.env);

@@ -23,6 +23,8 @@ struct shrink_options {
 #define SHRINK_DEFAULT_CONFIRM    3
 #define SHRINK_DEFAULT_MAX_TRIALS 60
 #define SHRINK_DEFAULT_TIME_MS    300000
+/* The minimal scenario must then fail in max(2K, this) more runs before it is written. */
+#define SHRINK_FINAL_MIN 4
 
 /* Shrink the scenario `name` (a built-in name or a file) against opt's target. Progress lines
  * on stderr, the files' paths on stdout. Returns the exit status: 0 a reproducer was written,

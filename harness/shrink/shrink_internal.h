@@ -16,8 +16,12 @@ struct shrink_state {
     const struct shrink_options *so;
     struct run_env *env;
     struct scenario best;  /* a view; groups owned */
+    struct scenario *past; /* the earlier bests, oldest first (views; groups owned) */
+    size_t npast;
+    unsigned final_runs;   /* the runs of the final re-confirmation (0: not done yet) */
     char check[16];        /* the check that must keep failing */
     char last_reason[512]; /* what the best's last failing run said */
+    char last_miss[128];   /* why the last trial did not count as failing */
     unsigned trials, runs;
     uint64_t t0_ms;
     int stop; /* 0, or the exit status that ends the search (2 set-up error, 130) */
@@ -33,6 +37,8 @@ unsigned long long shrink_clients(const struct scenario *sc);
 /* Run sc K times (trial.c): true when each run fails st->check, with some group reaching its
  * fault; stops at the first run that does not. A set-up error or an interrupt sets st->stop. */
 bool shrink_trial(struct shrink_state *st, const struct scenario *sc);
+/* The same with `runs` runs instead of K. */
+bool shrink_trial_runs(struct shrink_state *st, const struct scenario *sc, unsigned runs);
 
 /* The check the first run of the confirmation failed (trial.c): alive when it failed (a dead
  * server fails the rest too), else the first failed one. */

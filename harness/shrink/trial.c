@@ -59,11 +59,19 @@ static int one_run(struct shrink_state *st, const struct scenario *sc, struct sc
                 faults_happened(res);
     if (fails)
         snprintf(st->last_reason, sizeof(st->last_reason), "%s", res->reason);
+    else
+        snprintf(st->last_miss, sizeof(st->last_miss), "run %u: %s: %.90s", st->runs,
+                 verdict_name(res->verdict), res->reason);
     run_result_free(res);
     return fails;
 }
 
 bool shrink_trial(struct shrink_state *st, const struct scenario *sc)
+{
+    return shrink_trial_runs(st, sc, st->so->confirm);
+}
+
+bool shrink_trial_runs(struct shrink_state *st, const struct scenario *sc, unsigned runs)
 {
     struct scenario_result *res = malloc(sizeof(*res));
     if (!res) {
@@ -71,7 +79,7 @@ bool shrink_trial(struct shrink_state *st, const struct scenario *sc)
         return false;
     }
     int fails = 1;
-    for (unsigned k = 0; k < st->so->confirm && fails == 1; k++)
+    for (unsigned k = 0; k < runs && fails == 1; k++)
         fails = one_run(st, sc, res);
     free(res);
     return fails == 1;
