@@ -83,7 +83,7 @@ static int read_options(int argc, char **argv, bool replay, struct cli_values *v
     /* On the command line a failure comes with its capture by default (cheap: see
      * harness/capture/capture.h); in-process callers such as self-tests opt in. */
     v->run.capture_failures = true;
-    v->replay.speed = 1.0;
+    v->replay.speed = 1.0; /* replay, and shrink of a capture */
     v->shrink = (struct shrink_options){.confirm = SHRINK_DEFAULT_CONFIRM,
                                         .max_trials = SHRINK_DEFAULT_MAX_TRIALS,
                                         .time_limit_ms = SHRINK_DEFAULT_TIME_MS};
@@ -149,6 +149,14 @@ static int command_list(int argc, char **argv)
     return run_list(&v.run, v.list_json);
 }
 
+/* A capture file, by its name (shrink takes a scenario or a capture). */
+static bool is_capture(const char *path)
+{
+    size_t n = strlen(path);
+    return (n > 5 && strcmp(path + n - 5, ".pcap") == 0) ||
+           (n > 7 && strcmp(path + n - 7, ".pcapng") == 0);
+}
+
 static int command_shrink(int argc, char **argv)
 {
     static struct cli_values v;
@@ -157,14 +165,25 @@ static int command_shrink(int argc, char **argv)
     if (rc != 0)
         return rc < 0 ? 0 : rc;
     if (argc - optind != 1) {
-        fprintf(stderr, "connfault shrink: give one scenario, a built-in name or a file (try "
-                        "--help)\n");
+        fprintf(stderr, "connfault shrink: give one scenario (a built-in name or a file) or one "
+                        "capture (.pcap, .pcapng) (try --help)\n");
         return 2;
     }
     v.run.capture_failures = false; /* trials are many; their captures are not kept */
     v.run.reference_server = find_reference_server(server_path, sizeof(server_path));
     prepare_to_run();
-    return shrink_main(&v.run, &v.shrink, argv[optind]);
+    if (!is_capture(argv[optind]))
+        return shrink_main(&v.run, &v.shrink, argv[optind]);
+    struct replay_set set;
+    char err[512];
+    if (pcap_flows_read_file(argv[optind], &v.replay.limits, &set, err, sizeof(err)) < 0) {
+        fprintf(stderr, "connfault shrink: %s: %s\n", argv[optind], err);
+        return 2;
+    }
+    set.speed = v.replay.speed;
+    rc = shrink_capture_main(&v.run, &v.shrink, &set);
+    replay_set_free(&set);
+    return rc;
 }
 
 static int command_cleanup(int argc, char **argv)

@@ -36,8 +36,8 @@ enum cli_section {
     SEC_UNLISTED
 };
 
-/* Which commands take an option (a row's .commands; 0: run, replay and shrink, or replay alone
- * for SEC_REPLAY rows). */
+/* Which commands take an option (a row's .commands; 0: run, replay and shrink, or replay and
+ * shrink (of a capture) for SEC_REPLAY rows). */
 enum cli_command { CMD_RUN = 1, CMD_REPLAY = 2, CMD_LIST = 4, CMD_SHRINK = 8 };
 
 enum cli_kind {
@@ -125,8 +125,8 @@ static const struct cli_option cli_options[] = {
              "that received SYNs, else the lower port)"},
     {"speed", 0, CLI_SPEED, "X|max", SEC_REPLAY, .where = AT(replay.speed),
      .help = "X times the captured pace (1); max: no waits"},
-    {"dump", 0, CLI_SET, NULL, SEC_REPLAY, .store = store_bool, .set = 1, .where = AT(replay.dump),
-     .help = "print what was understood of the capture, replay nothing"},
+    {"dump", 0, CLI_SET, NULL, SEC_REPLAY, .commands = CMD_REPLAY, .store = store_bool, .set = 1,
+     .where = AT(replay.dump), .help = "print what was understood of the capture, replay nothing"},
     {"strict", 0, CLI_SET, NULL, SEC_REPLAY, .store = store_bool, .set = 1,
      .where = AT(replay.limits.strict),
      .help = "refuse captures cut by a snap length or mid-packet"},
@@ -475,7 +475,7 @@ static int apply(const struct cli_option *o, const char *arg, struct cli_values 
 static bool takes(const struct cli_option *o, enum cli_command cmd)
 {
     unsigned commands = o->commands                ? o->commands
-                        : o->section == SEC_REPLAY ? (unsigned)CMD_REPLAY
+                        : o->section == SEC_REPLAY ? (unsigned)(CMD_REPLAY | CMD_SHRINK)
                                                    : (unsigned)(CMD_RUN | CMD_REPLAY | CMD_SHRINK);
     return (commands & cmd) != 0;
 }

@@ -12,7 +12,7 @@
 #include "cf_time.h"
 #include "shrink_internal.h"
 
-static bool budget_left(const struct shrink_state *st)
+bool shrink_budget_left(const struct shrink_state *st)
 {
     return st->stop == 0 && st->trials < st->so->max_trials &&
            cf_now_ms() - st->t0_ms < st->so->time_limit_ms &&
@@ -102,10 +102,10 @@ static bool try_candidate(struct shrink_state *st, unsigned kind, size_t gi)
 static void search(struct shrink_state *st)
 {
     bool progressed = true;
-    while (progressed && budget_left(st)) {
+    while (progressed && shrink_budget_left(st)) {
         progressed = false;
-        for (unsigned kind = 0; kind < SHRINK_CANDIDATE_KINDS && budget_left(st); kind++)
-            for (size_t gi = 0; gi < st->best.ngroups && budget_left(st);)
+        for (unsigned kind = 0; kind < SHRINK_CANDIDATE_KINDS && shrink_budget_left(st); kind++)
+            for (size_t gi = 0; gi < st->best.ngroups && shrink_budget_left(st);)
                 if (try_candidate(st, kind, gi))
                     progressed = true;
                 else
@@ -113,7 +113,7 @@ static void search(struct shrink_state *st)
     }
 }
 
-static int mkdir_p(char *path)
+int shrink_mkdir_p(char *path)
 {
     for (char *p = path + 1; *p; p++) {
         if (*p != '/')
@@ -192,7 +192,7 @@ static int write_outputs(const struct shrink_state *st, const struct scenario *o
                  (unsigned long long)st->opt->seed);
     snprintf(ini, sizeof(ini), "%s/minimal.ini", dir);
     snprintf(repro, sizeof(repro), "%s/repro.c", dir);
-    int rc = mkdir_p(dir);
+    int rc = shrink_mkdir_p(dir);
     const char *failed = dir;
     if (rc == 0 && (rc = write_minimal(st, orig, ini)) < 0)
         failed = ini;
@@ -230,7 +230,7 @@ static int load_one(struct run_env *env, const char *name, struct scenario *sc)
 }
 
 /* The target is ready for sc: the sandbox when it needs one, the pre-flight. 0 or 2/130. */
-static int prepare(struct run_env *env, const struct scenario *sc)
+int shrink_prepare(struct run_env *env, const struct scenario *sc)
 {
     char err[512];
     const char *why = sc->needs_sandbox ? run_env_sandbox(env) : NULL;
@@ -247,7 +247,7 @@ static int prepare(struct run_env *env, const struct scenario *sc)
 /* Confirm, search, write. Returns the exit status. */
 static int shrink_loaded(struct shrink_state *st, const struct scenario *orig)
 {
-    int rc = prepare(st->env, orig);
+    int rc = shrink_prepare(st->env, orig);
     if (rc != 0)
         return rc;
     if (shrink_view_copy(&st->best, orig) < 0)

@@ -3,8 +3,8 @@
  * a standalone C reproducer (repro.c). Built on run.h's library call: every trial runs the
  * candidate K times, each against a fresh target when the harness starts it.
  * Files: shrink.c the command (confirm, search loop, output), search.c the candidates,
- * trial.c one trial, repro_write.c the standalone program (repro_template.h). Captures are not
- * shrunk (yet). */
+ * trial.c one trial, repro_write.c the standalone program (repro_template.h), flows.c the
+ * shrinking of a capture (over flows; not yet over segments), record.c minimal.pcap. */
 #ifndef CONNFAULT_SHRINK_H
 #define CONNFAULT_SHRINK_H
 
@@ -31,5 +31,12 @@ struct shrink_options {
  * 1 the scenario does not fail K of K runs (nothing to shrink), 2 usage or set-up error, 130
  * interrupted (the best reproducer so far is written first, when there is one). */
 int shrink_main(const struct run_options *opt, const struct shrink_options *so, const char *name);
+
+/* Shrink a capture that makes the target fail: ddmin over its flows (flows.c), each kept flow
+ * replayed whole, at set->speed. Writes flows.txt (the flows kept) and minimal.pcap (a failing
+ * run of them, recorded). The same exit statuses. */
+struct replay_set;
+int shrink_capture_main(const struct run_options *opt, const struct shrink_options *so,
+                        const struct replay_set *set);
 
 #endif

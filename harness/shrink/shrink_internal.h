@@ -18,14 +18,30 @@ struct shrink_state {
     struct scenario best;  /* a view; groups owned */
     struct scenario *past; /* the earlier bests, oldest first (views; groups owned) */
     size_t npast;
-    unsigned final_runs;   /* the runs of the final re-confirmation (0: not done yet) */
-    char check[16];        /* the check that must keep failing */
-    char last_reason[512]; /* what the best's last failing run said */
-    char last_miss[128];   /* why the last trial did not count as failing */
+    unsigned final_runs;     /* the runs of the final re-confirmation (0: not done yet) */
+    char check[16];          /* the check that must keep failing */
+    char last_reason[512];   /* what the best's last failing run said */
+    char last_miss[128];     /* why the last trial did not count as failing */
+    char last_capture[4096]; /* the capture of the last failing run, when one was kept */
     unsigned trials, runs;
     uint64_t t0_ms;
     int stop; /* 0, or the exit status that ends the search (2 set-up error, 130) */
 };
+
+/* Trials and time are left, and no stop or interrupt (shrink.c). */
+bool shrink_budget_left(const struct shrink_state *st);
+
+/* One more run of sc with its traffic captured, kept as `path` when that run fails st->check
+ * (up to 3 runs) (record.c). 0, or -1 with why on stderr. */
+int shrink_record(struct shrink_state *st, const struct scenario *sc, const char *dir,
+                  const char *path);
+
+/* The target is ready for sc: the sandbox when it needs one, the pre-flight (shrink.c). 0, or
+ * the exit status (2, 130), said on stderr. */
+int shrink_prepare(struct run_env *env, const struct scenario *sc);
+
+/* mkdir -p (shrink.c). 0 or -errno. */
+int shrink_mkdir_p(char *path);
 
 /* A view of src (groups copied into an array of its own). 0, or -ENOMEM. */
 int shrink_view_copy(struct scenario *dst, const struct scenario *src);

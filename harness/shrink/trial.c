@@ -62,6 +62,7 @@ static int one_run(struct shrink_state *st, const struct scenario *sc, struct sc
     else
         snprintf(st->last_miss, sizeof(st->last_miss), "run %u: %s: %.90s", st->runs,
                  verdict_name(res->verdict), res->reason);
+    snprintf(st->last_capture, sizeof(st->last_capture), "%s", res->capture_path);
     run_result_free(res);
     return fails;
 }
