@@ -2,10 +2,15 @@
  * - scenario_write: every built-in scenario written back loads as the same scenario;
  * - --bug accept-once x burst-abort shrinks to at most 3 clients still failing accepting;
  *   --bug sigpipe x rst-mid-response to 1 client failing alive, the same twice with one seed;
- * - each minimal.ini is taken by `connfault run` and still fails there; each repro.c compiles
- *   with cc -Wall -Werror and exits 1 against the bug mode, 0 against the correct server;
+ *   --bug leak-on-error x rst-mid-response to 1 client failing fds;
+ * - each minimal.ini is taken by `connfault run` and fails there in every one of 3 runs; each
+ *   repro.c compiles with cc -Wall -Werror and exits 1 against the bug mode, 0 against the
+ *   correct server (the fds one given the server's pid);
+ * - captures/burst-abort.pcap (106 flows) against accept-once shrinks to at most 5 flows, with
+ *   minimal.pcap recorded;
  * - a scenario that passes is "nothing to shrink", exit 1.
- * Budgets are small (--confirm 1 or 2, a few trials, --grace 0.5): about 100 s. */
+ * Every shrink confirms K = 2 of 2 runs per step and 4 of 4 at the end. About 4-5 minutes:
+ * the normal build only (see .ci/test). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +27,7 @@
 #define CONNFAULT_SERVER_BIN "connfault-server"
 #endif
 
-#define SHRINK_MS 150000 /* one shrink, bounded (its own budget is far smaller) */
+#define SHRINK_MS 240000 /* one shrink, bounded (its own budget is far smaller) */
 
 static const struct scenario_vars vars = {.host = "127.0.0.1:8080",
                                           .probe_path = "/",
@@ -94,11 +99,23 @@ static void run_ok(struct ts_proc *p, const char *const *argv, int timeout_ms)
     ck_assert_msg(!p->timed_out, "%s timed out:\n%s%s", argv[0], p->out, p->err);
 }
 
-/* repro.c compiles with -Wall -Werror, exits 1 against --bug BUG and 0 against the correct
- * server, saying so in one line. */
-static void check_repro(const char *dir, const char *bug)
+static int start_server(struct ts_proc *server, const char *bug, char *port, size_t len)
 {
-    char src[512], bin[512], port[16];
+    int port_n = 0;
+    const struct ts_run_opts so = {.timeout_ms = 120000, .discard_stderr = true};
+    int rc =
+        bug ? ts_server_start(server, TS_ARGV(CONNFAULT_SERVER_BIN, "--port", "0", "--bug", bug),
+                              &so, &port_n)
+            : ts_server_start(server, TS_ARGV(CONNFAULT_SERVER_BIN, "--port", "0"), &so, &port_n);
+    snprintf(port, len, "%d", port_n);
+    return rc;
+}
+
+/* repro.c compiles with -Wall -Werror, exits 1 against --bug BUG and 0 against the correct
+ * server, saying so in one line; with_pid: it is given the server's pid (the fds check). */
+static void check_repro(const char *dir, const char *bug, bool with_pid)
+{
+    char src[512], bin[512], port[16], pid[16];
     struct ts_proc p, server;
     snprintf(src, sizeof(src), "%s/repro.c", dir);
     snprintf(bin, sizeof(bin), "%s/repro", dir);
@@ -106,17 +123,13 @@ static void check_repro(const char *dir, const char *bug)
     ck_assert_msg(p.status == 0, "repro.c does not compile:\n%s%s", p.out, p.err);
     ts_proc_free(&p);
     for (int correct = 0; correct < 2; correct++) {
-        int port_n = 0;
-        const struct ts_run_opts so = {.timeout_ms = 60000, .discard_stderr = true};
-        int rc = correct
-                     ? ts_server_start(&server, TS_ARGV(CONNFAULT_SERVER_BIN, "--port", "0"), &so,
-                                       &port_n)
-                     : ts_server_start(&server,
-                                       TS_ARGV(CONNFAULT_SERVER_BIN, "--port", "0", "--bug", bug),
-                                       &so, &port_n);
+        int rc = start_server(&server, correct ? NULL : bug, port, sizeof(port));
         ck_assert_msg(rc == 0, "server did not start: %d", rc);
-        snprintf(port, sizeof(port), "%d", port_n);
-        run_ok(&p, TS_ARGV(bin, "127.0.0.1", port), 60000);
+        snprintf(pid, sizeof(pid), "%d", (int)server.pid);
+        if (with_pid)
+            run_ok(&p, TS_ARGV(bin, "127.0.0.1", port, pid), 90000);
+        else
+            run_ok(&p, TS_ARGV(bin, "127.0.0.1", port), 90000);
         ck_assert_msg(p.status == (correct ? 0 : 1), "repro against %s: status %d: %s%s",
                       correct ? "the correct server" : bug, p.status, p.out, p.err);
         ck_assert_msg(strchr(p.out, '\n') == p.out + strlen(p.out) - 1, "not one line: %s", p.out);
@@ -144,24 +157,21 @@ static char *shrink(const char *dir, const char *bug, const char *scenario, cons
     return text;
 }
 
-/* `connfault run` takes minimal.ini, and it fails there too: a race (resets against the
- * server's accepts or writes) may spare the server one run, so at most 3 runs. */
+/* `connfault run` takes minimal.ini, and it fails there in each of 3 runs. */
 static void run_minimal(const char *dir, const char *bug)
 {
     char ini[512];
     struct ts_proc p;
-    int status = 0;
     snprintf(ini, sizeof(ini), "%s/minimal.ini", dir);
-    for (int i = 0; i < 3 && status != 1; i++) {
+    for (int i = 0; i < 3; i++) {
         run_ok(&p,
                TS_ARGV(CONNFAULT_BIN, "run", "--no-capture", "--bug", bug, "--seed", "7", "--grace",
                        "0.5", ini),
                60000);
-        status = p.status;
-        ck_assert_msg(status <= 1, "run minimal.ini: status %d:\n%s%s", p.status, p.out, p.err);
+        ck_assert_msg(p.status == 1, "run %d of minimal.ini: status %d:\n%s%s", i + 1, p.status,
+                      p.out, p.err);
         ts_proc_free(&p);
     }
-    ck_assert_msg(status == 1, "minimal.ini passed 3 runs of connfault run");
 }
 
 START_TEST(accept_once_burst_abort_shrinks_to_three_clients)
@@ -169,11 +179,12 @@ START_TEST(accept_once_burst_abort_shrinks_to_three_clients)
     char dir[256];
     ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "test_shrink"), 0);
     char *text = shrink(dir, "accept-once", "burst-abort", "10", "2");
+    ck_assert_msg(strstr(text, "concurrency = 3"), "the burst is kept: %s", text);
     ck_assert_msg(strstr(text, "failing check: accepting"), "%s", text);
     ck_assert_msg(file_clients(text) >= 1 && file_clients(text) <= 3, "%s", text);
     free(text);
     run_minimal(dir, "accept-once");
-    check_repro(dir, "accept-once");
+    check_repro(dir, "accept-once", false);
     ts_tmpdir_remove(dir);
 }
 END_TEST
@@ -191,18 +202,67 @@ START_TEST(sigpipe_rst_mid_response_shrinks_to_one_client)
     char dir[256], dir2[256];
     ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "test_shrink"), 0);
     ck_assert_int_eq(ts_tmpdir_create(dir2, sizeof(dir2), "test_shrink"), 0);
-    char *text = shrink(dir, "sigpipe", "rst-mid-response", "4", "1");
+    char *text = shrink(dir, "sigpipe", "rst-mid-response", "4", "2");
     ck_assert_msg(strstr(text, "failing check: alive"), "%s", text);
     ck_assert_msg(file_clients(text) == 1, "%s", text);
-    char *again = shrink(dir2, "sigpipe", "rst-mid-response", "4", "1");
+    char *again = shrink(dir2, "sigpipe", "rst-mid-response", "4", "2");
     /* the same clients; a fault phase halved once more or less is the one race left */
     ck_assert_str_eq(strstr(body(text), "[clients"), strstr(body(again), "[clients"));
     free(text);
     free(again);
     run_minimal(dir, "sigpipe");
-    check_repro(dir, "sigpipe");
+    check_repro(dir, "sigpipe", false);
     ts_tmpdir_remove(dir);
     ts_tmpdir_remove(dir2);
+}
+END_TEST
+
+START_TEST(leak_on_error_rst_mid_response_shrinks_to_one_client)
+{
+    char dir[256];
+    ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "test_shrink"), 0);
+    char *text = shrink(dir, "leak-on-error", "rst-mid-response", "3", "2");
+    ck_assert_msg(strstr(text, "failing check: fds"), "%s", text);
+    ck_assert_msg(file_clients(text) == 1, "%s", text);
+    free(text);
+    run_minimal(dir, "leak-on-error");
+    check_repro(dir, "leak-on-error", true);
+    ts_tmpdir_remove(dir);
+}
+END_TEST
+
+/* Flows named in flows.txt ("flow N: ..." lines). */
+static unsigned flow_lines(const char *text)
+{
+    unsigned n = 0;
+    for (const char *p = text; (p = strstr(p, "\nflow ")) != NULL; p++)
+        n++;
+    return n;
+}
+
+START_TEST(a_capture_of_many_flows_shrinks_to_five_at_most)
+{
+    char dir[256], list[512], pcap[512];
+    struct ts_proc p;
+    ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "test_shrink"), 0);
+    run_ok(&p,
+           TS_ARGV(CONNFAULT_BIN, "shrink", "--bug", "accept-once", "--seed", "7", "--confirm", "2",
+                   "--max-trials", "8", "--speed", "max", "--grace", "0.5", "--out", dir,
+                   CONNFAULT_SOURCE_DIR "/captures/burst-abort.pcap"),
+           SHRINK_MS);
+    ck_assert_msg(p.status == 0, "shrink: status %d:\n%s%s", p.status, p.out, p.err);
+    ck_assert_ptr_nonnull(strstr(p.out, "(from 106)"));
+    ts_proc_free(&p);
+    snprintf(list, sizeof(list), "%s/flows.txt", dir);
+    snprintf(pcap, sizeof(pcap), "%s/minimal.pcap", dir);
+    char *text = ts_slurp(list, NULL);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_msg(flow_lines(text) >= 1 && flow_lines(text) <= 5, "%s", text);
+    free(text);
+    run_ok(&p, TS_ARGV(CONNFAULT_BIN, "replay", "--dump", pcap), 10000);
+    ck_assert_msg(p.status == 0, "minimal.pcap: %s%s", p.out, p.err);
+    ts_proc_free(&p);
+    ts_tmpdir_remove(dir);
 }
 END_TEST
 
@@ -243,11 +303,13 @@ int main(void)
     tcase_add_test(lib, written_scenarios_load_back_the_same);
     suite_add_tcase(s, lib);
     TCase *cli = tcase_create("connfault shrink");
-    tcase_set_timeout(cli, 400);
+    tcase_set_timeout(cli, 900);
     tcase_add_test(cli, usage_errors_name_the_problem);
     tcase_add_test(cli, a_passing_scenario_is_nothing_to_shrink);
     tcase_add_test(cli, accept_once_burst_abort_shrinks_to_three_clients);
     tcase_add_test(cli, sigpipe_rst_mid_response_shrinks_to_one_client);
+    tcase_add_test(cli, leak_on_error_rst_mid_response_shrinks_to_one_client);
+    tcase_add_test(cli, a_capture_of_many_flows_shrinks_to_five_at_most);
     suite_add_tcase(s, cli);
     return ts_run_suite(s);
 }
