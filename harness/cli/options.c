@@ -241,7 +241,7 @@ static const char usage_head[] =
     "       connfault replay --dump [--server-port P] CAPTURE\n"
     "       connfault list [--shard I/N] [--json]\n"
     "       connfault shrink [OPTIONS] [--check NAME] [--confirm K] [--max-trials N]\n"
-    "                        [--time-limit S] [--out DIR] SCENARIO\n"
+    "                        [--time-limit S] [--out DIR] SCENARIO|CAPTURE.pcap\n"
     "       connfault cleanup\n"
     "\n"
     "Throws misbehaving TCP clients at a server (aborts mid-response, resets, half-closes,\n"
@@ -272,13 +272,14 @@ static const char *const section_titles[] = {
     [SEC_OUTPUT] = "Output:",
     [SEC_SUITE] = "Scenarios (run and list):",
     [SEC_LIST] = "Listing (connfault list):",
-    [SEC_SHRINK] = "Shrinking (connfault shrink SCENARIO: run's options, and these). It runs\n"
-                   "SCENARIO (a built-in name or a file; captures cannot be shrunk yet), notes\n"
-                   "the failing check, then looks for the smallest scenario that still fails\n"
-                   "it in K of K runs (fewer groups, clients, concurrency, a shorter fault\n"
-                   "phase); writes minimal.ini (for connfault run) and repro.c (standalone C:\n"
-                   "cc repro.c && ./a.out HOST PORT); exit 1 when it does not fail (nothing\n"
-                   "to shrink). Its options:",
+    [SEC_SHRINK] = "Shrinking (connfault shrink SCENARIO: run's options, and these; shrink\n"
+                   "CAPTURE.pcap: replay's too). It runs the input, notes the failing check,\n"
+                   "then looks for the smallest input that still fails it in K of K runs\n"
+                   "(fewer groups, clients, concurrency, a shorter fault phase; for a capture\n"
+                   "fewer flows), then in max(2K, 4) more; writes minimal.ini (for connfault\n"
+                   "run) and repro.c (standalone C: cc repro.c && ./a.out HOST PORT [PID]),\n"
+                   "or for a capture flows.txt and minimal.pcap; exit 1 when it does not fail\n"
+                   "(nothing to shrink). Its options:",
 };
 
 static const char usage_tail[] =
