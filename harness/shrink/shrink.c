@@ -181,8 +181,9 @@ static int write_repro(const struct shrink_state *st, const char *path)
     return fclose(f) < 0 && rc == 0 ? -errno : rc;
 }
 
-/* minimal.ini and repro.c in the output directory. 0 or 2. */
-static int write_outputs(const struct shrink_state *st, const struct scenario *orig)
+/* minimal.ini and repro.c in the output directory, then minimal.pcap (one more failing run,
+ * recorded; not when interrupted). 0 or 2. */
+static int write_outputs(struct shrink_state *st, const struct scenario *orig)
 {
     char dir[4096], ini[4200], repro[4200];
     if (st->so->out_dir)
@@ -206,6 +207,10 @@ static int write_outputs(const struct shrink_state *st, const struct scenario *o
            "%u trial(s)\n  %s\n  %s\n",
            orig->name, st->check, st->best.ngroups, shrink_clients(&st->best), shrink_clients(orig),
            st->trials, ini, repro);
+    snprintf(ini, sizeof(ini), "%s/minimal.pcap", dir);
+    if (st->stop == 0 && shrink_record(st, &st->best, dir, ini) == 0)
+        printf("  %s\n", ini);
+    fflush(stdout);
     return 0;
 }
 
