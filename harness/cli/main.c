@@ -1,6 +1,6 @@
 /* connfault: command line. `run` throws misbehaving clients at a server and judges it;
  * `replay` does the same with a capture's connections; `list` names the built-in scenarios
- * (a shard of them, or as JSON);
+ * (a shard of them, or as JSON); `shrink` cuts a failing scenario down to a reproducer;
  * `cleanup` removes what a killed run left behind. The options are options.c's table. */
 #include <limits.h>
 #include <signal.h>
@@ -14,6 +14,7 @@
 #include "options.h"
 #include "pcap_flows.h"
 #include "run.h"
+#include "shrink.h"
 
 #ifndef CONNFAULT_VERSION
 #define CONNFAULT_VERSION "0.1.0"
@@ -82,7 +83,10 @@ static int read_options(int argc, char **argv, bool replay, struct cli_values *v
     /* On the command line a failure comes with its capture by default (cheap: see
      * harness/capture/capture.h); in-process callers such as self-tests opt in. */
     v->run.capture_failures = true;
-    v->replay.speed = 1.0;
+    v->replay.speed = 1.0; /* replay, and shrink of a capture */
+    v->shrink = (struct shrink_options){.confirm = SHRINK_DEFAULT_CONFIRM,
+                                        .max_trials = SHRINK_DEFAULT_MAX_TRIALS,
+                                        .time_limit_ms = SHRINK_DEFAULT_TIME_MS};
     int rc = cli_parse(argc, argv, replay, v);
     return rc == 1 ? -1 : rc;
 }
@@ -145,6 +149,43 @@ static int command_list(int argc, char **argv)
     return run_list(&v.run, v.list_json);
 }
 
+/* A capture file, by its name (shrink takes a scenario or a capture). */
+static bool is_capture(const char *path)
+{
+    size_t n = strlen(path);
+    return (n > 5 && strcmp(path + n - 5, ".pcap") == 0) ||
+           (n > 7 && strcmp(path + n - 7, ".pcapng") == 0);
+}
+
+static int command_shrink(int argc, char **argv)
+{
+    static struct cli_values v;
+    char server_path[PATH_MAX];
+    int rc = read_options(argc, argv, false, &v);
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    if (argc - optind != 1) {
+        fprintf(stderr, "connfault shrink: give one scenario (a built-in name or a file) or one "
+                        "capture (.pcap, .pcapng) (try --help)\n");
+        return 2;
+    }
+    v.run.capture_failures = false; /* trials are many; their captures are not kept */
+    v.run.reference_server = find_reference_server(server_path, sizeof(server_path));
+    prepare_to_run();
+    if (!is_capture(argv[optind]))
+        return shrink_main(&v.run, &v.shrink, argv[optind]);
+    struct replay_set set;
+    char err[512];
+    if (pcap_flows_read_file(argv[optind], &v.replay.limits, &set, err, sizeof(err)) < 0) {
+        fprintf(stderr, "connfault shrink: %s: %s\n", argv[optind], err);
+        return 2;
+    }
+    set.speed = v.replay.speed;
+    rc = shrink_capture_main(&v.run, &v.shrink, &set);
+    replay_set_free(&set);
+    return rc;
+}
+
 static int command_cleanup(int argc, char **argv)
 {
     (void)argc;
@@ -174,9 +215,9 @@ static const struct {
     const char *name;
     int (*fn)(int argc, char **argv); /* argv[0]: the command */
 } commands[] = {
-    {"run", command_run},         {"replay", command_replay},     {"list", command_list},
-    {"cleanup", command_cleanup}, {"help", command_help},         {"-h", command_help},
-    {"--help", command_help},     {"--version", command_version},
+    {"run", command_run},       {"replay", command_replay},   {"list", command_list},
+    {"shrink", command_shrink}, {"cleanup", command_cleanup}, {"help", command_help},
+    {"-h", command_help},       {"--help", command_help},     {"--version", command_version},
 };
 
 int main(int argc, char **argv)
@@ -189,7 +230,8 @@ int main(int argc, char **argv)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);
     fprintf(stderr,
-            "connfault: unknown command '%s' (commands: run, replay, list, cleanup; try --help)\n",
+            "connfault: unknown command '%s' (commands: run, replay, list, shrink, cleanup; try "
+            "--help)\n",
             argv[1]);
     return 2;
 }

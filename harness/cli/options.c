@@ -32,12 +32,13 @@ enum cli_section {
     SEC_JUDGING,
     SEC_OUTPUT,
     SEC_LIST,
+    SEC_SHRINK,
     SEC_UNLISTED
 };
 
-/* Which commands take an option (a row's .commands; 0: run and replay, or replay alone for
- * SEC_REPLAY rows). */
-enum cli_command { CMD_RUN = 1, CMD_REPLAY = 2, CMD_LIST = 4 };
+/* Which commands take an option (a row's .commands; 0: run, replay and shrink, or replay and
+ * shrink (of a capture) for SEC_REPLAY rows). */
+enum cli_command { CMD_RUN = 1, CMD_REPLAY = 2, CMD_LIST = 4, CMD_SHRINK = 8 };
 
 enum cli_kind {
     CLI_TEXT,    /* the value as given: a const char * */
@@ -124,8 +125,8 @@ static const struct cli_option cli_options[] = {
              "that received SYNs, else the lower port)"},
     {"speed", 0, CLI_SPEED, "X|max", SEC_REPLAY, .where = AT(replay.speed),
      .help = "X times the captured pace (1); max: no waits"},
-    {"dump", 0, CLI_SET, NULL, SEC_REPLAY, .store = store_bool, .set = 1, .where = AT(replay.dump),
-     .help = "print what was understood of the capture, replay nothing"},
+    {"dump", 0, CLI_SET, NULL, SEC_REPLAY, .commands = CMD_REPLAY, .store = store_bool, .set = 1,
+     .where = AT(replay.dump), .help = "print what was understood of the capture, replay nothing"},
     {"strict", 0, CLI_SET, NULL, SEC_REPLAY, .store = store_bool, .set = 1,
      .where = AT(replay.limits.strict),
      .help = "refuse captures cut by a snap length or mid-packet"},
@@ -195,29 +196,45 @@ static const struct cli_option cli_options[] = {
 
     {"seed", 0, CLI_WHOLE, "N", SEC_OUTPUT, .min = 0, .max = UINT64_MAX, .store = store_u64,
      .where = AT(run.seed), .help = "random offsets and timings (default: random; printed)"},
-    {"junit", 0, CLI_TEXT, "FILE", SEC_OUTPUT, .where = AT(run.junit_path),
-     .help = "JUnit XML, one testcase per scenario"},
-    {"json", 0, CLI_TEXT, "FILE", SEC_OUTPUT, .where = AT(run.json_path),
-     .help = "JSON (format: harness/REPORTS.md)"},
-    {"tap", 0, CLI_TEXT, "FILE", SEC_OUTPUT, .where = AT(run.tap_path),
-     .help = "TAP version 13 (for prove), one test per scenario"},
-    {"capture", 0, CLI_TEXT, "DIR", SEC_OUTPUT, .where = AT(run.capture_dir),
+    {"junit", 0, CLI_TEXT, "FILE", SEC_OUTPUT, .commands = CMD_RUN | CMD_REPLAY,
+     .where = AT(run.junit_path), .help = "JUnit XML, one testcase per scenario"},
+    {"json", 0, CLI_TEXT, "FILE", SEC_OUTPUT, .commands = CMD_RUN | CMD_REPLAY,
+     .where = AT(run.json_path), .help = "JSON (format: harness/REPORTS.md)"},
+    {"tap", 0, CLI_TEXT, "FILE", SEC_OUTPUT, .commands = CMD_RUN | CMD_REPLAY,
+     .where = AT(run.tap_path), .help = "TAP version 13 (for prove), one test per scenario"},
+    {"capture", 0, CLI_TEXT, "DIR", SEC_OUTPUT, .commands = CMD_RUN | CMD_REPLAY,
+     .where = AT(run.capture_dir),
      .help = "keep each scenario's traffic (pcap) in DIR/SCENARIO-TARGET-SEED.pcap"},
-    {"no-capture", 0, CLI_SET, NULL, SEC_OUTPUT, .store = store_bool, .set = 0,
-     .where = AT(run.capture_failures),
+    {"no-capture", 0, CLI_SET, NULL, SEC_OUTPUT, .commands = CMD_RUN | CMD_REPLAY,
+     .store = store_bool, .set = 0, .where = AT(run.capture_failures),
      .help = "do not capture; by default (with CAP_NET_RAW) a failing\n"
              "scenario's traffic is kept in ./connfault-captures/"},
     {"quiet", 'q', CLI_SET, NULL, SEC_OUTPUT, .store = store_int, .set = 0,
      .where = AT(run.verbosity), .help = "print failures and totals only"},
     {"verbose", 'v', CLI_SET, NULL, SEC_OUTPUT, .store = store_int, .set = 2,
      .where = AT(run.verbosity), .help = "print every check of every scenario"},
-    {"help", 'h', CLI_HELP, NULL, SEC_OUTPUT, .commands = CMD_RUN | CMD_REPLAY | CMD_LIST,
+    {"help", 'h', CLI_HELP, NULL, SEC_OUTPUT,
+     .commands = CMD_RUN | CMD_REPLAY | CMD_LIST | CMD_SHRINK,
      .help = "this text;  --version  the version"},
 
     {"json", 0, CLI_SET, NULL, SEC_LIST, .commands = CMD_LIST, .store = store_bool, .set = 1,
      .where = AT(list_json),
      .help = "a JSON array: name, description, path, sandbox, privileges,\n"
              "expected_duration_s (fault phase + default grace: an estimate)"},
+    {"check", 0, CLI_TEXT, "NAME", SEC_SHRINK, .commands = CMD_SHRINK, .where = AT(shrink.check),
+     .help = "the check that must keep failing (default: the one the\n"
+             "first run fails; alive before the others)"},
+    {"confirm", 0, CLI_WHOLE, "K", SEC_SHRINK, .commands = CMD_SHRINK, .min = 1, .max = 100,
+     .store = store_unsigned, .where = AT(shrink.confirm),
+     .help = "a candidate fails only if it fails in K of K runs (3)"},
+    {"max-trials", 0, CLI_WHOLE, "N", SEC_SHRINK, .commands = CMD_SHRINK, .min = 1, .max = 1000000,
+     .store = store_unsigned, .where = AT(shrink.max_trials),
+     .help = "candidates tried at most (60)"},
+    {"time-limit", 0, CLI_SECONDS, "S", SEC_SHRINK, .commands = CMD_SHRINK, SECONDS(1000),
+     .where = AT(shrink.time_limit_ms), .help = "no trial starts after S seconds (300)"},
+    {"out", 0, CLI_TEXT, "DIR", SEC_SHRINK, .commands = CMD_SHRINK, .where = AT(shrink.out_dir),
+     .help = "write minimal.ini and repro.c in DIR\n"
+             "(default ./connfault-shrink/SCENARIO-SEED/)"},
     {"version", 0, CLI_VERSION, NULL, SEC_UNLISTED, .help = NULL},
 };
 
@@ -230,6 +247,8 @@ static const char usage_head[] =
     "       connfault replay [OPTIONS] [--server-port P] [--speed X|max] CAPTURE\n"
     "       connfault replay --dump [--server-port P] CAPTURE\n"
     "       connfault list [--shard I/N] [--json]\n"
+    "       connfault shrink [OPTIONS] [--check NAME] [--confirm K] [--max-trials N]\n"
+    "                        [--time-limit S] [--out DIR] SCENARIO|CAPTURE.pcap\n"
     "       connfault cleanup\n"
     "\n"
     "Throws misbehaving TCP clients at a server (aborts mid-response, resets, half-closes,\n"
@@ -260,6 +279,14 @@ static const char *const section_titles[] = {
     [SEC_OUTPUT] = "Output:",
     [SEC_SUITE] = "Scenarios (run and list):",
     [SEC_LIST] = "Listing (connfault list):",
+    [SEC_SHRINK] = "Shrinking (connfault shrink SCENARIO: run's options, and these; shrink\n"
+                   "CAPTURE.pcap: replay's too). It runs the input, notes the failing check,\n"
+                   "then looks for the smallest input that still fails it in K of K runs\n"
+                   "(fewer groups, clients, concurrency, a shorter fault phase; for a capture\n"
+                   "fewer flows), then in max(2K, 4) more; writes minimal.ini (for connfault\n"
+                   "run) and repro.c (standalone C: cc repro.c && ./a.out HOST PORT [PID]),\n"
+                   "or for a capture flows.txt and minimal.pcap; exit 1 when it does not fail\n"
+                   "(nothing to shrink). Its options:",
 };
 
 static const char usage_tail[] =
@@ -303,7 +330,7 @@ void cli_usage(FILE *out)
     fputs(usage_head, out);
     print_section(out, SEC_REPLAY);
     fputs(usage_sandbox, out);
-    for (enum cli_section s = SEC_SUITE; s <= SEC_LIST; s++) {
+    for (enum cli_section s = SEC_SUITE; s <= SEC_SHRINK; s++) {
         fprintf(out, "%s\n", section_titles[s]);
         print_section(out, s);
         fputc('\n', out);
@@ -456,8 +483,8 @@ static int apply(const struct cli_option *o, const char *arg, struct cli_values 
 static bool takes(const struct cli_option *o, enum cli_command cmd)
 {
     unsigned commands = o->commands                ? o->commands
-                        : o->section == SEC_REPLAY ? (unsigned)CMD_REPLAY
-                                                   : (unsigned)(CMD_RUN | CMD_REPLAY);
+                        : o->section == SEC_REPLAY ? (unsigned)(CMD_REPLAY | CMD_SHRINK)
+                                                   : (unsigned)(CMD_RUN | CMD_REPLAY | CMD_SHRINK);
     return (commands & cmd) != 0;
 }
 
@@ -533,7 +560,10 @@ int cli_parse(int argc, char **argv, bool replay, struct cli_values *v)
     char shorts[2 * NOPTIONS + 2];
     bool seen[NOPTIONS] = {false};
     int c;
-    enum cli_command cmd = replay ? CMD_REPLAY : strcmp(argv[0], "list") == 0 ? CMD_LIST : CMD_RUN;
+    enum cli_command cmd = replay                           ? CMD_REPLAY
+                           : strcmp(argv[0], "list") == 0   ? CMD_LIST
+                           : strcmp(argv[0], "shrink") == 0 ? CMD_SHRINK
+                                                            : CMD_RUN;
     getopt_tables(cmd, longs, shorts);
     opterr = 0;
     optind = 1;

@@ -8,6 +8,7 @@
 
 #include "pcap_flows.h"
 #include "run.h"
+#include "shrink.h"
 
 #define CLI_MAX_RAW 65536 /* bytes of a --probe-raw, --probe-expect or --request-raw value */
 
@@ -22,17 +23,19 @@ struct replay_cli {
 struct cli_values {
     struct run_options run;
     struct replay_cli replay;
-    bool list_json; /* connfault list --json */
+    bool list_json;               /* connfault list --json */
+    struct shrink_options shrink; /* connfault shrink */
     char probe_raw[CLI_MAX_RAW], probe_expect[CLI_MAX_RAW], request_raw[CLI_MAX_RAW];
 };
 
 /* The full --help text. */
 void cli_usage(FILE *out);
 
-/* Parse the options of argv (argv[0]: the command, "run", "replay" or "list"; replay's own
- * options only with replay, list's only with "list") into v, which holds the defaults. Returns 0 to
- * go on (optind: the first operand), 1 when done (--help or --version printed), 2 on a usage error
- * (said on stderr, naming the flag and what it accepts). Without --seed, a random seed is drawn. */
+/* Parse the options of argv (argv[0]: the command, "run", "replay", "list" or "shrink"; replay's
+ * own options only with replay, list's only with "list", shrink's only with "shrink") into v, which
+ * holds the defaults. Returns 0 to go on (optind: the first operand), 1 when done (--help or
+ * --version printed), 2 on a usage error (said on stderr, naming the flag and what it accepts).
+ * Without --seed, a random seed is drawn. */
 int cli_parse(int argc, char **argv, bool replay, struct cli_values *v);
 
 #endif

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 enum send_mode {
     SEND_WHOLE,   /* the request in one send (pipeline copies back to back) */
@@ -140,6 +141,14 @@ struct scenario_vars {
 int scenario_load(const char *path, const struct scenario_vars *vars, struct scenario *out,
                   char *err, size_t errlen);
 void scenario_free(struct scenario *sc);
+
+/* Write sc as a scenario file that scenario_load (given the same vars) reads back as the same
+ * scenario, but for its name, catches and file lines: requests as request_raw, with {host} and
+ * a request line's path placeholder put back where the bytes hold vars' values. header (or
+ * NULL): comment lines first, one per line of it. 0, or -EIO when out failed
+ * (scenario_write.c). */
+int scenario_write(FILE *out, const struct scenario *sc, const struct scenario_vars *vars,
+                   const char *header);
 
 /* The keys a scenario file may give under [scenario] (clients false) or [clients NAME]: the
  * name of the i-th, or NULL past the last (so docs and tests can be checked against them). */
