@@ -354,6 +354,10 @@ static void group_cause(struct scenario_run *r, size_t i, const struct engine_gr
     const struct group_evidence *ge = &r->res->groups[i];
     enum fault_kind k = fault_of(r->sc, g);
     char addr[INET_ADDRSTRLEN];
+    /* A raw group waiting for bytes the server never sends explains the rest too: its
+     * clients never finish, so the others of a limited concurrency never start. */
+    if (cause_raw_short(r, i, out, cap))
+        return;
     if (r->sc->bound == SCENARIO_BOUND_COUNT && ge->started * 2 < ge->planned) {
         snprintf(out, cap,
                  "only %llu of %llu clients started within the fault phase (%.1fs): the server "
@@ -372,8 +376,7 @@ static void group_cause(struct scenario_run *r, size_t i, const struct engine_gr
                  ntohs(r->t->addr.sin_port), RUN_FAULT_CLIENT_HOST,
                  (unsigned long long)ge->connect_failed);
     } else if (!(needs_2xx(k) && cause_status(r, g, ge, out, cap)) &&
-               !cause_short(r, g, ev, ge, out, cap) && !cause_raw_short(r, i, out, cap) &&
-               !cause_closed(k, ge, out, cap)) {
+               !cause_short(r, g, ev, ge, out, cap) && !cause_closed(k, ge, out, cap)) {
         snprintf(out, cap, "%s", "no single cause found in the evidence (see its numbers)");
     }
 }

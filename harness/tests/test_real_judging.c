@@ -65,10 +65,12 @@ static struct ts_json *judging_run(const char *target_cmd, const char *const *ex
     char json_path[256];
     snprintf(json_path, sizeof(json_path), "%s/report.json", dir);
     unlink(json_path);
+    /* --jobs 1: lighttpd's configuration is one file, written with the port by the command;
+     * two scenarios at once would write it over each other */
     const char *argv[40] = {
-        CONNFAULT_BIN,  "run",    "--target-cmd", target_cmd,     "--seed",  "5",
-        "--no-capture", "--json", json_path,      "--large-path", "/big.bin"};
-    size_t argc = 11;
+        CONNFAULT_BIN, "run",          "--jobs", "1",       "--target-cmd", target_cmd, "--seed",
+        "5",           "--no-capture", "--json", json_path, "--large-path", "/big.bin"};
+    size_t argc = 13;
     for (size_t i = 0; extra[i]; i++)
         argv[argc++] = extra[i];
     for (size_t i = 0; i < JUDGING_SCENARIOS; i++)
@@ -124,12 +126,16 @@ START_TEST(redis_raw_read_larger_than_the_answer_is_an_error)
     ck_assert_msg(strstr(reason, "but the server sent 7 bytes ('+PONG\\r\\n') and then waited") &&
                       strstr(reason, "the fault never happened") && strstr(reason, "lower read"),
                   "reason: %s", reason);
-    /* the clients it held were connfault's: fds is not checked, and says why */
+    /* the clients waiting were connfault's: never the server's failure. Either the harness
+     * closed them at the end of the fault phase's cap (fds back: ok), or fds is not checked
+     * and says why */
     const struct ts_json *fds = judging_check(sc, "fds");
     const char *summary = ts_json_str(fds, "summary");
-    ck_assert_msg(strcmp(ts_json_str(fds, "status"), "not_checked") == 0 &&
-                      strstr(summary, "connfault's own clients still waiting"),
-                  "fds: %s", summary);
+    const char *fds_status = ts_json_str(fds, "status");
+    ck_assert_msg(strcmp(fds_status, "ok") == 0 ||
+                      (strcmp(fds_status, "not_checked") == 0 &&
+                       strstr(summary, "connfault's own clients still waiting")),
+                  "fds: %s: %s", fds_status, summary);
     /* a scenario that needs no more than redis sends still passes */
     ck_assert_str_eq(ts_json_str(ts_json_at(ts_json_get(root, "scenarios"), 1), "verdict"), "pass");
     ck_assert_msg(status == 2, "status %d\n%s", status, out);
