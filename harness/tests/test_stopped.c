@@ -114,7 +114,7 @@ START_TEST(target_that_does_not_start_is_a_setup_entry)
     struct reports r;
     struct ts_proc p;
     reports_init(&r);
-    run_connfault(&p, &r, "echo 'no <config> here'; exit 3", NULL, "connect-close");
+    run_connfault(&p, &r, "echo 'no <config> here for {port}'; exit 3", NULL, "connect-close");
     ck_assert_msg(p.status == 2, "status %d\nstderr:\n%s", p.status, p.err);
     reports_read(&r, &p);
     ck_assert_uint_eq(ts_json_count(ts_json_get(r.json_root, "scenarios")), 1);
