@@ -158,7 +158,7 @@ struct list_run {
     int n;
     struct run_report *rep;
     int exit_status;
-    bool over; /* a set-up error or an interrupt: what comes after it is not reported */
+    bool over;            /* a set-up error or an interrupt: what comes after it is not reported */
     int stop_rc, stop_at; /* which of the two, in which scenario (stopped.h makes entries) */
     char stop_err[512];
     /* --jobs: what came back, and the next scenario to report */
@@ -254,12 +254,9 @@ static void job_done(void *ctx, int index)
     struct list_run *lr = ctx;
     char err[512];
     (void)index;
-    for (; lr->next < lr->n && lr->outcomes[lr->next].done; lr->next++) {
-        if (lr->over)
-            run_result_free(&lr->rep->scenarios[lr->next]); /* ran, but after the end */
-        else
-            take_outcome(lr, lr->next, job_rc(lr, lr->next, err, sizeof(err)), err);
-    }
+    /* (after the end of the run, what comes back waits for take_stop) */
+    for (; !lr->over && lr->next < lr->n && lr->outcomes[lr->next].done; lr->next++)
+        take_outcome(lr, lr->next, job_rc(lr, lr->next, err, sizeof(err)), err);
 }
 
 _Static_assert(RUN_MAX_JOBS <= JOBS_MAX, "--jobs beyond what jobs.c keeps slots for");
@@ -280,10 +277,27 @@ static void take_stop(struct list_run *lr)
 {
     if (!lr->over)
         return;
+    /* --jobs: the scenarios after the one the run stopped in ran at the same time: each
+     * finished (its verdict stands), was cut short (no verdict) or never started */
+    enum stopped_fate *fate = lr->outcomes ? calloc((size_t)lr->n, sizeof(*fate)) : NULL;
+    for (int i = lr->stop_at + 1; fate && i < lr->n; i++) {
+        struct scenario_result *res = &lr->rep->scenarios[i];
+        const struct job_outcome *out = &lr->outcomes[i];
+        fate[i] = !out->done                   ? STOPPED_NOT_RUN
+                  : out->rc == 0 && !out->lost ? STOPPED_FINISHED
+                                               : STOPPED_CUT;
+        if (fate[i] == STOPPED_CUT)
+            run_result_free(res); /* a diagnosis of a scenario cut short tells nothing */
+        else if (fate[i] == STOPPED_FINISHED &&
+                 (lr->opt->verbosity > 0 || res->verdict == VERDICT_FAIL ||
+                  res->verdict == VERDICT_ERROR))
+            report_print_scenario(stdout, res, lr->opt->verbosity > 1, lr->opt->color);
+    }
     if (lr->stop_rc == RUN_SETUP_ERROR)
-        stopped_setup_error(lr->rep, lr->stop_err, lr->list, lr->n, lr->stop_at);
+        stopped_setup_error(lr->rep, lr->stop_err, lr->list, lr->n, lr->stop_at, fate);
     else
-        stopped_interrupted(lr->rep, lr->list, lr->n, lr->stop_at);
+        stopped_interrupted(lr->rep, lr->list, lr->n, lr->stop_at, fate);
+    free(fate);
 }
 
 /* Run the scenarios, printing each verdict in the scenarios' order. Returns the exit status. */
@@ -312,8 +326,8 @@ static int run_list_of(struct run_env *env, const struct scenario *list, int n,
                                        .done = job_done,
                                        .ctx = &lr};
         jobs_run(&plan, rep->scenarios, lr.outcomes);
-        free(lr.outcomes);
         take_stop(&lr);
+        free(lr.outcomes);
         return lr.exit_status;
     }
     char err[512];
@@ -336,8 +350,8 @@ static int run_loaded(struct run_env *env, const struct scenario *list, int n,
     if (pf != 0) {
         fprintf(stderr, "connfault: %s\n", err);
         if (pf == RUN_INTERRUPTED)
-            return stopped_interrupted(rep, list, n, -1), 130;
-        return stopped_setup_error(rep, err, list, n, -1), 2;
+            return stopped_interrupted(rep, list, n, -1, NULL), 130;
+        return stopped_setup_error(rep, err, list, n, -1, NULL), 2;
     }
     if (opt->progress)
         run_env_set_progress(env, print_progress, NULL);
@@ -366,12 +380,12 @@ static int run_collect_some(const struct run_options *opt, char **names, int nna
     describe_target(opt, env ? env->command : NULL, rep);
     if (!env) {
         fprintf(stderr, "connfault: %s\n", err);
-        stopped_setup_error(rep, err, NULL, 0, -1);
+        stopped_setup_error(rep, err, NULL, 0, -1, NULL);
         return 2;
     }
     if (!given && load_scenarios(env, names, nnames, &list, &n, err, sizeof(err)) < 0) {
         fprintf(stderr, "connfault: %s\n", err);
-        stopped_setup_error(rep, err, NULL, 0, -1);
+        stopped_setup_error(rep, err, NULL, 0, -1, NULL);
         run_env_free(env);
         return 2;
     }

@@ -27,6 +27,10 @@
 
 static char dir[128];
 
+/* redis spoken to in its own protocol: PING, +PONG */
+#define REDIS_RAW                                                                                  \
+    "--probe-raw", "PING\\r\\n", "--probe-expect", "+PONG", "--request-raw", "PING\\r\\n"
+
 /* www/index.html for the probes and www/big.bin (1 MiB, --large-path); tmp/ for lighttpd. */
 static void judging_dir_create(void)
 {
@@ -66,7 +70,8 @@ static struct ts_json *judging_run(const char *target_cmd, const char *const *ex
     snprintf(json_path, sizeof(json_path), "%s/report.json", dir);
     unlink(json_path);
     /* --jobs 1: lighttpd's configuration is one file, written with the port by the command;
-     * two scenarios at once would write it over each other */
+     * two scenarios at once would write it over each other (extra may say --jobs again: the
+     * last one counts) */
     const char *argv[40] = {
         CONNFAULT_BIN, "run",          "--jobs", "1",       "--target-cmd", target_cmd, "--seed",
         "5",           "--no-capture", "--json", json_path, "--large-path", "/big.bin"};
@@ -104,15 +109,7 @@ static const struct ts_json *judging_check(const struct ts_json *sc, const char 
 START_TEST(redis_raw_read_larger_than_the_answer_is_an_error)
 {
     judging_need("/usr/bin/redis-server", "redis-server");
-    static const char *const extra[] = {"--probe-raw",
-                                        "PING\\r\\n",
-                                        "--probe-expect",
-                                        "+PONG",
-                                        "--request-raw",
-                                        "PING\\r\\n",
-                                        "--grace",
-                                        "2",
-                                        NULL};
+    static const char *const extra[] = {REDIS_RAW, "--grace", "2", NULL};
     static const char *const scenarios[] = {"abort-mid-response", "connect-close"};
     int status;
     char *out;
@@ -139,6 +136,31 @@ START_TEST(redis_raw_read_larger_than_the_answer_is_an_error)
     /* a scenario that needs no more than redis sends still passes */
     ck_assert_str_eq(ts_json_str(ts_json_at(ts_json_get(root, "scenarios"), 1), "verdict"), "pass");
     ck_assert_msg(status == 2, "status %d\n%s", status, out);
+    ts_json_free(root);
+    free(out);
+}
+END_TEST
+
+/* Redis in protected mode answers clients not from 127.0.0.1 with -DENIED: with --jobs 2 the
+ * second scenario's fault clients come from job slot 1's host, 127.1.0.2, and its error must
+ * name that host (it named 127.0.0.2, where no client of that job came from). */
+START_TEST(the_refused_host_named_is_the_jobs_own)
+{
+    judging_need("/usr/bin/redis-server", "redis-server");
+    static const char *const extra[] = {REDIS_RAW, "--grace", "2", "--jobs", "2", NULL};
+    static const char *const scenarios[] = {"connect-close", "rst-mid-response"};
+    int status;
+    char *out;
+    struct ts_json *root =
+        judging_run("/usr/bin/redis-server --port {port} --save '' --appendonly no", extra,
+                    scenarios, &status, &out);
+    const struct ts_json *sc = ts_json_at(ts_json_get(root, "scenarios"), 1);
+    const char *reason = ts_json_str(sc, "reason");
+    ck_assert_msg(strcmp(ts_json_str(sc, "verdict"), "error") == 0, "verdict %s: %s\n%s",
+                  ts_json_str(sc, "verdict"), reason, out);
+    ck_assert_msg(strstr(reason, "refuses or drops clients from 127.1.0.2") &&
+                      !strstr(reason, "127.0.0.2"),
+                  "reason: %s\n%s", reason, out);
     ts_json_free(root);
     free(out);
 }
@@ -187,6 +209,7 @@ int main(void)
     tcase_add_unchecked_fixture(tc, judging_dir_create, judging_dir_remove);
     tcase_add_test(tc, redis_raw_read_larger_than_the_answer_is_an_error);
     tcase_add_test(tc, lighttpd_file_cache_is_not_a_leak);
+    tcase_add_test(tc, the_refused_host_named_is_the_jobs_own);
     suite_add_tcase(s, tc);
     return ts_run_suite(s);
 }
