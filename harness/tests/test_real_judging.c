@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "support.h"
@@ -31,13 +30,7 @@ static char dir[128];
 static void judging_dir_create(void)
 {
     char path[256];
-    ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "connfault-judging"), 0);
-    snprintf(path, sizeof(path), "%s/www", dir);
-    ck_assert_int_eq(mkdir(path, 0755), 0);
-    snprintf(path, sizeof(path), "%s/tmp", dir);
-    ck_assert_int_eq(mkdir(path, 0755), 0);
-    snprintf(path, sizeof(path), "%s/www/index.html", dir);
-    ck_assert_int_eq(ts_write_file(path, "<html><body>connfault</body></html>\n"), 0);
+    ck_assert_int_eq(ts_www_dir_create(dir, sizeof(dir), "connfault-judging"), 0);
     char *bytes = ts_nonnull(calloc(1, 1u << 20));
     snprintf(path, sizeof(path), "%s/www/big.bin", dir);
     ck_assert_int_eq(ts_write_bytes(path, bytes, 1u << 20), 0);
@@ -47,13 +40,6 @@ static void judging_dir_create(void)
 static void judging_dir_remove(void)
 {
     ts_tmpdir_remove(dir);
-}
-
-static void judging_need(const char *binary, const char *package)
-{
-    ck_assert_msg(access(binary, X_OK) == 0,
-                  "%s is not installed (package %s): run ci/setup, which installs it", binary,
-                  package);
 }
 
 /* connfault run of target_cmd with extra flags (NULL-terminated) on two scenarios; its JSON
@@ -103,7 +89,7 @@ static const struct ts_json *judging_check(const struct ts_json *sc, const char 
 
 START_TEST(redis_raw_read_larger_than_the_answer_is_an_error)
 {
-    judging_need("/usr/bin/redis-server", "redis-server");
+    ts_need_program("/usr/bin/redis-server", "redis-server");
     static const char *const extra[] = {"--probe-raw",
                                         "PING\\r\\n",
                                         "--probe-expect",
@@ -148,7 +134,7 @@ END_TEST
  * fd is still open: both scenarios pass, and one at least says why the fd stays. */
 START_TEST(lighttpd_file_cache_is_not_a_leak)
 {
-    judging_need("/usr/sbin/lighttpd", "lighttpd");
+    ts_need_program("/usr/sbin/lighttpd", "lighttpd");
     char cmd[1024];
     snprintf(cmd, sizeof(cmd),
              "sed -e 's|@DIR@|%s|g' -e 's|@PORT@|{port}|g' %s/lighttpd.conf >%s/lighttpd.conf && "
