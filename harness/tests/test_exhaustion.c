@@ -303,7 +303,7 @@ static void real_expect(const struct real_result *res, const char *verdict, cons
  * (busybox), sometimes keep 1-9 sockets ESTABLISHED whose peer is gone: half-open connections
  * the kernel completed behind their overflowing listen backlog, whose client's FIN or RST was
  * lost (test_real_servers' closing note: "held after the peer vanished" is not yet told from
- * "leaked"). Measured: python failed fds 1 run of 8 ("2 sockets leaked"). Never a pass. */
+ * "leaked"). Seen here: python failed fds in 1 of 16 runs ("2 sockets leaked"). Never a pass. */
 static void real_expect_not_exhausted(const struct real_result *res, const char *says)
 {
     if (strcmp(res->verdict, "fail") == 0) {
