@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -112,6 +113,8 @@ void exhaust_read(struct exhaust_track *x, const struct fd_counts *counts, int p
     if (counts->most_in_one > x->peak_one &&
         procfs_rlimit_nofile(counts->most_pid, &soft, &hard) < 0)
         soft = 0; /* it exited meanwhile: the limit read at an earlier peak, or the scenario's */
+    if (soft > UINT_MAX)
+        soft = UINT_MAX; /* RLIM_INFINITY: no limit to come near */
     int rc = sockdiag_listen_queue(port, &queued, &backlog);
     if (x->netstat_known)
         x->netstat_known = netstat_read(&x->cookies_last, &x->overflows_last) == 0;
