@@ -426,8 +426,14 @@ int procfs_tree_scan(pid_t root, struct fd_counts *counts, uint64_t **inodes, si
         struct fd_counts one = {0};
         struct procfs_scan scan = {.counts = &one, .inodes = &list};
         int step = procfs_walk_fds(pids[i], procfs_scan_fd, &scan);
-        if (step == 0)
+        if (step == 0) {
             procfs_fd_counts_add(counts, &one);
+            counts->processes++;
+        }
+        if (step == 0 && one.total > counts->most_in_one) {
+            counts->most_in_one = one.total;
+            counts->most_pid = pids[i];
+        }
         rc = procfs_tree_step_result(root, pids[i], step);
     }
     if (rc == 0 && list.out_of_memory)

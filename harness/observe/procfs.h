@@ -19,6 +19,12 @@ struct fd_counts {
     unsigned files; /* regular files, directories, devices */
     unsigned anon;  /* anon_inode: eventpoll, eventfd, timerfd, signalfd, ... */
     unsigned other;
+    /* Tree counts only (procfs_tree_scan): the processes walked, and the most fds one of them
+     * held, with its pid. RLIMIT_NOFILE is per process: a fork-per-connection server's tree
+     * may hold thousands of fds while no process comes near its limit. */
+    unsigned processes;
+    unsigned most_in_one;
+    pid_t most_pid;
 };
 
 /* root and its descendants (children of children...), root first. */

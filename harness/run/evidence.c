@@ -154,6 +154,8 @@ void evidence_collect(struct scenario_run *r)
         copy_group(r->sc, i, &st, &ev[i], &r->res->groups[r->res->ngroups++]);
     }
     check_responses(r->sc, ev, r->res);
+    exhaust_judge(&r->exhaust, (double)r->sc->duration_ms / 1000.0, r->res->clients_connected,
+                  &r->res->exhaustion);
 }
 
 /* ---- the cause of an error, and its fix ---- */
@@ -440,13 +442,30 @@ static bool raw_wait_not_the_server(struct scenario_run *r)
     return true;
 }
 
-void evidence_judge(struct scenario_run *r)
+/* A scenario with rlimit_nofile passes only if the target ran out of what it can take
+ * (exhaustion.h): else `error`, its cause after the groups' (if any). */
+static void exhaustion_judge(struct scenario_run *r)
 {
     struct scenario_result *res = r->res;
-    if (res->verdict == VERDICT_FAIL && raw_wait_not_the_server(r))
+    const struct exhaustion_evidence *x = &res->exhaustion;
+    if (!r->sc->rlimit_nofile || (res->verdict != VERDICT_PASS && res->verdict != VERDICT_ERROR))
         return;
-    if (res->verdict != VERDICT_PASS)
-        return; /* a failed check stands; a skip has its reason */
+    if (x->how == EXHAUSTION_OUT_OF_FDS || x->how == EXHAUSTION_STOPPED)
+        return;
+    const char *cause = x->how == EXHAUSTION_NOT_REACHED
+                            ? x->summary
+                            : "the target's fds could not be read during the fault phase";
+    size_t used = res->verdict == VERDICT_ERROR ? strlen(res->reason) : 0;
+    snprintf(res->reason + used, sizeof(res->reason) - used,
+             "%snot exhausted (rlimit_nofile = %u): %s", used ? "; " : "", r->sc->rlimit_nofile,
+             cause);
+    res->verdict = VERDICT_ERROR;
+}
+
+/* Each group that fewer than half of its clients reached: `error`, with the cause. */
+static void evidence_judge_groups(struct scenario_run *r)
+{
+    struct scenario_result *res = r->res;
     size_t used = 0;
     char cause[400], last[400] = "";
     for (size_t i = 0; i < res->ngroups; i++) {
@@ -471,4 +490,14 @@ void evidence_judge(struct scenario_run *r)
             break;
         used += (size_t)n;
     }
+}
+
+void evidence_judge(struct scenario_run *r)
+{
+    struct scenario_result *res = r->res;
+    if (res->verdict == VERDICT_FAIL && raw_wait_not_the_server(r))
+        return;
+    if (res->verdict == VERDICT_PASS)
+        evidence_judge_groups(r);
+    exhaustion_judge(r); /* a failed check stands; a skip has its reason */
 }

@@ -71,7 +71,9 @@ static void faults_slice(struct scenario_run *r, uint64_t *next_fd, uint64_t *ne
     /* (release = end: a probe may fail while the fault clients hold every fd; the hang that
      * counts is one after they are let go, watched from faults_release on) */
     if (now >= *next_fd) {
-        measure_sample(r->t->pid, &r->s, &fc, NULL, NULL);
+        /* (rlimit_nofile: with the listener's queue, for evidence_judge: was it exhausted?) */
+        if (measure_sample(r->t->pid, &r->s, &fc, NULL, NULL) == 0 && r->exhaust.on)
+            exhaust_read(&r->exhaust, &fc, ntohs(r->t->addr.sin_port), now);
         *next_fd = now + RUN_FD_SAMPLE_MS;
     }
     if (now >= *next_progress) {
@@ -132,6 +134,8 @@ void phase_faults(struct scenario_run *r)
     uint64_t next_fd = start, next_progress = start;
     bool pulled = false, stopped = false;
     r->p.faults_start_ms = r->p.next_at_ms = start;
+    if (sc->rlimit_nofile)
+        exhaust_begin(&r->exhaust, sc->rlimit_nofile, start);
     r->s.release_end = sc->release == SCENARIO_RELEASE_END;
     r->s.recovered_s = -1;
     while (!*r->env->opt->interrupted && target_alive(r->t)) {

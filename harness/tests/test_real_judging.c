@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "support.h"
@@ -35,13 +34,7 @@ static char dir[128];
 static void judging_dir_create(void)
 {
     char path[256];
-    ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "connfault-judging"), 0);
-    snprintf(path, sizeof(path), "%s/www", dir);
-    ck_assert_int_eq(mkdir(path, 0755), 0);
-    snprintf(path, sizeof(path), "%s/tmp", dir);
-    ck_assert_int_eq(mkdir(path, 0755), 0);
-    snprintf(path, sizeof(path), "%s/www/index.html", dir);
-    ck_assert_int_eq(ts_write_file(path, "<html><body>connfault</body></html>\n"), 0);
+    ck_assert_int_eq(ts_www_dir_create(dir, sizeof(dir), "connfault-judging"), 0);
     char *bytes = ts_nonnull(calloc(1, 1u << 20));
     snprintf(path, sizeof(path), "%s/www/big.bin", dir);
     ck_assert_int_eq(ts_write_bytes(path, bytes, 1u << 20), 0);
@@ -51,13 +44,6 @@ static void judging_dir_create(void)
 static void judging_dir_remove(void)
 {
     ts_tmpdir_remove(dir);
-}
-
-static void judging_need(const char *binary, const char *package)
-{
-    ck_assert_msg(access(binary, X_OK) == 0,
-                  "%s is not installed (package %s): run ci/setup, which installs it", binary,
-                  package);
 }
 
 /* connfault run of target_cmd with extra flags (NULL-terminated) on two scenarios; its JSON
@@ -108,7 +94,7 @@ static const struct ts_json *judging_check(const struct ts_json *sc, const char 
 
 START_TEST(redis_raw_read_larger_than_the_answer_is_an_error)
 {
-    judging_need("/usr/bin/redis-server", "redis-server");
+    ts_need_program("/usr/bin/redis-server", "redis-server");
     static const char *const extra[] = {REDIS_RAW, "--grace", "2", NULL};
     static const char *const scenarios[] = {"abort-mid-response", "connect-close"};
     int status;
@@ -146,7 +132,7 @@ END_TEST
  * name that host (it named 127.0.0.2, where no client of that job came from). */
 START_TEST(the_refused_host_named_is_the_jobs_own)
 {
-    judging_need("/usr/bin/redis-server", "redis-server");
+    ts_need_program("/usr/bin/redis-server", "redis-server");
     static const char *const extra[] = {REDIS_RAW, "--grace", "2", "--jobs", "2", NULL};
     static const char *const scenarios[] = {"connect-close", "rst-mid-response"};
     int status;
@@ -170,7 +156,7 @@ END_TEST
  * fd is still open: both scenarios pass, and one at least says why the fd stays. */
 START_TEST(lighttpd_file_cache_is_not_a_leak)
 {
-    judging_need("/usr/sbin/lighttpd", "lighttpd");
+    ts_need_program("/usr/sbin/lighttpd", "lighttpd");
     char cmd[1024];
     snprintf(cmd, sizeof(cmd),
              "sed -e 's|@DIR@|%s|g' -e 's|@PORT@|{port}|g' %s/lighttpd.conf >%s/lighttpd.conf && "
