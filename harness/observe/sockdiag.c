@@ -442,16 +442,16 @@ static bool sockdiag_endpoint_same(const struct sockdiag_endpoint *a,
     return x.family == y.family && x.port == y.port && memcmp(x.addr, y.addr, len) == 0;
 }
 
-bool sockdiag_table_has_pair(const struct sockdiag_sock *rows, size_t n,
-                             const struct sockdiag_endpoint *local,
-                             const struct sockdiag_endpoint *peer)
+const struct sockdiag_sock *sockdiag_table_find_pair(const struct sockdiag_sock *rows, size_t n,
+                                                     const struct sockdiag_endpoint *local,
+                                                     const struct sockdiag_endpoint *peer)
 {
     /* linear: called for the few leftovers no fault client explains, on one table */
     for (size_t i = 0; i < n; i++)
         if (sockdiag_endpoint_same(&rows[i].local, local) &&
             sockdiag_endpoint_same(&rows[i].peer, peer))
-            return true;
-    return false;
+            return &rows[i];
+    return NULL;
 }
 
 bool sockdiag_endpoint_is_loopback(const struct sockdiag_endpoint *end)

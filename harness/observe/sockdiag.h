@@ -47,14 +47,14 @@ int sockdiag_tcp_table(struct sockdiag_sock **rows, size_t *n);
 
 /* sockdiag_tcp_table and also the rows no fd holds (inode 0: TIME_WAIT, and orphans: closed by
  * their process, still sending their FIN), first in the table: every socket of the netns,
- * for sockdiag_table_has_pair. sockdiag_table_find works on it as on sockdiag_tcp_table's. */
+ * for sockdiag_table_find_pair. sockdiag_table_find works on it as on sockdiag_tcp_table's. */
 int sockdiag_tcp_table_all(struct sockdiag_sock **rows, size_t *n);
 
-/* Whether a row of the table has this local and peer end (an IPv4-mapped IPv6 address equals
- * its IPv4 one): the other end of a connection, looked up from one end. */
-bool sockdiag_table_has_pair(const struct sockdiag_sock *rows, size_t n,
-                             const struct sockdiag_endpoint *local,
-                             const struct sockdiag_endpoint *peer);
+/* The row of the table with this local and peer end (an IPv4-mapped IPv6 address equals its
+ * IPv4 one), or NULL: the other end of a connection, looked up from one end. */
+const struct sockdiag_sock *sockdiag_table_find_pair(const struct sockdiag_sock *rows, size_t n,
+                                                     const struct sockdiag_endpoint *local,
+                                                     const struct sockdiag_endpoint *peer);
 
 /* A loopback address (127.0.0.0/8, ::1, or 127.x mapped into IPv6): its other end, if it still
  * exists, is in the same netns's tables. */

@@ -106,27 +106,26 @@ static void held_count(bool live, double age_s, struct held_counts *out)
 }
 
 /* An ESTABLISHED socket the engine has no row for, whose loopback peer has no socket left in
- * the netns (every state: TIME_WAIT and orphans too): the peer vanished and the server was
- * never told (a FIN would have made it CLOSE_WAIT, a reset would have taken it out of the
- * table). Seen when a burst overflows a small listen backlog: the kernel hands the server a
- * connection whose client had already given up and gone. */
+ * the netns that could still tell it anything: none in any state, or one in TIME_WAIT (a closed
+ * connection of the same addresses and ports: it only ever re-acknowledges a FIN). The peer
+ * vanished and the server was never told (a FIN would have made it CLOSE_WAIT, a reset would
+ * have taken it out of the table). Seen when a burst overflows a small listen backlog: the
+ * kernel hands the server a connection (from a SYN cookie, say) whose client had already closed
+ * or given up. */
 static bool peer_vanished(const struct sockdiag_sock *row, const struct sockdiag_sock *all,
                           size_t nall)
 {
-    return row->state == TCP_ESTABLISHED && sockdiag_endpoint_is_loopback(&row->peer) &&
-           !sockdiag_table_has_pair(all, nall, &row->peer, &row->local);
+    if (row->state != TCP_ESTABLISHED || !sockdiag_endpoint_is_loopback(&row->peer))
+        return false;
+    const struct sockdiag_sock *peer = sockdiag_table_find_pair(all, nall, &row->peer, &row->local);
+    return !peer || peer->state == TCP_TIME_WAIT;
 }
 
-int measure_classify_held(const uint64_t *inodes, size_t n, const struct engine_peer *peers,
-                          size_t npeers, uint64_t now, struct held_counts *out)
+int measure_classify_rows(const uint64_t *inodes, size_t n, const struct engine_peer *peers,
+                          size_t npeers, const struct sockdiag_sock *rows, size_t nrows,
+                          uint64_t now, struct held_counts *out)
 {
-    struct sockdiag_sock *rows = NULL;
-    size_t nrows = 0;
     memset(out, 0, sizeof(*out));
-    /* one dump of every socket: the server's ends and their peers' at the same moment */
-    int rc = sockdiag_tcp_table_all(&rows, &nrows);
-    if (rc < 0)
-        return rc;
     for (size_t i = 0; i < n; i++) {
         const struct sockdiag_sock *row = sockdiag_table_find(rows, nrows, inodes[i]);
         struct in_addr peer;
@@ -142,9 +141,22 @@ int measure_classify_held(const uint64_t *inodes, size_t n, const struct engine_
         else if (peer_vanished(row, rows, nrows))
             held_count(false, row->silent_ms > 0 ? (double)row->silent_ms / 1000.0 : 0, out);
     }
-    free(rows);
     out->known = true;
     return 0;
+}
+
+int measure_classify_held(const uint64_t *inodes, size_t n, const struct engine_peer *peers,
+                          size_t npeers, uint64_t now, struct held_counts *out)
+{
+    struct sockdiag_sock *rows = NULL;
+    size_t nrows = 0;
+    memset(out, 0, sizeof(*out));
+    /* one dump of every socket: the server's ends and their peers' at the same moment */
+    int rc = sockdiag_tcp_table_all(&rows, &nrows);
+    if (rc == 0)
+        measure_classify_rows(inodes, n, peers, npeers, rows, nrows, now, out);
+    free(rows);
+    return rc;
 }
 
 /* Which of the target's sockets its fault clients hold (measure_classify_held), from the

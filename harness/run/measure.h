@@ -35,13 +35,20 @@ void measure_final_fds(pid_t pid, const struct engine *e, struct scenario_sample
  * (not CLOSE_WAIT) and that are held: counted into out. Held by a live client or after the
  * peer vanished, when the peer is one of peers (a snapshot from engine_peers; age: since it
  * connected); after the peer vanished also when the socket is ESTABLISHED and its loopback peer
- * has no socket left in the netns (age: since the server last heard from it; the engine never
- * knew of such a peer, or forgot it). out->oldest_s: the oldest's age at now. Needs the TCP
- * tables of the netns the target's sockets are in. 0 (out->known set), or -errno (out->known
- * false). */
+ * has no socket left in the netns (or only a TIME_WAIT one) (age: since the server last heard from
+ * it; the engine never knew of such a peer, or forgot it). out->oldest_s: the oldest's age at now.
+ * Needs the TCP tables of the netns the target's sockets are in. 0 (out->known set), or -errno
+ * (out->known false). */
 struct engine_peer;
+struct sockdiag_sock;
 int measure_classify_held(const uint64_t *inodes, size_t n, const struct engine_peer *peers,
                           size_t npeers, uint64_t now, struct held_counts *out);
+
+/* measure_classify_held on a table already read (rows: sockdiag_tcp_table_all's, sorted by
+ * inode), without I/O: tests give it made-up rows. Returns 0. */
+int measure_classify_rows(const uint64_t *inodes, size_t n, const struct engine_peer *peers,
+                          size_t npeers, const struct sockdiag_sock *rows, size_t nrows,
+                          uint64_t now, struct held_counts *out);
 
 /* What the target's sockets to e's clients are now (one scan and one snapshot): for the start
  * of the settle phase, so a pass can say what was released. out->known false on failure. */

@@ -145,7 +145,7 @@ static bool peer_gone(void *arg)
     struct sockdiag_sock *rows = NULL;
     size_t n = 0;
     bool gone = sockdiag_tcp_table_all(&rows, &n) == 0 &&
-                !sockdiag_table_has_pair(rows, n, &srv->peer, &srv->local);
+                !sockdiag_table_find_pair(rows, n, &srv->peer, &srv->local);
     free(rows);
     return gone;
 }
@@ -218,6 +218,45 @@ START_TEST(a_live_peer_is_held_not_vanished)
     ck_assert_uint_eq(h.live, 1);
     ck_assert_uint_eq(h.vanished, 0); /* the three others' peers are connected */
     pairs_close(&p);
+}
+END_TEST
+
+/* A made-up row: local 127.0.0.lo:lport, peer 127.0.0.po:pport. */
+static struct sockdiag_sock made_row(uint64_t inode, int state, int lo, unsigned lport, int po,
+                                     unsigned pport)
+{
+    struct sockdiag_sock r = {.inode = inode, .state = state, .silent_ms = 2500};
+    r.local = (struct sockdiag_endpoint){
+        .family = AF_INET, .addr = {127, 0, 0, (uint8_t)lo}, .port = lport};
+    r.peer = (struct sockdiag_endpoint){
+        .family = AF_INET, .addr = {127, 0, 0, (uint8_t)po}, .port = pport};
+    return r;
+}
+
+/* Under an overflowed backlog the kernel can make a server socket from a SYN cookie for a
+ * connection its client already closed: the server's end is ESTABLISHED, the client's is in
+ * TIME_WAIT and will never send it a FIN. Held after the peer vanished, aged by how long the
+ * server heard nothing. A peer in FIN_WAIT1 (its FIN still to be retransmitted) may yet tell
+ * the server: not vanished, and neither is a peer that is in no table but not on loopback
+ * (its end is in another netns: nothing is known of it). */
+START_TEST(a_peer_only_in_time_wait_vanished)
+{
+    struct sockdiag_sock rows[] = {
+        made_row(0, TCP_TIME_WAIT, 2, 40001, 1, 8080), /* inode 0 rows sort first */
+        made_row(0, TCP_FIN_WAIT1, 2, 40002, 1, 8080),
+        made_row(101, TCP_ESTABLISHED, 1, 8080, 2, 40001),
+        made_row(102, TCP_ESTABLISHED, 1, 8080, 2, 40002),
+        made_row(103, TCP_ESTABLISHED, 1, 8080, 2, 40003), /* no peer row at all */
+        made_row(104, TCP_ESTABLISHED, 1, 8080, 2, 40004),
+    };
+    rows[5].peer.addr[0] = 10; /* 10.0.0.2: not loopback */
+    uint64_t inodes[] = {101, 102, 103, 104};
+    struct held_counts h;
+    ck_assert_int_eq(measure_classify_rows(inodes, 4, NULL, 0, rows, 6, cf_now_ms(), &h), 0);
+    ck_assert(h.known);
+    ck_assert_uint_eq(h.vanished, 2); /* 101 (TIME_WAIT peer) and 103 (none) */
+    ck_assert_uint_eq(h.live, 0);
+    ck_assert_msg(h.oldest_s > 2.49 && h.oldest_s < 2.51, "%.3f", h.oldest_s);
 }
 END_TEST
 
@@ -349,6 +388,7 @@ static Suite *held_suite(void)
     tcase_add_test(unit, close_wait_is_never_held);
     tcase_add_test(unit, an_established_socket_whose_peer_is_in_no_table_vanished);
     tcase_add_test(unit, a_live_peer_is_held_not_vanished);
+    tcase_add_test(unit, a_peer_only_in_time_wait_vanished);
     suite_add_tcase(s, unit);
     TCase *runs = tcase_create("runs");
     tcase_set_timeout(runs, 150);
