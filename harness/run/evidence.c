@@ -153,7 +153,7 @@ void evidence_collect(struct scenario_run *r)
         engine_group_evidence(r->e, i, &ev[i]);
         copy_group(r->sc, i, &st, &ev[i], &r->res->groups[r->res->ngroups++]);
     }
-    check_responses(r->sc, ev, r->res);
+    check_responses(r->sc, ev, &r->s.kernel, r->res);
     exhaust_judge(&r->exhaust, (double)r->sc->duration_ms / 1000.0, r->res->clients_connected,
                   &r->res->exhaustion);
 }

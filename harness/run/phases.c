@@ -138,6 +138,7 @@ void phase_faults(struct scenario_run *r)
         exhaust_begin(&r->exhaust, sc->rlimit_nofile, start);
     r->s.release_end = sc->release == SCENARIO_RELEASE_END;
     r->s.recovered_s = -1;
+    measure_kernel_begin(r->t->pid, r->env->sandbox.ready, &r->s);
     while (!*r->env->opt->interrupted && target_alive(r->t)) {
         uint64_t now = engine_now_ms();
         if (sc->cable_pull_ms && !pulled && now >= start + sc->cable_pull_ms) {
@@ -156,6 +157,7 @@ void phase_faults(struct scenario_run *r)
     }
     engine_stop_starting(r->e);
     engine_close_unfinished(r->e);
+    measure_kernel_end(r->t->pid, ntohs(r->t->addr.sin_port), &r->s);
     /* What waits for the clients that never read, while the fault is fresh (a server that
      * gives up on them later may reset them); evidence_collect looks again for the rest. */
     engine_peek_unread(r->e);

@@ -119,13 +119,24 @@ static int load_scenarios(const struct run_env *env, char **names, int nnames,
     return -1;
 }
 
-/* Silent drops need the target and the clients in a network namespace of our own. Enter it
- * for the whole run (before any target starts) if any scenario needs it. */
+/* A group with `expect`: the responses check excuses the kernel's own resets by the counters
+ * of the target's netns, which are the target's only in a namespace of our own. */
+static bool expects_responses(const struct scenario *sc)
+{
+    for (size_t i = 0; i < sc->ngroups; i++)
+        if (sc->groups[i].expect_responses)
+            return true;
+    return false;
+}
+
+/* Silent drops need the target and the clients in a network namespace of our own, and so do
+ * the kernel counters the responses check reads. Enter it for the whole run (before any target
+ * starts) if any scenario needs it. */
 static void prepare_sandbox(struct run_env *env, const struct scenario *list, int n)
 {
     bool needed = false;
     for (int i = 0; i < n; i++)
-        needed |= list[i].needs_sandbox;
+        needed |= list[i].needs_sandbox || expects_responses(&list[i]);
     if (needed && !run_env_sandbox(env) && env->opt->verbosity > 1)
         printf("connfault: in a private network namespace%s (nftables table %s)\n",
                env->sandbox.user_namespace ? " inside a user namespace" : "", env->sandbox.table);
