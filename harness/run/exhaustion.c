@@ -6,43 +6,21 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sockdiag.h"
 
-/* The value under name in a "TcpExt: A B C" header and its "TcpExt: 1 2 3" line. */
-static bool netstat_value(const char *names, const char *values, const char *name, uint64_t *out)
-{
-    size_t len = strlen(name);
-    const char *n = names, *v = values;
-    while (*n && *n != '\n') {
-        n += strspn(n, " ");
-        v += strspn(v, " ");
-        size_t nlen = strcspn(n, " \n"), vlen = strcspn(v, " \n");
-        if (nlen == 0 || vlen == 0)
-            return false;
-        if (nlen == len && memcmp(n, name, len) == 0)
-            return sscanf(v, "%" SCNu64, out) == 1;
-        n += nlen;
-        v += vlen;
-    }
-    return false;
-}
-
-int exhaust_parse_netstat(const char *text, uint64_t *cookies, uint64_t *overflows)
-{
-    const char *names = strstr(text, "TcpExt:");
-    const char *values = names ? strstr(names + 7, "TcpExt:") : NULL;
-    if (!values || !netstat_value(names + 7, values + 7, "SyncookiesSent", cookies) ||
-        !netstat_value(names + 7, values + 7, "ListenOverflows", overflows))
-        return -EINVAL;
-    return 0;
-}
-
+/* SyncookiesSent and ListenOverflows of this process's network namespace, where the target's
+ * listener is (the one parser of /proc/.../net/netstat: procfs_parse_tcpext). */
 static int netstat_read(uint64_t *cookies, uint64_t *overflows)
 {
-    char text[16384];
-    ssize_t n = procfs_read_file("/proc/net/netstat", text, sizeof(text));
-    return n < 0 ? (int)n : exhaust_parse_netstat(text, cookies, overflows);
+    struct procfs_tcpext t;
+    int rc = procfs_read_tcpext(getpid(), &t);
+    if (rc == 0) {
+        *cookies = t.syncookies_sent;
+        *overflows = t.listen_overflows;
+    }
+    return rc;
 }
 
 void exhaust_begin(struct exhaust_track *x, unsigned rlimit_nofile, uint64_t now)

@@ -58,9 +58,6 @@ struct exhaust_track {
     uint64_t cookies_start, overflows_start, cookies_last, overflows_last;
 };
 
-/* SyncookiesSent and ListenOverflows from the text of /proc/net/netstat. 0, or -EINVAL. */
-int exhaust_parse_netstat(const char *text, uint64_t *cookies, uint64_t *overflows);
-
 /* Starts a track (reads the kernel's counters of /proc/net/netstat). */
 void exhaust_begin(struct exhaust_track *x, unsigned rlimit_nofile, uint64_t now);
 
