@@ -93,8 +93,8 @@ static void write_header(FILE *out, const struct scenario *sc, const char *check
                 "(procfs); this\n * program only sees what a client sees.\n",
                 check);
     if (sc->ngroups > 1)
-        fputs(" * Its groups run one after another (connfault starts each at its start time, "
-              "side by side).\n",
+        fputs(" * Groups that start at the same time, each in one batch, run side by side (the "
+              "longest\n * hold of them for all); other groups run one after another.\n",
               out);
     for (size_t i = 0; i < sc->ngroups; i++) {
         const char *why = unsupported(sc, &sc->groups[i]);

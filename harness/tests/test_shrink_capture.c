@@ -4,6 +4,8 @@
  *   from the first's start, each flow's number in the capture kept;
  * - the kept flows as a scenario (capture_out.c): identical flows one group; a flow a
  *   scenario client cannot do (the server ended it) is named, and nothing is made;
+ * - a repro.c of two flows that connected together (two groups) starts them side by side and
+ *   exits 1 against accept-once, 0 against the correct server;
  * - captures/burst-abort.pcap (106 flows) against --bug accept-once shrinks to at most 5
  *   flows; minimal.pcap reads back; minimal.ini fails accepting in at least 2 of up to 6
  *   runs of `connfault run`; repro.c compiles with cc -Wall -Werror and exits 1 against
@@ -256,6 +258,41 @@ START_TEST(a_capture_of_many_flows_shrinks_to_five_at_most)
 }
 END_TEST
 
+/* Two flows that connected together but sent different bytes are two groups: repro.c starts
+ * them side by side, as connfault does (one after the other, its 2 clients failed accept-once
+ * in 5 of 10 runs; side by side, see README), and it does what check_repro asks. */
+START_TEST(a_repro_of_two_flows_starts_them_together)
+{
+    struct replay_set set;
+    struct shrink_cut all, two, cut;
+    struct scenario sc;
+    struct run_options opt;
+    char why[256], path[600];
+    read_capture("burst-abort.pcap", &set);
+    ck_assert_int_eq(shrink_cut_from(&set, &all), 0);
+    const size_t keep[] = {27, 28};
+    ck_assert_int_eq(shrink_cut_make(&all, keep, 2, SIZE_MAX, NULL, 0, &two), 0);
+    const size_t none[1] = {0}; /* (segs NULL would keep them all) */
+    ck_assert_int_eq(shrink_cut_make(&two, NULL, 2, 1, none, 0, &cut), 0); /* 2nd: no bytes */
+    ck_assert_msg(shrink_cut_scenario(&cut, &sc, why, sizeof(why)) == 0, "%s", why);
+    ck_assert_uint_eq(sc.ngroups, 2);
+    ck_assert_int_eq(sc.groups[1].send, SEND_NONE);
+    ck_assert_uint_eq(sc.groups[0].start_ms, sc.groups[1].start_ms);
+    run_options_defaults(&opt, NULL);
+    snprintf(path, sizeof(path), "%s/repro.c", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(shrink_write_repro(f, &sc, &opt, "accepting"), 0);
+    fclose(f);
+    check_repro(dir);
+    scenario_free(&sc);
+    shrink_cut_free(&cut);
+    shrink_cut_free(&two);
+    shrink_cut_free(&all);
+    replay_set_free(&set);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("shrink_capture");
@@ -265,6 +302,11 @@ int main(void)
     tcase_add_test(lib, identical_flows_become_one_group_that_loads_back);
     tcase_add_test(lib, a_flow_no_scenario_client_can_do_is_named);
     suite_add_tcase(s, lib);
+    TCase *repro = tcase_create("repro");
+    tcase_set_timeout(repro, 300);
+    tcase_add_unchecked_fixture(repro, dir_make, dir_remove);
+    tcase_add_test(repro, a_repro_of_two_flows_starts_them_together);
+    suite_add_tcase(s, repro);
     TCase *cli = tcase_create("connfault shrink CAPTURE");
     tcase_set_timeout(cli, 600);
     tcase_add_unchecked_fixture(cli, dir_make, dir_remove);
