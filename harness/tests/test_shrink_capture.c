@@ -13,7 +13,8 @@
  * The shrink confirms K = 2 of 2 runs per step and 4 of 4 at the end; no trial starts after
  * 180 s. 106 -> 3 flows is 5 halvings, 76-81 s when the race spares few of them; under load
  * it spares more (8 and 16 trials have ended at 13 flows), and the time left goes to fewer
- * flows, segments, pace. About 4-5 minutes: the normal build only (label shrink, .ci/test).
+ * flows, segments, pace. About 3-4 minutes (189-212 s measured), alone (RUN_SERIAL): the
+ * normal build only (label shrink, .ci/test).
  * Its files go to a directory the parent process makes and removes (an unchecked fixture),
  * so a failed assertion leaves nothing behind either. */
 #include <check.h>
