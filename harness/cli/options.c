@@ -283,10 +283,11 @@ static const char *const section_titles[] = {
                    "CAPTURE.pcap: replay's too). It runs the input, notes the failing check,\n"
                    "then looks for the smallest input that still fails it in K of K runs\n"
                    "(fewer groups, clients, concurrency, a shorter fault phase; for a capture\n"
-                   "fewer flows), then in max(2K, 4) more; writes minimal.ini (for connfault\n"
-                   "run) and repro.c (standalone C: cc repro.c && ./a.out HOST PORT [PID]),\n"
-                   "or for a capture flows.txt and minimal.pcap; exit 1 when it does not fail\n"
-                   "(nothing to shrink). Its options:",
+                   "fewer flows, then fewer segments, a faster pace), then in max(2K, 4) more;\n"
+                   "writes minimal.ini (for connfault run) and repro.c (standalone C: cc\n"
+                   "repro.c && ./a.out HOST PORT [PID]), for a capture also flows.txt and\n"
+                   "minimal.pcap (and says why when its flows cannot be a scenario); exit 1\n"
+                   "when it does not fail (nothing to shrink). Its options:",
 };
 
 static const char usage_tail[] =

@@ -20,12 +20,6 @@
 #include "scenario.h"
 #include "stopped.h"
 
-/* A replay's fault phase lasts the capture's span (at the replay speed), at most this long, */
-#define REPLAY_MAX_SPAN_MS 3600000u
-/* and then this long for the last flows to end (they wait for the server's bytes: up to 2 s
- * past each flow's end). */
-#define REPLAY_END_SLACK_MS 5000u
-
 void run_options_defaults(struct run_options *o, volatile sig_atomic_t *interrupted)
 {
     memset(o, 0, sizeof(*o));
@@ -445,24 +439,10 @@ int run_main(const struct run_options *opt, char **names, int nnames)
     return run_main_some(opt, names, nnames, NULL);
 }
 
-/* A scenario whose fault clients are the capture's flows. */
-static void replay_scenario(struct scenario *sc, const struct replay_set *set)
-{
-    uint64_t span_ms =
-        set->speed > 0 ? (uint64_t)((double)set->duration_us / 1000.0 / set->speed) : 0;
-    memset(sc, 0, sizeof(*sc));
-    snprintf(sc->name, sizeof(sc->name), "%s", set->name);
-    sc->duration_ms = (unsigned)(span_ms < REPLAY_MAX_SPAN_MS ? span_ms : REPLAY_MAX_SPAN_MS) +
-                      REPLAY_END_SLACK_MS;
-    for (size_t i = 0; i < set->nflows; i++)
-        sc->needs_sandbox |= set->flows[i].end == FLOW_END_SILENT;
-    sc->replay = set;
-}
-
 int run_replay(const struct run_options *opt, const struct replay_set *set)
 {
     struct scenario sc;
-    replay_scenario(&sc, set);
+    run_replay_scenario(&sc, set);
     return run_main_some(opt, NULL, 0, &sc);
 }
 

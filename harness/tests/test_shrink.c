@@ -6,11 +6,9 @@
  * - each minimal.ini is taken by `connfault run` and fails there in every one of 3 runs; each
  *   repro.c compiles with cc -Wall -Werror and exits 1 against the bug mode, 0 against the
  *   correct server (the fds one given the server's pid);
- * - captures/burst-abort.pcap (106 flows) against accept-once shrinks to at most 5 flows, with
- *   minimal.pcap recorded;
  * - a scenario that passes is "nothing to shrink", exit 1.
  * Every shrink confirms K = 2 of 2 runs per step and 4 of 4 at the end. About 5-7 minutes:
- * the normal build only (see .ci/test). */
+ * the normal build only (see .ci/test). A capture's shrink is test_shrink_capture.c. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,43 +237,6 @@ START_TEST(leak_on_error_rst_mid_response_shrinks_to_one_client)
 }
 END_TEST
 
-/* Flows named in flows.txt ("flow N: ..." lines). */
-static unsigned flow_lines(const char *text)
-{
-    unsigned n = 0;
-    for (const char *p = text; (p = strstr(p, "\nflow ")) != NULL; p++)
-        n++;
-    return n;
-}
-
-/* At the capture's pace (--speed 1): its 100 resets came within microseconds of each other;
- * with --speed max the whole capture once passed one of two confirming runs. */
-START_TEST(a_capture_of_many_flows_shrinks_to_five_at_most)
-{
-    char dir[256], list[512], pcap[512];
-    struct ts_proc p;
-    ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "test_shrink"), 0);
-    run_ok(&p,
-           TS_ARGV(CONNFAULT_BIN, "shrink", "--bug", "accept-once", "--seed", "7", "--confirm", "2",
-                   "--max-trials", "8", "--time-limit", "200", "--grace", "0.5", "--out", dir,
-                   CONNFAULT_SOURCE_DIR "/captures/burst-abort.pcap"),
-           SHRINK_MS);
-    ck_assert_msg(p.status == 0, "shrink: status %d:\n%s%s", p.status, p.out, p.err);
-    ck_assert_ptr_nonnull(strstr(p.out, "(from 106)"));
-    ts_proc_free(&p);
-    snprintf(list, sizeof(list), "%s/flows.txt", dir);
-    snprintf(pcap, sizeof(pcap), "%s/minimal.pcap", dir);
-    char *text = ts_slurp(list, NULL);
-    ck_assert_ptr_nonnull(text);
-    ck_assert_msg(flow_lines(text) >= 1 && flow_lines(text) <= 5, "%s", text);
-    free(text);
-    run_ok(&p, TS_ARGV(CONNFAULT_BIN, "replay", "--dump", pcap), 10000);
-    ck_assert_msg(p.status == 0, "minimal.pcap: %s%s", p.out, p.err);
-    ts_proc_free(&p);
-    ts_tmpdir_remove(dir);
-}
-END_TEST
-
 START_TEST(a_passing_scenario_is_nothing_to_shrink)
 {
     struct ts_proc p;
@@ -319,7 +280,6 @@ int main(void)
     tcase_add_test(cli, accept_once_burst_abort_shrinks_to_three_clients_at_once);
     tcase_add_test(cli, sigpipe_rst_mid_response_shrinks_to_one_client);
     tcase_add_test(cli, leak_on_error_rst_mid_response_shrinks_to_one_client);
-    tcase_add_test(cli, a_capture_of_many_flows_shrinks_to_five_at_most);
     suite_add_tcase(s, cli);
     return ts_run_suite(s);
 }
