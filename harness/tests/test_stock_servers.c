@@ -57,7 +57,10 @@
  *                             it comes 500 ms into the phase, and under a load of 13-20 nginx
  *                             had answered only 0-4 of the 50 idle clients by then (error in 3
  *                             runs of 8; 50 of 50 in the others). Never accepted: a FAIL.
- *   fd-exhaustion       PASS  stops accepting while out of fds, serves again once released
+ *   fd-exhaustion       PASS  stops accepting while out of fds (2 workers x 256: peak 515 fds),
+ *                             serves again once released; or `error`: at load ~27, 448 of
+ *                             1000 clients connected within the 2 s fault phase (1 run of 13;
+ *                             576 at load ~18): not reached, the harness's own evidence rule
  *
  * lighttpd 1.4.69 (lighttpd -V; docs: Server.max-read-idleDetails etc.): server.max-read-idle
  * 60 s, re-armed on every read; server.max-write-idle 360 s; server.max-keep-alive-idle 5 s.
@@ -161,11 +164,21 @@ struct stock_server {
 /* clang-format on */
 
 static const struct stock_expect nginx_expect[] = {
-    PASS("abort-mid-response"),  PASS("burst-abort"),      PASS_OR_UNREACHED("cable-pull"),
-    PASS("connect-close"),       PASS("drop-idle"),        PASS("drop-mid-request"),
-    PASS("drop-mid-response"),   PASS("fd-exhaustion"),    PASS("garbage-request"),
-    PASS("half-close"),          PASS("keepalive-abort"),  PASS("oversized-header"),
-    PASS("pipeline-rst"),        PASS("rst-mid-response"), PASS("slowloris"),
+    PASS("abort-mid-response"),
+    PASS("burst-abort"),
+    PASS_OR_UNREACHED("cable-pull"),
+    PASS("connect-close"),
+    PASS("drop-idle"),
+    PASS("drop-mid-request"),
+    PASS("drop-mid-response"),
+    PASS_OR_UNREACHED("fd-exhaustion"),
+    PASS("garbage-request"),
+    PASS("half-close"),
+    PASS("keepalive-abort"),
+    PASS("oversized-header"),
+    PASS("pipeline-rst"),
+    PASS("rst-mid-response"),
+    PASS("slowloris"),
     PASS_OR_HELD("zero-window"),
 };
 
