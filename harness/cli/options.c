@@ -182,8 +182,8 @@ static const struct cli_option cli_options[] = {
 
     {"grace", 0, CLI_SECONDS, "S", SEC_JUDGING, SECONDS(0), .where = AT(run.grace_ms),
      .help = "the longest wait after the faults for fds and sockets to\n"
-             "come back; ends as soon as they are (75: nginx's 60 s\n"
-             "timeouts pass)"},
+             "come back; ends as soon as they are (90: nginx's 60 s\n"
+             "timeouts and 75 s keep-alive pass)"},
     {"cpu-window", 0, CLI_SECONDS, "S", SEC_JUDGING, SECONDS(100), .where = AT(run.cpu_window_ms),
      .help = "each window after the faults in which CPU is measured (1)"},
     {"cpu-threshold", 0, CLI_WHOLE, "PCT", SEC_JUDGING, .min = 1, .max = 10000,

@@ -12,7 +12,7 @@
 #include "scenario.h"
 
 /* Timeouts the reference server runs with in the suite: short, so that the wait after the
- * faults (up to the grace, 75 s by default) ends within a couple of seconds. */
+ * faults (up to the grace, 90 s by default) ends within a couple of seconds. */
 #define REFERENCE_FLAGS                                                                            \
     "--port {port} --header-timeout 1 --idle-timeout 2 --send-timeout 1 --tcp-user-timeout 2 "     \
     "--shutdown-timeout 1 --quiet"

@@ -34,7 +34,7 @@ void run_options_defaults(struct run_options *o, volatile sig_atomic_t *interrup
     /* Real servers' timescales: nginx and most others time idle and stalled clients out
      * after 60 s. The wait ends as soon as fds and sockets are back, so a server with short
      * timeouts is not slowed down by it. */
-    o->grace_ms = 75000;
+    o->grace_ms = 90000;
     o->cpu_window_ms = 1000;
     o->cpu_max_pct = 20;
     o->memory_slack_kb = 32 * 1024;

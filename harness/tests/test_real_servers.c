@@ -12,7 +12,7 @@
  *              after sending big.bin 2.8 s after the faults).
  *   busybox    a process per connection, alarm(60) re-armed on every header line: slowloris
  *              FAILs (fds); rst-mid-response, abort-mid-response PASS; half-close PASSes
- *              (the kernel's resets excused); connect-close PASSes with the default 75 s grace
+ *              (the kernel's resets excused); connect-close PASSes with a 75 s grace
  *              (below).
  *   python     ThreadingHTTPServer, no timeout at all: a thread blocked in readline() per
  *              slowloris client, held for ever: FAILs (fds); rst-mid-response,
@@ -36,7 +36,7 @@
  * the kernel handed the server a connection (made, it seems, from a SYN cookie) whose client
  * had already closed, and the server was never told (seen in 2 of 6 python runs). They are held
  * after the peer vanished, not leaked (run/measure.c). busybox's child for one has alarm(60)
- * (HEADER_READ_TIMEOUT in busybox's httpd.c) and exits: with the default 75 s grace, connect-close
+ * (HEADER_READ_TIMEOUT in busybox's httpd.c) and exits: with a 75 s grace, connect-close
  * PASSes (after ~60 s when some vanished, at once when none did); python has no timeout: with a
  * short grace it PASSes when none vanished (most runs) and FAILs with "N held after the peer
  * vanished" when some did (never "leaked"): the test accepts exactly those two. half-close: 3-23 of
@@ -357,7 +357,7 @@ START_TEST(busybox_is_held_by_a_trickle)
 }
 END_TEST
 
-/* connect-close with the default grace (75 s): a socket left behind the overflowed backlog
+/* connect-close with a 75 s grace: a socket left behind the overflowed backlog
  * with its peer gone is held by a child whose alarm(60) ends it. The wait ends as soon as the
  * fds are back: at once in most runs, ~60 s after the faults in those where some vanished
  * (measured: "released 58.2s after the faults; when the faults ended 0 were held by live
