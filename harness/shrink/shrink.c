@@ -78,41 +78,12 @@ static bool reconfirm(struct shrink_state *st)
     }
 }
 
-/* Whether the candidate fp stands for was tried from the same best and did not fail: the last
- * pass of the search, which finds nothing, would otherwise run again every candidate tried
- * since the last step that worked. */
-static bool tried_before(const struct shrink_state *st, uint64_t fp)
-{
-    for (size_t i = 0; i < st->ntried; i++)
-        if (st->tried[i] == fp)
-            return true;
-    return false;
-}
-
-/* Noted as tried and not failing (without memory for it, it is simply tried again later). */
-static void note_tried(struct shrink_state *st, uint64_t fp)
-{
-    uint64_t *t = realloc(st->tried, (st->ntried + 1) * sizeof(*t));
-    if (!t)
-        return;
-    st->tried = t;
-    st->tried[st->ntried++] = fp;
-}
-
 /* One candidate tried: true when it failed and became the best. */
 static bool try_candidate(struct shrink_state *st, unsigned kind, size_t gi)
 {
     struct scenario cand;
     if (!shrink_candidate(&st->best, kind, gi, &cand))
         return false;
-    /* with the best it came from: the same step from another best is tried again, so a
-     * candidate that a race spared once (sigpipe's one client) gets another chance later */
-    uint64_t fp = shrink_fingerprint(&cand) ^ shrink_fingerprint(&st->best) * 0x9e3779b97f4a7c15ull;
-    if (tried_before(st, fp)) {
-        st->skipped++;
-        shrink_view_free(&cand);
-        return false;
-    }
     char what[128];
     if (shrink_candidate_scenario_wide(kind))
         snprintf(what, sizeof(what), "%s", shrink_candidate_what(kind));
@@ -121,8 +92,6 @@ static bool try_candidate(struct shrink_state *st, unsigned kind, size_t gi)
                  shrink_candidate_what(kind));
     st->trials++;
     bool fails = shrink_trial(st, &cand);
-    if (!fails && st->stop == 0)
-        note_tried(st, fp);
     if (fails && push_past(st)) {
         st->best = cand; /* cand's groups are the best's now */
     } else if (fails) {
@@ -195,15 +164,14 @@ static int write_minimal(const struct shrink_state *st, const struct scenario *o
              "to: %zu group(s), %llu client(s), duration %ums\n"
              "target: %s\n"
              "failing check: %s, in %u of %u runs at each step, %s (%s)\n"
-             "trials: %u (%u runs; %u repeated candidates not run again), time taken: %.1f s, "
-             "seed %llu\n"
+             "trials: %u (%u runs), time taken: %.1f s, seed %llu\n"
              "run it: connfault run%s%s --seed %llu %s",
              path, orig->path, orig->ngroups, shrink_clients(orig), orig->duration_ms,
              st->best.ngroups, shrink_clients(&st->best), st->best.duration_ms, target, st->check,
              st->so->confirm, st->so->confirm, final, st->last_reason, st->trials, st->runs,
-             st->skipped, (double)(cf_now_ms() - st->t0_ms) / 1000.0,
-             (unsigned long long)st->opt->seed, st->opt->bug ? " --bug " : "",
-             st->opt->bug ? st->opt->bug : "", (unsigned long long)st->opt->seed, path);
+             (double)(cf_now_ms() - st->t0_ms) / 1000.0, (unsigned long long)st->opt->seed,
+             st->opt->bug ? " --bug " : "", st->opt->bug ? st->opt->bug : "",
+             (unsigned long long)st->opt->seed, path);
     run_env_scenario_vars(st->env, &vars);
     FILE *f = fopen(path, "w");
     if (!f)
@@ -361,7 +329,6 @@ int shrink_main(const struct run_options *opt, const struct shrink_options *so, 
         rc = shrink_loaded(&st, &orig);
         shrink_view_free(&st.best);
         free_past(&st);
-        free(st.tried);
         scenario_free(&orig);
     }
     run_env_free(st.env);

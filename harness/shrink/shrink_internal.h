@@ -24,9 +24,6 @@ struct shrink_state {
     char last_miss[128];     /* why the last trial did not count as failing */
     char last_capture[4096]; /* the capture of the last failing run, when one was kept */
     unsigned trials, runs;
-    unsigned skipped; /* candidates not run again: tried before, did not fail */
-    uint64_t *tried;  /* fingerprints of the candidates that did not fail */
-    size_t ntried;
     uint64_t t0_ms;
     int stop; /* 0, or the exit status that ends the search (2 set-up error, 130) */
 };
@@ -73,11 +70,6 @@ bool shrink_candidate(const struct scenario *best, unsigned kind, size_t gi, str
  * scenario (gi 0 stands for no group) rather than a group. */
 const char *shrink_candidate_what(unsigned kind);
 bool shrink_candidate_scenario_wide(unsigned kind);
-
-/* What a candidate runs as (search.c): equal for candidates that run the same, so one that
- * did not fail is not tried again from the same best (shrink.c). Requests are told apart by
- * their length only: a candidate's bytes are always a prefix of the original's. */
-uint64_t shrink_fingerprint(const struct scenario *sc);
 
 /* repro_write.c: the standalone reproducer of sc, for the check that fails. 0 or -errno. */
 int shrink_write_repro(FILE *out, const struct scenario *sc, const struct run_options *opt,
