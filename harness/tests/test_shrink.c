@@ -3,7 +3,7 @@
  * them side by side:
  * - library: scenario_write: every built-in scenario written back loads as the same scenario;
  *   the candidates: trickles, byte offsets and rates cut like counts, every candidate of every
- *   built-in written back loads as itself, a candidate tried before is known by its fingerprint;
+ *   built-in written back loads as itself;
  * - cli: usage errors; a scenario that passes is "nothing to shrink", exit 1;
  * - accept-once: --bug accept-once x burst-abort shrinks to at most 3 clients at once still
  *   failing accepting;
@@ -303,29 +303,12 @@ START_TEST(every_candidate_writes_back_as_itself)
                     continue;
                 made++;
                 writes_back(&cand, file);
-                ck_assert(shrink_fingerprint(&cand) != shrink_fingerprint(&sc));
                 shrink_view_free(&cand);
             }
         scenario_free(&sc);
     }
     catalogue_free(paths, n);
     ck_assert_int_gt(made, 100);
-}
-END_TEST
-
-/* Two candidates that run the same have one fingerprint (the search tries it once). */
-START_TEST(a_candidate_tried_before_is_known)
-{
-    struct scenario sc, a, b;
-    load_builtin("slowloris", &sc);
-    ck_assert(shrink_candidate(&sc, kind_named("count to 1"), 0, &a));
-    ck_assert(shrink_candidate(&sc, kind_named("count to 1"), 0, &b));
-    ck_assert(shrink_fingerprint(&a) == shrink_fingerprint(&b));
-    b.groups[0].request_len--;
-    ck_assert(shrink_fingerprint(&a) != shrink_fingerprint(&b));
-    shrink_view_free(&a);
-    shrink_view_free(&b);
-    scenario_free(&sc);
 }
 END_TEST
 
@@ -562,14 +545,15 @@ START_TEST(a_capture_of_many_flows_shrinks_to_five_at_most)
                    "--max-trials", "8", "--time-limit", "200", "--grace", "0.5", "--out", dir,
                    CONNFAULT_SOURCE_DIR "/captures/burst-abort.pcap"),
            SHRINK_MS);
-    ck_assert_msg(p.status == 0, "shrink: status %d:\n%s%s", p.status, p.out, p.err);
+    keep_progress(p.err);
+    ck_assert_msg(p.status == 0, "shrink: status %d:\n%.1000s%s", p.status, p.out, progress);
     ck_assert_ptr_nonnull(strstr(p.out, "(from 106)"));
     ts_proc_free(&p);
     snprintf(list, sizeof(list), "%s/flows.txt", dir);
     snprintf(pcap, sizeof(pcap), "%s/minimal.pcap", dir);
     char *text = ts_slurp(list, NULL);
     ck_assert_ptr_nonnull(text);
-    ck_assert_msg(flow_lines(text) >= 1 && flow_lines(text) <= 5, "%s", text);
+    ck_assert_msg(flow_lines(text) >= 1 && flow_lines(text) <= 5, "%.3000s", text);
     free(text);
     run_ok(&p, TS_ARGV(CONNFAULT_BIN, "replay", "--dump", pcap), 10000);
     ck_assert_msg(p.status == 0, "minimal.pcap: %s%s", p.out, p.err);
@@ -643,7 +627,6 @@ int main(int argc, char **argv)
     tcase_add_test(tc, rates_are_cut_like_counts);
     tcase_add_test(tc, small_counts_are_cut_one_by_one);
     tcase_add_test(tc, every_candidate_writes_back_as_itself);
-    tcase_add_test(tc, a_candidate_tried_before_is_known);
     tc = add_case(s, "cli", 120);
     tcase_add_test(tc, usage_errors_name_the_problem);
     tcase_add_test(tc, a_passing_scenario_is_nothing_to_shrink);
