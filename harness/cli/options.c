@@ -283,10 +283,11 @@ static const char *const section_titles[] = {
                    "CAPTURE.pcap: replay's too). It runs the input, notes the failing check,\n"
                    "then looks for the smallest input that still fails it in K of K runs\n"
                    "(fewer groups, clients, concurrency, a shorter fault phase; for a capture\n"
-                   "fewer flows), then in max(2K, 4) more; writes minimal.ini (for connfault\n"
-                   "run) and repro.c (standalone C: cc repro.c && ./a.out HOST PORT [PID]),\n"
-                   "or for a capture flows.txt and minimal.pcap; exit 1 when it does not fail\n"
-                   "(nothing to shrink). Its options:",
+                   "fewer flows, then fewer segments, a faster pace), then in max(2K, 4) more;\n"
+                   "writes minimal.ini (for connfault run) and repro.c (standalone C: cc\n"
+                   "repro.c && ./a.out HOST PORT [PID]), for a capture also flows.txt and\n"
+                   "minimal.pcap (and says why when its flows cannot be a scenario); exit 1\n"
+                   "when it does not fail (nothing to shrink). Its options:",
 };
 
 static const char usage_tail[] =
@@ -535,6 +536,13 @@ static int check_combinations(const struct run_options *o)
               "at a time";
     else if (o->target_pid && o->addr.sin_port == 0)
         why = "--target-pid needs --port (the port it listens on)";
+    else if (o->target_cmd && !strstr(o->target_cmd, "{port}") && o->addr.sin_port == 0)
+        why = "--target-cmd has no {port} and no --port says where it listens: put {port} where "
+              "the command takes its port (connfault picks a free one), or give --port";
+    else if (o->target_cmd && !strstr(o->target_cmd, "{port}") && o->jobs > 1)
+        why = "--jobs above 1 needs {port} in --target-cmd: each job's target listens on a port "
+              "of its own (--port + job), which a command without {port} cannot be told; use "
+              "--jobs 1 or put {port} in the command";
     else if (o->bug && (o->target_cmd || o->target_pid))
         why = "--bug applies to the reference server only; put it in --target-cmd instead";
     else if (o->probe_expect && !o->probe_raw)

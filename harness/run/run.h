@@ -75,6 +75,12 @@ struct replay_set;
  * (set->speed applies). */
 int run_replay(const struct run_options *opt, const struct replay_set *set);
 
+struct scenario;
+/* The scenario run_replay() runs for set (replay.c): its fault clients are set's flows (not
+ * copied: set must outlive it; nothing to free), its fault phase their span at set->speed
+ * plus the time the last ones take to end, the sandbox when a flow ends silently. */
+void run_replay_scenario(struct scenario *sc, const struct replay_set *set);
+
 /* `connfault list`: the built-in scenarios of opt's shard (all without one), as lines or,
  * with json, a JSON array whose expected durations count opt's grace. Returns an exit status. */
 int run_list(const struct run_options *opt, bool json);

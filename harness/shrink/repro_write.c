@@ -92,6 +92,10 @@ static void write_header(FILE *out, const struct scenario *sc, const char *check
                 " * NOT SUPPORTED: check %s is seen from inside the server's process "
                 "(procfs); this\n * program only sees what a client sees.\n",
                 check);
+    if (sc->ngroups > 1)
+        fputs(" * Groups that start at the same time, each in one batch, run side by side (the "
+              "longest\n * hold of them for all); other groups run one after another.\n",
+              out);
     for (size_t i = 0; i < sc->ngroups; i++) {
         const char *why = unsupported(sc, &sc->groups[i]);
         if (why)

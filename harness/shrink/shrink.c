@@ -121,6 +121,14 @@ static void search(struct shrink_state *st)
     }
 }
 
+void shrink_out_dir(const struct shrink_state *st, const char *name, char *dir, size_t len)
+{
+    if (st->so->out_dir)
+        snprintf(dir, len, "%s", st->so->out_dir);
+    else
+        snprintf(dir, len, "connfault-shrink/%s-%llu", name, (unsigned long long)st->opt->seed);
+}
+
 int shrink_mkdir_p(char *path)
 {
     for (char *p = path + 1; *p; p++) {
@@ -135,7 +143,7 @@ int shrink_mkdir_p(char *path)
     return mkdir(path, 0755) < 0 && errno != EEXIST ? -errno : 0;
 }
 
-static void describe_target(const struct run_options *opt, char *out, size_t len)
+void shrink_describe_target(const struct run_options *opt, char *out, size_t len)
 {
     if (opt->target_pid)
         snprintf(out, len, "pid %d", (int)opt->target_pid);
@@ -152,7 +160,7 @@ static int write_minimal(const struct shrink_state *st, const struct scenario *o
 {
     char target[1024], header[16384], final[96];
     struct scenario_vars vars;
-    describe_target(st->opt, target, sizeof(target));
+    shrink_describe_target(st->opt, target, sizeof(target));
     if (st->final_runs && st->stop == 0)
         snprintf(final, sizeof(final), "then in %u of %u runs of this file", st->final_runs,
                  st->final_runs);
@@ -194,11 +202,7 @@ static int write_repro(const struct shrink_state *st, const char *path)
 static int write_outputs(struct shrink_state *st, const struct scenario *orig)
 {
     char dir[4096], ini[4200], repro[4200];
-    if (st->so->out_dir)
-        snprintf(dir, sizeof(dir), "%s", st->so->out_dir);
-    else
-        snprintf(dir, sizeof(dir), "connfault-shrink/%s-%llu", orig->name,
-                 (unsigned long long)st->opt->seed);
+    shrink_out_dir(st, orig->name, dir, sizeof(dir));
     snprintf(ini, sizeof(ini), "%s/minimal.ini", dir);
     snprintf(repro, sizeof(repro), "%s/repro.c", dir);
     int rc = shrink_mkdir_p(dir);

@@ -3,8 +3,9 @@
  * a standalone C reproducer (repro.c). Built on run.h's library call: every trial runs the
  * candidate K times, each against a fresh target when the harness starts it.
  * Files: shrink.c the command (confirm, search loop, output), search.c the candidates,
- * trial.c one trial, repro_write.c the standalone program (repro_template.h), flows.c the
- * shrinking of a capture (over flows; not yet over segments), record.c minimal.pcap. */
+ * trial.c one trial, repro_write.c the standalone program (repro_template.h), record.c
+ * minimal.pcap; for a capture: flows.c the search (flows, then segments, then pace), cut.c its
+ * candidates, capture_out.c the kept flows as a scenario, capture_write.c its files. */
 #ifndef CONNFAULT_SHRINK_H
 #define CONNFAULT_SHRINK_H
 
@@ -32,9 +33,11 @@ struct shrink_options {
  * interrupted (the best reproducer so far is written first, when there is one). */
 int shrink_main(const struct run_options *opt, const struct shrink_options *so, const char *name);
 
-/* Shrink a capture that makes the target fail: ddmin over its flows (flows.c), each kept flow
- * replayed whole, at set->speed. Writes flows.txt (the flows kept) and minimal.pcap (a failing
- * run of them, recorded). The same exit statuses. */
+/* Shrink a capture that makes the target fail (flows.c): ddmin over its flows, then over each
+ * kept flow's client segments (none at all tried first), then the pace (no waits, else twice
+ * set->speed and faster while it fails). Writes flows.txt (the flows and segments kept),
+ * minimal.ini and repro.c when every kept flow can be a scenario client (else says why not),
+ * and minimal.pcap (a failing run of the kept flows, recorded). The same exit statuses. */
 struct replay_set;
 int shrink_capture_main(const struct run_options *opt, const struct shrink_options *so,
                         const struct replay_set *set);

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "pcap_flows.h"
 #include "result.h"
 #include "scenario.h"
 #include "shrink.h"
@@ -40,12 +41,19 @@ int shrink_record(struct shrink_state *st, const struct scenario *sc, const char
  * the exit status (2, 130), said on stderr. */
 int shrink_prepare(struct run_env *env, const struct scenario *sc);
 
+/* The output directory: --out, else connfault-shrink/NAME-SEED (shrink.c). */
+void shrink_out_dir(const struct shrink_state *st, const char *name, char *dir, size_t len);
+
 /* mkdir -p (shrink.c). 0 or -errno. */
 int shrink_mkdir_p(char *path);
 
 /* A view of src (groups copied into an array of its own). 0, or -ENOMEM. */
 int shrink_view_copy(struct scenario *dst, const struct scenario *src);
 void shrink_view_free(struct scenario *v);
+
+/* "the reference server with --bug accept-once", "pid 42"...: the target, for headers
+ * (shrink.c). */
+void shrink_describe_target(const struct run_options *opt, char *out, size_t len);
 
 /* Clients of all groups: the size shown in progress lines and the header. */
 unsigned long long shrink_clients(const struct scenario *sc);
@@ -74,5 +82,35 @@ bool shrink_candidate_scenario_wide(unsigned kind);
 /* repro_write.c: the standalone reproducer of sc, for the check that fails. 0 or -errno. */
 int shrink_write_repro(FILE *out, const struct scenario *sc, const struct run_options *opt,
                        const char *check);
+
+/* ---- captures (flows.c, cut.c, capture_out.c) --------------------------------------- */
+
+/* A part of a capture: some of its flows, each with some of its client segments (bytes packed,
+ * times kept), moved so the first starts at 0; set and its flows owned (replay_set_free). */
+struct shrink_cut {
+    struct replay_set set;
+    size_t *orig; /* orig[i]: flow i's index in the capture read */
+};
+
+/* All of set (copied). 0, or -1 (no memory). */
+int shrink_cut_from(const struct replay_set *set, struct shrink_cut *out);
+/* From's flows flows[0..n) (all n when flows is NULL), the one of index seg_flow (an index
+ * of from; SIZE_MAX: none) cut to its segments segs[0..nsegs), in order. 0, or -1. */
+int shrink_cut_make(const struct shrink_cut *from, const size_t *flows, size_t n, size_t seg_flow,
+                    const size_t *segs, size_t nsegs, struct shrink_cut *out);
+void shrink_cut_free(struct shrink_cut *cut);
+unsigned long long shrink_set_segments(const struct replay_set *set);
+/* "2 flow(s), 2 segment(s), speed max": the size shown in progress lines. */
+void shrink_cut_describe(const struct shrink_cut *cut, char *out, size_t len);
+
+/* The cut's flows as a scenario file's groups (flows with the same bytes, start and end in
+ * one group), into out (free with scenario_free). 0; -1 with why in why (a flow a
+ * scenario client cannot do as captured: nothing is written then) (capture_out.c). */
+int shrink_cut_scenario(const struct shrink_cut *cut, struct scenario *out, char *why, size_t len);
+
+/* flows.txt, minimal.ini and repro.c (where the flows can be expressed), minimal.pcap (a
+ * failing run of the cut, recorded) (capture_out.c). 0 or 2. */
+int shrink_capture_write(struct shrink_state *st, const struct replay_set *orig,
+                         const struct shrink_cut *best);
 
 #endif

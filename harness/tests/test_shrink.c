@@ -11,16 +11,14 @@
  *   with one seed;
  * - leak-on-error: --bug leak-on-error x rst-mid-response to 1 client failing fds, the same
  *   minimal.ini twice with one seed;
- * - blocking: --bug blocking x slowloris to 1 client failing accepting;
- * - capture: captures/burst-abort.pcap (106 flows) against accept-once shrinks to at most 5
- *   flows, with minimal.pcap recorded.
+ * - blocking: --bug blocking x slowloris to 1 client failing accepting.
  * Each minimal.ini is taken by `connfault run` and fails there; each repro.c compiles with
  * `cc -Wall -Werror` and exits 1 against the bug mode, 0 against the correct server (the fds
  * one given the server's pid). Every shrink confirms K = 2 of 2 runs per step and 4 of 4 at
  * the end, with a budget of trials measured to be enough (the numbers are at each case).
  * Every case's files are in a temp dir of its own that the parent process removes after the
  * case, whether it passed or not.
- * The normal build only (see .ci/test). */
+ * The normal build only (see .ci/test). A capture's shrink is test_shrink_capture.c. */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -524,43 +522,6 @@ START_TEST(blocking_slowloris_shrinks_to_one_client)
 }
 END_TEST
 
-/* Flows named in flows.txt ("flow N: ..." lines). */
-static unsigned flow_lines(const char *text)
-{
-    unsigned n = 0;
-    for (const char *p = text; (p = strstr(p, "\nflow ")) != NULL; p++)
-        n++;
-    return n;
-}
-
-/* At the capture's pace (--speed 1): its 100 resets came within microseconds of each other;
- * with --speed max the whole capture once passed one of two confirming runs. */
-START_TEST(a_capture_of_many_flows_shrinks_to_five_at_most)
-{
-    char dir[512], list[600], pcap[600];
-    struct ts_proc p;
-    case_subdir(dir, sizeof(dir), "capture");
-    run_ok(&p,
-           TS_ARGV(CONNFAULT_BIN, "shrink", "--bug", "accept-once", "--seed", "7", "--confirm", "2",
-                   "--max-trials", "8", "--time-limit", "200", "--grace", "0.5", "--out", dir,
-                   CONNFAULT_SOURCE_DIR "/captures/burst-abort.pcap"),
-           SHRINK_MS);
-    keep_progress(p.err);
-    ck_assert_msg(p.status == 0, "shrink: status %d:\n%.1000s%s", p.status, p.out, progress);
-    ck_assert_ptr_nonnull(strstr(p.out, "(from 106)"));
-    ts_proc_free(&p);
-    snprintf(list, sizeof(list), "%s/flows.txt", dir);
-    snprintf(pcap, sizeof(pcap), "%s/minimal.pcap", dir);
-    char *text = ts_slurp(list, NULL);
-    ck_assert_ptr_nonnull(text);
-    ck_assert_msg(flow_lines(text) >= 1 && flow_lines(text) <= 5, "%.3000s", text);
-    free(text);
-    run_ok(&p, TS_ARGV(CONNFAULT_BIN, "replay", "--dump", pcap), 10000);
-    ck_assert_msg(p.status == 0, "minimal.pcap: %s%s", p.out, p.err);
-    ts_proc_free(&p);
-}
-END_TEST
-
 START_TEST(a_passing_scenario_is_nothing_to_shrink)
 {
     struct ts_proc p;
@@ -601,8 +562,8 @@ static TCase *add_case(Suite *s, const char *name, int timeout_s)
     return tc;
 }
 
-static const char *const cases[] = {"library",       "cli",      "accept-once", "sigpipe",
-                                    "leak-on-error", "blocking", "capture"};
+static const char *const cases[] = {"library", "cli",           "accept-once",
+                                    "sigpipe", "leak-on-error", "blocking"};
 
 int main(int argc, char **argv)
 {
@@ -611,9 +572,7 @@ int main(int argc, char **argv)
         known = strcmp(argv[1], cases[i]) == 0;
     if (argc > 2 || !known) {
         /* Check would run no test at all for an unknown case, and pass */
-        fprintf(stderr,
-                "usage: %s [library|cli|accept-once|sigpipe|leak-on-error|blocking|"
-                "capture]\n",
+        fprintf(stderr, "usage: %s [library|cli|accept-once|sigpipe|leak-on-error|blocking]\n",
                 argv[0]);
         return 2;
     }
@@ -636,6 +595,5 @@ int main(int argc, char **argv)
     tcase_add_test(add_case(s, "leak-on-error", 400),
                    leak_on_error_rst_mid_response_shrinks_to_one_client);
     tcase_add_test(add_case(s, "blocking", 400), blocking_slowloris_shrinks_to_one_client);
-    tcase_add_test(add_case(s, "capture", 400), a_capture_of_many_flows_shrinks_to_five_at_most);
     return ts_run_suite(s);
 }
