@@ -19,16 +19,18 @@ bool shrink_budget_left(const struct shrink_state *st)
            !(st->opt->interrupted && *st->opt->interrupted);
 }
 
-static void progress(const struct shrink_state *st, const struct scenario *cand, bool fails)
+static void progress(const struct shrink_state *st, const char *what, const struct scenario *cand,
+                     bool fails)
 {
     uint64_t spent = cf_now_ms() - st->t0_ms, limit = st->so->time_limit_ms;
     fprintf(stderr,
-            "connfault shrink: trial %u/%u: %zu group(s), %llu client(s), %ums: %s%s%s%s; best so "
-            "far %zu group(s), %llu client(s), %ums (%.0f s, %.0f s left)\n",
-            st->trials, st->so->max_trials, cand->ngroups, shrink_clients(cand), cand->duration_ms,
-            fails ? "fails" : "does not fail", fails ? "" : " (", fails ? "" : st->last_miss,
-            fails ? "" : ")", st->best.ngroups, shrink_clients(&st->best), st->best.duration_ms,
-            (double)spent / 1000.0, spent < limit ? (double)(limit - spent) / 1000.0 : 0.0);
+            "connfault shrink: trial %u/%u (%s): %zu group(s), %llu client(s), %ums: %s%s%s%s; "
+            "best so far %zu group(s), %llu client(s), %ums (%.0f s, %.0f s left)\n",
+            st->trials, st->so->max_trials, what, cand->ngroups, shrink_clients(cand),
+            cand->duration_ms, fails ? "fails" : "does not fail", fails ? "" : " (",
+            fails ? "" : st->last_miss, fails ? "" : ")", st->best.ngroups,
+            shrink_clients(&st->best), st->best.duration_ms, (double)spent / 1000.0,
+            spent < limit ? (double)(limit - spent) / 1000.0 : 0.0);
 }
 
 /* The best so far joins the earlier ones (the final re-confirmation may step back to them).
@@ -82,6 +84,12 @@ static bool try_candidate(struct shrink_state *st, unsigned kind, size_t gi)
     struct scenario cand;
     if (!shrink_candidate(&st->best, kind, gi, &cand))
         return false;
+    char what[128];
+    if (shrink_candidate_scenario_wide(kind))
+        snprintf(what, sizeof(what), "%s", shrink_candidate_what(kind));
+    else
+        snprintf(what, sizeof(what), "%s %s", st->best.groups[gi].name,
+                 shrink_candidate_what(kind));
     st->trials++;
     bool fails = shrink_trial(st, &cand);
     if (fails && push_past(st)) {
@@ -91,7 +99,7 @@ static bool try_candidate(struct shrink_state *st, unsigned kind, size_t gi)
         st->best = cand;
     }
     if (st->stop != 130)
-        progress(st, &cand, fails);
+        progress(st, what, &cand, fails);
     if (!fails)
         shrink_view_free(&cand);
     return fails;

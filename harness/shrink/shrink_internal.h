@@ -69,11 +69,15 @@ bool shrink_trial_runs(struct shrink_state *st, const struct scenario *sc, unsig
 void shrink_pick_check(const struct scenario_result *res, char *check, size_t len);
 
 /* Candidate kinds (search.c says which, in the order tried). */
-#define SHRINK_CANDIDATE_KINDS 9
+#define SHRINK_CANDIDATE_KINDS 24
 
 /* Candidate kind `kind` applied to group gi of best (scenario-wide kinds: gi 0) into cand
  * (search.c): true when made, false when it would change nothing (no cand then). */
 bool shrink_candidate(const struct scenario *best, unsigned kind, size_t gi, struct scenario *cand);
+/* What kind `kind` does, for the progress line ("count halved"), and whether it is about the
+ * scenario (gi 0 stands for no group) rather than a group. */
+const char *shrink_candidate_what(unsigned kind);
+bool shrink_candidate_scenario_wide(unsigned kind);
 
 /* repro_write.c: the standalone reproducer of sc, for the check that fails. 0 or -errno. */
 int shrink_write_repro(FILE *out, const struct scenario *sc, const struct run_options *opt,
