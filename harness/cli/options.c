@@ -535,6 +535,13 @@ static int check_combinations(const struct run_options *o)
               "at a time";
     else if (o->target_pid && o->addr.sin_port == 0)
         why = "--target-pid needs --port (the port it listens on)";
+    else if (o->target_cmd && !strstr(o->target_cmd, "{port}") && o->addr.sin_port == 0)
+        why = "--target-cmd has no {port} and no --port says where it listens: put {port} where "
+              "the command takes its port (connfault picks a free one), or give --port";
+    else if (o->target_cmd && !strstr(o->target_cmd, "{port}") && o->jobs > 1)
+        why = "--jobs above 1 needs {port} in --target-cmd: each job's target listens on a port "
+              "of its own (--port + job), which a command without {port} cannot be told; use "
+              "--jobs 1 or put {port} in the command";
     else if (o->bug && (o->target_cmd || o->target_pid))
         why = "--bug applies to the reference server only; put it in --target-cmd instead";
     else if (o->probe_expect && !o->probe_raw)

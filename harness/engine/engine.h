@@ -87,6 +87,9 @@ struct engine_group_evidence {
     uint64_t not_exercised; /* closed by engine_close_unfinished: still connecting, sending or
                                reading at the cap, so its fault never happened */
     uint64_t expect_eof_bytes_min, expect_eof_bytes_max; /* bytes the expect_eof clients read */
+    /* of expect_reset, those reset before reading any byte (as the kernel resets connections
+     * the server never accepted: run/check_responses.c) */
+    uint64_t expect_reset_unread;
     struct engine_status_count statuses[ENGINE_STATUS_MAX];
     size_t nstatuses;
     uint64_t status_other;                       /* clients whose status did not fit in statuses */
@@ -138,8 +141,9 @@ bool engine_scripts_done(const struct engine *e);
 void engine_close_unfinished(struct engine *e);
 
 /* Let go of every held fault client (END_HOLD, and those engine_cut_off held): closed with
- * a FIN (a reset when data waits unread: the kernel's rule), as a client that is done would (a scenario's `release = end`: the server must then
- * serve again). Vanished ones stay (their packets are dropped). Returns how many. */
+ * a FIN (a reset when data waits unread: the kernel's rule), as a client that is done would (a
+ * scenario's `release = end`: the server must then serve again). Vanished ones stay (their packets
+ * are dropped). Returns how many. */
 uint64_t engine_release_held(struct engine *e);
 
 /* Judging: clients not yet started are not started; clients still busy (a trickle) stop

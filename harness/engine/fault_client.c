@@ -343,6 +343,7 @@ static void client_count_expect_lost(struct client *c, enum expect_lost how)
     c->expect_counted = true;
     if (how == LOST_RESET) {
         ev->expect_reset++;
+        ev->expect_reset_unread += c->received == 0;
         return;
     }
     if (how == LOST_CUT) {

@@ -88,6 +88,54 @@ int procfs_read_stat(pid_t pid, pid_t tid, struct procfs_stat *st)
     return procfs_parse_stat(text, st);
 }
 
+/* The value under name in two space-separated lines (names, values), after their prefix. */
+static bool procfs_netstat_value(const char *names, const char *values, const char *name,
+                                 uint64_t *out)
+{
+    size_t len = strlen(name);
+    for (const char *n = names, *v = values;;) {
+        n += strspn(n, " ");
+        v += strspn(v, " ");
+        if (*n == '\0' || *n == '\n' || *v == '\0' || *v == '\n')
+            return false;
+        size_t nlen = strcspn(n, " \n");
+        if (nlen == len && memcmp(n, name, len) == 0) {
+            char *end;
+            errno = 0;
+            *out = strtoull(v, &end, 10);
+            return end != v && errno == 0;
+        }
+        n += nlen;
+        v += strcspn(v, " \n");
+    }
+}
+
+int procfs_parse_tcpext(const char *text, struct procfs_tcpext *out)
+{
+    static const char prefix[] = "TcpExt:";
+    const char *names = strstr(text, prefix);
+    const char *values = names ? strchr(names, '\n') : NULL;
+    if (!values || strncmp(values + 1, prefix, sizeof(prefix) - 1) != 0)
+        return -EINVAL;
+    names += sizeof(prefix) - 1;
+    values += sizeof(prefix);
+    memset(out, 0, sizeof(*out));
+    bool ok = procfs_netstat_value(names, values, "ListenOverflows", &out->listen_overflows) &&
+              procfs_netstat_value(names, values, "ListenDrops", &out->listen_drops) &&
+              procfs_netstat_value(names, values, "SyncookiesSent", &out->syncookies_sent) &&
+              procfs_netstat_value(names, values, "SyncookiesFailed", &out->syncookies_failed);
+    return ok ? 0 : -EINVAL;
+}
+
+int procfs_read_tcpext(pid_t pid, struct procfs_tcpext *out)
+{
+    char path[64];
+    char text[16384]; /* about 4 KiB on 6.x kernels, with IpExt and MPTcpExt after it */
+    snprintf(path, sizeof(path), "/proc/%d/net/netstat", (int)pid);
+    int rc = procfs_read_small(path, text, sizeof(text));
+    return rc < 0 ? rc : procfs_parse_tcpext(text, out);
+}
+
 /* Parses a decimal pid; returns 0 if name is not one (".", "self", ...). */
 static pid_t procfs_parse_pid(const char *name)
 {
@@ -426,8 +474,14 @@ int procfs_tree_scan(pid_t root, struct fd_counts *counts, uint64_t **inodes, si
         struct fd_counts one = {0};
         struct procfs_scan scan = {.counts = &one, .inodes = &list};
         int step = procfs_walk_fds(pids[i], procfs_scan_fd, &scan);
-        if (step == 0)
+        if (step == 0) {
             procfs_fd_counts_add(counts, &one);
+            counts->processes++;
+        }
+        if (step == 0 && one.total > counts->most_in_one) {
+            counts->most_in_one = one.total;
+            counts->most_pid = pids[i];
+        }
         rc = procfs_tree_step_result(root, pids[i], step);
     }
     if (rc == 0 && list.out_of_memory)

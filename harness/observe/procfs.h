@@ -19,6 +19,12 @@ struct fd_counts {
     unsigned files; /* regular files, directories, devices */
     unsigned anon;  /* anon_inode: eventpoll, eventfd, timerfd, signalfd, ... */
     unsigned other;
+    /* Tree counts only (procfs_tree_scan): the processes walked, and the most fds one of them
+     * held, with its pid. RLIMIT_NOFILE is per process: a fork-per-connection server's tree
+     * may hold thousands of fds while no process comes near its limit. */
+    unsigned processes;
+    unsigned most_in_one;
+    pid_t most_pid;
 };
 
 /* root and its descendants (children of children...), root first. */
@@ -101,6 +107,22 @@ int procfs_parse_stat(const char *text, struct procfs_stat *st);
 
 /* /proc/PID/stat (tid 0) or /proc/PID/task/TID/stat (one thread), parsed; -ESRCH if gone. */
 int procfs_read_stat(pid_t pid, pid_t tid, struct procfs_stat *st);
+
+/* The kernel's TCP counters (TcpExt in /proc/PID/net/netstat) that tell a listen backlog
+ * overflowed: per network namespace, so read through a process of the target's. */
+struct procfs_tcpext {
+    uint64_t listen_overflows;  /* ListenOverflows: a handshake's last ACK dropped, queue full */
+    uint64_t listen_drops;      /* ListenDrops: every SYN or ACK a listener dropped */
+    uint64_t syncookies_sent;   /* SyncookiesSent: SYN-ACKs with a cookie, SYN queue full */
+    uint64_t syncookies_failed; /* SyncookiesFailed: ACKs whose cookie did not check: reset */
+};
+
+/* The TcpExt lines ("TcpExt: Name ..." then "TcpExt: 1 ...") of netstat text. -EINVAL when a
+ * counter is missing or the lines do not match. */
+int procfs_parse_tcpext(const char *text, struct procfs_tcpext *out);
+
+/* /proc/PID/net/netstat parsed: the counters of pid's network namespace; -ESRCH if gone. */
+int procfs_read_tcpext(pid_t pid, struct procfs_tcpext *out);
 
 /* utime + stime in ns. */
 uint64_t procfs_stat_cpu_ns(const struct procfs_stat *st);

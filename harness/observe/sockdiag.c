@@ -13,7 +13,10 @@
 #include <inttypes.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
+#include <linux/tcp.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +52,26 @@ static void sockdiag_endpoint_set(struct sockdiag_endpoint *end, int family, con
     memset(end->addr, 0, sizeof(end->addr));
     memcpy(end->addr, addr, family == AF_INET6 ? 16 : 4);
     end->port = ntohs(port_be);
+}
+
+/* tcp_info's last_ack_recv from the message's attributes (INET_DIAG_INFO), or -1. */
+static int64_t sockdiag_silent_ms(const struct nlmsghdr *h)
+{
+    size_t head = NLMSG_LENGTH(sizeof(struct inet_diag_msg));
+    if (h->nlmsg_len <= NLMSG_ALIGN(head))
+        return -1;
+    int len = (int)(h->nlmsg_len - NLMSG_ALIGN(head));
+    const struct rtattr *a = (const struct rtattr *)((const char *)h + NLMSG_ALIGN(head));
+    size_t need = offsetof(struct tcp_info, tcpi_last_ack_recv) + sizeof(uint32_t);
+    for (; RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+        if (a->rta_type != INET_DIAG_INFO || RTA_PAYLOAD(a) < need)
+            continue;
+        uint32_t ms;
+        memcpy(&ms, (const char *)RTA_DATA(a) + offsetof(struct tcp_info, tcpi_last_ack_recv),
+               sizeof(ms));
+        return ms;
+    }
+    return -1;
 }
 
 static void sockdiag_from_inet_diag(const struct inet_diag_msg *msg, struct sockdiag_sock *sock)
@@ -99,6 +122,7 @@ static int sockdiag_netlink_consume(const void *buf, size_t len, uint32_t seq,
             continue;
         struct sockdiag_sock sock;
         sockdiag_from_inet_diag(NLMSG_DATA(h), &sock);
+        sock.silent_ms = sockdiag_silent_ms(h);
         visit(&sock, ctx);
     }
     return 0;
@@ -118,6 +142,7 @@ static int sockdiag_netlink_dump(int nl, int family, uint32_t states, sockdiag_v
                    .nlmsg_seq = seq},
         .request = {.sdiag_family = (uint8_t)family,
                     .sdiag_protocol = IPPROTO_TCP,
+                    .idiag_ext = 1u << (INET_DIAG_INFO - 1), /* tcp_info: silent_ms */
                     .idiag_states = states},
     };
     struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
@@ -193,6 +218,7 @@ bool sockdiag_proc_parse_line(const char *line, struct sockdiag_sock *out)
         .rqueue = rx_queue, /* for LISTEN: the accept-queue length */
         .wqueue = tx_queue, /* for LISTEN: not the backlog, which /proc does not show */
         .wqueue_known = false,
+        .silent_ms = -1,
     };
     return sockdiag_proc_parse_endpoint(local, local_port, &out->local) &&
            sockdiag_proc_parse_endpoint(peer, peer_port, &out->peer);
@@ -314,12 +340,13 @@ struct sockdiag_rows {
     struct sockdiag_sock *rows;
     size_t n, cap;
     bool out_of_memory;
+    bool all; /* the rows no fd holds (inode 0) too */
 };
 
 static void sockdiag_collect_row(const struct sockdiag_sock *sock, void *ctx)
 {
     struct sockdiag_rows *all = ctx;
-    if (sock->inode == 0 || all->out_of_memory)
+    if ((sock->inode == 0 && !all->all) || all->out_of_memory)
         return; /* TIME_WAIT and request sockets belong to no fd */
     if (all->n == all->cap) {
         size_t cap = all->cap ? 2 * all->cap : 256;
@@ -347,7 +374,8 @@ static int sockdiag_compare_row(const void *a, const void *b)
                           &((const struct sockdiag_sock *)b)->inode);
 }
 
-/* Sorts by inode and drops repeats (a row read twice while the table changed). */
+/* Sorts by inode and drops repeats (a row read twice while the table changed; the rows of
+ * inode 0 are different sockets, all kept). */
 static size_t sockdiag_sort_rows(struct sockdiag_sock *rows, size_t n)
 {
     if (n == 0)
@@ -355,15 +383,16 @@ static size_t sockdiag_sort_rows(struct sockdiag_sock *rows, size_t n)
     qsort(rows, n, sizeof(*rows), sockdiag_compare_row);
     size_t kept = 1;
     for (size_t i = 1; i < n; i++) {
-        if (rows[i].inode != rows[kept - 1].inode)
+        if (rows[i].inode == 0 || rows[i].inode != rows[kept - 1].inode)
             rows[kept++] = rows[i];
     }
     return kept;
 }
 
-int sockdiag_tcp_table_from(enum sockdiag_source source, struct sockdiag_sock **rows, size_t *n)
+static int sockdiag_table_collect(enum sockdiag_source source, bool with_orphans,
+                                  struct sockdiag_sock **rows, size_t *n)
 {
-    struct sockdiag_rows all = {0};
+    struct sockdiag_rows all = {.all = with_orphans};
     int rc =
         sockdiag_walk(source, SOCKDIAG_ALL_STATES, sockdiag_collect_row, sockdiag_reset_rows, &all);
     if (rc == 0 && all.out_of_memory)
@@ -375,6 +404,63 @@ int sockdiag_tcp_table_from(enum sockdiag_source source, struct sockdiag_sock **
     *rows = all.rows;
     *n = sockdiag_sort_rows(all.rows, all.n);
     return rc;
+}
+
+int sockdiag_tcp_table_from(enum sockdiag_source source, struct sockdiag_sock **rows, size_t *n)
+{
+    return sockdiag_table_collect(source, false, rows, n);
+}
+
+int sockdiag_tcp_table_all_from(enum sockdiag_source source, struct sockdiag_sock **rows, size_t *n)
+{
+    return sockdiag_table_collect(source, true, rows, n);
+}
+
+int sockdiag_tcp_table_all(struct sockdiag_sock **rows, size_t *n)
+{
+    return sockdiag_tcp_table_all_from(SOCKDIAG_SOURCE_AUTO, rows, n);
+}
+
+/* An IPv4 end as IPv4, a mapped IPv6 one too (a server on [::] sees its IPv4 peers so). */
+static struct sockdiag_endpoint sockdiag_endpoint_plain(const struct sockdiag_endpoint *end)
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    struct sockdiag_endpoint out = *end;
+    if (end->family == AF_INET6 && memcmp(end->addr, mapped, sizeof(mapped)) == 0) {
+        out.family = AF_INET;
+        memset(out.addr, 0, sizeof(out.addr));
+        memcpy(out.addr, end->addr + 12, 4);
+    }
+    return out;
+}
+
+static bool sockdiag_endpoint_same(const struct sockdiag_endpoint *a,
+                                   const struct sockdiag_endpoint *b)
+{
+    struct sockdiag_endpoint x = sockdiag_endpoint_plain(a), y = sockdiag_endpoint_plain(b);
+    size_t len = x.family == AF_INET6 ? 16 : 4;
+    return x.family == y.family && x.port == y.port && memcmp(x.addr, y.addr, len) == 0;
+}
+
+const struct sockdiag_sock *sockdiag_table_find_pair(const struct sockdiag_sock *rows, size_t n,
+                                                     const struct sockdiag_endpoint *local,
+                                                     const struct sockdiag_endpoint *peer)
+{
+    /* linear: called for the few leftovers no fault client explains, on one table */
+    for (size_t i = 0; i < n; i++)
+        if (sockdiag_endpoint_same(&rows[i].local, local) &&
+            sockdiag_endpoint_same(&rows[i].peer, peer))
+            return &rows[i];
+    return NULL;
+}
+
+bool sockdiag_endpoint_is_loopback(const struct sockdiag_endpoint *end)
+{
+    static const uint8_t one[16] = {[15] = 1};
+    struct sockdiag_endpoint e = sockdiag_endpoint_plain(end);
+    if (e.family == AF_INET)
+        return e.addr[0] == 127;
+    return e.family == AF_INET6 && memcmp(e.addr, one, sizeof(one)) == 0;
 }
 
 int sockdiag_tcp_table(struct sockdiag_sock **rows, size_t *n)

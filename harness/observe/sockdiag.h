@@ -35,11 +35,30 @@ struct sockdiag_sock {
     unsigned rqueue;
     unsigned wqueue;
     bool wqueue_known;
+    /* ms since the last segment with an ACK from the peer (tcp_info's last_ack_recv): for a
+     * socket whose peer vanished, how long the server has held it without news; -1 unknown
+     * (from /proc, or a TIME_WAIT or request row, which carry no tcp_info) */
+    int64_t silent_ms;
 };
 
 /* Every TCP socket some fd holds (inode != 0), sorted by inode, each inode once. *rows is
  * malloc'd (NULL when *n is 0); the caller frees it. Returns 0 or -errno. */
 int sockdiag_tcp_table(struct sockdiag_sock **rows, size_t *n);
+
+/* sockdiag_tcp_table and also the rows no fd holds (inode 0: TIME_WAIT, and orphans: closed by
+ * their process, still sending their FIN), first in the table: every socket of the netns,
+ * for sockdiag_table_find_pair. sockdiag_table_find works on it as on sockdiag_tcp_table's. */
+int sockdiag_tcp_table_all(struct sockdiag_sock **rows, size_t *n);
+
+/* The row of the table with this local and peer end (an IPv4-mapped IPv6 address equals its
+ * IPv4 one), or NULL: the other end of a connection, looked up from one end. */
+const struct sockdiag_sock *sockdiag_table_find_pair(const struct sockdiag_sock *rows, size_t n,
+                                                     const struct sockdiag_endpoint *local,
+                                                     const struct sockdiag_endpoint *peer);
+
+/* A loopback address (127.0.0.0/8, ::1, or 127.x mapped into IPv6): its other end, if it still
+ * exists, is in the same netns's tables. */
+bool sockdiag_endpoint_is_loopback(const struct sockdiag_endpoint *end);
 
 /* The row of inode in a table from sockdiag_tcp_table, or NULL. */
 const struct sockdiag_sock *sockdiag_table_find(const struct sockdiag_sock *rows, size_t n,

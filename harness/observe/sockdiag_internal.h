@@ -23,6 +23,8 @@ enum sockdiag_source {
 int sockdiag_tcp_states_from(enum sockdiag_source source, const uint64_t *inodes, size_t n,
                              struct tcp_states *out);
 int sockdiag_tcp_table_from(enum sockdiag_source source, struct sockdiag_sock **rows, size_t *n);
+int sockdiag_tcp_table_all_from(enum sockdiag_source source, struct sockdiag_sock **rows,
+                                size_t *n);
 int sockdiag_listen_queue_from(enum sockdiag_source source, int port, unsigned *queued,
                                unsigned *backlog);
 

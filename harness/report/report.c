@@ -112,6 +112,12 @@ static size_t count_status(const struct scenario_result *r, enum check_status st
     return n;
 }
 
+/* "exhausted: " or "not exhausted: " (then the cause and fix). */
+static const char *exhaustion_label(const struct exhaustion_evidence *x)
+{
+    return x->how == EXHAUSTION_NOT_REACHED ? "not exhausted: " : "exhausted: ";
+}
+
 /* PASS shows the two headline numbers (did it keep serving, did it leak fds), FAIL the failed
  * checks, SKIP the reason. */
 static void print_scenario_detail(FILE *out, const struct scenario_result *r)
@@ -124,6 +130,10 @@ static void print_scenario_detail(FILE *out, const struct scenario_result *r)
             put_sanitized(out, r->reason);
     } else {
         print_summaries(out, r, CHECK_OK, headline, 2);
+        if (r->exhaustion.how == EXHAUSTION_OUT_OF_FDS || r->exhaustion.how == EXHAUSTION_STOPPED) {
+            fputs("; exhausted: ", out); /* what shows the fault happened */
+            put_sanitized(out, r->exhaustion.summary);
+        }
         size_t unchecked = count_status(r, CHECK_NOT_CHECKED);
         if (unchecked > 0)
             fprintf(out, " (%zu not checked)", unchecked);
@@ -156,6 +166,10 @@ void report_print_scenario(FILE *out, const struct scenario_result *r, bool verb
             print_indented(out, "", line);
         }
     }
+    /* with -v; and for a failure when the fault did not happen (as the groups above) */
+    if ((verbose && r->exhaustion.how != EXHAUSTION_NOT_MEASURED) ||
+        (r->verdict == VERDICT_FAIL && r->exhaustion.how == EXHAUSTION_NOT_REACHED))
+        print_indented(out, exhaustion_label(&r->exhaustion), r->exhaustion.summary);
     if (verbose) {
         for (size_t i = 0; i < r->nchecks; i++) {
             const struct check_result *c = &r->checks[i];
@@ -354,6 +368,11 @@ static void junit_testcase(FILE *out, const struct scenario_result *r)
         xml_put_escaped(out, r->checks[i].summary, false);
         fputc('\n', out);
     }
+    if (r->exhaustion.how != EXHAUSTION_NOT_MEASURED) {
+        fputs(exhaustion_label(&r->exhaustion), out);
+        xml_put_escaped(out, r->exhaustion.summary, false);
+        fputc('\n', out);
+    }
     fputs("</system-out>\n    </testcase>\n", out);
 }
 
@@ -479,6 +498,31 @@ static void json_put_group(FILE *out, const struct group_evidence *g)
     fputc('}', out);
 }
 
+/* null for a scenario without rlimit_nofile (or none sampled). */
+static void json_put_exhaustion(FILE *out, const struct exhaustion_evidence *x)
+{
+    if (x->how == EXHAUSTION_NOT_MEASURED) {
+        fputs(",\"exhaustion\":null", out);
+        return;
+    }
+    fputs(",\"exhaustion\":{\"how\":", out);
+    json_put_string(out, exhaustion_how_name(x->how));
+    fprintf(out,
+            ",\"fds_peak\":%u,\"fds_limit\":%u,\"tree_fds_peak\":%u,\"processes_peak\":%u,"
+            "\"queue_peak\":%u,\"backlog\":%u,\"queue_full\":%s",
+            x->fds_peak, x->fds_limit, x->tree_fds_peak, x->processes_peak, x->queue_peak,
+            x->backlog, x->queue_full ? "true" : "false");
+    const char *const keys[] = {",\"peak_at_s\":", ",\"plateau_s\":", ",\"fault_phase_s\":"};
+    const double values[] = {x->peak_at_s, x->plateau_s, x->fault_phase_s};
+    for (size_t i = 0; i < 3; i++) {
+        fputs(keys[i], out);
+        json_put_double(out, values[i]);
+    }
+    fputs(",\"summary\":", out);
+    json_put_string(out, x->summary);
+    fputc('}', out);
+}
+
 static void json_put_scenario(FILE *out, const struct scenario_result *r)
 {
     fputs("{\"name\":", out);
@@ -499,6 +543,7 @@ static void json_put_scenario(FILE *out, const struct scenario_result *r)
         json_put_group(out, &r->groups[i]);
     }
     fputs(r->ngroups ? "\n    ]" : "]", out);
+    json_put_exhaustion(out, &r->exhaustion);
     fputs(",\"capture\":", out);
     if (r->capture_path[0] != '\0')
         json_put_string(out, r->capture_path);
@@ -692,6 +737,8 @@ static void tap_put_diagnostics(FILE *out, const struct scenario_result *r)
     tap_put_failed_checks(out, r);
     if (r->reason[0] != '\0')
         tap_put_yaml_key(out, "  ", "reason", r->reason);
+    if (r->exhaustion.how != EXHAUSTION_NOT_MEASURED)
+        tap_put_yaml_key(out, "  ", "exhaustion", r->exhaustion.summary);
     if (r->diagnosis != NULL)
         tap_put_yaml_key(out, "  ", "diagnosis", r->diagnosis);
     if (r->capture_path[0] != '\0')

@@ -70,6 +70,21 @@ const char *check_status_name(enum check_status s)
     return "unknown";
 }
 
+const char *exhaustion_how_name(enum exhaustion_how how)
+{
+    switch (how) {
+    case EXHAUSTION_NOT_MEASURED:
+        return "";
+    case EXHAUSTION_OUT_OF_FDS:
+        return "out-of-fds";
+    case EXHAUSTION_STOPPED:
+        return "stopped-accepting";
+    case EXHAUSTION_NOT_REACHED:
+        return "not-reached";
+    }
+    return "";
+}
+
 void result_escape_bytes(const char *data, size_t len, char *out, size_t cap)
 {
     cf_escape(data, len, out, cap, CF_ESCAPE_QUOTE);

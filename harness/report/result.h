@@ -68,6 +68,32 @@ struct group_evidence {
 
 #define REPORT_MAX_GROUPS 16
 
+/* A scenario with rlimit_nofile (fd-exhaustion): did the target reach the point where it could
+ * take no more clients (run/exhaustion.h)? Sampled during the fault phase. */
+enum exhaustion_how {
+    EXHAUSTION_NOT_MEASURED, /* no rlimit_nofile, or no sample (the target gone at once) */
+    EXHAUSTION_OUT_OF_FDS,   /* (a) one process's fds within a few of its RLIMIT_NOFILE */
+    EXHAUSTION_STOPPED,      /* (b) its fds flat while connections waited in its accept queue */
+    EXHAUSTION_NOT_REACHED,  /* neither: the fault did not happen */
+};
+
+struct exhaustion_evidence {
+    enum exhaustion_how how;
+    unsigned fds_peak, fds_limit; /* most fds one process held; its RLIMIT_NOFILE */
+    unsigned tree_fds_peak;       /* most fds the whole tree held (each socket once) */
+    unsigned processes_peak;
+    double peak_at_s;             /* since the faults started, when fds_peak was reached */
+    unsigned queue_peak, backlog; /* accept queue: most waiting; the backlog (0: unknown) */
+    double plateau_s;             /* fds flat with connections waiting, up to the end of
+                                     the fault phase; 0: not so at its end */
+    bool queue_full;              /* the queue was full during that plateau */
+    double fault_phase_s;         /* how long the fault phase was sampled */
+    char summary[400];            /* the fact in words; with a cause and fix when not reached */
+};
+
+/* "out-of-fds", "stopped-accepting", "not-reached" ("" when not measured) */
+const char *exhaustion_how_name(enum exhaustion_how how);
+
 struct scenario_result {
     char name[64];
     enum verdict verdict;
@@ -86,6 +112,7 @@ struct scenario_result {
     char *diagnosis;         /* where a stuck target is stuck: multi-line text, or NULL; owned */
     char *diagnosis_summary; /* the same in one line (JUnit, totals), or NULL; owned */
     char *diagnosis_json;    /* the same as one JSON object (written as is), or NULL; owned */
+    struct exhaustion_evidence exhaustion;
 };
 
 struct run_report {

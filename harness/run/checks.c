@@ -96,10 +96,40 @@ static void check_accepting_released(const struct scenario_samples *s,
                  s->probes - s->failed_before_recovery, held);
 }
 
-static void check_accepting(const struct scenario_samples *s, const struct check_limits *lim,
-                            struct scenario_result *res)
+/* A listen backlog that overflowed during the faults, with the kernel's numbers: "; the listen
+ * backlog (5) overflowed during the faults: ListenOverflows +41, ListenDrops +41,
+ * SyncookiesSent +30, SyncookiesFailed +3". A user must see that connections (a probe's too)
+ * waited for a SYN retransmission or were reset by the kernel, not by the server. */
+static void listen_overflow_text(const struct scenario_samples *s, struct check_result *c)
 {
-    struct check_result *c = check_new(res, "accepting");
+    const struct procfs_tcpext *r = &s->kernel.rise;
+    if (!s->kernel.known ||
+        !(r->listen_overflows || r->listen_drops || r->syncookies_sent || r->syncookies_failed))
+        return;
+    check_add_int(c, "listen_overflows", (int64_t)r->listen_overflows);
+    check_add_int(c, "listen_drops", (int64_t)r->listen_drops);
+    check_add_int(c, "syncookies_sent", (int64_t)r->syncookies_sent);
+    check_add_int(c, "syncookies_failed", (int64_t)r->syncookies_failed);
+    if (s->kernel.backlog)
+        check_add_int(c, "listen_backlog", s->kernel.backlog);
+    check_add_str(c, "kernel_counts_of", s->kernel.own_netns ? "own netns" : "shared netns");
+    char backlog[32] = "";
+    if (s->kernel.backlog)
+        snprintf(backlog, sizeof(backlog), " (%u)", s->kernel.backlog);
+    size_t used = strlen(c->summary);
+    snprintf(c->summary + used, sizeof(c->summary) - used,
+             "; the listen backlog%s overflowed during the faults: ListenOverflows +%llu, "
+             "ListenDrops +%llu, SyncookiesSent +%llu, SyncookiesFailed +%llu%s",
+             backlog, (unsigned long long)r->listen_overflows, (unsigned long long)r->listen_drops,
+             (unsigned long long)r->syncookies_sent, (unsigned long long)r->syncookies_failed,
+             s->kernel.own_netns ? ""
+                                 : " (of the whole network namespace, shared with the "
+                                   "machine's other processes)");
+}
+
+static void check_accepting_judged(const struct scenario_samples *s, const struct check_limits *lim,
+                                   struct check_result *c)
+{
     if (s->probes == 0) {
         check_not_checked(c, s->release_end ? "no probe was made after the fault clients were "
                                               "released"
@@ -133,6 +163,15 @@ static void check_accepting(const struct scenario_samples *s, const struct check
                  s->probes - s->probes_ok, s->probes, (unsigned long long)lim->probe_timeout_ms,
                  s->first_failure_at_s, s->first_failure, p50, max);
     }
+}
+
+static void check_accepting(const struct scenario_samples *s, const struct check_limits *lim,
+                            struct scenario_result *res)
+{
+    struct check_result *c = check_new(res, "accepting");
+    check_accepting_judged(s, lim, c);
+    if (c->status != CHECK_NOT_CHECKED)
+        listen_overflow_text(s, c);
 }
 
 static void check_alive(const struct scenario_samples *s, struct scenario_result *res)

@@ -39,6 +39,17 @@ struct held_counts {
     double oldest_s; /* age of the oldest held connection (since it connected) */
 };
 
+/* What the kernel of the target's network namespace counted during the fault phase (the rise
+ * of its TcpExt counters, procfs_read_tcpext): a listen backlog that overflowed, and the resets
+ * the kernel itself sent for SYN cookies that failed, which the server never saw. */
+struct kernel_counts {
+    bool known;
+    bool own_netns; /* the target is in connfault's own netns: the counts are its and ours
+                       alone, not every process's on the machine (only then excuse resets) */
+    struct procfs_tcpext start, rise; /* start: at the start of the fault phase */
+    unsigned backlog;                 /* of the target's listener; 0: unknown */
+};
+
 struct scenario_samples {
     /* accepting */
     unsigned probes, probes_ok;
@@ -91,6 +102,7 @@ struct scenario_samples {
     unsigned cpu_nwindows;
     double cpu_pct;      /* the judged figure: the lowest busy % of the windows */
     double cpu_window_s; /* the length of one window */
+    struct kernel_counts kernel;
     /* memory: anonymous memory of the tree, each page once (procfs_tree_anon_kb) */
     const char *memory_unknown;
     uint64_t anon_baseline_kb, anon_final_kb;
@@ -106,10 +118,17 @@ struct engine_group_evidence;
 /* responses (check_responses.c): for a scenario with a group that has `expect`, one more check
  * after checks_evaluate's: every client of such a group that reached its fault (res->groups[i],
  * filled by run/evidence.c) must have read its expected whole responses (ev[i], the engine's
- * evidence of group i). Failed: the verdict is fail and the summary joins the reason. Not
+ * evidence of group i), but for the resets before any byte the kernel sent itself (kernel:
+ * check_kernel_resets). Failed: the verdict is fail and the summary joins the reason. Not
  * checked, with why: no client reached its fault, or the request is not HTTP. Without any
  * `expect` the check is not listed at all. */
 void check_responses(const struct scenario *sc, const struct engine_group_evidence *ev,
-                     struct scenario_result *res);
+                     const struct kernel_counts *kernel, struct scenario_result *res);
+
+/* Of reset_unread clients reset before reading any byte, how many the kernel reset itself
+ * (SYN cookies that failed: kernel->rise.syncookies_failed), never more than either; 0 when
+ * kernel is NULL or unknown, or not of connfault's own netns (shared, the counters count other
+ * processes' connections too). The responses check excuses that many and says so. */
+uint64_t check_kernel_resets(uint64_t reset_unread, const struct kernel_counts *kernel);
 
 #endif

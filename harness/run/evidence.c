@@ -153,7 +153,9 @@ void evidence_collect(struct scenario_run *r)
         engine_group_evidence(r->e, i, &ev[i]);
         copy_group(r->sc, i, &st, &ev[i], &r->res->groups[r->res->ngroups++]);
     }
-    check_responses(r->sc, ev, r->res);
+    check_responses(r->sc, ev, &r->s.kernel, r->res);
+    exhaust_judge(&r->exhaust, (double)r->sc->duration_ms / 1000.0, r->res->clients_connected,
+                  &r->res->exhaustion);
 }
 
 /* ---- the cause of an error, and its fix ---- */
@@ -248,9 +250,19 @@ static bool cause_short(struct scenario_run *r, const struct client_group *g,
     return true;
 }
 
-/* The server let them go (EOF or reset) before their fault. */
-static bool cause_closed(enum fault_kind k, const struct group_evidence *ge, char *out, size_t cap)
+/* Where a group's clients come from: its own host, or the fault clients' (127.k.0.2 in job k:
+ * both moved for the job). */
+static void group_source(const struct scenario_run *r, const struct client_group *g, char *out)
 {
+    inet_ntop(AF_INET, g->host.s_addr ? &g->host : &r->env->fault_host, out, INET_ADDRSTRLEN);
+}
+
+/* The server let them go (EOF or reset) before their fault. */
+static bool cause_closed(const struct scenario_run *r, const struct client_group *g,
+                         enum fault_kind k, const struct group_evidence *ge, char *out, size_t cap)
+{
+    char host[INET_ADDRSTRLEN];
+    group_source(r, g, host);
     uint64_t gone = ge->peer_closed + ge->peer_reset;
     if (gone * 2 < ge->connected || gone == 0)
         return false;
@@ -263,15 +275,14 @@ static bool cause_closed(enum fault_kind k, const struct group_evidence *ge, cha
                  "connecting%s: the server refuses or drops clients from %s (fault clients "
                  "come from there)",
                  (unsigned long long)gone, (unsigned long long)ge->connected,
-                 ENGINE_TRICKLE_TIMED_OUT_MS, first, RUN_FAULT_CLIENT_HOST);
+                 ENGINE_TRICKLE_TIMED_OUT_MS, first, host);
         return true;
     }
     snprintf(out, cap,
              "%llu of %llu fault clients got EOF (%llu) or a reset (%llu) before their fault%s: "
              "the server refuses or drops clients from %s (fault clients come from there)",
              (unsigned long long)gone, (unsigned long long)ge->connected,
-             (unsigned long long)ge->peer_closed, (unsigned long long)ge->peer_reset, first,
-             RUN_FAULT_CLIENT_HOST);
+             (unsigned long long)ge->peer_closed, (unsigned long long)ge->peer_reset, first, host);
     return true;
 }
 
@@ -353,7 +364,8 @@ static void group_cause(struct scenario_run *r, size_t i, const struct engine_gr
     const struct client_group *g = &r->sc->groups[i];
     const struct group_evidence *ge = &r->res->groups[i];
     enum fault_kind k = fault_of(r->sc, g);
-    char addr[INET_ADDRSTRLEN];
+    char addr[INET_ADDRSTRLEN], from[INET_ADDRSTRLEN];
+    group_source(r, g, from);
     /* A raw group waiting for bytes the server never sends explains the rest too: its
      * clients never finish, so the others of a limited concurrency never start. */
     if (cause_raw_short(r, i, out, cap))
@@ -373,10 +385,9 @@ static void group_cause(struct scenario_run *r, size_t i, const struct engine_gr
                  "accept connections from every loopback address, in time, and no rule may drop "
                  "them",
                  (unsigned long long)ge->connected, (unsigned long long)ge->started, addr,
-                 ntohs(r->t->addr.sin_port), RUN_FAULT_CLIENT_HOST,
-                 (unsigned long long)ge->connect_failed);
+                 ntohs(r->t->addr.sin_port), from, (unsigned long long)ge->connect_failed);
     } else if (!(needs_2xx(k) && cause_status(r, g, ge, out, cap)) &&
-               !cause_short(r, g, ev, ge, out, cap) && !cause_closed(k, ge, out, cap)) {
+               !cause_short(r, g, ev, ge, out, cap) && !cause_closed(r, g, k, ge, out, cap)) {
         snprintf(out, cap, "%s", "no single cause found in the evidence (see its numbers)");
     }
 }
@@ -431,13 +442,30 @@ static bool raw_wait_not_the_server(struct scenario_run *r)
     return true;
 }
 
-void evidence_judge(struct scenario_run *r)
+/* A scenario with rlimit_nofile passes only if the target ran out of what it can take
+ * (exhaustion.h): else `error`, its cause after the groups' (if any). */
+static void exhaustion_judge(struct scenario_run *r)
 {
     struct scenario_result *res = r->res;
-    if (res->verdict == VERDICT_FAIL && raw_wait_not_the_server(r))
+    const struct exhaustion_evidence *x = &res->exhaustion;
+    if (!r->sc->rlimit_nofile || (res->verdict != VERDICT_PASS && res->verdict != VERDICT_ERROR))
         return;
-    if (res->verdict != VERDICT_PASS)
-        return; /* a failed check stands; a skip has its reason */
+    if (x->how == EXHAUSTION_OUT_OF_FDS || x->how == EXHAUSTION_STOPPED)
+        return;
+    const char *cause = x->how == EXHAUSTION_NOT_REACHED
+                            ? x->summary
+                            : "the target's fds could not be read during the fault phase";
+    size_t used = res->verdict == VERDICT_ERROR ? strlen(res->reason) : 0;
+    snprintf(res->reason + used, sizeof(res->reason) - used,
+             "%snot exhausted (rlimit_nofile = %u): %s", used ? "; " : "", r->sc->rlimit_nofile,
+             cause);
+    res->verdict = VERDICT_ERROR;
+}
+
+/* Each group that fewer than half of its clients reached: `error`, with the cause. */
+static void evidence_judge_groups(struct scenario_run *r)
+{
+    struct scenario_result *res = r->res;
     size_t used = 0;
     char cause[400], last[400] = "";
     for (size_t i = 0; i < res->ngroups; i++) {
@@ -462,4 +490,14 @@ void evidence_judge(struct scenario_run *r)
             break;
         used += (size_t)n;
     }
+}
+
+void evidence_judge(struct scenario_run *r)
+{
+    struct scenario_result *res = r->res;
+    if (res->verdict == VERDICT_FAIL && raw_wait_not_the_server(r))
+        return;
+    if (res->verdict == VERDICT_PASS)
+        evidence_judge_groups(r);
+    exhaustion_judge(r); /* a failed check stands; a skip has its reason */
 }

@@ -31,13 +31,24 @@ void measure_baseline(pid_t pid, struct scenario_samples *s);
 struct engine;
 void measure_final_fds(pid_t pid, const struct engine *e, struct scenario_samples *s);
 
-/* Of the target's sockets (inodes, each once), those whose peer is one of peers (a snapshot
- * from engine_peers) and that the server has not been told are closed (not CLOSE_WAIT): counted
- * into out (live, vanished, the oldest's age at now). Needs the TCP table of the netns the
- * target's sockets are in. 0 (out->known set), or -errno (out->known false). */
+/* Of the target's sockets (inodes, each once), those the server has not been told are closed
+ * (not CLOSE_WAIT) and that are held: counted into out. Held by a live client or after the
+ * peer vanished, when the peer is one of peers (a snapshot from engine_peers; age: since it
+ * connected); after the peer vanished also when the socket is ESTABLISHED and its loopback peer
+ * has no socket left in the netns (or only a TIME_WAIT one) (age: since the server last heard from
+ * it; the engine never knew of such a peer, or forgot it). out->oldest_s: the oldest's age at now.
+ * Needs the TCP tables of the netns the target's sockets are in. 0 (out->known set), or -errno
+ * (out->known false). */
 struct engine_peer;
+struct sockdiag_sock;
 int measure_classify_held(const uint64_t *inodes, size_t n, const struct engine_peer *peers,
                           size_t npeers, uint64_t now, struct held_counts *out);
+
+/* measure_classify_held on a table already read (rows: sockdiag_tcp_table_all's, sorted by
+ * inode), without I/O: tests give it made-up rows. Returns 0. */
+int measure_classify_rows(const uint64_t *inodes, size_t n, const struct engine_peer *peers,
+                          size_t npeers, const struct sockdiag_sock *rows, size_t nrows,
+                          uint64_t now, struct held_counts *out);
 
 /* What the target's sockets to e's clients are now (one scan and one snapshot): for the start
  * of the settle phase, so a pass can say what was released. out->known false on failure. */
@@ -69,6 +80,13 @@ void measure_cpu_begin_at(struct cpu_window *w, uint64_t now, uint64_t window_ms
  * tests give it made-up samples). Returns w->done. */
 bool measure_cpu_step(struct cpu_window *w, const struct procfs_cpu_sample *at_end, uint64_t now,
                       struct scenario_samples *s);
+
+/* The kernel's TcpExt counters of the target's netns (read through its pid) at the start and
+ * the end of the fault phase: s->kernel.rise, and the backlog of the listener on port.
+ * s->kernel.known false when either reading failed; own_netns: the target is in connfault's
+ * own network namespace (the sandbox). */
+void measure_kernel_begin(pid_t pid, bool own_netns, struct scenario_samples *s);
+void measure_kernel_end(pid_t pid, int port, struct scenario_samples *s);
 
 /* Checks that cannot be made once the target is gone say so. */
 void measure_target_gone(struct target *t, struct scenario_samples *s);

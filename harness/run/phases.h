@@ -23,6 +23,7 @@
 
 #include "diagnose.h"
 #include "engine.h"
+#include "exhaustion.h"
 #include "prober.h"
 #include "run_internal.h"
 
@@ -63,6 +64,7 @@ struct scenario_run {
     struct scenario_samples s;
     struct prober p;
     struct stuck_report stuck;
+    struct exhaust_track exhaust; /* a scenario with rlimit_nofile: sampled in the fault phase */
     uint64_t t0;
 };
 

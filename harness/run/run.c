@@ -119,13 +119,24 @@ static int load_scenarios(const struct run_env *env, char **names, int nnames,
     return -1;
 }
 
-/* Silent drops need the target and the clients in a network namespace of our own. Enter it
- * for the whole run (before any target starts) if any scenario needs it. */
+/* A group with `expect`: the responses check excuses the kernel's own resets by the counters
+ * of the target's netns, which are the target's only in a namespace of our own. */
+static bool expects_responses(const struct scenario *sc)
+{
+    for (size_t i = 0; i < sc->ngroups; i++)
+        if (sc->groups[i].expect_responses)
+            return true;
+    return false;
+}
+
+/* Silent drops need the target and the clients in a network namespace of our own, and so do
+ * the kernel counters the responses check reads. Enter it for the whole run (before any target
+ * starts) if any scenario needs it. */
 static void prepare_sandbox(struct run_env *env, const struct scenario *list, int n)
 {
     bool needed = false;
     for (int i = 0; i < n; i++)
-        needed |= list[i].needs_sandbox;
+        needed |= list[i].needs_sandbox || expects_responses(&list[i]);
     if (needed && !run_env_sandbox(env) && env->opt->verbosity > 1)
         printf("connfault: in a private network namespace%s (nftables table %s)\n",
                env->sandbox.user_namespace ? " inside a user namespace" : "", env->sandbox.table);
@@ -158,7 +169,7 @@ struct list_run {
     int n;
     struct run_report *rep;
     int exit_status;
-    bool over; /* a set-up error or an interrupt: what comes after it is not reported */
+    bool over;            /* a set-up error or an interrupt: what comes after it is not reported */
     int stop_rc, stop_at; /* which of the two, in which scenario (stopped.h makes entries) */
     char stop_err[512];
     /* --jobs: what came back, and the next scenario to report */
@@ -254,12 +265,9 @@ static void job_done(void *ctx, int index)
     struct list_run *lr = ctx;
     char err[512];
     (void)index;
-    for (; lr->next < lr->n && lr->outcomes[lr->next].done; lr->next++) {
-        if (lr->over)
-            run_result_free(&lr->rep->scenarios[lr->next]); /* ran, but after the end */
-        else
-            take_outcome(lr, lr->next, job_rc(lr, lr->next, err, sizeof(err)), err);
-    }
+    /* (after the end of the run, what comes back waits for take_stop) */
+    for (; !lr->over && lr->next < lr->n && lr->outcomes[lr->next].done; lr->next++)
+        take_outcome(lr, lr->next, job_rc(lr, lr->next, err, sizeof(err)), err);
 }
 
 _Static_assert(RUN_MAX_JOBS <= JOBS_MAX, "--jobs beyond what jobs.c keeps slots for");
@@ -280,10 +288,27 @@ static void take_stop(struct list_run *lr)
 {
     if (!lr->over)
         return;
+    /* --jobs: the scenarios after the one the run stopped in ran at the same time: each
+     * finished (its verdict stands), was cut short (no verdict) or never started */
+    enum stopped_fate *fate = lr->outcomes ? calloc((size_t)lr->n, sizeof(*fate)) : NULL;
+    for (int i = lr->stop_at + 1; fate && i < lr->n; i++) {
+        struct scenario_result *res = &lr->rep->scenarios[i];
+        const struct job_outcome *out = &lr->outcomes[i];
+        fate[i] = !out->done                   ? STOPPED_NOT_RUN
+                  : out->rc == 0 && !out->lost ? STOPPED_FINISHED
+                                               : STOPPED_CUT;
+        if (fate[i] == STOPPED_CUT)
+            run_result_free(res); /* a diagnosis of a scenario cut short tells nothing */
+        else if (fate[i] == STOPPED_FINISHED &&
+                 (lr->opt->verbosity > 0 || res->verdict == VERDICT_FAIL ||
+                  res->verdict == VERDICT_ERROR))
+            report_print_scenario(stdout, res, lr->opt->verbosity > 1, lr->opt->color);
+    }
     if (lr->stop_rc == RUN_SETUP_ERROR)
-        stopped_setup_error(lr->rep, lr->stop_err, lr->list, lr->n, lr->stop_at);
+        stopped_setup_error(lr->rep, lr->stop_err, lr->list, lr->n, lr->stop_at, fate);
     else
-        stopped_interrupted(lr->rep, lr->list, lr->n, lr->stop_at);
+        stopped_interrupted(lr->rep, lr->list, lr->n, lr->stop_at, fate);
+    free(fate);
 }
 
 /* Run the scenarios, printing each verdict in the scenarios' order. Returns the exit status. */
@@ -312,8 +337,8 @@ static int run_list_of(struct run_env *env, const struct scenario *list, int n,
                                        .done = job_done,
                                        .ctx = &lr};
         jobs_run(&plan, rep->scenarios, lr.outcomes);
-        free(lr.outcomes);
         take_stop(&lr);
+        free(lr.outcomes);
         return lr.exit_status;
     }
     char err[512];
@@ -336,8 +361,8 @@ static int run_loaded(struct run_env *env, const struct scenario *list, int n,
     if (pf != 0) {
         fprintf(stderr, "connfault: %s\n", err);
         if (pf == RUN_INTERRUPTED)
-            return stopped_interrupted(rep, list, n, -1), 130;
-        return stopped_setup_error(rep, err, list, n, -1), 2;
+            return stopped_interrupted(rep, list, n, -1, NULL), 130;
+        return stopped_setup_error(rep, err, list, n, -1, NULL), 2;
     }
     if (opt->progress)
         run_env_set_progress(env, print_progress, NULL);
@@ -366,12 +391,12 @@ static int run_collect_some(const struct run_options *opt, char **names, int nna
     describe_target(opt, env ? env->command : NULL, rep);
     if (!env) {
         fprintf(stderr, "connfault: %s\n", err);
-        stopped_setup_error(rep, err, NULL, 0, -1);
+        stopped_setup_error(rep, err, NULL, 0, -1, NULL);
         return 2;
     }
     if (!given && load_scenarios(env, names, nnames, &list, &n, err, sizeof(err)) < 0) {
         fprintf(stderr, "connfault: %s\n", err);
-        stopped_setup_error(rep, err, NULL, 0, -1);
+        stopped_setup_error(rep, err, NULL, 0, -1, NULL);
         run_env_free(env);
         return 2;
     }

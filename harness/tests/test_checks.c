@@ -441,6 +441,15 @@ START_TEST(cpu_judged_window_by_window)
          CHECK_FAILED,
          {"waiting for a CPU at least 98.0% of a core", "CPU used 15.0%, 12.0%, 19.0%"}},
         {{1.5}, {0}, 1, CHECK_OK, {"cpu: 1.5% of a core over 1.0s after the faults", "cpu: 1.5%"}},
+        /* a spinner on a machine at load 30: 2 cores shared, it gets 6-7% but always waits */
+        {{6.5, 6.8, 7.0},
+         {99.0, 99.2, 99.1},
+         3,
+         CHECK_FAILED,
+         {"waiting for a CPU at least 99.0% of a core", "CPU used 6.5%, 6.8%, 7.0%"}},
+        /* an idle server woken by probes on that machine: each wake-up waits a timeslice, and
+         * it runs for microseconds (lighttpd: 58% running or waiting, 0.0% used) */
+        {{0.0}, {58.0}, 1, CHECK_OK, {"cpu: 0.0% of a core over 1.0s", "after the faults"}},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct scenario_result r = {0};

@@ -982,8 +982,8 @@ END_TEST
 START_TEST(connfault_ci_reports_a_server_that_does_not_start)
 {
     struct ci_run r;
-    const char *args[] = {"--server-cmd", "echo 'no <config> & no port'; exit 3", "--scenarios",
-                          "connect-close", NULL};
+    const char *args[] = {"--server-cmd", "echo 'no <config> & no port' {port}; exit 3",
+                          "--scenarios", "connect-close", NULL};
     ci_run(&r, args);
     char *junit = ci_run_file(&r, "junit.xml");
     ck_assert_int_eq(r.status, 2);
@@ -1066,7 +1066,7 @@ static const struct action_case action_cases[] = {
      {"## connfault: passed", "(shard 1/2): 1 passed, 0 failed, 0 skipped, 0 errored"}},
     /* A server that never starts: the run step fails, the counts still come (one errored). */
     {"errors",
-     {{"server-cmd", "echo 'no port'; exit 3"},
+     {{"server-cmd", "echo 'no port' {port}; exit 3"},
       {"scenarios", "connect-close"},
       {"as-root", "false"}},
      2,

@@ -56,6 +56,12 @@ START_TEST(bad_values_name_the_flag)
                        "--grace: invalid value 'soon'");
     expect_usage_error(TS_ARGV(CONNFAULT_BIN, "run", "--target-pid", "1"),
                        "--target-pid needs --port");
+    /* a command that cannot be told its port: where it listens must be given, once */
+    expect_usage_error(TS_ARGV(CONNFAULT_BIN, "run", "--target-cmd", "/bin/true"),
+                       "--target-cmd has no {port} and no --port says where it listens");
+    expect_usage_error(TS_ARGV(CONNFAULT_BIN, "run", "--target-cmd", "/bin/true", "--port", "18080",
+                               "--jobs", "2"),
+                       "--jobs above 1 needs {port} in --target-cmd");
     expect_usage_error(TS_ARGV(CONNFAULT_BIN, "run", "--probe-raw", "PING\\q"), "unknown escape");
 }
 END_TEST
@@ -171,7 +177,8 @@ END_TEST
 
 START_TEST(target_that_exits_at_once_is_a_setup_error)
 {
-    run(TS_ARGV(CONNFAULT_BIN, "run", "--target-cmd", "echo starting; exit 3", "connect-close"),
+    run(TS_ARGV(CONNFAULT_BIN, "run", "--target-cmd", "echo starting on {port}; exit 3",
+                "connect-close"),
         30000);
     ck_assert_int_eq(res.status, 2);
     ck_assert_msg(strstr(res.err, "exited with status 3") != NULL, "stderr: %s", res.err);

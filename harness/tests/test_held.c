@@ -3,6 +3,7 @@
  * and numbers of whole runs against the reference server's bug modes. */
 #include <check.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -122,6 +123,140 @@ START_TEST(close_wait_is_never_held)
     ck_assert_uint_eq(h.live, 2);
     ck_assert_uint_eq(h.vanished, 0);
     pairs_close(&p);
+}
+END_TEST
+
+/* The client end of pair i gone without a word to the server: TCP_REPAIR makes close() send
+ * neither FIN nor reset (as a client behind an overflowed backlog that gave up, whose last
+ * packets the server never got). Needs CAP_NET_ADMIN (ci runs the tests as root). */
+static void vanish_silently(struct pairs *p, int i)
+{
+    int on = 1;
+    ck_assert_msg(setsockopt(p->cli[i], IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)) == 0,
+                  "TCP_REPAIR: %s (the test needs CAP_NET_ADMIN: run it as root)", strerror(errno));
+    close(p->cli[i]);
+    p->cli[i] = -1;
+}
+
+/* The other end of the server's socket of pair i is in no TCP table (any state). */
+static bool peer_gone(void *arg)
+{
+    const struct sockdiag_sock *srv = arg;
+    struct sockdiag_sock *rows = NULL;
+    size_t n = 0;
+    bool gone = sockdiag_tcp_table_all(&rows, &n) == 0 &&
+                !sockdiag_table_find_pair(rows, n, &srv->peer, &srv->local);
+    free(rows);
+    return gone;
+}
+
+/* A reset socket is unhashed: in no table, though its fd is still open. */
+static bool out_of_the_table(void *arg)
+{
+    const uint64_t *inode = arg;
+    struct tcp_states st = {0};
+    return sockdiag_tcp_states(inode, 1, &st) == 0 && st.matched == 0;
+}
+
+static struct sockdiag_sock server_row(uint64_t inode)
+{
+    struct sockdiag_sock *rows = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(sockdiag_tcp_table_all(&rows, &n), 0);
+    const struct sockdiag_sock *row = sockdiag_table_find(rows, n, inode);
+    ck_assert_ptr_nonnull(row);
+    struct sockdiag_sock copy = *row;
+    free(rows);
+    return copy;
+}
+
+/* The engine knows none of these peers (a burst's clients it closed long ago): a server socket
+ * ESTABLISHED whose peer is in no TCP table is held after the peer vanished, with how long the
+ * server has heard nothing; one whose peer is still connected is not counted (a live socket
+ * of someone else, a probe say); one whose peer closed (CLOSE_WAIT) or reset (out of the
+ * table) is left to be leaked. */
+START_TEST(an_established_socket_whose_peer_is_in_no_table_vanished)
+{
+    struct pairs p;
+    pairs_open(&p);
+    struct sockdiag_sock srv0 = server_row(p.inode[0]);
+    ck_assert_msg(srv0.silent_ms >= 0, "no tcp_info for an ESTABLISHED socket: %lld",
+                  (long long)srv0.silent_ms);
+    vanish_silently(&p, 0);
+    ck_assert(ts_wait_until(peer_gone, &srv0, 5000, 10));
+    close(p.cli[2]); /* FIN: CLOSE_WAIT */
+    p.cli[2] = -1;
+    ck_assert(ts_wait_until(in_close_wait, &p.inode[2], 5000, 10));
+    struct linger reset = {.l_onoff = 1, .l_linger = 0};
+    ck_assert_int_eq(setsockopt(p.cli[3], SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)), 0);
+    close(p.cli[3]); /* RST: the server's socket leaves the table */
+    p.cli[3] = -1;
+    ck_assert(ts_wait_until(out_of_the_table, &p.inode[3], 5000, 10));
+    struct held_counts h;
+    ck_assert_int_eq(measure_classify_held(p.inode, NCLIENTS, NULL, 0, cf_now_ms(), &h), 0);
+    ck_assert(h.known);
+    ck_assert_uint_eq(h.vanished, 1);
+    ck_assert_uint_eq(h.live, 0);
+    ck_assert_msg(h.oldest_s >= 0 && h.oldest_s < 60, "%.3f", h.oldest_s);
+    struct tcp_states st;
+    ck_assert_int_eq(sockdiag_tcp_states(&p.inode[0], 1, &st), 0);
+    ck_assert_uint_eq(st.count[TCP_ESTABLISHED], 1); /* the server was never told */
+    pairs_close(&p);
+}
+END_TEST
+
+/* The same socket, its client known to the engine as live and still connected: held by a live
+ * client, never vanished. */
+START_TEST(a_live_peer_is_held_not_vanished)
+{
+    struct pairs p;
+    pairs_open(&p);
+    struct engine_peer rows[1] = {p.peer[1]};
+    rows[0].connected_ms = cf_now_ms();
+    struct held_counts h;
+    ck_assert_int_eq(measure_classify_held(p.inode, NCLIENTS, rows, 1, cf_now_ms(), &h), 0);
+    ck_assert_uint_eq(h.live, 1);
+    ck_assert_uint_eq(h.vanished, 0); /* the three others' peers are connected */
+    pairs_close(&p);
+}
+END_TEST
+
+/* A made-up row: local 127.0.0.lo:lport, peer 127.0.0.po:pport. */
+static struct sockdiag_sock made_row(uint64_t inode, int state, int lo, unsigned lport, int po,
+                                     unsigned pport)
+{
+    struct sockdiag_sock r = {.inode = inode, .state = state, .silent_ms = 2500};
+    r.local = (struct sockdiag_endpoint){
+        .family = AF_INET, .addr = {127, 0, 0, (uint8_t)lo}, .port = lport};
+    r.peer = (struct sockdiag_endpoint){
+        .family = AF_INET, .addr = {127, 0, 0, (uint8_t)po}, .port = pport};
+    return r;
+}
+
+/* Under an overflowed backlog the kernel can make a server socket from a SYN cookie for a
+ * connection its client already closed: the server's end is ESTABLISHED, the client's is in
+ * TIME_WAIT and will never send it a FIN. Held after the peer vanished, aged by how long the
+ * server heard nothing. A peer in FIN_WAIT1 (its FIN still to be retransmitted) may yet tell
+ * the server: not vanished, and neither is a peer that is in no table but not on loopback
+ * (its end is in another netns: nothing is known of it). */
+START_TEST(a_peer_only_in_time_wait_vanished)
+{
+    struct sockdiag_sock rows[] = {
+        made_row(0, TCP_TIME_WAIT, 2, 40001, 1, 8080), /* inode 0 rows sort first */
+        made_row(0, TCP_FIN_WAIT1, 2, 40002, 1, 8080),
+        made_row(101, TCP_ESTABLISHED, 1, 8080, 2, 40001),
+        made_row(102, TCP_ESTABLISHED, 1, 8080, 2, 40002),
+        made_row(103, TCP_ESTABLISHED, 1, 8080, 2, 40003), /* no peer row at all */
+        made_row(104, TCP_ESTABLISHED, 1, 8080, 2, 40004),
+    };
+    rows[5].peer.addr[0] = 10; /* 10.0.0.2: not loopback */
+    uint64_t inodes[] = {101, 102, 103, 104};
+    struct held_counts h;
+    ck_assert_int_eq(measure_classify_rows(inodes, 4, NULL, 0, rows, 6, cf_now_ms(), &h), 0);
+    ck_assert(h.known);
+    ck_assert_uint_eq(h.vanished, 2); /* 101 (TIME_WAIT peer) and 103 (none) */
+    ck_assert_uint_eq(h.live, 0);
+    ck_assert_msg(h.oldest_s > 2.49 && h.oldest_s < 2.51, "%.3f", h.oldest_s);
 }
 END_TEST
 
@@ -251,6 +386,9 @@ static Suite *held_suite(void)
     TCase *unit = tcase_create("classify");
     tcase_add_test(unit, peers_classify_server_sockets);
     tcase_add_test(unit, close_wait_is_never_held);
+    tcase_add_test(unit, an_established_socket_whose_peer_is_in_no_table_vanished);
+    tcase_add_test(unit, a_live_peer_is_held_not_vanished);
+    tcase_add_test(unit, a_peer_only_in_time_wait_vanished);
     suite_add_tcase(s, unit);
     TCase *runs = tcase_create("runs");
     tcase_set_timeout(runs, 150);

@@ -308,6 +308,30 @@ static void assert_fd_counts(const struct fd_counts *c, unsigned total, unsigned
     ck_assert_uint_eq(c->other, 0);
 }
 
+/* The TcpExt counters by name, wherever the kernel puts them in the line (the order changed
+ * between kernels); a missing one is an error, never a 0. */
+START_TEST(test_tcpext_parsed_by_name)
+{
+    static const char text[] =
+        "TcpExt: SyncookiesSent SyncookiesRecv SyncookiesFailed EmbryonicRsts ListenOverflows "
+        "ListenDrops TCPHPHits\n"
+        "TcpExt: 30 2 3 0 41 43 9\n"
+        "IpExt: InNoRoutes ListenOverflows\n"
+        "IpExt: 0 77\n";
+    struct procfs_tcpext t;
+    ck_assert_int_eq(procfs_parse_tcpext(text, &t), 0);
+    ck_assert_uint_eq(t.syncookies_sent, 30);
+    ck_assert_uint_eq(t.syncookies_failed, 3);
+    ck_assert_uint_eq(t.listen_overflows, 41);
+    ck_assert_uint_eq(t.listen_drops, 43);
+    ck_assert_int_eq(procfs_parse_tcpext("TcpExt: SyncookiesSent ListenDrops\nTcpExt: 1 2\n", &t),
+                     -EINVAL);
+    ck_assert_int_eq(procfs_parse_tcpext("IpExt: a\nIpExt: 1\n", &t), -EINVAL);
+    /* the real file of this process's netns reads */
+    ck_assert_int_eq(procfs_read_tcpext(getpid(), &t), 0);
+}
+END_TEST
+
 START_TEST(test_fd_counts_by_type)
 {
     struct kid kid;
@@ -762,6 +786,7 @@ static Suite *procfs_suite(void)
     TCase *tc = tcase_create("tree");
     tcase_set_timeout(tc, 60); /* sanitizer builds are slow; nothing here waits on time */
     tcase_add_test(tc, test_fd_counts_by_type);
+    tcase_add_test(tc, test_tcpext_parsed_by_name);
     tcase_add_test(tc, test_tree_lists_descendants);
     tcase_add_test(tc, test_tree_with_many_children);
     tcase_add_test(tc, test_socket_inodes_deduplicated);

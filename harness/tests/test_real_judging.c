@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "support.h"
@@ -27,17 +26,15 @@
 
 static char dir[128];
 
+/* redis spoken to in its own protocol: PING, +PONG */
+#define REDIS_RAW                                                                                  \
+    "--probe-raw", "PING\\r\\n", "--probe-expect", "+PONG", "--request-raw", "PING\\r\\n"
+
 /* www/index.html for the probes and www/big.bin (1 MiB, --large-path); tmp/ for lighttpd. */
 static void judging_dir_create(void)
 {
     char path[256];
-    ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "connfault-judging"), 0);
-    snprintf(path, sizeof(path), "%s/www", dir);
-    ck_assert_int_eq(mkdir(path, 0755), 0);
-    snprintf(path, sizeof(path), "%s/tmp", dir);
-    ck_assert_int_eq(mkdir(path, 0755), 0);
-    snprintf(path, sizeof(path), "%s/www/index.html", dir);
-    ck_assert_int_eq(ts_write_file(path, "<html><body>connfault</body></html>\n"), 0);
+    ck_assert_int_eq(ts_www_dir_create(dir, sizeof(dir), "connfault-judging"), 0);
     char *bytes = ts_nonnull(calloc(1, 1u << 20));
     snprintf(path, sizeof(path), "%s/www/big.bin", dir);
     ck_assert_int_eq(ts_write_bytes(path, bytes, 1u << 20), 0);
@@ -47,13 +44,6 @@ static void judging_dir_create(void)
 static void judging_dir_remove(void)
 {
     ts_tmpdir_remove(dir);
-}
-
-static void judging_need(const char *binary, const char *package)
-{
-    ck_assert_msg(access(binary, X_OK) == 0,
-                  "%s is not installed (package %s): run ci/setup, which installs it", binary,
-                  package);
 }
 
 /* connfault run of target_cmd with extra flags (NULL-terminated) on two scenarios; its JSON
@@ -66,7 +56,8 @@ static struct ts_json *judging_run(const char *target_cmd, const char *const *ex
     snprintf(json_path, sizeof(json_path), "%s/report.json", dir);
     unlink(json_path);
     /* --jobs 1: lighttpd's configuration is one file, written with the port by the command;
-     * two scenarios at once would write it over each other */
+     * two scenarios at once would write it over each other (extra may say --jobs again: the
+     * last one counts) */
     const char *argv[40] = {
         CONNFAULT_BIN, "run",          "--jobs", "1",       "--target-cmd", target_cmd, "--seed",
         "5",           "--no-capture", "--json", json_path, "--large-path", "/big.bin"};
@@ -103,16 +94,8 @@ static const struct ts_json *judging_check(const struct ts_json *sc, const char 
 
 START_TEST(redis_raw_read_larger_than_the_answer_is_an_error)
 {
-    judging_need("/usr/bin/redis-server", "redis-server");
-    static const char *const extra[] = {"--probe-raw",
-                                        "PING\\r\\n",
-                                        "--probe-expect",
-                                        "+PONG",
-                                        "--request-raw",
-                                        "PING\\r\\n",
-                                        "--grace",
-                                        "2",
-                                        NULL};
+    ts_need_program("/usr/bin/redis-server", "redis-server");
+    static const char *const extra[] = {REDIS_RAW, "--grace", "2", NULL};
     static const char *const scenarios[] = {"abort-mid-response", "connect-close"};
     int status;
     char *out;
@@ -144,11 +127,36 @@ START_TEST(redis_raw_read_larger_than_the_answer_is_an_error)
 }
 END_TEST
 
+/* Redis in protected mode answers clients not from 127.0.0.1 with -DENIED: with --jobs 2 the
+ * second scenario's fault clients come from job slot 1's host, 127.1.0.2, and its error must
+ * name that host (it named 127.0.0.2, where no client of that job came from). */
+START_TEST(the_refused_host_named_is_the_jobs_own)
+{
+    ts_need_program("/usr/bin/redis-server", "redis-server");
+    static const char *const extra[] = {REDIS_RAW, "--grace", "2", "--jobs", "2", NULL};
+    static const char *const scenarios[] = {"connect-close", "rst-mid-response"};
+    int status;
+    char *out;
+    struct ts_json *root =
+        judging_run("/usr/bin/redis-server --port {port} --save '' --appendonly no", extra,
+                    scenarios, &status, &out);
+    const struct ts_json *sc = ts_json_at(ts_json_get(root, "scenarios"), 1);
+    const char *reason = ts_json_str(sc, "reason");
+    ck_assert_msg(strcmp(ts_json_str(sc, "verdict"), "error") == 0, "verdict %s: %s\n%s",
+                  ts_json_str(sc, "verdict"), reason, out);
+    ck_assert_msg(strstr(reason, "refuses or drops clients from 127.1.0.2") &&
+                      !strstr(reason, "127.0.0.2"),
+                  "reason: %s\n%s", reason, out);
+    ts_json_free(root);
+    free(out);
+}
+END_TEST
+
 /* Judged 1 s after the faults (lighttpd lets the cached fd go about 3 s after), so the cached
  * fd is still open: both scenarios pass, and one at least says why the fd stays. */
 START_TEST(lighttpd_file_cache_is_not_a_leak)
 {
-    judging_need("/usr/sbin/lighttpd", "lighttpd");
+    ts_need_program("/usr/sbin/lighttpd", "lighttpd");
     char cmd[1024];
     snprintf(cmd, sizeof(cmd),
              "sed -e 's|@DIR@|%s|g' -e 's|@PORT@|{port}|g' %s/lighttpd.conf >%s/lighttpd.conf && "
@@ -187,6 +195,7 @@ int main(void)
     tcase_add_unchecked_fixture(tc, judging_dir_create, judging_dir_remove);
     tcase_add_test(tc, redis_raw_read_larger_than_the_answer_is_an_error);
     tcase_add_test(tc, lighttpd_file_cache_is_not_a_leak);
+    tcase_add_test(tc, the_refused_host_named_is_the_jobs_own);
     suite_add_tcase(s, tc);
     return ts_run_suite(s);
 }

@@ -11,10 +11,13 @@
  *              FAILs (fds); the rest PASSes (with a 6 s grace: it closes the file fd it keeps
  *              after sending big.bin 2.8 s after the faults).
  *   busybox    a process per connection, alarm(60) re-armed on every header line: slowloris
- *              FAILs (fds); rst-mid-response, abort-mid-response PASS.
+ *              FAILs (fds); rst-mid-response, abort-mid-response PASS; half-close PASSes
+ *              (the kernel's resets excused); connect-close PASSes with the default 75 s grace
+ *              (below).
  *   python     ThreadingHTTPServer, no timeout at all: a thread blocked in readline() per
  *              slowloris client, held for ever: FAILs (fds); rst-mid-response,
- *              abort-mid-response PASS.
+ *              abort-mid-response, half-close PASS; connect-close PASSes or FAILs only with
+ *              "held after the peer vanished" (below).
  *   redis      protected mode on answers 127.0.0.2 (where fault clients come from) with
  *              -DENIED and closes: `error` naming it; protected mode off PASSes.
  *
@@ -27,22 +30,22 @@
  * or leave probes in the queue while out of fds and serve again after, PASS; so does
  * connfault-server answering 503 at once (fd-exhaustion-busy.ini, in data/real/).
  *
- * Left out of the assertions, for now: busybox and python connect-close: they PASS in most
- * runs, but 1 to 9 server sockets are sometimes left ESTABLISHED with no peer (ss: segs_in 2,
- * nothing received since the handshake, the client's port gone), even after a 15 s grace:
- * half-open connections the kernel hands the server after 100 clients at once overflow its
- * listen backlog (9, 5) and the client's RST or FIN was lost on the way. busybox (alarm(60))
- * and python (no timeout) then hold them. The harness calls them leaked (no fault client is
- * their peer), though the server never saw its peer go: they are held after the peer vanished,
- * which run/measure.c cannot yet tell (an ESTABLISHED socket whose peer is in no TCP table).
- * Seen in 1 of 4 runs of each on a loaded machine. (A raw read waiting for more than redis
- * sends, and lighttpd's file cache judged at once, are in test_real_judging.) busybox and
- * python half-close: 3-10 of 100 half-closed clients are reset before
- * reading a byte. Those resets are the kernel's, not the server's half-close handling nor the
- * harness's: 100 clients at once overflow a listen backlog of 9 (busybox) or 5 (python), SYN
- * cookies are sent, and the listener resets the connections whose cookie then fails (measured:
- * nstat's TcpExtSyncookiesFailed rose by exactly the number of resets, 4 and 3, in two busybox
- * runs). A verdict on those needs a way to tell a connection the server never accepted.
+ * Small listen backlogs (busybox 9, python 5) under 100 clients at once. connect-close: 1 to
+ * 9 server sockets are sometimes left ESTABLISHED with no peer (ss: segs_in 2, nothing
+ * received since the handshake, the client's end in TIME_WAIT or in no TCP table of the netns):
+ * the kernel handed the server a connection (made, it seems, from a SYN cookie) whose client
+ * had already closed, and the server was never told (seen in 2 of 6 python runs). They are held
+ * after the peer vanished, not leaked (run/measure.c). busybox's child for one has alarm(60)
+ * (HEADER_READ_TIMEOUT in busybox's httpd.c) and exits: with the default 75 s grace, connect-close
+ * PASSes (after ~60 s when some vanished, at once when none did); python has no timeout: with a
+ * short grace it PASSes when none vanished (most runs) and FAILs with "N held after the peer
+ * vanished" when some did (never "leaked"): the test accepts exactly those two. half-close: 3-23 of
+ * 100 half-closed clients are reset before reading a byte: the kernel answered SYNs past the
+ * backlog with SYN cookies and reset the connections whose cookie then failed (TcpExt
+ * SyncookiesFailed rose by exactly the number of such resets in every run measured, in connfault's
+ * own network namespace). The responses check excuses that many, never more: half-close PASSes, its
+ * summary says "N resets before any byte excused: the kernel's". (A raw read waiting for more than
+ * redis sends, and lighttpd's file cache judged at once, are in test_real_judging.)
  *
  * A PASS must have looked: each group of a passing scenario reached its fault (reached >=
  * planned / 2). A server that is not installed FAILs the test with the package to install
@@ -68,6 +71,11 @@ struct real_expect {
     const char *reason_has;    /* NULL: not looked at */
     const char *accepting_key; /* a number of the accepting check that must be > 0, or NULL */
 };
+
+/* The verdict of a scenario where both are right: a pass, or a fail whose reason has
+ * reason_has and never "leaked" (what the kernel does under an overflowed backlog varies from
+ * run to run). */
+#define REAL_PASS_OR_FAIL "pass, or fail"
 
 static char real_dir[128];
 
@@ -179,33 +187,53 @@ static void real_assert_accepting(const char *server, const struct ts_json *sc,
     ck_abort_msg("%s %s: no accepting check", server, e->scenario);
 }
 
+/* REAL_PASS_OR_FAIL: a fail for e->reason_has (and no leak) is the expectation met the other
+ * way; it goes to stderr, for the numbers over runs. */
+static bool real_other_way(const char *server, const struct real_expect *e, const char *verdict,
+                           const char *reason)
+{
+    if (strcmp(e->verdict, REAL_PASS_OR_FAIL) != 0 || !verdict || strcmp(verdict, "fail") != 0)
+        return false;
+    ck_assert_msg(reason && strstr(reason, e->reason_has) && !strstr(reason, "leaked"),
+                  "%s %s: failed, but not only with '%s': %s", server, e->scenario, e->reason_has,
+                  reason ? reason : "(none)");
+    fprintf(stderr, "%s %s: fail: %s\n", server, e->scenario, reason);
+    return true;
+}
+
 static void real_assert_one(const char *server, const struct ts_json *root,
                             const struct real_expect *e, const char *out)
 {
     const struct ts_json *sc = real_scenario(root, e->scenario, out);
     const char *verdict = ts_json_str(sc, "verdict");
     const char *reason = ts_json_str(sc, "reason");
-    ck_assert_msg(verdict && strcmp(verdict, e->verdict) == 0,
+    if (real_other_way(server, e, verdict, reason))
+        return;
+    bool either = strcmp(e->verdict, REAL_PASS_OR_FAIL) == 0;
+    ck_assert_msg(verdict && strcmp(verdict, either ? "pass" : e->verdict) == 0,
                   "%s %s: verdict %s, expected %s (reason: %s)\n%s", server, e->scenario,
                   verdict ? verdict : "(none)", e->verdict, reason ? reason : "", out);
-    if (e->reason_has)
+    if (e->reason_has && !either)
         ck_assert_msg(reason && strstr(reason, e->reason_has),
                       "%s %s: the reason does not name '%s': %s", server, e->scenario,
                       e->reason_has, reason ? reason : "(none)");
-    if (strcmp(e->verdict, "pass") == 0)
+    if (strcmp(verdict, "pass") == 0)
         real_assert_reached(server, sc);
     if (e->accepting_key)
         real_assert_accepting(server, sc, e);
 }
 
-/* The exit status the verdicts imply: 1 if one failed, else 2 if one is in error, else 0. */
-static int real_status_of(const struct real_expect *e, size_t n)
+/* The exit status the verdicts imply (each already asserted to be what e expects): 1 if one
+ * failed, else 2 if one is in error, else 0. */
+static int real_status_of(const struct ts_json *root, const struct real_expect *e, size_t n,
+                          const char *out)
 {
     int status = 0;
     for (size_t i = 0; i < n; i++) {
-        if (strcmp(e[i].verdict, "fail") == 0)
+        const char *verdict = ts_json_str(real_scenario(root, e[i].scenario, out), "verdict");
+        if (strcmp(verdict, "fail") == 0)
             return 1;
-        if (strcmp(e[i].verdict, "error") == 0)
+        if (strcmp(verdict, "error") == 0)
             status = 2;
     }
     return status;
@@ -250,8 +278,9 @@ static void real_run(const char *server, const char *target_cmd, const char *con
     ck_assert_msg(root, "%s: JSON report: %s", server, error);
     for (size_t i = 0; i < n; i++)
         real_assert_one(server, root, &e[i], p.out);
-    ck_assert_msg(p.status == real_status_of(e, n), "%s: exit status %d, expected %d:\n%s", server,
-                  p.status, real_status_of(e, n), p.out);
+    int status = real_status_of(root, e, n, p.out);
+    ck_assert_msg(p.status == status, "%s: exit status %d, expected %d:\n%s", server, p.status,
+                  status, p.out);
     ts_json_free(root);
     free(text);
     ts_proc_free(&p);
@@ -320,10 +349,31 @@ START_TEST(busybox_is_held_by_a_trickle)
         {"rst-mid-response", "pass", NULL, NULL},
         {"abort-mid-response", "pass", NULL, NULL},
         {"slowloris", "fail", "fds", NULL},
+        {"half-close", "pass", NULL, NULL}, /* the kernel's resets excused */
     };
     char cmd[512];
     snprintf(cmd, sizeof(cmd), "/usr/bin/busybox httpd -f -p 127.0.0.1:{port} -h %s/www", real_dir);
     real_run("busybox httpd", cmd, small_backlog_flags, e, REAL_N(e));
+}
+END_TEST
+
+/* connect-close with the default grace (75 s): a socket left behind the overflowed backlog
+ * with its peer gone is held by a child whose alarm(60) ends it. The wait ends as soon as the
+ * fds are back: at once in most runs, ~60 s after the faults in those where some vanished
+ * (measured: "released 58.2s after the faults; when the faults ended 0 were held by live
+ * clients, 1 after the peer vanished"). A short grace would only make the verdict depend on
+ * whether any vanished. The probes wait 10 s: 1 of 4 runs had a probe unanswered at 4.5 s
+ * while busybox sat in accept() with nothing queued: its connection, past the overflowed
+ * backlog (ListenOverflows +1364), waits for the kernel's retransmissions (SYN-ACK at 1 s and
+ * 3 s, data from 0.2 s doubling), not for the server. */
+START_TEST(busybox_lets_vanished_peers_go_at_its_alarm)
+{
+    real_need("/usr/bin/busybox", "busybox");
+    static const struct real_expect e[] = {{"connect-close", "pass", NULL, NULL}};
+    static const char *const flags[] = {"--probe-timeout", "10", "--grace", "75", NULL};
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "/usr/bin/busybox httpd -f -p 127.0.0.1:{port} -h %s/www", real_dir);
+    real_run("busybox httpd", cmd, flags, e, REAL_N(e));
 }
 END_TEST
 
@@ -332,10 +382,14 @@ END_TEST
 START_TEST(python_http_server_is_held_by_a_trickle)
 {
     real_need("/usr/bin/python3", "python3");
+    /* connect-close: no timeout, so a socket whose peer vanished behind the backlog is held
+     * for ever: a fail, with those words, in the runs where the kernel left one */
     static const struct real_expect e[] = {
         {"rst-mid-response", "pass", NULL, NULL},
         {"abort-mid-response", "pass", NULL, NULL},
         {"slowloris", "fail", "fds", NULL},
+        {"half-close", "pass", NULL, NULL}, /* the kernel's resets excused */
+        {"connect-close", REAL_PASS_OR_FAIL, "held after the peer vanished", NULL},
     };
     char cmd[512];
     snprintf(cmd, sizeof(cmd),
@@ -404,11 +458,14 @@ static Suite *real_servers_suite(void)
     /* Made once by the parent: removed even when a test fails (a checked fixture's teardown is
      * not run then, and every failure would leave 17 MiB in /tmp). */
     tcase_add_unchecked_fixture(tc, real_dir_create, real_dir_remove);
-    const TTest *tests[] = {
-        nginx_releases_every_faulty_client, lighttpd_is_held_by_a_trickle,
-        busybox_is_held_by_a_trickle,       python_http_server_is_held_by_a_trickle,
-        redis_protected_mode_is_an_error,   redis_without_protected_mode_passes,
-        a_503_while_out_of_fds_passes};
+    const TTest *tests[] = {nginx_releases_every_faulty_client,
+                            lighttpd_is_held_by_a_trickle,
+                            busybox_is_held_by_a_trickle,
+                            busybox_lets_vanished_peers_go_at_its_alarm,
+                            python_http_server_is_held_by_a_trickle,
+                            redis_protected_mode_is_an_error,
+                            redis_without_protected_mode_passes,
+                            a_503_while_out_of_fds_passes};
     for (size_t i = 0; i < REAL_N(tests); i++)
         tcase_add_test(tc, tests[i]);
     suite_add_tcase(s, tc);

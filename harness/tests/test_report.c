@@ -934,6 +934,69 @@ START_TEST(test_tap_read_by_prove)
 }
 END_TEST
 
+/* fd-exhaustion's fact (run/exhaustion.h): which of out of fds and stopped accepting, on the
+ * PASS line; under a FAIL when the fault did not happen; in every file. */
+static void build_exhaustion_report(struct run_report *rep)
+{
+    *rep = (struct run_report){.seed = 7, .nscenarios = 3};
+    rep->scenarios = ts_nonnull(calloc(3, sizeof(*rep->scenarios)));
+    const enum verdict verdicts[] = {VERDICT_PASS, VERDICT_ERROR, VERDICT_FAIL};
+    const enum exhaustion_how hows[] = {EXHAUSTION_OUT_OF_FDS, EXHAUSTION_NOT_REACHED,
+                                        EXHAUSTION_NOT_REACHED};
+    const char *const summaries[] = {"fds peaked at 256 of 256", "fds peaked at 75 of 256 <&>",
+                                     "no process held more than 5"};
+    for (size_t i = 0; i < 3; i++) {
+        struct scenario_result *r = &rep->scenarios[i];
+        snprintf(r->name, sizeof(r->name), "exhaust-%zu", i);
+        r->verdict = verdicts[i];
+        r->exhaustion = (struct exhaustion_evidence){
+            .how = hows[i], .fds_peak = 256, .fds_limit = 256, .backlog = 5, .plateau_s = 1.5};
+        snprintf(r->exhaustion.summary, sizeof(r->exhaustion.summary), "%s", summaries[i]);
+    }
+    snprintf(rep->scenarios[1].reason, sizeof(rep->scenarios[1].reason),
+             "not exhausted (rlimit_nofile = 256): fds peaked at 75 of 256 <&>");
+    add_check(&rep->scenarios[2], "fds", CHECK_FAILED, "fds: 1 socket leaked");
+    snprintf(rep->scenarios[2].reason, sizeof(rep->scenarios[2].reason), "fds");
+}
+
+START_TEST(test_exhaustion_fact)
+{
+    struct run_report rep;
+    char path[256], err[256] = "";
+    build_exhaustion_report(&rep);
+    char *text = print_to_string(print_all, &rep, false, false);
+    ck_assert_msg(strstr(text, "; exhausted: fds peaked at 256 of 256\n") &&
+                      strstr(text, "ERROR  exhaust-1              0.0s  not exhausted "
+                                   "(rlimit_nofile = 256): fds peaked at 75") &&
+                      strstr(text, "1 socket leaked\n    not exhausted: no process held"),
+                  "%s", text);
+    free(text);
+    snprintf(path, sizeof(path), "%s/exhaustion.json", test_dir);
+    ck_assert_int_eq(report_write_json(path, &rep, err, sizeof(err)), 0);
+    char *doc = read_whole_file(path);
+    struct ts_json *root = json_parse(doc);
+    const struct ts_json *x = json_get(json_at(json_get(root, "scenarios"), 0), "exhaustion");
+    ck_assert_str_eq(json_str(x, "how"), "out-of-fds");
+    ck_assert_str_eq(json_num(x, "fds_limit"), "256");
+    ck_assert_str_eq(json_num(x, "plateau_s"), "1.5");
+    ck_assert_int_eq(ts_json_bool(x, "queue_full"), 0);
+    x = json_get(json_at(json_get(root, "scenarios"), 1), "exhaustion");
+    ck_assert_str_eq(json_str(x, "how"), "not-reached");
+    ts_json_free(root);
+    free(doc);
+    snprintf(path, sizeof(path), "%s/exhaustion.xml", test_dir);
+    ck_assert_int_eq(report_write_junit(path, &rep, err, sizeof(err)), 0);
+    doc = read_whole_file(path);
+    ck_assert_ptr_nonnull(strstr(doc, "exhausted: fds peaked at 256 of 256\n</system-out>"));
+    ck_assert_ptr_nonnull(strstr(doc, "not exhausted: fds peaked at 75 of 256 &lt;&amp;&gt;"));
+    free(doc);
+    doc = write_tap(&rep, "exhaustion.tap", path, sizeof(path));
+    ck_assert_ptr_nonnull(strstr(doc, "  exhaustion: \"no process held more than 5\"\n"));
+    free(doc);
+    run_report_free(&rep);
+}
+END_TEST
+
 static Suite *report_suite(void)
 {
     Suite *s = suite_create("report");
@@ -955,6 +1018,7 @@ static Suite *report_suite(void)
     tcase_add_test(tc, test_json);
     tcase_add_test(tc, test_error_verdict);
     tcase_add_test(tc, test_error_without_groups_has_its_reason_in_the_body);
+    tcase_add_test(tc, test_exhaustion_fact);
     tcase_add_test(tc, test_empty_report_files);
     tcase_add_test(tc, test_write_error);
     tcase_add_test(tc, test_tap);

@@ -110,7 +110,7 @@ static void runs_make(void)
     /* error: a path the server does not have */
     run_one(3, TS_ARGV("--grace", "1", ini));
     /* a set-up error */
-    run_one(4, TS_ARGV("--target-cmd", "echo no server here; exit 3", "connect-close"));
+    run_one(4, TS_ARGV("--target-cmd", "echo no server here on {port}; exit 3", "connect-close"));
 }
 
 static void runs_free(void)

@@ -134,7 +134,7 @@ static void one_group(unsigned expect, uint64_t reached)
 /* Judge ev; the responses check it added. */
 static const struct check_result *judge(const struct engine_group_evidence *ev)
 {
-    check_responses(&sc, ev, &res);
+    check_responses(&sc, ev, NULL, &res);
     ck_assert_uint_eq(res.nchecks, 7);
     ck_assert_str_eq(res.checks[6].name, "responses");
     return &res.checks[6];
@@ -215,7 +215,7 @@ END_TEST
 START_TEST(no_expect_lists_no_check)
 {
     one_group(0, 20);
-    check_responses(&sc, &(struct engine_group_evidence){0}, &res);
+    check_responses(&sc, &(struct engine_group_evidence){0}, NULL, &res);
     ck_assert_uint_eq(res.nchecks, 6);
     ck_assert_int_eq(res.verdict, VERDICT_PASS);
 }
@@ -309,6 +309,83 @@ START_TEST(half_close_drop_fails_on_responses)
 }
 END_TEST
 
+/* The kernel's resets (SYN cookies that failed behind an overflowed listen backlog) are
+ * excused, at most as many as the counter rose and as there were resets before any byte. */
+START_TEST(kernel_resets_are_excused_never_more_than_the_counter_rose)
+{
+    struct kernel_counts k = {.known = true, .own_netns = true, .backlog = 5};
+    k.rise.syncookies_failed = 3;
+    k.rise.listen_overflows = 41;
+    ck_assert_uint_eq(check_kernel_resets(3, &k), 3);
+    ck_assert_uint_eq(check_kernel_resets(5, &k), 3); /* never more than the counter rose */
+    ck_assert_uint_eq(check_kernel_resets(2, &k), 2); /* nor than there were such resets */
+    ck_assert_uint_eq(check_kernel_resets(0, &k), 0);
+    ck_assert_uint_eq(check_kernel_resets(3, NULL), 0);
+    k.known = false;
+    ck_assert_uint_eq(check_kernel_resets(3, &k), 0); /* unknown counters excuse nothing */
+    k.known = true;
+    k.own_netns = false;
+    ck_assert_uint_eq(check_kernel_resets(3, &k), 0); /* nor a namespace shared with others */
+    k.own_netns = true;
+
+    k.known = true;
+    one_group(1, 100);
+    check_responses(&sc,
+                    &(struct engine_group_evidence){
+                        .expect_met = 97, .expect_reset = 3, .expect_reset_unread = 3},
+                    &k, &res);
+    const struct check_result *c = &res.checks[6];
+    ck_assert_int_eq(c->status, CHECK_OK);
+    ck_assert_str_eq(c->summary,
+                     "responses: 97 of 100 half-closed clients (group half-closers) got the whole "
+                     "response (3 were reset); 3 resets before any byte excused: the kernel's, "
+                     "SyncookiesFailed +3 with ListenOverflows +41 (listen backlog 5)");
+    ck_assert_int_eq(res.verdict, VERDICT_PASS);
+    ck_assert_int_eq(number(c, "reset_before_any_byte"), 3);
+    ck_assert_int_eq(number(c, "excused_resets"), 3);
+    ck_assert_int_eq(number(c, "syncookies_failed"), 3);
+    ck_assert_int_eq(number(c, "listen_overflows"), 41);
+}
+END_TEST
+
+/* More resets before any byte than cookies failed: the rest are the server's, and fail. So do
+ * resets after bytes were read, whatever the counter. */
+START_TEST(resets_past_the_kernels_fail)
+{
+    struct kernel_counts k = {.known = true, .own_netns = true};
+    k.rise.syncookies_failed = 3;
+    one_group(1, 100);
+    check_responses(&sc,
+                    &(struct engine_group_evidence){
+                        .expect_met = 95, .expect_reset = 5, .expect_reset_unread = 5},
+                    &k, &res);
+    const struct check_result *c = &res.checks[6];
+    ck_assert_int_eq(c->status, CHECK_FAILED);
+    ck_assert_msg(strstr(c->summary, "; 3 resets before any byte (of 5) excused: the kernel's, "
+                                     "SyncookiesFailed +3 with ListenOverflows +0"),
+                  "%s", c->summary);
+    ck_assert_int_eq(number(c, "excused_resets"), 3);
+    ck_assert_int_eq(res.verdict, VERDICT_FAIL);
+
+    one_group(1, 100);
+    check_responses(&sc,
+                    &(struct engine_group_evidence){
+                        .expect_met = 97, .expect_reset = 3, .expect_reset_unread = 0},
+                    &k, &res);
+    ck_assert_int_eq(res.checks[6].status, CHECK_FAILED);
+    ck_assert_int_eq(number(&res.checks[6], "excused_resets"), -1);
+
+    one_group(1, 100); /* counters unknown: nothing excused, and said */
+    check_responses(&sc,
+                    &(struct engine_group_evidence){
+                        .expect_met = 97, .expect_reset = 3, .expect_reset_unread = 3},
+                    NULL, &res);
+    ck_assert_int_eq(res.checks[6].status, CHECK_FAILED);
+    ck_assert_msg(strstr(res.checks[6].summary, "3 resets before any byte, none excused"), "%s",
+                  res.checks[6].summary);
+}
+END_TEST
+
 static Suite *responses_suite(void)
 {
     Suite *s = suite_create("responses");
@@ -326,6 +403,8 @@ static Suite *responses_suite(void)
     tcase_add_test(rules, pipelined_expectation_is_named_with_its_n);
     tcase_add_test(rules, no_expect_lists_no_check);
     tcase_add_test(rules, nothing_to_judge_is_not_checked_never_ok);
+    tcase_add_test(rules, kernel_resets_are_excused_never_more_than_the_counter_rose);
+    tcase_add_test(rules, resets_past_the_kernels_fail);
     suite_add_tcase(s, rules);
     TCase *e2e = tcase_create("reference server");
     tcase_set_timeout(e2e, 60);

@@ -6,7 +6,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "support.h"
 
@@ -111,7 +114,7 @@ START_TEST(target_that_does_not_start_is_a_setup_entry)
     struct reports r;
     struct ts_proc p;
     reports_init(&r);
-    run_connfault(&p, &r, "echo 'no <config> here'; exit 3", NULL, "connect-close");
+    run_connfault(&p, &r, "echo 'no <config> here for {port}'; exit 3", NULL, "connect-close");
     ck_assert_msg(p.status == 2, "status %d\nstderr:\n%s", p.status, p.err);
     reports_read(&r, &p);
     ck_assert_uint_eq(ts_json_count(ts_json_get(r.json_root, "scenarios")), 1);
@@ -156,6 +159,17 @@ START_TEST(port_held_by_another_server_is_a_setup_entry)
 }
 END_TEST
 
+/* SIGINT to the run, which then ends with status 130 and its reports holding n entries. */
+static void interrupt_run(struct ts_proc *p, struct reports *r, size_t n)
+{
+    ck_assert_int_eq(kill(p->pid, SIGINT), 0);
+    ck_assert_int_eq(ts_proc_finish(p), 0);
+    ck_assert_msg(p->status == 130, "status %d\nstdout:\n%s\nstderr:\n%s", p->status, p->out,
+                  p->err);
+    reports_read(r, p);
+    ck_assert_uint_eq(ts_json_count(ts_json_get(r->json_root, "scenarios")), n);
+}
+
 /* SIGINT while the second of three scenarios runs (one at a time): the first keeps its
  * verdict, the second is in error ("interrupted"), the third was not run (skip), and the exit
  * status is 130. */
@@ -174,11 +188,7 @@ START_TEST(interrupt_mid_run_reports_every_scenario)
         0);
     /* the first verdict is printed when the first scenario is over: the second has begun */
     ck_assert_msg(ts_proc_wait_out(&p, "PASS  connect-close", RUN_MS) == 0, "stdout:\n%s", p.out);
-    ck_assert_int_eq(kill(p.pid, SIGINT), 0);
-    ck_assert_int_eq(ts_proc_finish(&p), 0);
-    ck_assert_msg(p.status == 130, "status %d\nstdout:\n%s\nstderr:\n%s", p.status, p.out, p.err);
-    reports_read(&r, &p);
-    ck_assert_uint_eq(ts_json_count(ts_json_get(r.json_root, "scenarios")), 3);
+    interrupt_run(&p, &r, 3);
     expect_entry(&r, 0, "connect-close", "pass", "");
     expect_entry(&r, 1, "slowloris", "error", "interrupted");
     expect_entry(&r, 2, "half-close", "skip", "not run: the run was interrupted during slowloris");
@@ -197,6 +207,100 @@ START_TEST(interrupt_mid_run_reports_every_scenario)
 }
 END_TEST
 
+/* The job processes of a run: its children running the harness itself for 500 ms or more (a
+ * target forked from it, as the pre-flight's, runs connfault only until it execs). */
+#define JOB_SEEN_MS 500
+struct jobs_seen {
+    pid_t run;
+    pid_t pid[64];
+    uint64_t first_ms[64];
+    bool job[64];
+    size_t n, njobs;
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static bool runs_connfault(int pid)
+{
+    char path[64], exe[256];
+    snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+    ssize_t len = readlink(path, exe, sizeof(exe) - 1);
+    if (len <= 0)
+        return false;
+    exe[len] = '\0';
+    const char *base = strrchr(exe, '/');
+    return strcmp(base ? base + 1 : exe, "connfault") == 0;
+}
+
+/* A third job has been seen: with --jobs 2, one of the first two ended and its slot took the
+ * next scenario. */
+static bool third_job_started(void *arg)
+{
+    struct jobs_seen *js = arg;
+    char path[96];
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)js->run, (int)js->run);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    int pid;
+    while (fscanf(f, "%d", &pid) == 1) {
+        if (!runs_connfault(pid))
+            continue;
+        size_t i = 0;
+        while (i < js->n && js->pid[i] != pid)
+            i++;
+        if (i == js->n && js->n < 64)
+            js->pid[js->n] = pid, js->first_ms[js->n++] = now_ms();
+        else if (i < js->n && !js->job[i] && now_ms() - js->first_ms[i] >= JOB_SEEN_MS)
+            js->job[i] = true, js->njobs++;
+    }
+    fclose(f);
+    return js->njobs >= 3;
+}
+
+/* --jobs 2, an interrupt while two scenarios run, after a third finished ahead of the one
+ * before it: the finished one keeps its verdict (it used to be called "not run"), both running
+ * are in error (interrupted), the one never started is skip. The target has no timeouts, so
+ * slowloris and zero-window wait out their whole grace: they are running when the interrupt
+ * comes. */
+START_TEST(interrupt_with_jobs_keeps_what_finished)
+{
+    struct reports r;
+    struct ts_proc p;
+    reports_init(&r);
+    const struct ts_run_opts opts = {.timeout_ms = RUN_MS};
+    ck_assert_int_eq(
+        ts_proc_start(&p,
+                      TS_ARGV(CONNFAULT_BIN, "run", "--jobs", "2", "--grace", "90", "--no-capture",
+                              "--seed", "3", "--target-cmd",
+                              CONNFAULT_SERVER_BIN " --bug no-timeouts --port {port}", "--junit",
+                              r.junit, "--json", r.json, "--tap", r.tap, "slowloris",
+                              "connect-close", "zero-window", "half-close"),
+                      &opts),
+        0);
+    struct jobs_seen js = {.run = p.pid};
+    ck_assert_msg(ts_wait_until(third_job_started, &js, RUN_MS, 20),
+                  "no third job within %d ms\nstdout:\n%s", RUN_MS, p.out);
+    interrupt_run(&p, &r, 4);
+    expect_entry(&r, 0, "slowloris", "error", "interrupted (SIGINT or SIGTERM)");
+    expect_entry(&r, 1, "connect-close", "pass", "");
+    expect_entry(&r, 2, "zero-window", "error", "interrupted (SIGINT or SIGTERM)");
+    expect_entry(&r, 3, "half-close", "skip", "not run: the run was interrupted before it started");
+    const struct ts_json *done = ts_json_at(ts_json_get(r.json_root, "scenarios"), 1);
+    ck_assert_uint_gt(ts_json_count(ts_json_get(done, "checks")), 0); /* it was judged */
+    expect_junit(&r, "tests=\"4\" failures=\"0\" errors=\"2\" skipped=\"1\"", "connect-close",
+                 "<testcase");
+    ck_assert_ptr_nonnull(strstr(p.out, "1 passed, 0 failed, 1 skipped, 2 errored"));
+    ts_proc_free(&p);
+    reports_free(&r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("stopped");
@@ -205,6 +309,7 @@ int main(void)
     tcase_add_test(tc, target_that_does_not_start_is_a_setup_entry);
     tcase_add_test(tc, port_held_by_another_server_is_a_setup_entry);
     tcase_add_test(tc, interrupt_mid_run_reports_every_scenario);
+    tcase_add_test(tc, interrupt_with_jobs_keeps_what_finished);
     suite_add_tcase(s, tc);
     return ts_run_suite(s);
 }

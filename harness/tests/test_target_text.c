@@ -85,7 +85,8 @@ static void expect_escaped(const char *target_cmd, const char *port, const char 
 
 START_TEST(setup_error_quotes_the_targets_output_escaped)
 {
-    expect_escaped("printf '\\033[31mboom\\033[0m \"quoted\"\\n'; exit 3", NULL,
+    /* (--port: the command has no {port}, and it never listens anyway) */
+    expect_escaped("printf '\\033[31mboom\\033[0m \"quoted\"\\n'; exit 3", "45999",
                    "(last output: \"\\x1b[31mboom\\x1b[0m \\\"quoted\\\"\")");
 }
 END_TEST

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void *ts_nonnull(void *p)
@@ -93,4 +94,17 @@ int ts_write_bytes(const char *path, const void *data, size_t len)
         done += (size_t)n;
     }
     return close(fd) < 0 ? -errno : 0;
+}
+
+int ts_www_dir_create(char *path, size_t path_cap, const char *name)
+{
+    char sub[512];
+    int rc = ts_tmpdir_create(path, path_cap, name);
+    const char *const dirs[] = {"www", "tmp"};
+    for (size_t i = 0; rc == 0 && i < 2; i++) {
+        snprintf(sub, sizeof(sub), "%s/%s", path, dirs[i]);
+        rc = mkdir(sub, 0755) < 0 ? -errno : 0;
+    }
+    snprintf(sub, sizeof(sub), "%s/www/index.html", path);
+    return rc < 0 ? rc : ts_write_file(sub, "<html><body>connfault</body></html>\n");
 }

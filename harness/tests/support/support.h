@@ -115,6 +115,10 @@ int ts_tmpdir_create(char *path, size_t path_cap, const char *name);
  * anything not under /tmp/, so a bad path in a test cannot remove real files. 0 or -errno. */
 int ts_tmpdir_remove(const char *path);
 
+/* ts_tmpdir_create, then what a real server started by a test serves and writes: www/ with
+ * index.html (the probes' page) and an empty tmp/. 0 or a negative errno. */
+int ts_www_dir_create(char *path, size_t path_cap, const char *name);
+
 /* The whole file, NUL-terminated (malloc'd; free it), its length in *len if len is not NULL;
  * NULL with errno set if it cannot be read. */
 char *ts_slurp(const char *path, size_t *len);
@@ -184,6 +188,10 @@ typedef struct Suite Suite; /* check.h's */
  * variables apply) and free it. EXIT_SUCCESS if none failed, else EXIT_FAILURE: main's
  * return value. */
 int ts_run_suite(Suite *suite);
+
+/* In a test: fail it, naming the package to install (ci/setup installs every server the
+ * tests start), when the program at path cannot be run. A missing server is never a skip. */
+void ts_need_program(const char *path, const char *package);
 
 /* ---- YAML: the block-style subset CI files are written in ---------------------------------- */
 
