@@ -969,14 +969,9 @@ START_TEST(run_capture_writes_a_pcap)
 }
 END_TEST
 
-static Suite *replay_suite(void)
+static TCase *flows_case(void)
 {
-    Suite *s = suite_create("replay");
     TCase *flows = tcase_create("pcap_flows");
-    TCase *bad = tcase_create("bad_input");
-    TCase *live = tcase_create("replay");
-    int ncases = (int)(sizeof(replay_cases) / sizeof(replay_cases[0]));
-
     tcase_add_loop_test(flows, reads_every_link_type, 0,
                         (int)(2 * sizeof(linktypes) / sizeof(linktypes[0])));
     tcase_add_test(flows, retransmission_overlap_out_of_order);
@@ -988,6 +983,12 @@ static Suite *replay_suite(void)
     tcase_add_test(flows, vlan_tagged_ethernet);
     tcase_add_test(flows, how_flows_end);
     tcase_add_test(flows, dump_names_flows_and_endings);
+    return flows;
+}
+
+static TCase *bad_case(void)
+{
+    TCase *bad = tcase_create("bad_input");
     tcase_add_test(bad, empty_inputs);
     tcase_add_test(bad, truncated_file_names_the_packet);
     tcase_add_test(bad, non_tcp_and_non_ip_only);
@@ -995,18 +996,51 @@ static Suite *replay_suite(void)
     tcase_add_test(bad, malformed_packet_is_named);
     tcase_add_test(bad, snap_length_cut_client_data);
     tcase_add_test(bad, limits_are_errors);
+    return bad;
+}
+
+/* The replays of captures/, against the correct server or under their bug modes. */
+static TCase *replays_case(const char *name, const TTest *test)
+{
+    TCase *live = tcase_create(name);
     tcase_set_timeout(live, 300);
-    tcase_add_loop_test(live, replay_passes_on_the_correct_server, 0, ncases);
-    tcase_add_loop_test(live, replay_fails_the_bug, 0, ncases);
-    tcase_add_test(live, replay_dump_and_errors);
-    tcase_add_test(live, run_capture_writes_a_pcap);
-    suite_add_tcase(s, flows);
-    suite_add_tcase(s, bad);
-    suite_add_tcase(s, live);
+    tcase_add_loop_test(live, test, 0, (int)(sizeof(replay_cases) / sizeof(replay_cases[0])));
+    return live;
+}
+
+/* part NULL: every test case; "offline" the capture reader, its bad input and the two short
+ * live tests; "correct" or "bugs" one half of the replays (each replay mostly waits: ctest
+ * runs the three parts side by side). NULL for an unknown part. */
+static Suite *replay_suite(const char *part)
+{
+    bool all = part == NULL, offline = all || strcmp(part, "offline") == 0;
+    bool correct = all || strcmp(part, "correct") == 0, bugs = all || strcmp(part, "bugs") == 0;
+    if (!offline && !correct && !bugs)
+        return NULL;
+    Suite *s = suite_create("replay");
+    if (offline) {
+        suite_add_tcase(s, flows_case());
+        suite_add_tcase(s, bad_case());
+        TCase *live = tcase_create("replay");
+        tcase_set_timeout(live, 300);
+        tcase_add_test(live, replay_dump_and_errors);
+        tcase_add_test(live, run_capture_writes_a_pcap);
+        suite_add_tcase(s, live);
+    }
+    if (correct)
+        suite_add_tcase(s, replays_case("replay correct", replay_passes_on_the_correct_server));
+    if (bugs)
+        suite_add_tcase(s, replays_case("replay bugs", replay_fails_the_bug));
     return s;
 }
 
-int main(void)
+/* argv[1], if given: the part to run (replay_suite). */
+int main(int argc, char **argv)
 {
-    return ts_run_suite(replay_suite());
+    Suite *s = replay_suite(argc > 1 ? argv[1] : NULL);
+    if (s == NULL) {
+        fprintf(stderr, "test_replay: unknown part '%s' (offline, correct or bugs)\n", argv[1]);
+        return 2;
+    }
+    return ts_run_suite(s);
 }

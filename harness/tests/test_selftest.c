@@ -76,7 +76,7 @@ static int run_one(const char *bug, const char *scenario, struct run_report *rep
     o.bug = bug;
     o.seed = 42;
     /* A bug mode that holds fds holds them for ever: the wait would last the whole default
-     * grace (75 s) to learn nothing more. The correct server keeps the default: its wait ends
+     * grace (90 s) to learn nothing more. The correct server keeps the default: its wait ends
      * when everything is back. */
     if (bug)
         o.grace_ms = 5000;
@@ -152,13 +152,48 @@ START_TEST(bug_mode_fails_the_check_that_catches_it)
 }
 END_TEST
 
-/* argv[1] "correct" or "bugs" runs one half (ctest runs the halves side by side). */
+/* Which bug cases this process runs: argv "bugs cpu" those judged on `cpu` (a spinning target:
+ * ctest keeps them apart from the other CPU-judging tests), "bugs K/N" the K-th of N shards of
+ * the rest (ctest runs the shards side by side: each case mostly waits out its grace), "bugs"
+ * all of them. Returns -1 on a malformed argument or an empty part. */
+static int bugs_select(int argc, char **argv)
+{
+    int cpu_only = argc > 2 && strcmp(argv[2], "cpu") == 0;
+    unsigned k = 0, n = 0;
+    if (argc > 2 && !cpu_only) {
+        char end;
+        if (sscanf(argv[2], "%u/%u%c", &k, &n, &end) != 2 || k < 1 || k > n)
+            return -1;
+    }
+    size_t kept = 0, rest = 0;
+    for (size_t i = 0; i < nbug_cases; i++) {
+        int keep = 1;
+        if (cpu_only)
+            keep = strcmp(bug_cases[i].check, "cpu") == 0;
+        else if (n > 0 && strcmp(bug_cases[i].check, "cpu") != 0)
+            keep = rest++ % n == k - 1;
+        else if (n > 0)
+            keep = 0;
+        if (keep)
+            bug_cases[kept++] = bug_cases[i];
+    }
+    nbug_cases = kept;
+    return kept > 0 ? 0 : -1; /* an empty part would pass without looking */
+}
+
+/* argv[1] "correct" or "bugs" runs one half (ctest runs the halves side by side), argv[2] a
+ * part of the bugs half (bugs_select). */
 int main(int argc, char **argv)
 {
     if (matrix_build() < 0)
         return 1;
     if (argc > 1)
         setenv("CK_RUN_CASE", strcmp(argv[1], "bugs") == 0 ? "bug modes" : "correct server", 1);
+    if (argc > 1 && strcmp(argv[1], "bugs") == 0 && bugs_select(argc, argv) < 0) {
+        fprintf(stderr, "selftest: bugs '%s': expected cpu or K/N (1 <= K <= N), with a case\n",
+                argv[2]);
+        return 2;
+    }
     Suite *s = suite_create("selftest");
     TCase *correct = tcase_create("correct server");
     tcase_set_timeout(correct, 60);
