@@ -31,6 +31,17 @@
 #define RUN_MS         120000
 
 static char self_path[4096];
+static char dir[128]; /* made and removed by the fixture: gone on a failed assertion too */
+
+static void dir_create(void)
+{
+    ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "connfault-settle"), 0);
+}
+
+static void dir_remove(void)
+{
+    ts_tmpdir_remove(dir);
+}
 
 static uint64_t now_ms(void)
 {
@@ -83,8 +94,7 @@ static int slow_accept(int port)
 
 START_TEST(fds_are_not_back_while_connections_wait_in_the_queue)
 {
-    char dir[128], ini[256], json[256], cmd[4200];
-    ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "connfault-settle"), 0);
+    char ini[256], json[256], cmd[4200];
     snprintf(ini, sizeof(ini), "%s/queued.ini", dir);
     snprintf(json, sizeof(json), "%s/r.json", dir);
     ck_assert_int_eq(ts_write_file(ini, "[scenario]\n"
@@ -127,7 +137,6 @@ START_TEST(fds_are_not_back_while_connections_wait_in_the_queue)
     ts_json_free(root);
     free(text);
     ts_proc_free(&p);
-    ck_assert_int_eq(ts_tmpdir_remove(dir), 0);
 }
 END_TEST
 
@@ -142,6 +151,7 @@ int main(int argc, char **argv)
     Suite *s = suite_create("settle");
     TCase *tc = tcase_create("settle");
     tcase_set_timeout(tc, RUN_MS / 1000 + 10);
+    tcase_add_unchecked_fixture(tc, dir_create, dir_remove);
     tcase_add_test(tc, fds_are_not_back_while_connections_wait_in_the_queue);
     suite_add_tcase(s, tc);
     return ts_run_suite(s);
