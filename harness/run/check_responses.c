@@ -217,8 +217,10 @@ void check_responses(const struct scenario *sc, const struct engine_group_eviden
     char excuse[200];
     excuse_text(c, &sum, kernel, excused, excuse, sizeof(excuse));
     c->status = sum.got + excused >= sum.clients ? CHECK_OK : CHECK_FAILED;
-    snprintf(c->summary, sizeof(c->summary), "responses: %s%s%s%s%s", text,
-             why[0] ? " (not judged: " : "", why, why[0] ? ")" : "", excuse);
+    int n = snprintf(c->summary, sizeof(c->summary), "responses: %s%s%s%s", text,
+                     why[0] ? " (not judged: " : "", why, why[0] ? ")" : "");
+    if (n >= 0 && (size_t)n < sizeof(c->summary)) /* the excuse after it, as far as it fits */
+        snprintf(c->summary + n, sizeof(c->summary) - (size_t)n, "%s", excuse);
     if (c->status == CHECK_FAILED)
         fail_verdict(res, c->summary);
 }
