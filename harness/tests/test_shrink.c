@@ -419,21 +419,32 @@ static char *shrink(const char *dir, const char *bug, const char *scenario, stru
     return text;
 }
 
-/* `connfault run` takes minimal.ini, and it fails there: the written file's round trip. Once:
- * how reliably the scenario fails is the shrink's own re-confirmation (4 of 4 runs of the same
- * scenario); a race decides sigpipe's one client (its minimal.ini failed 19 of 20 runs on 2
- * loaded CPUs), so 3 runs here would fail about 1 test in 7 on that alone. */
+/* `connfault run` takes minimal.ini, and it fails there: the written file's round trip. How
+ * reliably the scenario fails is the shrink's own re-confirmation (4 of 4 runs of the same
+ * scenario); a race decides a small reproducer's runs now and then (sigpipe's one client: the
+ * server's first write after the reset gets ECONNRESET, which it handles, and only the next
+ * one EPIPE and the signal; its minimal.ini failed 19 of 20 runs, and one CI run of this
+ * test met the 20th). So up to MINIMAL_RUNS runs, until one fails: every run that fails must
+ * fail (status 1), none may end otherwise, and against the correct server it never would. */
+#define MINIMAL_RUNS 3
 static void run_minimal(const char *dir, const char *bug, struct budget b)
 {
     char ini[512];
-    struct ts_proc p;
     snprintf(ini, sizeof(ini), "%s/minimal.ini", dir);
-    run_ok(&p,
-           TS_ARGV(CONNFAULT_BIN, "run", "--no-capture", "--bug", bug, "--seed", "7", "--grace",
-                   "0.5", "--probe-timeout", b.probe_timeout, "--cpu-window", "0.25", ini),
-           60000);
-    ck_assert_msg(p.status == 1, "run of minimal.ini: status %d:\n%s%s", p.status, p.out, p.err);
-    ts_proc_free(&p);
+    for (int i = 0; i < MINIMAL_RUNS; i++) {
+        struct ts_proc p;
+        run_ok(&p,
+               TS_ARGV(CONNFAULT_BIN, "run", "--no-capture", "--bug", bug, "--seed", "7", "--grace",
+                       "0.5", "--probe-timeout", b.probe_timeout, "--cpu-window", "0.25", ini),
+               60000);
+        int status = p.status;
+        ck_assert_msg(status == 1 || (status == 0 && i < MINIMAL_RUNS - 1),
+                      "run %d of %d of minimal.ini: status %d:\n%s%s", i + 1, MINIMAL_RUNS, status,
+                      p.out, p.err);
+        ts_proc_free(&p);
+        if (status == 1)
+            return;
+    }
 }
 
 /* Budgets: what each shrink needed (with --seed 7, on 2 CPUs other work kept busy), with
