@@ -110,5 +110,7 @@ const struct engine_peer *engine_peer_find(const struct engine_peer *peers, size
 {
     struct engine_peer key = {.addr = addr, .port = port};
 
+    if (n == 0)
+        return NULL; /* peers may then be NULL, which bsearch must not be given */
     return bsearch(&key, peers, n, sizeof(*peers), peer_compare);
 }
