@@ -154,8 +154,8 @@ void evidence_collect(struct scenario_run *r)
         copy_group(r->sc, i, &st, &ev[i], &r->res->groups[r->res->ngroups++]);
     }
     check_responses(r->sc, ev, &r->s.kernel, r->res);
-    exhaust_judge(&r->exhaust, (double)r->sc->duration_ms / 1000.0, r->res->clients_connected,
-                  &r->res->exhaustion);
+    exhaust_judge(&r->exhaust, &r->s.kernel, (double)r->sc->duration_ms / 1000.0,
+                  r->res->clients_connected, &r->res->exhaustion);
 }
 
 /* ---- the cause of an error, and its fix ---- */

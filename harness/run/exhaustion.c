@@ -6,22 +6,9 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "checks.h"
 #include "sockdiag.h"
-
-/* SyncookiesSent and ListenOverflows of this process's network namespace, where the target's
- * listener is (the one parser of /proc/.../net/netstat: procfs_parse_tcpext). */
-static int netstat_read(uint64_t *cookies, uint64_t *overflows)
-{
-    struct procfs_tcpext t;
-    int rc = procfs_read_tcpext(getpid(), &t);
-    if (rc == 0) {
-        *cookies = t.syncookies_sent;
-        *overflows = t.listen_overflows;
-    }
-    return rc;
-}
 
 void exhaust_begin(struct exhaust_track *x, unsigned rlimit_nofile, uint64_t now)
 {
@@ -29,9 +16,6 @@ void exhaust_begin(struct exhaust_track *x, unsigned rlimit_nofile, uint64_t now
     x->on = true;
     x->limit_default = rlimit_nofile;
     x->start_ms = x->last_ms = now;
-    x->netstat_known = netstat_read(&x->cookies_start, &x->overflows_start) == 0;
-    x->cookies_last = x->cookies_start;
-    x->overflows_last = x->overflows_start;
 }
 
 static void exhaust_queue(struct exhaust_track *x, int queue_rc, unsigned queued, unsigned backlog)
@@ -94,8 +78,6 @@ void exhaust_read(struct exhaust_track *x, const struct fd_counts *counts, int p
     if (soft > UINT_MAX)
         soft = UINT_MAX; /* RLIM_INFINITY: no limit to come near */
     int rc = sockdiag_listen_queue(port, &queued, &backlog);
-    if (x->netstat_known)
-        x->netstat_known = netstat_read(&x->cookies_last, &x->overflows_last) == 0;
     exhaust_sample(x, counts, (unsigned)soft, rc, queued, backlog, now);
 }
 
@@ -113,13 +95,14 @@ static void queue_words(unsigned queued, unsigned backlog, char *out, size_t cap
 /* The queue was empty at the end, yet more clients connected than the server held: the
  * kernel completed their handshakes behind a full accept queue (a SYN cookie, or the ACK the
  * listener then dropped) and the server never saw them. */
-static void unseen_text(const struct exhaust_track *x, const struct exhaustion_evidence *e,
-                        uint64_t connected, char *out, size_t cap)
+static void unseen_text(const struct exhaust_track *x, const struct kernel_counts *k,
+                        const struct exhaustion_evidence *e, uint64_t connected, char *out,
+                        size_t cap)
 {
     char kernel[96] = "";
-    if (x->netstat_known)
+    if (k && k->known)
         snprintf(kernel, sizeof(kernel), " (SYN cookies %" PRIu64 ", ListenOverflows %" PRIu64 ")",
-                 x->cookies_last - x->cookies_start, x->overflows_last - x->overflows_start);
+                 k->rise.syncookies_sent, k->rise.listen_overflows);
     snprintf(out, cap,
              "fds peaked at %u of %u, none waiting in its listen queue (backlog %u) at the end "
              "of the fault phase, though %" PRIu64 " clients connected: the kernel completed "
@@ -130,8 +113,9 @@ static void unseen_text(const struct exhaust_track *x, const struct exhaustion_e
 }
 
 /* Neither (a) nor (b): why, and what to change. */
-static void not_reached_text(const struct exhaust_track *x, const struct exhaustion_evidence *e,
-                             double duration_s, uint64_t connected, char *out, size_t cap)
+static void not_reached_text(const struct exhaust_track *x, const struct kernel_counts *k,
+                             const struct exhaustion_evidence *e, double duration_s,
+                             uint64_t connected, char *out, size_t cap)
 {
     char q[64];
     queue_words(x->last_queue, x->backlog, q, sizeof(q));
@@ -154,7 +138,7 @@ static void not_reached_text(const struct exhaust_track *x, const struct exhaust
                  "too slowly to run out of fds in %.1fs; give a longer duration than %.1fs",
                  e->fds_peak, e->fds_limit, q, e->plateau_s, e->fault_phase_s, duration_s);
     } else if (connected > e->tree_fds_peak) {
-        unseen_text(x, e, connected, out, cap);
+        unseen_text(x, k, e, connected, out, cap);
     } else {
         snprintf(out, cap,
                  "fds peaked at %u of %u with no connection waiting in its listen queue when the "
@@ -164,8 +148,8 @@ static void not_reached_text(const struct exhaust_track *x, const struct exhaust
     }
 }
 
-void exhaust_judge(const struct exhaust_track *x, double duration_s, uint64_t connected,
-                   struct exhaustion_evidence *e)
+void exhaust_judge(const struct exhaust_track *x, const struct kernel_counts *kernel,
+                   double duration_s, uint64_t connected, struct exhaustion_evidence *e)
 {
     memset(e, 0, sizeof(*e));
     if (!x->on || x->samples == 0)
@@ -203,6 +187,6 @@ void exhaust_judge(const struct exhaust_track *x, double duration_s, uint64_t co
                  e->fds_peak, e->fds_limit, q, e->plateau_s);
     } else {
         e->how = EXHAUSTION_NOT_REACHED;
-        not_reached_text(x, e, duration_s, connected, e->summary, sizeof(e->summary));
+        not_reached_text(x, kernel, e, duration_s, connected, e->summary, sizeof(e->summary));
     }
 }

@@ -51,14 +51,9 @@ struct exhaust_track {
     unsigned flat_base, flat_queue_max, flat_queue_last;
     bool flat_full; /* the queue was full (queued >= backlog) at a sample of the stretch */
     unsigned last_queue;
-    /* the kernel's count (TcpExt of the harness's netns, where the target listens) of SYNs
-     * answered with a SYN cookie and of handshakes dropped at a full accept queue, at the
-     * start and at the last sample: connections the server never saw */
-    bool netstat_known;
-    uint64_t cookies_start, overflows_start, cookies_last, overflows_last;
 };
 
-/* Starts a track (reads the kernel's counters of /proc/net/netstat). */
+/* Starts a track. */
 void exhaust_begin(struct exhaust_track *x, unsigned rlimit_nofile, uint64_t now);
 
 /* One sample of the fault phase: the tree's fd counts (procfs_tree_scan's, with most_in_one),
@@ -72,9 +67,12 @@ void exhaust_sample(struct exhaust_track *x, const struct fd_counts *counts, uns
 void exhaust_read(struct exhaust_track *x, const struct fd_counts *counts, int port, uint64_t now);
 
 /* The fact for the report, from the samples: out->how, its numbers and its line (a cause and
- * fix when not reached). duration_s: the scenario's duration, for the fix; connected: how many
- * fault clients saw their connect succeed. Pure. */
-void exhaust_judge(const struct exhaust_track *x, double duration_s, uint64_t connected,
-                   struct exhaustion_evidence *out);
+ * fix when not reached). kernel: the rise of the kernel's counters over the fault phase
+ * (measure_kernel_end; SYN cookies and accept-queue drops name connections the server never
+ * saw), or NULL; duration_s: the scenario's duration, for the fix; connected: how many fault
+ * clients saw their connect succeed. Pure. */
+struct kernel_counts;
+void exhaust_judge(const struct exhaust_track *x, const struct kernel_counts *kernel,
+                   double duration_s, uint64_t connected, struct exhaustion_evidence *out);
 
 #endif

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "exhaustion.h"
+#include "checks.h"
 #include "support.h"
 
 /* ---- the rule, on made-up samples ---------------------------------------------------- */
@@ -26,13 +27,14 @@
 /* A sample every 50 ms as the fault phase takes them. */
 struct feed {
     struct exhaust_track x;
+    struct kernel_counts kernel; /* measure_kernel_end's, made up */
     uint64_t now;
 };
 
 static void feed_begin(struct feed *f, unsigned limit)
 {
     memset(f, 0, sizeof(*f));
-    f->x.on = true; /* exhaust_begin without /proc/net/netstat */
+    f->x.on = true;
     f->x.limit_default = limit;
     f->now = f->x.start_ms = f->x.last_ms = 1000;
 }
@@ -49,7 +51,7 @@ static void feed(struct feed *f, unsigned n, unsigned fds, unsigned queued, unsi
 
 static void judge(const struct feed *f, uint64_t connected, struct exhaustion_evidence *e)
 {
-    exhaust_judge(&f->x, 2.0, connected, e);
+    exhaust_judge(&f->x, &f->kernel, 2.0, connected, e);
 }
 
 START_TEST(fds_at_the_limit_are_out_of_fds)
@@ -144,11 +146,9 @@ START_TEST(clients_the_server_never_saw_are_named)
     struct feed f;
     struct exhaustion_evidence e;
     feed_begin(&f, 256);
-    f.x.netstat_known = true;
-    f.x.cookies_start = 10;
-    f.x.overflows_start = 20;
-    f.x.cookies_last = 890;
-    f.x.overflows_last = 1820;
+    f.kernel.known = true;
+    f.kernel.rise.syncookies_sent = 880;
+    f.kernel.rise.listen_overflows = 1800;
     feed(&f, 20, 105, 0, 5);
     judge(&f, 1000, &e);
     ck_assert_int_eq(e.how, EXHAUSTION_NOT_REACHED);
