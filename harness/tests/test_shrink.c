@@ -459,7 +459,9 @@ static const struct budget accept_once = {"24", "2", "2"};
 /* 300 -> 1 is 2 trials (the resetters dropped, the count to 1). One client's FIN beats the
  * response in most runs, not all (count to 1 did not fail in 2 of 4 shrinks here): then the
  * count is halved down to 2 (6 trials) and set to 1 again from there: 9 trials. 16, at well
- * under a second a trial. */
+ * under a second a trial. A trial must fail K of K runs, so under load both tries of 1 client
+ * can miss (one CI run of ctest -j4 ended at 2 clients that way): 2 clients is a right answer
+ * too, 3 or more is not. */
 static const struct budget sigpipe = {"16", "2", "2"};
 /* 300 -> 1 is 2 trials; 1 more for a step lost to a fluke. */
 static const struct budget leak_on_error = {"3", "2", "2"};
@@ -483,8 +485,10 @@ START_TEST(accept_once_burst_abort_shrinks_to_three_clients_at_once)
 END_TEST
 
 /* rst-mid-response shrunk against --bug BUG twice with one seed, into case dirs "one" and
- * "two": the first fails `check` with 1 client. Both minimal.ini texts (malloc'd). */
-static char *shrink_twice(const char *bug, const char *check, struct budget b, char **again)
+ * "two": the first fails `check` with at most max_clients clients. Both minimal.ini texts
+ * (malloc'd). */
+static char *shrink_twice(const char *bug, const char *check, struct budget b,
+                          unsigned long max_clients, char **again)
 {
     char dir[512], dir2[512], want[64];
     case_subdir(dir, sizeof(dir), "one");
@@ -492,7 +496,8 @@ static char *shrink_twice(const char *bug, const char *check, struct budget b, c
     char *text = shrink(dir, bug, "rst-mid-response", b);
     snprintf(want, sizeof(want), "failing check: %s", check);
     ck_assert_msg(strstr(text, want), "%.3000s", text);
-    ck_assert_msg(file_clients(text) == 1, "%.1200s\n%s", body(text), progress);
+    ck_assert_msg(file_clients(text) >= 1 && file_clients(text) <= max_clients, "%.1200s\n%s",
+                  body(text), progress);
     *again = shrink(dir2, bug, "rst-mid-response", b);
     run_minimal(dir, bug, b);
     return text;
@@ -500,9 +505,15 @@ static char *shrink_twice(const char *bug, const char *check, struct budget b, c
 
 START_TEST(sigpipe_rst_mid_response_shrinks_to_one_client)
 {
-    char *again, *text = shrink_twice("sigpipe", "alive", sigpipe, &again);
-    /* the same clients; a fault phase halved once more or less is the one race left */
-    ck_assert_str_eq(strstr(body(text), "[clients"), strstr(body(again), "[clients"));
+    char *again, *text = shrink_twice("sigpipe", "alive", sigpipe, 2, &again);
+    /* the same group (the closers; the resetters dropped) in both; how many of them (1 or 2)
+     * and the fault phase are the races left */
+    for (int i = 0; i < 2; i++) {
+        const char *t = i ? again : text;
+        ck_assert_msg(strstr(t, "[clients closers]") && !strstr(t, "[clients resetters]"),
+                      "%.1200s", body(t));
+        ck_assert_msg(file_clients(t) <= 2, "%.1200s", body(t));
+    }
     free(text);
     free(again);
     check_repro(case_dir_sub("one"), "sigpipe", false);
@@ -511,7 +522,7 @@ END_TEST
 
 START_TEST(leak_on_error_rst_mid_response_shrinks_to_one_client)
 {
-    char *again, *text = shrink_twice("leak-on-error", "fds", leak_on_error, &again);
+    char *again, *text = shrink_twice("leak-on-error", "fds", leak_on_error, 1, &again);
     /* the same seed, the same minimal.ini, fault phase and all */
     ck_assert_str_eq(body(text), body(again));
     free(text);
