@@ -525,17 +525,52 @@ static int procfs_compare_cpu(const void *a, const void *b)
     return (x->pid > y->pid) - (x->pid < y->pid);
 }
 
+/* Finds "key<spaces>value" at the start of a line of a /proc/PID text file and parses the
+ * first number after it. -ENODATA if no line starts with key. */
+static int procfs_find_number(const char *path, const char *key, uint64_t *value)
+{
+    FILE *file = fopen(path, "re");
+    if (file == NULL)
+        return procfs_gone_errno(errno);
+
+    char line[256];
+    size_t key_len = strlen(key);
+    bool at_line_start = true; /* lines longer than the buffer arrive in pieces */
+    int rc = -ENODATA;
+    while (rc == -ENODATA && fgets(line, sizeof(line), file) != NULL) {
+        bool starts_line = at_line_start;
+        at_line_start = strchr(line, '\n') != NULL;
+        if (starts_line && strncmp(line, key, key_len) == 0)
+            rc = sscanf(line + key_len, "%" SCNu64, value) == 1 ? 0 : -EINVAL;
+    }
+    fclose(file);
+    return rc;
+}
+
+/* A thread's voluntary context switches (it blocked: in read, epoll_wait, a lock) from
+ * /proc/PID/task/TID/status; 0 if unreadable (then it counts as never having blocked). */
+static uint64_t procfs_thread_sleeps(pid_t pid, pid_t tid)
+{
+    char path[96];
+    uint64_t n = 0;
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
+    return procfs_find_number(path, "voluntary_ctxt_switches:", &n) == 0 ? n : 0;
+}
+
 /* Time pid's threads spent on a CPU or waiting for one: the sum of run and run-queue wait
- * times of /proc/PID/task/TID/schedstat ("run_ns wait_ns slices"). A busy loop is runnable all
- * the time, however little CPU a loaded machine gives it. Falls back to cpu_ns (what it got)
+ * times of /proc/PID/task/TID/schedstat ("run_ns wait_ns slices"), into out->busy_ns, and
+ * their voluntary context switches into out->sleeps. A busy loop is runnable all the time,
+ * however little CPU a loaded machine gives it. busy_ns falls back to out->ns (what it got)
  * if the kernel has no schedstat. */
-static uint64_t procfs_busy_ns(pid_t pid, uint64_t cpu_ns)
+static void procfs_busy(pid_t pid, struct procfs_cpu *out)
 {
     char path[96];
     snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    out->busy_ns = out->ns;
+    out->sleeps = 0;
     DIR *tasks = opendir(path);
     if (tasks == NULL)
-        return cpu_ns;
+        return;
     uint64_t busy = 0;
     bool any = false;
     struct dirent *task;
@@ -548,10 +583,12 @@ static uint64_t procfs_busy_ns(pid_t pid, uint64_t cpu_ns)
             sscanf(text, "%llu %llu", &run, &wait) != 2)
             continue; /* not a thread, or it exited since readdir */
         busy += run + wait;
+        out->sleeps += procfs_thread_sleeps(pid, tid);
         any = true;
     }
     closedir(tasks);
-    return any && busy > cpu_ns ? busy : cpu_ns;
+    if (any && busy > out->ns)
+        out->busy_ns = busy;
 }
 
 int procfs_tree_cpu_sample(pid_t root, struct procfs_cpu_sample *out)
@@ -564,8 +601,9 @@ int procfs_tree_cpu_sample(pid_t root, struct procfs_cpu_sample *out)
         struct procfs_stat st;
         int step = procfs_read_stat(pids[i], 0, &st);
         if (step == 0) {
-            uint64_t ns = procfs_stat_cpu_ns(&st);
-            out->procs[out->n++] = (struct procfs_cpu){pids[i], ns, procfs_busy_ns(pids[i], ns)};
+            struct procfs_cpu *c = &out->procs[out->n++];
+            *c = (struct procfs_cpu){.pid = pids[i], .ns = procfs_stat_cpu_ns(&st)};
+            procfs_busy(pids[i], c);
         }
         rc = procfs_tree_step_result(root, pids[i], step);
     }
@@ -588,8 +626,14 @@ static uint64_t procfs_cpu_delta(const struct procfs_cpu_sample *a,
             i++; /* gone by b: its CPU left with it */
         const struct procfs_cpu *was =
             i < a->n && a->procs[i].pid == b->procs[j].pid ? &a->procs[i] : NULL;
-        uint64_t before = was ? (busy ? was->busy_ns : was->ns) : 0;
-        uint64_t after = busy ? b->procs[j].busy_ns : b->procs[j].ns;
+        /* A process that blocked in the window (a voluntary context switch) was not
+         * spinning: its run-queue waits are a loaded machine's, counted only as the CPU it
+         * got. (300 busybox children, each woken by its client, waited for a core at load
+         * 20 until their sum crossed the spin threshold.) */
+        bool slept = b->procs[j].sleeps > (was ? was->sleeps : 0);
+        bool as_busy = busy && !slept;
+        uint64_t before = was ? (as_busy ? was->busy_ns : was->ns) : 0;
+        uint64_t after = as_busy ? b->procs[j].busy_ns : b->procs[j].ns;
         if (after > before) /* less in b (the pid reused, a thread gone): clamped */
             used += after - before;
     }
@@ -604,28 +648,6 @@ uint64_t procfs_cpu_used_ns(const struct procfs_cpu_sample *a, const struct proc
 uint64_t procfs_cpu_busy_ns(const struct procfs_cpu_sample *a, const struct procfs_cpu_sample *b)
 {
     return procfs_cpu_delta(a, b, true);
-}
-
-/* Finds "key<spaces>value" at the start of a line of a /proc/PID text file and parses the
- * first number after it. -ENODATA if no line starts with key. */
-static int procfs_find_number(const char *path, const char *key, uint64_t *value)
-{
-    FILE *file = fopen(path, "re");
-    if (file == NULL)
-        return procfs_gone_errno(errno);
-
-    char line[256];
-    size_t key_len = strlen(key);
-    bool at_line_start = true; /* lines longer than the buffer arrive in pieces */
-    int rc = -ENODATA;
-    while (rc == -ENODATA && fgets(line, sizeof(line), file) != NULL) {
-        bool starts_line = at_line_start;
-        at_line_start = strchr(line, '\n') != NULL;
-        if (starts_line && strncmp(line, key, key_len) == 0)
-            rc = sscanf(line + key_len, "%" SCNu64, value) == 1 ? 0 : -EINVAL;
-    }
-    fclose(file);
-    return rc;
 }
 
 /* A process's share of the anonymous memory it maps, in KiB: Pss_Anon from smaps_rollup

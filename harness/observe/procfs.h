@@ -69,6 +69,7 @@ struct procfs_cpu {
     uint64_t ns;      /* utime + stime: the CPU it got */
     uint64_t busy_ns; /* its threads' time on a CPU or in the run queue (schedstat): the CPU
                          it wanted, whatever a loaded machine gave it; ns without schedstat */
+    uint64_t sleeps;  /* its threads' voluntary context switches: how often they blocked */
 };
 struct procfs_cpu_sample {
     size_t n;
@@ -81,7 +82,8 @@ int procfs_tree_cpu_sample(pid_t root, struct procfs_cpu_sample *out);
  * in a exited and takes its CPU with it (the difference of the two sums would go negative and
  * wrap); a smaller figure in b (the pid reused) counts 0. */
 uint64_t procfs_cpu_used_ns(const struct procfs_cpu_sample *a, const struct procfs_cpu_sample *b);
-/* The same for busy_ns: the time the tree was running or runnable between a and b. */
+/* The same for busy_ns: the time the tree was running or runnable between a and b; of a
+ * process that blocked in between (its sleeps rose), only the CPU it got. */
 uint64_t procfs_cpu_busy_ns(const struct procfs_cpu_sample *a, const struct procfs_cpu_sample *b);
 /* Anonymous memory of the tree in KiB (malloc, stacks: what a leak grows), each page counted
  * once: the sum of Pss_Anon (RssAnon on kernels before 5.9). Not VmRSS, which counts a file

@@ -411,7 +411,7 @@ static void cpu_sample(struct procfs_cpu_sample *out, size_t n, const uint64_t *
     out->n = n;
     for (size_t i = 0; i < n; i++)
         out->procs[i] =
-            (struct procfs_cpu){(pid_t)pid_ns[2 * i], pid_ns[2 * i + 1], pid_ns[2 * i + 1]};
+            (struct procfs_cpu){(pid_t)pid_ns[2 * i], pid_ns[2 * i + 1], pid_ns[2 * i + 1], 0};
 }
 
 /* Per window of 1 s, % of a core the target used and was busy (running or runnable; 0: as
@@ -428,7 +428,7 @@ static const struct check_result *cpu_judged(const struct cpu_case *c, struct sc
 {
     static struct scenario_samples s;
     static struct cpu_window w;
-    static struct procfs_cpu_sample at = {.n = 1, .procs = {{42, 0, 0}}};
+    static struct procfs_cpu_sample at = {.n = 1, .procs = {{42, 0, 0, 0}}};
     uint64_t lat[3], now = 1000;
     healthy(&s, lat);
     s.cpu_nwindows = 0;
@@ -509,6 +509,26 @@ START_TEST(cpu_child_exiting_in_the_window_never_wraps)
     ck_assert_double_eq_tol(s.cpu_pct, 0.20007, 1e-6);
     checks_evaluate(&s, &limits, &r);
     ck_assert_int_eq(find(&r, "cpu")->status, CHECK_OK);
+}
+END_TEST
+
+/* A process that blocked in the window (its voluntary switches rose) waited for a core because
+ * the machine was loaded, not because it spun: only the CPU it got counts. 300 busybox children
+ * at load 20, each woken by its client, summed to a "spin". One that never blocked counts its
+ * waits too: a busy loop on that machine gets 6% of a core but is runnable all the time. */
+START_TEST(cpu_waits_of_a_process_that_blocked_are_not_busy)
+{
+    static struct procfs_cpu_sample a = {
+        .n = 2, .procs = {{10, 1000000, 500000000, 3}, {11, 1000000, 500000000, 7}}};
+    static struct procfs_cpu_sample b = {.n = 4,
+                                         .procs = {{10, 2000000, 900000000, 4},
+                                                   {11, 2000000, 900000000, 7},
+                                                   {12, 1000, 300000000, 1},
+                                                   {13, 1000, 300000000, 0}}};
+    /* 10 blocked: +1 ms; 11 never did: +400 ms; 12 was born and blocked: 1 us; 13 born and
+     * never blocked: 300 ms */
+    ck_assert_uint_eq(procfs_cpu_busy_ns(&a, &b), 1000000 + 400000000 + 1000 + 300000000);
+    ck_assert_uint_eq(procfs_cpu_used_ns(&a, &b), 1000000 + 1000000 + 1000 + 1000);
 }
 END_TEST
 
@@ -687,6 +707,7 @@ int main(void)
     tcase_add_test(tc, cpu_at_threshold_fails);
     tcase_add_test(tc, cpu_judged_window_by_window);
     tcase_add_test(tc, cpu_child_exiting_in_the_window_never_wraps);
+    tcase_add_test(tc, cpu_waits_of_a_process_that_blocked_are_not_busy);
     tcase_add_test(tc, fds_times_are_never_negative_and_are_as_waited);
     tcase_add_test(tc, memory_past_slack_fails);
     tcase_add_test(tc, dead_target_fails_alive_and_nothing_else_passes_by_default);

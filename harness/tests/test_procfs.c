@@ -589,6 +589,20 @@ START_TEST(test_cpu_sample_per_process)
     ck_assert_uint_gt(procfs_cpu_busy_ns(&a, &b), 0); /* on a CPU, or waiting for one */
     for (size_t i = 0; i < b.n; i++)
         ck_assert_uint_ge(b.procs[i].busy_ns, b.procs[i].ns);
+    /* the kid blocks in read() for its next command: its voluntary switches rise */
+    uint64_t kid_sleeps = 0;
+    for (size_t i = 0; i < b.n; i++)
+        if (b.procs[i].pid == kid.pid)
+            kid_sleeps = b.procs[i].sleeps;
+    bool rose = false;
+    for (uint64_t until = cf_now_ms() + 5000; !rose && cf_now_ms() < until;) {
+        kid_command(&kid, KID_SPIN); /* it wakes, runs it, replies, blocks again */
+        ck_assert_int_eq(procfs_tree_cpu_sample(kid.pid, &b), 0);
+        for (size_t i = 0; i < b.n; i++)
+            rose |= b.procs[i].pid == kid.pid && b.procs[i].sleeps > kid_sleeps;
+    }
+    ck_assert_msg(rose, "the kid's voluntary context switches stayed at %llu",
+                  (unsigned long long)kid_sleeps);
     b.n = 0; /* every process gone: nothing used, not a wrapped difference */
     ck_assert_uint_eq(procfs_cpu_used_ns(&a, &b), 0);
     kid_stop(&kid);
