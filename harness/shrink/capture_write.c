@@ -8,21 +8,32 @@
 #include "cf_time.h"
 #include "shrink_internal.h"
 
+/* "then in N of N" of the final re-confirmation, or that it did not end (interrupted). */
+static void final_runs_said(const struct shrink_state *st, char *out, size_t len)
+{
+    if (st->stop == 0)
+        snprintf(out, len, "then in %u of %u", st->final_runs, st->final_runs);
+    else
+        snprintf(out, len, "NOT re-confirmed (interrupted)");
+}
+
 /* The kept flows, one line each, numbered as `connfault replay --dump` numbers them. */
 static int write_flows(const struct shrink_state *st, const struct replay_set *orig,
                        const struct shrink_cut *best, const char *path)
 {
     char d[128];
+    char final[64];
     FILE *f = fopen(path, "w");
     if (!f)
         return -1;
     shrink_cut_describe(best, d, sizeof(d));
+    final_runs_said(st, final, sizeof(final));
     fprintf(f,
             "# written by connfault shrink: %s of the %zu flows of %s fail %s in %u of %u "
-            "runs, then in %u of %u (trials %u, runs %u, %.1f s, seed %llu)\n",
-            d, orig->nflows, orig->name, st->check, st->so->confirm, st->so->confirm,
-            st->final_runs, st->final_runs, st->trials, st->runs,
-            (double)(cf_now_ms() - st->t0_ms) / 1000.0, (unsigned long long)st->opt->seed);
+            "runs, %s (trials %u, runs %u, %.1f s, seed %llu)\n",
+            d, orig->nflows, orig->name, st->check, st->so->confirm, st->so->confirm, final,
+            st->trials, st->runs, (double)(cf_now_ms() - st->t0_ms) / 1000.0,
+            (unsigned long long)st->opt->seed);
     for (size_t i = 0; i < best->set.nflows; i++) {
         const struct replay_flow *fl = &best->set.flows[i];
         const struct replay_flow *was = &orig->flows[best->orig[i]];
@@ -37,14 +48,17 @@ static int write_flows(const struct shrink_state *st, const struct replay_set *o
 
 /* minimal.ini's header comment: where it comes from and how it did in its own runs. */
 static void ini_header(const struct shrink_state *st, const struct replay_set *orig,
-                       const struct shrink_cut *best, const struct scenario *sc, bool own_fails,
+                       const struct shrink_cut *best, const struct scenario *sc, int own_fails,
                        const char *path, char *out, size_t len)
 {
-    char target[1024], d[128], own[256];
+    char target[1024], d[128], own[256], final[64];
     unsigned long long clients = shrink_clients(sc);
     shrink_describe_target(st->opt, target, sizeof(target));
     shrink_cut_describe(best, d, sizeof(d));
-    if (own_fails)
+    final_runs_said(st, final, sizeof(final));
+    if (own_fails < 0)
+        snprintf(own, sizeof(own), "this file itself NOT run (interrupted)");
+    else if (own_fails)
         snprintf(own, sizeof(own), "this file itself failed %s in %u of %u runs", st->check,
                  st->so->confirm, st->so->confirm);
     else
@@ -57,14 +71,14 @@ static void ini_header(const struct shrink_state *st, const struct replay_set *o
              "the same time and ended alike: one group)\n"
              "target: %s\n"
              "failing check: %s, the replay of the kept flows in %u of %u runs at each step, "
-             "then in %u of %u; %s\n"
+             "%s; %s\n"
              "trials: %u (%u runs), time taken: %.1f s, seed %llu\n"
              "run it: connfault run%s%s --seed %llu %s",
              path, orig->name, orig->nflows, shrink_set_segments(orig), d, sc->ngroups, clients,
-             target, st->check, st->so->confirm, st->so->confirm, st->final_runs, st->final_runs,
-             own, st->trials, st->runs, (double)(cf_now_ms() - st->t0_ms) / 1000.0,
-             (unsigned long long)st->opt->seed, st->opt->bug ? " --bug " : "",
-             st->opt->bug ? st->opt->bug : "", (unsigned long long)st->opt->seed, path);
+             target, st->check, st->so->confirm, st->so->confirm, final, own, st->trials, st->runs,
+             (double)(cf_now_ms() - st->t0_ms) / 1000.0, (unsigned long long)st->opt->seed,
+             st->opt->bug ? " --bug " : "", st->opt->bug ? st->opt->bug : "",
+             (unsigned long long)st->opt->seed, path);
 }
 
 static int write_file(const char *path, const struct scenario *sc, const struct scenario_vars *v,
@@ -88,7 +102,8 @@ static int write_scenario(struct shrink_state *st, const struct replay_set *orig
         printf("  minimal.ini, repro.c: not written: %s\n", why);
         return 0;
     }
-    bool own_fails = shrink_trial_runs(st, &sc, st->so->confirm);
+    /* after an interruption nothing more is run: the files say so */
+    int own_fails = st->stop ? -1 : shrink_trial_runs(st, &sc, st->so->confirm);
     char *header = malloc(16384);
     snprintf(ini, sizeof(ini), "%s/minimal.ini", dir);
     snprintf(repro, sizeof(repro), "%s/repro.c", dir);
@@ -105,9 +120,12 @@ static int write_scenario(struct shrink_state *st, const struct replay_set *orig
         fprintf(stderr, "connfault shrink: %s: %s\n", failed, strerror(-rc));
         return 2;
     }
-    printf("  %s (%s %s in %u of %u runs of it)\n  %s\n", ini,
-           own_fails ? "fails" : "does NOT fail", st->check, st->so->confirm, st->so->confirm,
-           repro);
+    if (own_fails < 0)
+        printf("  %s (NOT run: interrupted)\n  %s\n", ini, repro);
+    else
+        printf("  %s (%s %s in %u of %u runs of it)\n  %s\n", ini,
+               own_fails ? "fails" : "does NOT fail", st->check, st->so->confirm, st->so->confirm,
+               repro);
     return 0;
 }
 
@@ -124,8 +142,10 @@ int shrink_capture_write(struct shrink_state *st, const struct replay_set *orig,
         return 2;
     }
     shrink_cut_describe(best, d, sizeof(d));
-    printf("connfault shrink: %s fails %s with %s (from %zu flow(s)) after %u trial(s)\n  %s\n",
-           orig->name, st->check, d, orig->nflows, st->trials, list);
+    printf("connfault shrink: %s fails %s with %s (from %zu flow(s)) after %u trial(s)%s\n  "
+           "%s\n",
+           orig->name, st->check, d, orig->nflows, st->trials,
+           st->stop ? "; interrupted: the best so far, NOT re-confirmed" : "", list);
     fflush(stdout);
     int rc = write_scenario(st, orig, best, dir);
     run_replay_scenario(&sc, &best->set);

@@ -216,10 +216,11 @@ static int shrink_flows(struct capture_search *cs, const struct replay_set *set)
     ddmin(cs);
     shrink_segments(cs);
     shrink_speed(cs);
-    if (st->stop)
-        return st->stop;
-    int rc = reconfirm(cs);
-    return rc ? rc : shrink_capture_write(st, set, &cs->best);
+    int rc = st->stop ? st->stop : reconfirm(cs);
+    /* interrupted (Ctrl-C, SIGTERM): the best so far is written, marked as not re-confirmed,
+     * rather than lost with the trials that found it */
+    return rc == 0 || (rc == 130 && st->stop == 130) ? shrink_capture_write(st, set, &cs->best)
+                                                     : rc;
 }
 
 int shrink_capture_main(const struct run_options *opt, const struct shrink_options *so,

@@ -18,10 +18,12 @@
  * Its files go to a directory the parent process makes and removes (an unchecked fixture),
  * so a failed assertion leaves nothing behind either. */
 #include <check.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pcap_flows.h"
 #include "scenario.h"
@@ -294,6 +296,45 @@ START_TEST(a_repro_of_two_flows_starts_them_together)
 }
 END_TEST
 
+/* Interrupted (SIGINT) after its first trial, the shrink keeps what it found: flows.txt,
+ * minimal.ini and repro.c of the best so far, each saying it was NOT re-confirmed, and no
+ * minimal.pcap (nothing more is run); exit status 130. It wrote nothing before. */
+START_TEST(an_interrupted_capture_shrink_writes_the_best_so_far)
+{
+    char out[400], path[600];
+    struct ts_proc p;
+    const struct ts_run_opts opts = {.timeout_ms = 120000, .merge_stderr = true};
+    snprintf(out, sizeof(out), "%s/interrupted", dir);
+    ck_assert_int_eq(
+        ts_proc_start(&p,
+                      TS_ARGV(CONNFAULT_BIN, "shrink", "--bug", "accept-once", "--seed", "7",
+                              "--confirm", "2", "--grace", "0.5", "--out", out,
+                              CONNFAULT_SOURCE_DIR "/captures/burst-abort.pcap"),
+                      &opts),
+        0);
+    int rc = ts_proc_wait_out(&p, "trial 1/", 90000);
+    ck_assert_msg(rc == 0, "no first trial (%d):\n%.3000s", rc, p.out);
+    ck_assert_int_eq(kill(p.pid, SIGINT), 0);
+    ck_assert_int_eq(ts_proc_finish(&p), 0);
+    ck_assert_msg(p.status == 130, "status %d:\n%.3000s", p.status, p.out);
+    ck_assert_msg(strstr(p.out, "interrupted: the best so far, NOT re-confirmed"), "%.3000s",
+                  p.out);
+    const char *const files[] = {"flows.txt", "minimal.ini"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof(path), "%s/%s", out, files[i]);
+        char *text = ts_slurp(path, NULL);
+        ck_assert_msg(text && strstr(text, "NOT re-confirmed (interrupted)"), "%s: %.1000s", path,
+                      text ? text : "(not written)");
+        free(text);
+    }
+    snprintf(path, sizeof(path), "%s/repro.c", out);
+    ck_assert_msg(access(path, R_OK) == 0, "%s not written", path);
+    snprintf(path, sizeof(path), "%s/minimal.pcap", out);
+    ck_assert_msg(access(path, F_OK) != 0, "%s written after the interruption", path);
+    ts_proc_free(&p);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("shrink_capture");
@@ -312,6 +353,7 @@ int main(void)
     tcase_set_timeout(cli, 600);
     tcase_add_unchecked_fixture(cli, dir_make, dir_remove);
     tcase_add_test(cli, a_capture_of_many_flows_shrinks_to_five_at_most);
+    tcase_add_test(cli, an_interrupted_capture_shrink_writes_the_best_so_far);
     suite_add_tcase(s, cli);
     return ts_run_suite(s);
 }
