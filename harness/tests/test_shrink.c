@@ -38,6 +38,8 @@
 #define CONNFAULT_SERVER_BIN "connfault-server"
 #endif
 
+#include "shrink_check.h"
+
 #define SHRINK_MS 240000 /* one shrink, bounded (its own budget is far smaller) */
 
 static const struct scenario_vars vars = {.host = "127.0.0.1:8080",
@@ -317,52 +319,6 @@ static unsigned long file_clients(const char *text)
     for (const char *p = text; (p = strstr(p, "\ncount = ")) != NULL; p++)
         n += strtoul(p + 9, NULL, 10);
     return n;
-}
-
-static void run_ok(struct ts_proc *p, const char *const *argv, int timeout_ms)
-{
-    const struct ts_run_opts o = {.timeout_ms = timeout_ms};
-    ck_assert_int_eq(ts_run(p, argv, &o), 0);
-    ck_assert_msg(!p->timed_out, "%s timed out:\n%s%s", argv[0], p->out, p->err);
-}
-
-static int start_server(struct ts_proc *server, const char *bug, char *port, size_t len)
-{
-    int port_n = 0;
-    const struct ts_run_opts so = {.timeout_ms = 120000, .discard_stderr = true};
-    int rc =
-        bug ? ts_server_start(server, TS_ARGV(CONNFAULT_SERVER_BIN, "--port", "0", "--bug", bug),
-                              &so, &port_n)
-            : ts_server_start(server, TS_ARGV(CONNFAULT_SERVER_BIN, "--port", "0"), &so, &port_n);
-    snprintf(port, len, "%d", port_n);
-    return rc;
-}
-
-/* repro.c compiles with -Wall -Werror, exits 1 against --bug BUG and 0 against the correct
- * server, saying so in one line; with_pid: it is given the server's pid (the fds check). */
-static void check_repro(const char *dir, const char *bug, bool with_pid)
-{
-    char src[512], bin[512], port[16], pid[16];
-    struct ts_proc p, server;
-    snprintf(src, sizeof(src), "%s/repro.c", dir);
-    snprintf(bin, sizeof(bin), "%s/repro", dir);
-    run_ok(&p, TS_ARGV("cc", "-Wall", "-Werror", "-o", bin, src), 60000);
-    ck_assert_msg(p.status == 0, "repro.c does not compile:\n%s%s", p.out, p.err);
-    ts_proc_free(&p);
-    for (int correct = 0; correct < 2; correct++) {
-        int rc = start_server(&server, correct ? NULL : bug, port, sizeof(port));
-        ck_assert_msg(rc == 0, "server did not start: %d", rc);
-        snprintf(pid, sizeof(pid), "%d", (int)server.pid);
-        if (with_pid)
-            run_ok(&p, TS_ARGV(bin, "127.0.0.1", port, pid), 90000);
-        else
-            run_ok(&p, TS_ARGV(bin, "127.0.0.1", port), 90000);
-        ck_assert_msg(p.status == (correct ? 0 : 1), "repro against %s: status %d: %s%s",
-                      correct ? "the correct server" : bug, p.status, p.out, p.err);
-        ck_assert_msg(strchr(p.out, '\n') == p.out + strlen(p.out) - 1, "not one line: %s", p.out);
-        ts_proc_free(&p);
-        ts_proc_free(&server);
-    }
 }
 
 /* The file without its header comment (times differ from one shrink to the next). */

@@ -37,6 +37,8 @@
 #define CONNFAULT_SERVER_BIN "connfault-server"
 #endif
 
+#include "shrink_check.h"
+
 #define SHRINK_MS 360000 /* the shrink, bounded (no trial starts after its 180 s) */
 
 static char dir[256]; /* made and removed by the parent process (fixture) */
@@ -154,13 +156,6 @@ START_TEST(a_flow_no_scenario_client_can_do_is_named)
 }
 END_TEST
 
-static void run_ok(struct ts_proc *p, const char *const *argv, int timeout_ms)
-{
-    const struct ts_run_opts o = {.timeout_ms = timeout_ms};
-    ck_assert_int_eq(ts_run(p, argv, &o), 0);
-    ck_assert_msg(!p->timed_out, "%s timed out:\n%s%s", argv[0], p->out, p->err);
-}
-
 /* Flows named in flows.txt ("flow N: ..." lines). */
 static unsigned flow_lines(const char *text)
 {
@@ -195,37 +190,6 @@ static void run_minimal(const char *out)
     ck_assert_msg(failed >= 2, "minimal.ini failed accepting in %u of %u runs", failed, runs);
 }
 
-/* repro.c compiles with -Wall -Werror, exits 1 against --bug accept-once and 0 against the
- * correct server, saying so in one line. */
-static void check_repro(const char *out)
-{
-    char src[600], bin[600], port[16];
-    struct ts_proc p, server;
-    snprintf(src, sizeof(src), "%s/repro.c", out);
-    snprintf(bin, sizeof(bin), "%s/repro", out);
-    run_ok(&p, TS_ARGV("cc", "-Wall", "-Werror", "-o", bin, src), 60000);
-    ck_assert_msg(p.status == 0, "repro.c does not compile:\n%s%s", p.out, p.err);
-    ts_proc_free(&p);
-    for (int correct = 0; correct < 2; correct++) {
-        int port_n = 0;
-        const struct ts_run_opts so = {.timeout_ms = 120000, .discard_stderr = true};
-        int rc = correct ? ts_server_start(&server, TS_ARGV(CONNFAULT_SERVER_BIN, "--port", "0"),
-                                           &so, &port_n)
-                         : ts_server_start(
-                               &server,
-                               TS_ARGV(CONNFAULT_SERVER_BIN, "--port", "0", "--bug", "accept-once"),
-                               &so, &port_n);
-        ck_assert_msg(rc == 0, "server did not start: %d", rc);
-        snprintf(port, sizeof(port), "%d", port_n);
-        run_ok(&p, TS_ARGV(bin, "127.0.0.1", port), 90000);
-        ck_assert_msg(p.status == (correct ? 0 : 1), "repro against %s: status %d: %s%s",
-                      correct ? "the correct server" : "accept-once", p.status, p.out, p.err);
-        ck_assert_msg(strchr(p.out, '\n') == p.out + strlen(p.out) - 1, "not one line: %s", p.out);
-        ts_proc_free(&p);
-        ts_proc_free(&server);
-    }
-}
-
 static char progress[2600]; /* the shrink's last progress lines, for failure messages */
 
 /* At the capture's pace (--speed 1): its 100 resets came within microseconds of each other;
@@ -257,7 +221,7 @@ START_TEST(a_capture_of_many_flows_shrinks_to_five_at_most)
     ck_assert_msg(p.status == 0, "minimal.pcap: %s%s", p.out, p.err);
     ts_proc_free(&p);
     run_minimal(out);
-    check_repro(out);
+    check_repro(out, "accept-once", false);
 }
 END_TEST
 
@@ -287,7 +251,7 @@ START_TEST(a_repro_of_two_flows_starts_them_together)
     ck_assert_ptr_nonnull(f);
     ck_assert_int_eq(shrink_write_repro(f, &sc, &opt, "accepting"), 0);
     fclose(f);
-    check_repro(dir);
+    check_repro(dir, "accept-once", false);
     scenario_free(&sc);
     shrink_cut_free(&cut);
     shrink_cut_free(&two);
