@@ -16,6 +16,7 @@
 
 #include "cf_time.h"
 #include "engine_core.h"
+#include "sort_util.h"
 
 #define EVENT_BATCH    256
 #define TIMER_HEAP_MIN 64    /* the heap's first size, then doubled: no realloc per client */
@@ -206,6 +207,22 @@ void engine_client_close(struct engine_client *c, bool reset)
     tcp_conn_close(&c->conn, reset);
     cf_list_remove(&c->link);
     cf_list_push_front(&e->closed, &c->link);
+}
+
+void engine_bytes_spread(const uint64_t *received, size_t n, uint64_t *min, uint64_t *median,
+                         uint64_t *max)
+{
+    uint64_t *sorted = n ? malloc(n * sizeof(*sorted)) : NULL;
+
+    *min = *median = *max = 0;
+    if (!sorted)
+        return;
+    memcpy(sorted, received, n * sizeof(*sorted));
+    qsort(sorted, n, sizeof(*sorted), cf_compare_u64);
+    *min = sorted[0];
+    *median = sorted[(n - 1) / 2];
+    *max = sorted[n - 1];
+    free(sorted);
 }
 
 /* ---- the loop --------------------------------------------------------------------------- */

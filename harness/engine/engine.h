@@ -180,6 +180,20 @@ int engine_add_replay(struct engine *e, const struct replay_flow *flows, size_t 
 /* What the replay clients did so far (all zero without a replay). */
 void engine_replay_stats(const struct engine *e, struct engine_group_stats *out);
 
+/* The facts behind "did the replay happen as captured" (run/evidence.c), counted per flow. */
+struct engine_replay_evidence {
+    uint64_t as_captured;    /* reached its captured end as the capture's client did: a flow the
+                                client ended, its end action done holding at least the server
+                                bytes the captured client held by then; a flow the server
+                                ended, ended by the server (EOF or reset) after its first
+                                segment */
+    uint64_t short_of_bytes; /* a flow the client ended, ended with fewer server bytes than
+                                captured (after waiting for them): the server sent less */
+    uint64_t sent_all;       /* every captured segment sent */
+    uint64_t bytes_min, bytes_median, bytes_max; /* bytes read, over the flows started */
+};
+void engine_replay_evidence(const struct engine *e, struct engine_replay_evidence *out);
+
 /* Start a probe: connect, send request, read one response and validate it: with
  * expect == NULL an HTTP response with status 200 and its whole body (Content-Length,
  * chunked, or until close); otherwise the reply must start with expect[0..expect_len).

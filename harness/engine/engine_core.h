@@ -153,6 +153,10 @@ bool engine_client_read(struct engine_client *c);
 /* Cancel its timer, close its socket (RST if reset) and move it to the closed list. */
 void engine_client_close(struct engine_client *c, bool reset);
 
+/* Min, median and max of n byte counts (n 0: all 0), for the evidence of clients or flows. */
+void engine_bytes_spread(const uint64_t *received, size_t n, uint64_t *min, uint64_t *median,
+                         uint64_t *max);
+
 /* ---- peers.c ---- */
 
 /* Before engine_vanish_all closes c: remember it as pulled, if it was connected and open and

@@ -13,7 +13,6 @@
 
 #include "engine_core.h"
 #include "http_response.h"
-#include "sort_util.h"
 
 #define SEND_IOV_MAX 64
 
@@ -840,18 +839,8 @@ void engine_group_stats(const struct engine *e, size_t group_index, struct engin
 /* Min, median and max of the bytes read by the clients started (none: all 0). */
 static void group_bytes_spread(const struct group *g, struct engine_group_evidence *out)
 {
-    size_t n = g->next_client;
-    uint64_t *sorted = n ? malloc(n * sizeof(*sorted)) : NULL;
-
-    out->bytes_min = out->bytes_median = out->bytes_max = 0;
-    if (!sorted)
-        return;
-    memcpy(sorted, g->received, n * sizeof(*sorted));
-    qsort(sorted, n, sizeof(*sorted), cf_compare_u64);
-    out->bytes_min = sorted[0];
-    out->bytes_median = sorted[(n - 1) / 2];
-    out->bytes_max = sorted[n - 1];
-    free(sorted);
+    engine_bytes_spread(g->received, g->next_client, &out->bytes_min, &out->bytes_median,
+                        &out->bytes_max);
 }
 
 void engine_group_evidence(const struct engine *e, size_t group_index,

@@ -30,6 +30,8 @@ struct replay {
     uint64_t base_ms;
     struct engine_timer timer; /* the next flow's start */
     struct engine_group_stats stats;
+    struct engine_replay_evidence evidence;
+    uint64_t *received; /* bytes each flow read from the server, by flow index */
 };
 
 struct replay_client {
@@ -42,6 +44,7 @@ struct replay_client {
     size_t seg_sent;   /* bytes of it sent so far */
     uint64_t received;
     bool send_blocked, eof, ended;
+    bool as_captured; /* counted in evidence.as_captured */
 };
 
 static uint64_t replay_scaled_ms(const struct replay *r, uint64_t us)
@@ -64,6 +67,14 @@ static bool replay_reads(const struct replay_client *c)
         return false;
     /* a client that stopped reading takes what it took in the capture, no more */
     return f->end != FLOW_END_STOP_READING || c->received < f->server_bytes_before_end;
+}
+
+static void replay_count_received(struct replay_client *c, uint64_t n)
+{
+    struct replay *r = c->replay;
+    c->received += n;
+    r->stats.bytes_received += n;
+    r->received[c->flow - r->flows] += n;
 }
 
 static void replay_update_watch(struct replay_client *c)
@@ -96,9 +107,20 @@ static void replay_hold(struct replay_client *c)
     c->replay->active--;
 }
 
+/* A flow the server ended in the capture, ended by the server here too, after it had sent its
+ * first segment (the server saw what its client did; a timeout may come a segment sooner). */
+static void replay_server_ended(struct replay_client *c)
+{
+    if (c->flow->end != FLOW_END_BY_SERVER || c->as_captured || (c->seg == 0 && c->flow->nsegs))
+        return;
+    c->as_captured = true;
+    c->replay->evidence.as_captured++;
+}
+
 static void replay_peer_error(struct replay_client *c)
 {
     c->replay->stats.peer_reset++;
+    replay_server_ended(c);
     if (c->flow->end == FLOW_END_BY_SERVER && c->seg == c->flow->nsegs)
         c->replay->stats.ended++; /* the server ended it, as in the capture */
     replay_close(c, false);
@@ -114,8 +136,7 @@ static void replay_close_gently(struct replay_client *c)
         ssize_t n = tcp_conn_recv(&c->base.conn, e->buf, sizeof(e->buf));
         if (n <= 0)
             break;
-        c->received += (uint64_t)n;
-        c->replay->stats.bytes_received += (uint64_t)n;
+        replay_count_received(c, (uint64_t)n);
     }
     replay_close(c, false);
 }
@@ -130,8 +151,15 @@ static void replay_vanish(struct replay_client *c)
 
 static void replay_end_action(struct replay_client *c)
 {
+    struct engine_replay_evidence *ev = &c->replay->evidence;
     c->replay->stats.ended++;
     c->ended = true;
+    if (c->received >= c->flow->server_bytes_before_end) {
+        c->as_captured = true;
+        ev->as_captured++;
+    } else {
+        ev->short_of_bytes++;
+    }
     switch (c->flow->end) {
     case FLOW_END_CLOSE:
         replay_close_gently(c);
@@ -169,6 +197,7 @@ static int replay_send_segment(struct replay_client *c)
         return rc == -EAGAIN ? 0 : rc;
     c->seg++;
     c->seg_sent = 0;
+    c->replay->evidence.sent_all += c->seg == c->flow->nsegs;
     return 0;
 }
 
@@ -218,6 +247,7 @@ static void replay_on_eof(struct engine_client *base)
     struct replay_client *c = replay_client_of(base);
 
     c->eof = true;
+    replay_server_ended(c);
     if (c->flow->end == FLOW_END_BY_SERVER && c->seg == c->flow->nsegs) {
         c->replay->stats.ended++;
         replay_close(c, false);
@@ -246,8 +276,7 @@ static void replay_on_data(struct engine_client *base, const char *data, size_t 
     struct replay_client *c = replay_client_of(base);
 
     (void)data; /* what the server says is not checked, only taken */
-    c->received += len;
-    c->replay->stats.bytes_received += len;
+    replay_count_received(c, len);
 }
 
 static void replay_on_recv_error(struct engine_client *base, int err)
@@ -268,6 +297,7 @@ static void replay_connected(struct engine_client *base)
 
     engine_timer_cancel(c->base.engine, &c->base.timer);
     c->replay->stats.connected++;
+    c->replay->evidence.sent_all += c->flow->nsegs == 0; /* nothing to send */
     c->state = REPLAY_RUNNING;
     replay_advance(c);
 }
@@ -426,8 +456,12 @@ int engine_add_replay(struct engine *e, const struct replay_flow *flows, size_t 
     if (engine_timer_reserve(e) < 0)
         return -ENOMEM;
     r = calloc(1, sizeof(*r));
-    if (!r)
+    if (r)
+        r->received = calloc(n ? n : 1, sizeof(*r->received));
+    if (!r || !r->received) {
+        free(r);
         return -ENOMEM;
+    }
     e->now_ms = engine_now_ms();
     r->engine = e;
     r->flows = flows;
@@ -450,6 +484,16 @@ void engine_replay_stats(const struct engine *e, struct engine_group_stats *out)
         memset(out, 0, sizeof(*out));
 }
 
+void engine_replay_evidence(const struct engine *e, struct engine_replay_evidence *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!e->replay)
+        return;
+    *out = e->replay->evidence;
+    engine_bytes_spread(e->replay->received, e->replay->next, &out->bytes_min, &out->bytes_median,
+                        &out->bytes_max);
+}
+
 bool replay_done(const struct replay *r)
 {
     return r->next == r->n && r->active == 0;
@@ -470,5 +514,7 @@ void replay_cut_off(struct replay *r)
 
 void replay_free(struct replay *r)
 {
+    if (r)
+        free(r->received);
     free(r);
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "pcap_flows.h"
 #include "phases.h"
 
 enum fault_kind {
@@ -114,6 +115,16 @@ static void criterion_text(enum fault_kind k, const struct client_group *g, char
     snprintf(out, cap, "%.*s%s%s", (int)(n - text), text, range, n + 1);
 }
 
+/* What the engine counted of any group, fault clients or replayed flows. */
+static void copy_stats(const struct engine_group_stats *st, struct group_evidence *out)
+{
+    out->started = st->started;
+    out->connected = st->connected;
+    out->connect_failed = st->connect_failed;
+    out->peer_closed = st->peer_closed;
+    out->peer_reset = st->peer_reset;
+}
+
 static void copy_group(const struct scenario *sc, size_t i, const struct engine_group_stats *st,
                        const struct engine_group_evidence *ev, struct group_evidence *out)
 {
@@ -124,8 +135,7 @@ static void copy_group(const struct scenario *sc, size_t i, const struct engine_
     snprintf(out->fault, sizeof(out->fault), "%s", fault_kinds[k].name);
     criterion_text(k, g, out->criterion, sizeof(out->criterion));
     out->planned = g->count;
-    out->started = st->started;
-    out->connected = st->connected;
+    copy_stats(st, out);
     out->request_sent = ev->request_sent;
     for (size_t j = 0; j < ev->nstatuses && j < REPORT_MAX_STATUSES; j++)
         out->statuses[out->nstatuses++] = (struct status_count){.status = ev->statuses[j].status,
@@ -135,11 +145,29 @@ static void copy_group(const struct scenario *sc, size_t i, const struct engine_
     out->bytes_median = ev->bytes_median;
     out->bytes_max = ev->bytes_max;
     out->reached = fault_reached(k, st, ev);
-    out->connect_failed = st->connect_failed;
-    out->peer_closed = st->peer_closed;
-    out->peer_reset = st->peer_reset;
     out->not_exercised = ev->not_exercised;
     result_escape_bytes(ev->first_bytes, ev->first_len, out->first_bytes, sizeof(out->first_bytes));
+}
+
+/* A replay's flows, as one more entry of the evidence (named "replay"): a flow reached its
+ * fault when it did what the captured client did at its end, after its bytes (closed, reset,
+ * half-closed, stopped reading, vanished), or the server ended it as in the capture. */
+static void copy_replay(const struct scenario *sc, const struct engine_group_stats *st,
+                        const struct engine_replay_evidence *ev, struct group_evidence *out)
+{
+    memset(out, 0, sizeof(*out));
+    snprintf(out->name, sizeof(out->name), "replay");
+    snprintf(out->fault, sizeof(out->fault), "captured-end");
+    snprintf(out->criterion, sizeof(out->criterion),
+             "ended as in the capture, holding the server bytes its client held by then "
+             "(closed, reset, half-closed, stopped reading, vanished); or ended by the server");
+    out->planned = sc->replay->nflows;
+    copy_stats(st, out);
+    out->request_sent = ev->sent_all;
+    out->bytes_min = ev->bytes_min;
+    out->bytes_median = ev->bytes_median;
+    out->bytes_max = ev->bytes_max;
+    out->reached = ev->as_captured;
 }
 
 void evidence_collect(struct scenario_run *r)
@@ -152,6 +180,13 @@ void evidence_collect(struct scenario_run *r)
         engine_group_stats(r->e, i, &st);
         engine_group_evidence(r->e, i, &ev[i]);
         copy_group(r->sc, i, &st, &ev[i], &r->res->groups[r->res->ngroups++]);
+    }
+    if (r->sc->replay && r->res->ngroups < REPORT_MAX_GROUPS) {
+        struct engine_group_stats st;
+        struct engine_replay_evidence flows;
+        engine_replay_stats(r->e, &st);
+        engine_replay_evidence(r->e, &flows);
+        copy_replay(r->sc, &st, &flows, &r->res->groups[r->res->ngroups++]);
     }
     check_responses(r->sc, ev, &r->s.kernel, r->res);
     exhaust_judge(&r->exhaust, &r->s.kernel, (double)r->sc->duration_ms / 1000.0,
@@ -303,7 +338,7 @@ static bool raw_reader(const struct scenario_run *r, const struct client_group *
  * waits for the next request: the client holds the connection, not the server. */
 static uint64_t raw_waiting(const struct scenario_run *r, size_t i)
 {
-    if (!raw_reader(r, &r->sc->groups[i]))
+    if (i >= r->sc->ngroups || !raw_reader(r, &r->sc->groups[i]))
         return 0;
     struct engine_group_stats st;
     engine_group_stats(r->e, i, &st);
@@ -358,9 +393,53 @@ static bool cause_raw_short(struct scenario_run *r, size_t i, char *out, size_t 
     return true;
 }
 
+/* Why a replay's flows did not reach their captured ends. */
+static void replay_cause(const struct scenario_run *r, const struct group_evidence *ge, char *out,
+                         size_t cap)
+{
+    struct engine_replay_evidence ev;
+    engine_replay_evidence(r->e, &ev);
+    uint64_t short_of_bytes = ev.short_of_bytes;
+    char addr[INET_ADDRSTRLEN], from[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &r->t->addr.sin_addr, addr, sizeof(addr));
+    inet_ntop(AF_INET, &r->env->fault_host, from, sizeof(from));
+    if (ge->started * 2 < ge->planned)
+        snprintf(out, cap,
+                 "only %llu of %llu flows started within the replay (%.1fs): the capture is "
+                 "longer than the replay may last",
+                 (unsigned long long)ge->started, (unsigned long long)ge->planned,
+                 r->sc->duration_ms / 1000.0);
+    else if (ge->connected * 2 < ge->started)
+        snprintf(out, cap,
+                 "only %llu of %llu flows connected to %s:%d from %s (%llu refused or timed "
+                 "out): the server must accept connections from every loopback address, in "
+                 "time, and no rule may drop them",
+                 (unsigned long long)ge->connected, (unsigned long long)ge->started, addr,
+                 ntohs(r->t->addr.sin_port), from, (unsigned long long)ge->connect_failed);
+    else if (short_of_bytes * 2 >= ge->connected)
+        snprintf(out, cap,
+                 "%llu of the %llu connected flows ended with fewer of the server's bytes than "
+                 "their captured clients had by then: this server answered the captured "
+                 "requests with less (a 404 for a large response?); the replay sends the "
+                 "capture's bytes as they are: replay it against a server that serves the "
+                 "capture's paths",
+                 (unsigned long long)short_of_bytes, (unsigned long long)ge->connected);
+    else
+        snprintf(out, cap,
+                 "the server closed %llu and reset %llu of the %llu connected flows before "
+                 "they reached their captured ends: it does not answer them as the captured "
+                 "server did (another port, path or protocol?)",
+                 (unsigned long long)ge->peer_closed, (unsigned long long)ge->peer_reset,
+                 (unsigned long long)ge->connected);
+}
+
 static void group_cause(struct scenario_run *r, size_t i, const struct engine_group_evidence *ev,
                         char *out, size_t cap)
 {
+    if (i >= r->sc->ngroups) { /* the replay's entry (copy_replay) */
+        replay_cause(r, &r->res->groups[i], out, cap);
+        return;
+    }
     const struct client_group *g = &r->sc->groups[i];
     const struct group_evidence *ge = &r->res->groups[i];
     enum fault_kind k = fault_of(r->sc, g);
@@ -476,16 +555,18 @@ static void evidence_judge_groups(struct scenario_run *r)
             r->sc->bound == SCENARIO_BOUND_DURATION ? (ge->started ? ge->started : 1) : ge->planned;
         if (ge->reached * 2 >= meant)
             continue;
-        struct engine_group_evidence ev;
-        engine_group_evidence(r->e, i, &ev);
+        struct engine_group_evidence ev = {0};
+        if (i < r->sc->ngroups)
+            engine_group_evidence(r->e, i, &ev);
         group_cause(r, i, &ev, cause, sizeof(cause));
         bool same = strcmp(cause, last) == 0;
         snprintf(last, sizeof(last), "%s", cause);
         res->verdict = VERDICT_ERROR;
         int n = snprintf(res->reason + used, sizeof(res->reason) - used,
-                         "%sgroup %s reached its fault (%s) in %llu of %llu clients: %s",
+                         "%sgroup %s reached its fault (%s) in %llu of %llu %s: %s",
                          used ? "; " : "", ge->name, ge->fault, (unsigned long long)ge->reached,
-                         (unsigned long long)ge->planned, same ? "the same cause" : cause);
+                         (unsigned long long)ge->planned, i < r->sc->ngroups ? "clients" : "flows",
+                         same ? "the same cause" : cause);
         if (n < 0 || (size_t)n >= sizeof(res->reason) - used)
             break;
         used += (size_t)n;

@@ -890,6 +890,13 @@ START_TEST(replay_passes_on_the_correct_server)
                       res.status, res.out, res.err);
         ck_assert_msg(report_has_verdict(report, "pass"), "%s", text);
         ck_assert_msg(!report_has_check(report, "failed", NULL), "%s", text);
+        /* evidence that the replay happened: every flow reached its captured end */
+        const struct ts_json *g =
+            ts_json_at(ts_json_get(ts_json_at(ts_json_get(report, "scenarios"), 0), "groups"), 0);
+        ck_assert_msg(g && strcmp(ts_json_str(g, "name"), "replay") == 0, "%s", text);
+        const char *reached = ts_json_num(g, "reached"), *planned = ts_json_num(g, "planned");
+        ck_assert_msg(reached && planned && strcmp(reached, planned) == 0 && atoi(planned) > 0,
+                      "%s", text);
     }
     ts_json_free(report);
     free(text);
@@ -916,6 +923,34 @@ START_TEST(replay_fails_the_bug)
         if (!report_has_capture(report, kept) && geteuid() == 0)
             ck_abort_msg("no capture kept:\n%s", text);
     }
+    ts_json_free(report);
+    free(text);
+    ck_assert_int_eq(ts_tmpdir_remove(dir), 0);
+}
+END_TEST
+
+/* A server that answers the captured requests with less than the captured server sent (here
+ * a 404 for the 1 MiB the rst-mid-response clients reset in the middle of): the resets were not
+ * mid-response, so the replay is an error that says why, never a pass. */
+START_TEST(replay_against_a_server_that_sends_less_is_an_error)
+{
+    char capture[512], dir[64], json[128], cmd[256], error[256];
+    snprintf(capture, sizeof(capture), "%s/captures/rst-mid-response.pcap", CONNFAULT_SOURCE_DIR);
+    ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "connfault-replay-404"), 0);
+    snprintf(json, sizeof(json), "%s/report.json", dir);
+    snprintf(cmd, sizeof(cmd), "python3 -m http.server --bind 127.0.0.1 --directory %s {port}",
+             dir);
+    run(TS_ARGV(CONNFAULT_BIN, "replay", "--no-capture", "--grace", "1", "--json", json,
+                "--target-cmd", cmd, capture),
+        NULL, 120000);
+    char *text = ts_slurp(json, NULL);
+    ck_assert_msg(text, "no report; status %d\n%s%s", res.status, res.out, res.err);
+    struct ts_json *report = ts_json_parse(text, error, sizeof(error));
+    ck_assert_msg(report, "%s: %s", error, text);
+    ck_assert_msg(res.status == 2 && report_has_verdict(report, "error"), "status %d:\n%s%s",
+                  res.status, res.out, text);
+    ck_assert_msg(strstr(res.out, "fewer of the server's bytes than their captured clients"), "%s",
+                  res.out);
     ts_json_free(report);
     free(text);
     ck_assert_int_eq(ts_tmpdir_remove(dir), 0);
@@ -1024,6 +1059,7 @@ static Suite *replay_suite(const char *part)
         TCase *live = tcase_create("replay");
         tcase_set_timeout(live, 300);
         tcase_add_test(live, replay_dump_and_errors);
+        tcase_add_test(live, replay_against_a_server_that_sends_less_is_an_error);
         tcase_add_test(live, run_capture_writes_a_pcap);
         suite_add_tcase(s, live);
     }
