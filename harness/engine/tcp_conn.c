@@ -22,6 +22,9 @@ static int tcp_conn_setup(const struct tcp_conn *c, const struct tcp_conn_option
 
     if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
         return -errno;
+    /* (TCP_CORK overrides TCP_NODELAY while set; close() sends what it held, FIN included) */
+    if (opt->fin_with_data && setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)) < 0)
+        return -errno;
     if (opt->rcvbuf > 0 &&
         setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &opt->rcvbuf, sizeof(opt->rcvbuf)) < 0)
         return -errno;

@@ -28,6 +28,8 @@ struct tcp_conn {
 struct tcp_conn_options {
     int rcvbuf; /* > 0: SO_RCVBUF before connect(), so the SYN's window scale matches it */
     struct in_addr source; /* bind to it (port picked at connect); INADDR_ANY: kernel picks */
+    bool fin_with_data;    /* TCP_CORK: the last bytes sent wait for close(), whose FIN goes
+                              in their segment (a client that closes as soon as it sent) */
 };
 
 /* Open a non-blocking socket (fd -1 on failure). 0, or -errno (EMFILE & co.). */
