@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <linux/tcp.h> /* struct tcp_info with tcpi_segs_in (glibc's lacks it) */
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -651,6 +652,49 @@ START_TEST(read_none_closes_the_receive_window)
     ck_assert_uint_lt(rep.flood_bytes, 4u << 20);
     engine_free(e);
     ts_stop(&ts, &rep);
+}
+END_TEST
+
+/* One client of g against a listener of our own, run to its end; then the server's side,
+ * accepted only now: the segments it received (TCP_INFO), and that its request and EOF are
+ * there. */
+static uint32_t segments_in_of_one(struct client_group g)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(lfd, 4), 0);
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+    struct engine *e = engine_for(ntohs(sa.sin_port), 1);
+    engine_add_group(e, &g);
+    run_until_done(e);
+    engine_free(e);
+    int fd = accept(lfd, NULL, NULL);
+    ck_assert_int_ge(fd, 0);
+    char buf[64];
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    ck_assert_int_eq(poll(&pfd, 1, DEADLINE_MS), 1);
+    ck_assert_int_eq(recv(fd, buf, sizeof(buf), 0), (int)g.request_len);
+    ck_assert_int_eq(poll(&pfd, 1, DEADLINE_MS), 1);
+    ck_assert_int_eq(recv(fd, buf, sizeof(buf), 0), 0); /* the FIN */
+    struct tcp_info info;
+    len = sizeof(info);
+    ck_assert_int_eq(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len), 0);
+    close(fd);
+    close(lfd);
+    return info.tcpi_segs_in;
+}
+
+/* A client that closes as soon as its request is out sends request and FIN in one segment
+ * (the server answers a client already gone, every time); one that waits first, in two. */
+START_TEST(closing_at_once_sends_the_fin_with_the_request)
+{
+    struct client_group g = group_of("GET / HTTP/1.1\r\n\r\n", 1);
+    uint32_t together = segments_in_of_one(g);
+    g.hold_ms = (struct range){20, 20};
+    uint32_t apart = segments_in_of_one(g);
+    ck_assert_uint_eq(together + 1, apart);
 }
 END_TEST
 
@@ -1597,6 +1641,7 @@ static Suite *engine_suite(void)
     tcase_add_test(clients, partial_sends_exactly_n_bytes);
     tcase_add_test(clients, trickle_sends_in_order_then_repeats_the_tail);
     tcase_add_test(clients, read_none_closes_the_receive_window);
+    tcase_add_test(clients, closing_at_once_sends_the_fin_with_the_request);
     tcase_add_test(clients, reset_end_gives_econnreset);
     tcase_add_test(clients, close_end_gives_eof);
     tcase_add_test(clients, half_close_then_whole_response);
