@@ -91,17 +91,20 @@
  *   the other 11        REL   the peer goes (or is answered: oversized-header, garbage-request)
  *                             and its child exits at once
  * REL = released: the fds and sockets checks are ok (every faulty client let go within G),
- * which is what busybox's timeouts decide; the verdict itself is printed, not asserted,
- * because its other checks judge the machine or the harness, not busybox's timeouts (7 runs,
- * load 12-37):
+ * which is what busybox's timeouts decide, and cpu did not fail; the verdict itself is
+ * printed, not asserted, because its other checks judge the machine or the harness, not
+ * busybox's timeouts (7 runs, load 12-37):
  *   - accepting: a probe waited past even 4.5 s behind a full listen queue (9 of 9) while the
  *     parent, runnable, got 2 % of a CPU (connect-close 2 runs of 5, garbage-request 1 of 5;
  *     more with the 2 s default); "accepts too slowly" (`error`: 68-95 of 150-200 clients
  *     started in a 2 s fault phase: abort-mid-response, keepalive-abort, rst-mid-response);
- *   - cpu, a false positive (reported): "a busy loop" from the run-queue time of the process
- *     tree (20-106 % "running or waiting") while the CPU it got was 0.3-7 %, the parent
- *     accepting and forking for a full listen queue: fd-exhaustion in 6 runs of 7,
- *     connect-close in 2 of 7. (busybox never runs out of fds: each child has its own table.)
+ *   - cpu was a false positive in runs 1-7: "a busy loop" from the run-queue time of the
+ *     process tree (20-106 % "running or waiting") while the CPU it got was 0.3-7 %, the
+ *     parent accepting and forking for a full listen queue: fd-exhaustion in 6 runs of 7,
+ *     connect-close in 2 of 7. Since a process that blocked in a window counts only the CPU
+ *     it got (its waits are the machine's), cpu is asserted not failed for REL scenarios:
+ *     with 8 busy loops on the 2 cores, fd-exhaustion and connect-close's first windows went
+ *     from 27-69 % "running or waiting" to the 4-10 % used (4 runs each, A/B).
  *   - responses, half-close (5 runs of 7): 3-5 of ~100 half-closed clients reset by the
  *     kernel, not by busybox: 100 clients at once overflow the backlog of 9, SYN cookies are
  *     sent and the ones that then fail are reset (see test_real_servers).
@@ -135,7 +138,8 @@ struct stock_expect {
     bool unreached_ok;      /* "error" is accepted when a group did not reach its fault (the
                                harness's own evidence verdict; the table says when and why) */
     bool released;          /* instead of a verdict: the fds and sockets checks are ok (every
-                               faulty client let go within the grace); the verdict is printed */
+                               faulty client let go within the grace) and cpu did not fail;
+                               the verdict is printed */
     bool held_ok;           /* "fail" is accepted when fds is its one failed check and the
                                clients are held by live clients (the table says why) */
 };
@@ -417,9 +421,16 @@ static bool stock_early_baseline(const struct ts_json *list, const struct ts_jso
 }
 
 /* What a server's timeouts decide, apart from the rest of the verdict: the fds and sockets
- * checks are ok, every faulty client let go within the grace. */
+ * checks are ok, every faulty client let go within the grace. And no "busy loop": a process
+ * per connection woken by its client waits for a core on a loaded machine, it does not spin
+ * (the cpu false positive that runs 1-7 met, gone since a process that blocked counts only
+ * the CPU it got). */
 static void stock_assert_released(const struct ts_json *sc, const char *name)
 {
+    const struct ts_json *cpu = stock_check(sc, "cpu");
+    const char *cpu_status = ts_json_str(cpu, "status");
+    ck_assert_msg(!cpu_status || strcmp(cpu_status, "failed") != 0, "%s %s: cpu failed: %.600s",
+                  stock_server->name, name, ts_json_str(cpu, "summary"));
     const char *judged[] = {"fds", "sockets"};
     for (size_t k = 0; k < STOCK_N(judged); k++) {
         const struct ts_json *found = stock_check(sc, judged[k]);
