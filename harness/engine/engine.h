@@ -190,6 +190,8 @@ struct engine_replay_evidence {
     uint64_t short_of_bytes; /* a flow the client ended, ended with fewer server bytes than
                                 captured (after waiting for them): the server sent less */
     uint64_t sent_all;       /* every captured segment sent */
+    uint64_t peak_open;      /* most flows with a socket at once (a burst: as many as the
+                                capture's, or the burst did not happen) */
     uint64_t bytes_min, bytes_median, bytes_max; /* bytes read, over the flows started */
 };
 void engine_replay_evidence(const struct engine *e, struct engine_replay_evidence *out);

@@ -27,6 +27,7 @@ struct replay {
     size_t n, next; /* next: the next flow to start */
     double speed;
     unsigned active; /* clients connecting or running (not held, not closed) */
+    unsigned open;   /* clients with a socket (held ones too): evidence.peak_open */
     uint64_t base_ms;
     struct engine_timer timer; /* the next flow's start */
     struct engine_group_stats stats;
@@ -94,6 +95,7 @@ static void replay_close(struct replay_client *c, bool reset)
 
     if (c->state != REPLAY_HELD)
         r->active--; /* done with its part: the replay may be over */
+    r->open--;
     engine_client_close(&c->base, reset);
     c->state = REPLAY_CLOSED;
 }
@@ -390,6 +392,8 @@ static void replay_client_init(struct replay_client *c, struct replay *r)
     c->flow = &r->flows[r->next];
     c->start_ms = r->base_ms + replay_scaled_ms(r, c->flow->start_us);
     r->active++;
+    if (++r->open > r->evidence.peak_open)
+        r->evidence.peak_open = r->open;
     r->stats.started++;
 }
 

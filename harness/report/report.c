@@ -64,6 +64,11 @@ static void format_group(const struct group_evidence *g, char *out, size_t cap)
                      (unsigned long long)g->bytes_median);
         used = n > 0 && (size_t)n < cap - used ? used + (size_t)n : cap - 1;
     }
+    if (g->capture_peak_open && used < cap - 1) {
+        n = snprintf(out + used, cap - used, "; at most %llu open at once (the capture: %llu)",
+                     (unsigned long long)g->peak_open, (unsigned long long)g->capture_peak_open);
+        used = n > 0 && (size_t)n < cap - used ? used + (size_t)n : cap - 1;
+    }
     if (g->not_exercised && used < cap - 1)
         snprintf(out + used, cap - used, "; %llu not exercised (unfinished at the cap)",
                  (unsigned long long)g->not_exercised);
@@ -489,11 +494,13 @@ static void json_put_group(FILE *out, const struct group_evidence *g)
     fprintf(out,
             ",\"bytes_read\":{\"min\":%llu,\"median\":%llu,\"max\":%llu},"
             "\"connect_failed\":%llu,\"peer_closed\":%llu,\"peer_reset\":%llu,"
-            "\"not_exercised\":%llu,\"first_bytes\":",
+            "\"not_exercised\":%llu,\"peak_open\":%llu,\"capture_peak_open\":%llu,"
+            "\"first_bytes\":",
             (unsigned long long)g->bytes_min, (unsigned long long)g->bytes_median,
             (unsigned long long)g->bytes_max, (unsigned long long)g->connect_failed,
             (unsigned long long)g->peer_closed, (unsigned long long)g->peer_reset,
-            (unsigned long long)g->not_exercised);
+            (unsigned long long)g->not_exercised, (unsigned long long)g->peak_open,
+            (unsigned long long)g->capture_peak_open);
     json_put_string(out, g->first_bytes);
     fputc('}', out);
 }

@@ -64,6 +64,9 @@ struct group_evidence {
     uint64_t not_exercised; /* still connecting or reading at the cap after the duration:
                                closed by the harness, its fault never happened */
     char first_bytes[160];  /* the first bytes a client of the group got, C-escaped; or "" */
+    /* a replay's entry only (0 otherwise): most connections open at once, in the replay and
+     * in the capture (first to last packet of each flow) */
+    uint64_t peak_open, capture_peak_open;
 };
 
 #define REPORT_MAX_GROUPS 16

@@ -6,9 +6,11 @@
  * read from the same facts. A failed check always stands: a server that crashed fails. */
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pcap_flows.h"
+#include "sort_util.h"
 #include "phases.h"
 
 enum fault_kind {
@@ -149,6 +151,36 @@ static void copy_group(const struct scenario *sc, size_t i, const struct engine_
     result_escape_bytes(ev->first_bytes, ev->first_len, out->first_bytes, sizeof(out->first_bytes));
 }
 
+/* Most flows of the capture open at once (first to last packet of each): a sweep over their
+ * starts and ends in time order. 0 when out of memory. */
+static uint64_t capture_peak_open(const struct replay_set *set)
+{
+    size_t n = set->nflows;
+    uint64_t *starts = malloc((n ? n : 1) * sizeof(*starts));
+    uint64_t *ends = malloc((n ? n : 1) * sizeof(*ends));
+    uint64_t open = 0, peak = 0;
+    for (size_t i = 0; starts && ends && i < n; i++) {
+        starts[i] = set->flows[i].start_us;
+        ends[i] = set->flows[i].start_us + set->flows[i].duration_us;
+    }
+    if (starts && ends) {
+        qsort(starts, n, sizeof(*starts), cf_compare_u64);
+        qsort(ends, n, sizeof(*ends), cf_compare_u64);
+        for (size_t i = 0, j = 0; i < n;) {
+            if (starts[i] <= ends[j]) { /* a flow that starts as another ends overlaps it */
+                peak = ++open > peak ? open : peak;
+                i++;
+            } else {
+                open--;
+                j++;
+            }
+        }
+    }
+    free(starts);
+    free(ends);
+    return peak;
+}
+
 /* A replay's flows, as one more entry of the evidence (named "replay"): a flow reached its
  * fault when it did what the captured client did at its end, after its bytes (closed, reset,
  * half-closed, stopped reading, vanished), or the server ended it as in the capture. */
@@ -168,6 +200,8 @@ static void copy_replay(const struct scenario *sc, const struct engine_group_sta
     out->bytes_median = ev->bytes_median;
     out->bytes_max = ev->bytes_max;
     out->reached = ev->as_captured;
+    out->peak_open = ev->peak_open;
+    out->capture_peak_open = capture_peak_open(sc->replay);
 }
 
 void evidence_collect(struct scenario_run *r)

@@ -897,6 +897,10 @@ START_TEST(replay_passes_on_the_correct_server)
         const char *reached = ts_json_num(g, "reached"), *planned = ts_json_num(g, "planned");
         ck_assert_msg(reached && planned && strcmp(reached, planned) == 0 && atoi(planned) > 0,
                       "%s", text);
+        /* and how many were open at once, here and in the capture (a burst that came apart
+         * shows there: not judged, the numbers are for the reader) */
+        const char *peak = ts_json_num(g, "peak_open"), *was = ts_json_num(g, "capture_peak_open");
+        ck_assert_msg(peak && was && atoi(peak) > 0 && atoi(was) > 0, "%s", text);
     }
     ts_json_free(report);
     free(text);
