@@ -629,8 +629,9 @@ static uint64_t procfs_cpu_delta(const struct procfs_cpu_sample *a,
         /* A process that blocked in the window (a voluntary context switch) was not
          * spinning: its run-queue waits are a loaded machine's, counted only as the CPU it
          * got. (300 busybox children, each woken by its client, waited for a core at load
-         * 20 until their sum crossed the spin threshold.) */
-        bool slept = b->procs[j].sleeps > (was ? was->sleeps : 0);
+         * 20 until their sum crossed the spin threshold.) A sum that fell lost a thread that
+         * had blocked: a thread-per-connection server's, as much not a spin. */
+        bool slept = b->procs[j].sleeps != (was ? was->sleeps : 0);
         bool as_busy = busy && !slept;
         uint64_t before = was ? (as_busy ? was->busy_ns : was->ns) : 0;
         uint64_t after = as_busy ? b->procs[j].busy_ns : b->procs[j].ns;

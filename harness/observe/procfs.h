@@ -83,7 +83,7 @@ int procfs_tree_cpu_sample(pid_t root, struct procfs_cpu_sample *out);
  * wrap); a smaller figure in b (the pid reused) counts 0. */
 uint64_t procfs_cpu_used_ns(const struct procfs_cpu_sample *a, const struct procfs_cpu_sample *b);
 /* The same for busy_ns: the time the tree was running or runnable between a and b; of a
- * process that blocked in between (its sleeps rose), only the CPU it got. */
+ * process that blocked in between (its sleeps changed), only the CPU it got. */
 uint64_t procfs_cpu_busy_ns(const struct procfs_cpu_sample *a, const struct procfs_cpu_sample *b);
 /* Anonymous memory of the tree in KiB (malloc, stacks: what a leak grows), each page counted
  * once: the sum of Pss_Anon (RssAnon on kernels before 5.9). Not VmRSS, which counts a file

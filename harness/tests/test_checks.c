@@ -518,17 +518,20 @@ END_TEST
  * waits too: a busy loop on that machine gets 6% of a core but is runnable all the time. */
 START_TEST(cpu_waits_of_a_process_that_blocked_are_not_busy)
 {
-    static struct procfs_cpu_sample a = {
-        .n = 2, .procs = {{10, 1000000, 500000000, 3}, {11, 1000000, 500000000, 7}}};
-    static struct procfs_cpu_sample b = {.n = 4,
+    static struct procfs_cpu_sample a = {.n = 3,
+                                         .procs = {{10, 1000000, 500000000, 3},
+                                                   {11, 1000000, 500000000, 7},
+                                                   {14, 1000000, 500000000, 9}}};
+    static struct procfs_cpu_sample b = {.n = 5,
                                          .procs = {{10, 2000000, 900000000, 4},
                                                    {11, 2000000, 900000000, 7},
                                                    {12, 1000, 300000000, 1},
-                                                   {13, 1000, 300000000, 0}}};
+                                                   {13, 1000, 300000000, 0},
+                                                   {14, 2000000, 900000000, 5}}};
     /* 10 blocked: +1 ms; 11 never did: +400 ms; 12 was born and blocked: 1 us; 13 born and
-     * never blocked: 300 ms */
-    ck_assert_uint_eq(procfs_cpu_busy_ns(&a, &b), 1000000 + 400000000 + 1000 + 300000000);
-    ck_assert_uint_eq(procfs_cpu_used_ns(&a, &b), 1000000 + 1000000 + 1000 + 1000);
+     * never blocked: 300 ms; 14 lost a thread that had blocked (its sum fell): +1 ms */
+    ck_assert_uint_eq(procfs_cpu_busy_ns(&a, &b), 1000000 + 400000000 + 1000 + 300000000 + 1000000);
+    ck_assert_uint_eq(procfs_cpu_used_ns(&a, &b), 1000000 + 1000000 + 1000 + 1000 + 1000000);
 }
 END_TEST
 
