@@ -483,14 +483,7 @@ static void group_cause(struct scenario_run *r, size_t i, const struct engine_gr
      * clients never finish, so the others of a limited concurrency never start. */
     if (cause_raw_short(r, i, out, cap))
         return;
-    if (r->sc->bound == SCENARIO_BOUND_COUNT && ge->started * 2 < ge->planned) {
-        snprintf(out, cap,
-                 "only %llu of %llu clients started within the fault phase (%.1fs): the server "
-                 "accepts too slowly for the scenario's duration; give a longer one (or, if the "
-                 "counts are caps, as in a soak, say bound = duration)",
-                 (unsigned long long)ge->started, (unsigned long long)ge->planned,
-                 r->sc->duration_ms / 1000.0);
-    } else if (ge->connected * 2 < ge->started) {
+    if (ge->connected * 2 < ge->started) {
         inet_ntop(AF_INET, &r->t->addr.sin_addr, addr, sizeof(addr));
         snprintf(out, cap,
                  "only %llu of %llu clients connected to %s:%d from %s (%llu refused or timed "
@@ -499,8 +492,22 @@ static void group_cause(struct scenario_run *r, size_t i, const struct engine_gr
                  "them",
                  (unsigned long long)ge->connected, (unsigned long long)ge->started, addr,
                  ntohs(r->t->addr.sin_port), from, (unsigned long long)ge->connect_failed);
-    } else if (!(needs_2xx(k) && cause_status(r, g, ge, out, cap)) &&
-               !cause_short(r, g, ev, ge, out, cap) && !cause_closed(r, g, k, ge, out, cap)) {
+        return;
+    }
+    /* What the server did to those that connected comes before how many started: a refused
+     * client ends at once, yet on a loaded machine the harness may still have started fewer
+     * than half (redis in protected mode, -DENIED, beside other tests under ASan). */
+    if ((needs_2xx(k) && cause_status(r, g, ge, out, cap)) || cause_short(r, g, ev, ge, out, cap) ||
+        cause_closed(r, g, k, ge, out, cap))
+        return;
+    if (r->sc->bound == SCENARIO_BOUND_COUNT && ge->started * 2 < ge->planned) {
+        snprintf(out, cap,
+                 "only %llu of %llu clients started within the fault phase (%.1fs): the server "
+                 "accepts too slowly for the scenario's duration; give a longer one (or, if the "
+                 "counts are caps, as in a soak, say bound = duration)",
+                 (unsigned long long)ge->started, (unsigned long long)ge->planned,
+                 r->sc->duration_ms / 1000.0);
+    } else {
         snprintf(out, cap, "%s", "no single cause found in the evidence (see its numbers)");
     }
 }

@@ -104,7 +104,7 @@ START_TEST(redis_raw_read_larger_than_the_answer_is_an_error)
         scenarios, &status, &out);
     const struct ts_json *sc = ts_json_at(ts_json_get(root, "scenarios"), 0);
     const char *reason = ts_json_str(sc, "reason");
-    ck_assert_msg(strcmp(ts_json_str(sc, "verdict"), "error") == 0, "verdict %s: %s\n%s",
+    ck_assert_msg(strcmp(ts_json_str(sc, "verdict"), "error") == 0, "verdict %s: %.800s\n%.2000s",
                   ts_json_str(sc, "verdict"), reason, out);
     ck_assert_msg(strstr(reason, "but the server sent 7 bytes ('+PONG\\r\\n') and then waited") &&
                       strstr(reason, "the fault never happened") && strstr(reason, "lower read"),
@@ -142,11 +142,11 @@ START_TEST(the_refused_host_named_is_the_jobs_own)
                     scenarios, &status, &out);
     const struct ts_json *sc = ts_json_at(ts_json_get(root, "scenarios"), 1);
     const char *reason = ts_json_str(sc, "reason");
-    ck_assert_msg(strcmp(ts_json_str(sc, "verdict"), "error") == 0, "verdict %s: %s\n%s",
+    ck_assert_msg(strcmp(ts_json_str(sc, "verdict"), "error") == 0, "verdict %s: %.800s\n%.2000s",
                   ts_json_str(sc, "verdict"), reason, out);
     ck_assert_msg(strstr(reason, "refuses or drops clients from 127.1.0.2") &&
                       !strstr(reason, "127.0.0.2"),
-                  "reason: %s\n%s", reason, out);
+                  "reason: %.800s\n%.2000s", reason, out);
     ts_json_free(root);
     free(out);
 }
@@ -170,8 +170,8 @@ START_TEST(lighttpd_file_cache_is_not_a_leak)
     int cached = 0;
     for (size_t i = 0; i < JUDGING_SCENARIOS; i++) {
         const struct ts_json *sc = ts_json_at(ts_json_get(root, "scenarios"), i);
-        ck_assert_msg(strcmp(ts_json_str(sc, "verdict"), "pass") == 0, "%s: %s\n%s", scenarios[i],
-                      ts_json_str(sc, "reason"), out);
+        ck_assert_msg(strcmp(ts_json_str(sc, "verdict"), "pass") == 0, "%s: %.800s\n%.2000s",
+                      scenarios[i], ts_json_str(sc, "reason"), out);
         const struct ts_json *fds = judging_check(sc, "fds");
         const char *files = ts_json_str(fds, "file_cache_files");
         if (files) {
