@@ -186,7 +186,7 @@ struct engine_replay_evidence {
                                 client ended, its end action done holding at least the server
                                 bytes the captured client held by then; a flow the server
                                 ended, ended by the server (EOF or reset) after its first
-                                segment */
+                                segment, or still open at the cut-off, every segment sent */
     uint64_t short_of_bytes; /* a flow the client ended, ended with fewer server bytes than
                                 captured (after waiting for them): the server sent less */
     uint64_t sent_all;       /* every captured segment sent */

@@ -110,7 +110,8 @@ static void replay_hold(struct replay_client *c)
 }
 
 /* A flow the server ended in the capture, ended by the server here too, after it had sent its
- * first segment (the server saw what its client did; a timeout may come a segment sooner). */
+ * first segment (the server saw what its client did; a timeout may come a segment sooner), or
+ * still waiting for that end at the cut-off with every segment sent. */
 static void replay_server_ended(struct replay_client *c)
 {
     if (c->flow->end != FLOW_END_BY_SERVER || c->as_captured || (c->seg == 0 && c->flow->nsegs))
@@ -352,6 +353,11 @@ static void replay_client_cut_off(struct engine_client *base)
 {
     struct replay_client *c = replay_client_of(base);
 
+    /* Its bytes all sent and still waiting for the server to end it when judged: the captured
+     * client's part happened; this server's timeout is longer (nginx's 60 s header timeout
+     * for a capture made against a 1 s one), which the checks judge. */
+    if (c->state == REPLAY_RUNNING && c->seg == c->flow->nsegs)
+        replay_server_ended(c);
     if (c->state != REPLAY_HELD)
         replay_hold(c);
 }

@@ -192,7 +192,8 @@ static void copy_replay(const struct scenario *sc, const struct engine_group_sta
     snprintf(out->fault, sizeof(out->fault), "captured-end");
     snprintf(out->criterion, sizeof(out->criterion),
              "ended as in the capture, holding the server bytes its client held by then "
-             "(closed, reset, half-closed, stopped reading, vanished); or ended by the server");
+             "(closed, reset, half-closed, stopped reading, vanished); or ended by the server, "
+             "or still waiting for it when judged");
     out->planned = sc->replay->nflows;
     copy_stats(st, out);
     out->request_sent = ev->sent_all;

@@ -24,6 +24,9 @@
 #include "pcap_flows.h"
 #include "support.h"
 
+#ifndef CONNFAULT_SERVER_BIN
+#define CONNFAULT_SERVER_BIN "connfault-server"
+#endif
 #ifndef CONNFAULT_BIN
 #define CONNFAULT_BIN "connfault"
 #endif
@@ -961,6 +964,36 @@ START_TEST(replay_against_a_server_that_sends_less_is_an_error)
 }
 END_TEST
 
+/* slowloris.pcap's trickling flows were ended by a server with a 1 s header timeout; against
+ * one whose timeout is 30 s they are still open, every byte sent, when judged: their client's
+ * part happened (counted: 20 of 20 flows, not only its 10 probes'), and the checks judge the
+ * rest (a 1 s grace: held by live clients). */
+START_TEST(replay_flows_a_slower_server_has_not_ended_yet_are_reached)
+{
+    char capture[512], dir[64], json[128], cmd[512], error[256];
+    snprintf(capture, sizeof(capture), "%s/captures/slowloris.pcap", CONNFAULT_SOURCE_DIR);
+    ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "connfault-replay-slow"), 0);
+    snprintf(json, sizeof(json), "%s/report.json", dir);
+    snprintf(cmd, sizeof(cmd), "%s --port {port} --header-timeout 30 --quiet",
+             CONNFAULT_SERVER_BIN);
+    run(TS_ARGV(CONNFAULT_BIN, "replay", "--no-capture", "--grace", "1", "--json", json,
+                "--target-cmd", cmd, capture),
+        NULL, 120000);
+    char *text = ts_slurp(json, NULL);
+    ck_assert_msg(text, "no report; status %d\n%s%s", res.status, res.out, res.err);
+    struct ts_json *report = ts_json_parse(text, error, sizeof(error));
+    ck_assert_msg(report, "%s: %s", error, text);
+    const struct ts_json *g =
+        ts_json_at(ts_json_get(ts_json_at(ts_json_get(report, "scenarios"), 0), "groups"), 0);
+    const char *reached = ts_json_num(g, "reached");
+    ck_assert_msg(reached && strcmp(reached, "20") == 0, "%.3000s", text);
+    ck_assert_msg(strstr(res.out, "held by live clients"), "%.2000s", res.out);
+    ts_json_free(report);
+    free(text);
+    ck_assert_int_eq(ts_tmpdir_remove(dir), 0);
+}
+END_TEST
+
 START_TEST(replay_dump_and_errors)
 {
     char capture[512], dir[64], bad[128];
@@ -1064,6 +1097,7 @@ static Suite *replay_suite(const char *part)
         tcase_set_timeout(live, 300);
         tcase_add_test(live, replay_dump_and_errors);
         tcase_add_test(live, replay_against_a_server_that_sends_less_is_an_error);
+        tcase_add_test(live, replay_flows_a_slower_server_has_not_ended_yet_are_reached);
         tcase_add_test(live, run_capture_writes_a_pcap);
         suite_add_tcase(s, live);
     }
