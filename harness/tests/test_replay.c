@@ -936,24 +936,34 @@ START_TEST(replay_fails_the_bug)
 }
 END_TEST
 
+/* Replay captures/NAME.pcap against --target-cmd cmd with a 1 s grace; its JSON report
+ * (parsed; its text in *text, written in dir). */
+static struct ts_json *replay_against(const char *name, const char *cmd, const char *dir,
+                                      char **text)
+{
+    char capture[512], json[128], error[256];
+    snprintf(capture, sizeof(capture), "%s/captures/%s.pcap", CONNFAULT_SOURCE_DIR, name);
+    snprintf(json, sizeof(json), "%s/report.json", dir);
+    run(TS_ARGV(CONNFAULT_BIN, "replay", "--no-capture", "--grace", "1", "--json", json,
+                "--target-cmd", cmd, capture),
+        NULL, 120000);
+    *text = ts_slurp(json, NULL);
+    ck_assert_msg(*text, "no report; status %d\n%s%s", res.status, res.out, res.err);
+    struct ts_json *report = ts_json_parse(*text, error, sizeof(error));
+    ck_assert_msg(report, "%s: %s", error, *text);
+    return report;
+}
+
 /* A server that answers the captured requests with less than the captured server sent (here
  * a 404 for the 1 MiB the rst-mid-response clients reset in the middle of): the resets were not
  * mid-response, so the replay is an error that says why, never a pass. */
 START_TEST(replay_against_a_server_that_sends_less_is_an_error)
 {
-    char capture[512], dir[64], json[128], cmd[256], error[256];
-    snprintf(capture, sizeof(capture), "%s/captures/rst-mid-response.pcap", CONNFAULT_SOURCE_DIR);
+    char dir[64], cmd[256], *text;
     ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "connfault-replay-404"), 0);
-    snprintf(json, sizeof(json), "%s/report.json", dir);
     snprintf(cmd, sizeof(cmd), "python3 -m http.server --bind 127.0.0.1 --directory %s {port}",
              dir);
-    run(TS_ARGV(CONNFAULT_BIN, "replay", "--no-capture", "--grace", "1", "--json", json,
-                "--target-cmd", cmd, capture),
-        NULL, 120000);
-    char *text = ts_slurp(json, NULL);
-    ck_assert_msg(text, "no report; status %d\n%s%s", res.status, res.out, res.err);
-    struct ts_json *report = ts_json_parse(text, error, sizeof(error));
-    ck_assert_msg(report, "%s: %s", error, text);
+    struct ts_json *report = replay_against("rst-mid-response", cmd, dir, &text);
     ck_assert_msg(res.status == 2 && report_has_verdict(report, "error"), "status %d:\n%s%s",
                   res.status, res.out, text);
     ck_assert_msg(strstr(res.out, "fewer of the server's bytes than their captured clients"), "%s",
@@ -970,19 +980,11 @@ END_TEST
  * rest (a 1 s grace: held by live clients). */
 START_TEST(replay_flows_a_slower_server_has_not_ended_yet_are_reached)
 {
-    char capture[512], dir[64], json[128], cmd[512], error[256];
-    snprintf(capture, sizeof(capture), "%s/captures/slowloris.pcap", CONNFAULT_SOURCE_DIR);
+    char dir[64], cmd[512], *text;
     ck_assert_int_eq(ts_tmpdir_create(dir, sizeof(dir), "connfault-replay-slow"), 0);
-    snprintf(json, sizeof(json), "%s/report.json", dir);
     snprintf(cmd, sizeof(cmd), "%s --port {port} --header-timeout 30 --quiet",
              CONNFAULT_SERVER_BIN);
-    run(TS_ARGV(CONNFAULT_BIN, "replay", "--no-capture", "--grace", "1", "--json", json,
-                "--target-cmd", cmd, capture),
-        NULL, 120000);
-    char *text = ts_slurp(json, NULL);
-    ck_assert_msg(text, "no report; status %d\n%s%s", res.status, res.out, res.err);
-    struct ts_json *report = ts_json_parse(text, error, sizeof(error));
-    ck_assert_msg(report, "%s: %s", error, text);
+    struct ts_json *report = replay_against("slowloris", cmd, dir, &text);
     const struct ts_json *g =
         ts_json_at(ts_json_get(ts_json_at(ts_json_get(report, "scenarios"), 0), "groups"), 0);
     const char *reached = ts_json_num(g, "reached");
