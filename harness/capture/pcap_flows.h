@@ -99,6 +99,13 @@ struct replay_set {
     char *warnings; /* owned: what was filled or left out, lines ending in '\n'; NULL: none */
 };
 
+/* A capture time (us) as milliseconds of a replay at speed (0: no waits, so 0 ms): the one
+ * place the pace is applied (engine, run, shrink). */
+static inline uint64_t replay_speed_ms(double speed, uint64_t us)
+{
+    return speed > 0 ? (uint64_t)((double)us / 1000.0 / speed) : 0;
+}
+
 struct pcap_flows_limits {
     uint16_t server_port;     /* 0: find the server side (see the top of this file) */
     size_t max_flows;         /* 0: PCAP_FLOWS_DEFAULT_MAX_FLOWS */

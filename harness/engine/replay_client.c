@@ -50,9 +50,7 @@ struct replay_client {
 
 static uint64_t replay_scaled_ms(const struct replay *r, uint64_t us)
 {
-    if (r->speed <= 0)
-        return 0;
-    return (uint64_t)((double)us / 1000.0 / r->speed);
+    return replay_speed_ms(r->speed, us);
 }
 
 static struct replay_client *replay_client_of(struct engine_client *base)

@@ -15,8 +15,7 @@
 
 void run_replay_scenario(struct scenario *sc, const struct replay_set *set)
 {
-    uint64_t span_ms =
-        set->speed > 0 ? (uint64_t)((double)set->duration_us / 1000.0 / set->speed) : 0;
+    uint64_t span_ms = replay_speed_ms(set->speed, set->duration_us);
     memset(sc, 0, sizeof(*sc));
     snprintf(sc->name, sizeof(sc->name), "%s", set->name);
     sc->duration_ms = (unsigned)(span_ms < REPLAY_MAX_SPAN_MS ? span_ms : REPLAY_MAX_SPAN_MS) +

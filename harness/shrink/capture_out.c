@@ -15,7 +15,7 @@
 
 static uint64_t scaled_ms(const struct replay_set *set, uint64_t us)
 {
-    return set->speed > 0 ? (uint64_t)((double)us / 1000.0 / set->speed) : 0;
+    return replay_speed_ms(set->speed, us);
 }
 
 /* Why flow f cannot be a scenario client (in why), or false. */
